@@ -1,0 +1,188 @@
+package aviso
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Tenant is one customer of the platform: the owner of endpoints, events and deliveries.
+type Tenant struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Metadata  map[string]string `json:"metadata"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// APIKey authenticates API and dashboard callers. Only the SHA-256 of the key is stored.
+// A key with an empty TenantID is a root key; otherwise it is scoped to that tenant.
+type APIKey struct {
+	ID        string    `json:"id"`
+	TenantID  string    `json:"tenant_id,omitempty"`
+	Hash      string    `json:"-"`      // hex SHA-256 of the key
+	Prefix    string    `json:"prefix"` // the first characters of the key, for recognising it
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// RootKeyID is the ID of the root key configured by AVISO_ROOT_KEY or generated on first start.
+const RootKeyID = "root"
+
+// EventType is an entry of the event catalog, e.g. "invoice.created".
+type EventType struct {
+	Name         string            `json:"name"`
+	Description  string            `json:"description"`
+	Descriptions map[string]string `json:"descriptions,omitempty"` // by language, e.g. {"es": "…"}
+	Schema       json.RawMessage   `json:"schema,omitempty"`       // JSON Schema (2020-12) of data
+	Example      json.RawMessage   `json:"example,omitempty"`      // an example data payload
+	CreatedAt    time.Time         `json:"created_at"`
+	UpdatedAt    time.Time         `json:"updated_at"`
+}
+
+// Format is the payload format of an endpoint: how a delivery's body and headers are rendered.
+type Format string
+
+// The payload formats. Standard Webhooks headers are sent in every format.
+const (
+	FormatStandard       Format = "standard"       // Standard Webhooks body {type,timestamp,data}
+	FormatAlegra         Format = "alegra"         // {"subject":"new-invoice","message":{…}}
+	FormatFacturaScripts Format = "facturascripts" // {"id","event","created","data":{"object"}} + X-Webhook-Signature
+	FormatTusFacturas    Format = "tusfacturas"    // TF-WebhookToken header, top-level external_reference
+)
+
+// Formats lists every payload format, default first.
+var Formats = []Format{FormatStandard, FormatAlegra, FormatFacturaScripts, FormatTusFacturas}
+
+// Endpoint is a URL a tenant subscribed to receive events on.
+type Endpoint struct {
+	ID                  string            `json:"id"`
+	TenantID            string            `json:"tenant_id"`
+	URL                 string            `json:"url"`
+	Description         string            `json:"description"`
+	EventTypes          []string          `json:"event_types"` // empty: every type
+	Format              Format            `json:"format"`
+	Headers             map[string]string `json:"headers"` // custom headers sent on every delivery
+	TimeoutSeconds      int               `json:"timeout_seconds"`
+	RetrySchedule       []Duration        `json:"retry_schedule"` // empty: the server default
+	Disabled            bool              `json:"disabled"`
+	DisabledReason      string            `json:"disabled_reason,omitempty"`
+	ConsecutiveFailures int               `json:"consecutive_failures"`
+	Metadata            map[string]string `json:"metadata"`
+	Secrets             []Secret          `json:"-"`                     // newest first; read through the secret route
+	Token               string            `json:"-"`                     // TF-WebhookToken value (tusfacturas format)
+	VerifiedAt          *time.Time        `json:"verified_at,omitempty"` // nil: handshake skipped
+	CreatedAt           time.Time         `json:"created_at"`
+	UpdatedAt           time.Time         `json:"updated_at"`
+}
+
+// Reasons an endpoint is disabled.
+const (
+	DisabledByUser            = "manual"
+	DisabledConsecutiveFailed = "consecutive_failures"
+)
+
+// Secret is one signing secret of an endpoint. A rotated-out secret keeps signing until ExpiresAt.
+type Secret struct {
+	Value     string     `json:"secret"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// LiveSecrets returns the endpoint's secrets that have not expired at now, newest first.
+func (e *Endpoint) LiveSecrets(now time.Time) []string {
+	var out []string
+	for _, s := range e.Secrets {
+		if s.ExpiresAt == nil || now.Before(*s.ExpiresAt) {
+			out = append(out, s.Value)
+		}
+	}
+	return out
+}
+
+// Subscribes reports whether the endpoint wants events of type t.
+func (e *Endpoint) Subscribes(t string) bool {
+	if len(e.EventTypes) == 0 {
+		return true
+	}
+	for _, s := range e.EventTypes {
+		if s == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is something that happened on the platform, published for one tenant.
+type Event struct {
+	ID                string          `json:"id"`
+	TenantID          string          `json:"tenant_id"`
+	Type              string          `json:"type"`
+	Data              json.RawMessage `json:"data"`
+	ExternalReference string          `json:"external_reference,omitempty"`
+	CreatedAt         time.Time       `json:"created_at"`
+}
+
+// DeliveryStatus is the state of a delivery.
+type DeliveryStatus string
+
+// The delivery states.
+const (
+	StatusPending   DeliveryStatus = "pending"   // waiting for its next attempt (or in flight)
+	StatusSucceeded DeliveryStatus = "succeeded" // an attempt got a 2xx
+	StatusFailed    DeliveryStatus = "failed"    // the schedule ran out, or the endpoint was disabled
+)
+
+// Delivery is one event to one endpoint, with its attempts.
+type Delivery struct {
+	ID                 string         `json:"id"`
+	TenantID           string         `json:"tenant_id"`
+	EventID            string         `json:"event_id"`
+	EndpointID         string         `json:"endpoint_id"`
+	EventType          string         `json:"event_type"`
+	Status             DeliveryStatus `json:"status"`
+	AttemptCount       int            `json:"attempt_count"`
+	NextAttemptAt      *time.Time     `json:"next_attempt_at"` // nil unless pending
+	LastResponseStatus int            `json:"last_response_status,omitempty"`
+	LastError          string         `json:"last_error,omitempty"`
+	CreatedAt          time.Time      `json:"created_at"`
+	UpdatedAt          time.Time      `json:"updated_at"`
+	Attempts           []Attempt      `json:"attempts,omitempty"` // filled by GetDelivery only
+
+	// RoundAttempts counts the attempts since the delivery was last queued (published, retried or
+	// replayed); it indexes the retry schedule. Internal: not part of the API.
+	RoundAttempts int `json:"-"`
+}
+
+// Attempt is one HTTP request made for a delivery, and what came back.
+type Attempt struct {
+	ID             string            `json:"id"`
+	DeliveryID     string            `json:"delivery_id"`
+	TenantID       string            `json:"-"`
+	EndpointID     string            `json:"endpoint_id"`
+	EventID        string            `json:"event_id"`
+	At             time.Time         `json:"at"`
+	URL            string            `json:"url"`
+	RequestHeaders map[string]string `json:"request_headers"`
+	ResponseStatus int               `json:"response_status"` // 0: no response
+	ResponseBody   string            `json:"response_body"`   // first MaxResponseBody bytes
+	DurationMS     int64             `json:"duration_ms"`
+	Error          string            `json:"error,omitempty"`
+}
+
+// MaxResponseBody is how much of a response body an attempt keeps.
+const MaxResponseBody = 4 << 10
+
+// Succeeded reports whether the attempt got a 2xx.
+func (a *Attempt) Succeeded() bool { return a.ResponseStatus >= 200 && a.ResponseStatus < 300 }
+
+// Principal is who makes a request: a root key (TenantID "") or a key scoped to one tenant.
+type Principal struct {
+	KeyID    string
+	TenantID string
+}
+
+// IsRoot reports whether the principal may act on every tenant and the catalog.
+func (p Principal) IsRoot() bool { return p.TenantID == "" }
+
+// CanSeeTenant reports whether the principal may see the tenant's resources.
+func (p Principal) CanSeeTenant(tenantID string) bool {
+	return p.TenantID == "" || p.TenantID == tenantID
+}

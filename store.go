@@ -1,0 +1,270 @@
+package aviso
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists Aviso's data. Two implementations exist, sqlite.Store and postgres.Store, and
+// both must pass the conformance suite in storetest: that suite, not this comment, is the final
+// word on semantics. A semantic change lands in the suite first.
+//
+// Rules every implementation keeps:
+//   - each method is one transaction: it happens entirely or not at all;
+//   - stores only persist and claim: validation, matching events to endpoints, the retry schedule
+//     and authorization live above them (service/, dispatch/);
+//   - driver errors are mapped to the codes below in one function per store, by code, not text;
+//   - tenant-scoped methods answer ENOTFOUND for a resource of another tenant;
+//   - times are stored with at least millisecond precision and returned in UTC.
+type Store interface {
+	// CreateTenant stores a new tenant. ECONFLICT if the ID is taken.
+	CreateTenant(ctx context.Context, t *Tenant) error
+	// GetTenant returns a tenant. ENOTFOUND.
+	GetTenant(ctx context.Context, id string) (*Tenant, error)
+	// ListTenants lists tenants ordered by ID.
+	ListTenants(ctx context.Context, p ListParams) (*Page[*Tenant], error)
+	// UpdateTenant replaces the name and metadata and sets UpdatedAt. ENOTFOUND.
+	UpdateTenant(ctx context.Context, t *Tenant) error
+	// DeleteTenant removes a tenant and everything it owns: keys, endpoints, events, deliveries,
+	// attempts. ENOTFOUND.
+	DeleteTenant(ctx context.Context, id string) error
+
+	// SaveAPIKey inserts a key, or replaces the key with the same ID (how the root key is set).
+	// ENOTFOUND if TenantID names no tenant.
+	SaveAPIKey(ctx context.Context, k *APIKey) error
+	// GetAPIKey returns a key by ID. ENOTFOUND.
+	GetAPIKey(ctx context.Context, id string) (*APIKey, error)
+	// GetAPIKeyByHash returns the key whose Hash is hash. ENOTFOUND.
+	GetAPIKeyByHash(ctx context.Context, hash string) (*APIKey, error)
+
+	// CreateEventType adds to the catalog. ECONFLICT if the name is taken.
+	CreateEventType(ctx context.Context, t *EventType) error
+	// GetEventType returns a catalog entry. ENOTFOUND.
+	GetEventType(ctx context.Context, name string) (*EventType, error)
+	// ListEventTypes lists the catalog ordered by name.
+	ListEventTypes(ctx context.Context, p ListParams) (*Page[*EventType], error)
+	// UpdateEventType replaces description(s), schema and example and sets UpdatedAt. ENOTFOUND.
+	UpdateEventType(ctx context.Context, t *EventType) error
+	// DeleteEventType removes a catalog entry; events already published keep their type. ENOTFOUND.
+	DeleteEventType(ctx context.Context, name string) error
+
+	// CreateEndpoint stores a new endpoint. ENOTFOUND if the tenant does not exist; ECONFLICT if
+	// the ID is taken.
+	CreateEndpoint(ctx context.Context, e *Endpoint) error
+	// GetEndpoint returns one endpoint of a tenant, with its secrets and token. ENOTFOUND.
+	GetEndpoint(ctx context.Context, tenantID, id string) (*Endpoint, error)
+	// ListEndpoints lists a tenant's endpoints ordered by ID.
+	ListEndpoints(ctx context.Context, p ListEndpointsParams) (*Page[*Endpoint], error)
+	// UpdateEndpoint replaces every field but ID, TenantID, CreatedAt, Disabled, DisabledReason
+	// and ConsecutiveFailures, and sets UpdatedAt. ENOTFOUND.
+	UpdateEndpoint(ctx context.Context, e *Endpoint) error
+	// SetEndpointDisabled disables (with a reason) or re-enables an endpoint. Disabling marks the
+	// endpoint's pending deliveries failed with LastError "endpoint disabled" (a replay after
+	// re-enabling queues them again). Enabling resets ConsecutiveFailures. Returns the endpoint
+	// as stored. ENOTFOUND.
+	SetEndpointDisabled(ctx context.Context, p SetEndpointDisabledParams) (*Endpoint, error)
+	// DeleteEndpoint removes an endpoint and its deliveries and attempts. ENOTFOUND.
+	DeleteEndpoint(ctx context.Context, tenantID, id string) error
+
+	// InsertEvents stores events and their deliveries, all in one transaction, and wakes the
+	// dispatchers (see Wakeups). An event whose (TenantID, ID) already exists is not stored
+	// again and none of its deliveries are inserted: the result holds the stored event and
+	// Created false. Deliveries whose endpoint no longer exists are skipped. ENOTFOUND if a
+	// tenant does not exist.
+	InsertEvents(ctx context.Context, events []NewEvent) ([]InsertedEvent, error)
+	// GetEvent returns one event of a tenant. ENOTFOUND.
+	GetEvent(ctx context.Context, tenantID, id string) (*Event, error)
+	// ListEvents lists a tenant's events in publication order (oldest first, or newest first
+	// with Desc), optionally filtered by type and external reference.
+	ListEvents(ctx context.Context, p ListEventsParams) (*Page[*Event], error)
+
+	// GetDelivery returns one delivery with all its attempts, oldest first. ENOTFOUND.
+	GetDelivery(ctx context.Context, tenantID, id string) (*Delivery, error)
+	// ListDeliveries lists a tenant's deliveries by ID (creation order; newest first with Desc).
+	ListDeliveries(ctx context.Context, p ListDeliveriesParams) (*Page[*Delivery], error)
+	// RetryDelivery queues a delivery for an attempt now whatever its status, with a fresh round
+	// of the retry schedule (RoundAttempts 0), and wakes the dispatchers. ENOTFOUND.
+	RetryDelivery(ctx context.Context, tenantID, id string, now time.Time) (*Delivery, error)
+	// ReplayDeliveries queues again, as RetryDelivery does, the endpoint's deliveries created at
+	// or after Since whose status is failed (or failed and succeeded, with All). It returns how
+	// many were queued. ENOTFOUND if the endpoint does not exist.
+	ReplayDeliveries(ctx context.Context, p ReplayParams) (int, error)
+
+	// ClaimDeliveries leases up to Limit pending deliveries due at Now (NextAttemptAt ≤ Now) of
+	// enabled endpoints, oldest due first, skipping ExcludeEndpoints and deliveries whose lease is
+	// still valid. Each claimed delivery is leased to Owner until LeaseUntil; while the lease is
+	// valid no other claim returns it. Safe to call from several processes at once.
+	ClaimDeliveries(ctx context.Context, p ClaimParams) ([]*Claim, error)
+	// CompleteDeliveries records attempts in one transaction: for each, insert the attempt,
+	// update the delivery (status, counts, NextAttemptAt, last response), release its lease,
+	// and update the endpoint's ConsecutiveFailures (reset on success, +1 on failure). When
+	// DisableAfter > 0 and the count reaches it, the endpoint is disabled with reason
+	// DisabledConsecutiveFailed exactly as SetEndpointDisabled does. A completion whose delivery
+	// or endpoint has been deleted is skipped.
+	CompleteDeliveries(ctx context.Context, cs []Completion) error
+	// ReleaseDeliveries gives up Owner's leases on the given deliveries so they can be claimed
+	// at once (graceful shutdown of work not yet started).
+	ReleaseDeliveries(ctx context.Context, owner string, ids []string) error
+	// NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint,
+	// and false when there is none.
+	NextDueAt(ctx context.Context) (time.Time, bool, error)
+	// Wakeups returns a channel that receives (without blocking the sender; signals may merge)
+	// after any commit that makes a delivery due now, from this process or, where the backend
+	// can tell (PostgreSQL LISTEN/NOTIFY), from another.
+	Wakeups() <-chan struct{}
+
+	// EndpointStats returns, per endpoint of the tenant, counts of attempts since Since and the
+	// last attempt's time and status.
+	EndpointStats(ctx context.Context, tenantID string, since time.Time) (map[string]EndpointStats, error)
+	// AttemptHistogram counts a tenant's attempts (optionally of one endpoint) from Since in
+	// buckets of Bucket, oldest first, every bucket present even when empty.
+	AttemptHistogram(ctx context.Context, p HistogramParams) ([]HistogramBucket, error)
+
+	// Prune deletes up to Limit events created before Before, with their deliveries and attempts,
+	// and returns how many events it deleted. Called repeatedly in small batches.
+	Prune(ctx context.Context, before time.Time, limit int) (int, error)
+
+	// Ping checks the store is reachable (readiness).
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Page is one page of a list. NextCursor, when HasMore, is passed as After for the next page.
+type Page[T any] struct {
+	Data       []T    `json:"data"`
+	NextCursor string `json:"next_cursor"`
+	HasMore    bool   `json:"has_more"`
+}
+
+// ListParams pages through a list. Limit ≤ 0 means DefaultLimit; more than MaxLimit is cut.
+type ListParams struct {
+	After string // opaque cursor from a previous Page; "" for the first page
+	Limit int
+}
+
+// Page sizes.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+)
+
+// Size returns the effective page size.
+func (p ListParams) Size() int {
+	switch {
+	case p.Limit <= 0:
+		return DefaultLimit
+	case p.Limit > MaxLimit:
+		return MaxLimit
+	}
+	return p.Limit
+}
+
+// ListEndpointsParams filters a tenant's endpoints.
+type ListEndpointsParams struct {
+	ListParams
+	TenantID string
+	Enabled  bool // only enabled endpoints
+}
+
+// ListEventsParams filters a tenant's events.
+type ListEventsParams struct {
+	ListParams
+	TenantID          string
+	Type              string // "" for any
+	ExternalReference string // "" for any
+	Desc              bool   // newest first
+}
+
+// ListDeliveriesParams filters a tenant's deliveries. Empty fields do not filter.
+type ListDeliveriesParams struct {
+	ListParams
+	TenantID   string
+	EventID    string
+	EndpointID string
+	Status     DeliveryStatus
+	EventType  string
+	Since      time.Time // created at or after
+	Until      time.Time // created before
+	Desc       bool      // newest first
+}
+
+// SetEndpointDisabledParams disables or re-enables an endpoint.
+type SetEndpointDisabledParams struct {
+	TenantID string
+	ID       string
+	Disabled bool
+	Reason   string // DisabledByUser or DisabledConsecutiveFailed; ignored when enabling
+	Now      time.Time
+}
+
+// NewEvent is an event to insert with the deliveries it fans out to.
+type NewEvent struct {
+	Event      *Event
+	Deliveries []*Delivery // Status pending, NextAttemptAt set (usually the event's CreatedAt)
+}
+
+// InsertedEvent is the outcome of inserting one event.
+type InsertedEvent struct {
+	Event   *Event
+	Created bool // false: an event with this ID already existed and is returned unchanged
+}
+
+// ReplayParams selects deliveries of one endpoint to queue again.
+type ReplayParams struct {
+	TenantID   string
+	EndpointID string
+	Since      time.Time
+	All        bool // failed and succeeded; otherwise failed only
+	Now        time.Time
+}
+
+// ClaimParams leases due deliveries.
+type ClaimParams struct {
+	Now              time.Time
+	Limit            int
+	Owner            string // the claiming node's ID
+	LeaseUntil       time.Time
+	ExcludeEndpoints []string
+}
+
+// Claim is a leased delivery with what is needed to attempt it.
+type Claim struct {
+	Delivery *Delivery
+	Event    *Event
+	Endpoint *Endpoint
+}
+
+// Completion is the outcome of one attempt, as the dispatcher decided it.
+type Completion struct {
+	Attempt       *Attempt       // ID, DeliveryID, TenantID, EndpointID and EventID set
+	Status        DeliveryStatus // pending (another attempt will follow), succeeded or failed
+	NextAttemptAt *time.Time     // when Status is pending
+	Owner         string         // the lease holder recording it
+	DisableAfter  int            // consecutive failures that disable the endpoint; 0: never
+}
+
+// EndpointStats summarises an endpoint's recent attempts.
+type EndpointStats struct {
+	Succeeded          int        `json:"succeeded"`
+	Failed             int        `json:"failed"`
+	LastAttemptAt      *time.Time `json:"last_attempt_at,omitempty"`
+	LastResponseStatus int        `json:"last_response_status,omitempty"`
+	LastError          string     `json:"last_error,omitempty"`
+}
+
+// HistogramParams selects the attempts to count.
+type HistogramParams struct {
+	TenantID   string
+	EndpointID string // "" for all of the tenant's endpoints
+	Since      time.Time
+	Until      time.Time
+	Bucket     time.Duration
+}
+
+// HistogramBucket counts attempts that started in [Start, Start+Bucket).
+type HistogramBucket struct {
+	Start     time.Time `json:"start"`
+	Succeeded int       `json:"succeeded"`
+	Failed    int       `json:"failed"`
+}
