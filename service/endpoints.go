@@ -1,0 +1,469 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/webhook"
+)
+
+// EndpointInput creates an endpoint. Zero fields take defaults: format standard, timeout 10 s,
+// every event type, a generated token (tusfacturas format). Verify defaults to true: the URL
+// must answer the subscription handshake before the endpoint is stored.
+type EndpointInput struct {
+	URL            string            `json:"url"`
+	Description    string            `json:"description"`
+	EventTypes     []string          `json:"event_types"`
+	Format         aviso.Format      `json:"format"`
+	Headers        map[string]string `json:"headers"`
+	TimeoutSeconds int               `json:"timeout_seconds"`
+	RetrySchedule  []aviso.Duration  `json:"retry_schedule"`
+	Metadata       map[string]string `json:"metadata"`
+	Token          string            `json:"token"`
+	Verify         *bool             `json:"verify"`
+	Disabled       bool              `json:"disabled"`
+}
+
+// EndpointPatch changes an endpoint; nil fields are left as they are. Changing the URL runs the
+// handshake again unless Verify is false. Disabled disables (reason "manual") or re-enables.
+type EndpointPatch struct {
+	URL            *string            `json:"url"`
+	Description    *string            `json:"description"`
+	EventTypes     *[]string          `json:"event_types"`
+	Format         *aviso.Format      `json:"format"`
+	Headers        *map[string]string `json:"headers"`
+	TimeoutSeconds *int               `json:"timeout_seconds"`
+	RetrySchedule  *[]aviso.Duration  `json:"retry_schedule"`
+	Metadata       *map[string]string `json:"metadata"`
+	Token          *string            `json:"token"`
+	Verify         *bool              `json:"verify"`
+	Disabled       *bool              `json:"disabled"`
+}
+
+// SecretInfo is what a receiver needs to check deliveries: the newest secret, every live secret
+// (a rotated-out one until it expires) and the TF-WebhookToken of the tusfacturas format.
+type SecretInfo struct {
+	Secret  string         `json:"secret"`
+	Secrets []aviso.Secret `json:"secrets"`
+	Token   string         `json:"token"`
+}
+
+func newToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// CreateEndpoint validates, checks the URL against the SSRF guard and every event type against
+// the catalog, runs the subscription handshake (unless Verify is false) and only then stores the
+// endpoint: a refused request stores nothing. ENOTFOUND (tenant); EINVALID naming the field — for
+// a failed handshake the field is "url" and the message says what the URL answered.
+func (s *Service) CreateEndpoint(ctx context.Context, p aviso.Principal, tenantID string, in EndpointInput) (*aviso.Endpoint, error) {
+	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	ep := &aviso.Endpoint{
+		ID: aviso.NewID(aviso.PrefixEndpoint, now), TenantID: tenantID, URL: in.URL,
+		Description: in.Description, EventTypes: in.EventTypes, Format: in.Format, Headers: in.Headers,
+		TimeoutSeconds: in.TimeoutSeconds, RetrySchedule: in.RetrySchedule, Metadata: in.Metadata,
+		Secrets: []aviso.Secret{{Value: webhook.NewSecret()}}, Token: in.Token,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if ep.Format == "" {
+		ep.Format = aviso.FormatStandard
+	}
+	if ep.TimeoutSeconds == 0 {
+		ep.TimeoutSeconds = aviso.DefaultTimeoutSeconds
+	}
+	if ep.Token == "" {
+		ep.Token = newToken()
+	}
+	normalizeEndpoint(ep)
+	if err := s.checkEndpoint(ctx, ep); err != nil {
+		return nil, err
+	}
+	if in.Verify == nil || *in.Verify {
+		if err := s.handshake(ctx, ep); err != nil {
+			return nil, err
+		}
+		ep.VerifiedAt = &now
+	}
+	if err := s.store.CreateEndpoint(ctx, ep); err != nil {
+		return nil, fmt.Errorf("create endpoint: %w", err)
+	}
+	if in.Disabled {
+		if _, err := s.setDisabled(ctx, ep, true); err != nil {
+			return nil, err
+		}
+		return s.getEndpoint(ctx, tenantID, ep.ID)
+	}
+	s.log.InfoContext(ctx, "endpoint created", "tenant_id", tenantID, "endpoint_id", ep.ID,
+		"verified", ep.VerifiedAt != nil)
+	return ep, nil
+}
+
+// normalizeEndpoint replaces nil collections with empty ones, so the JSON shows [] and {}.
+func normalizeEndpoint(ep *aviso.Endpoint) {
+	if ep.EventTypes == nil {
+		ep.EventTypes = []string{}
+	}
+	if ep.Headers == nil {
+		ep.Headers = map[string]string{}
+	}
+	if ep.Metadata == nil {
+		ep.Metadata = map[string]string{}
+	}
+	if ep.RetrySchedule == nil {
+		ep.RetrySchedule = []aviso.Duration{}
+	}
+}
+
+// checkEndpoint validates the fields, the event types against the catalog and the URL against
+// the SSRF guard.
+func (s *Service) checkEndpoint(ctx context.Context, ep *aviso.Endpoint) error {
+	if err := ep.Validate(); err != nil {
+		return err
+	}
+	if len(ep.Token) > 200 {
+		return aviso.Invalid("token", "must be at most 200 characters")
+	}
+	for i, name := range ep.EventTypes {
+		if _, err := s.store.GetEventType(ctx, name); err != nil {
+			if aviso.ErrorCode(err) == aviso.ENOTFOUND {
+				return aviso.Invalid("event_types", "entry %d (%q) is not in the event catalog", i, name)
+			}
+			return fmt.Errorf("check event types: %w", err)
+		}
+	}
+	return s.guard.CheckURL(ctx, ep.URL)
+}
+
+// pingEvent is the event a handshake sends in the standard, facturascripts and tusfacturas
+// formats. It is not stored.
+func pingEvent(ep *aviso.Endpoint, now time.Time) *aviso.Event {
+	return &aviso.Event{
+		ID:        aviso.NewID(aviso.PrefixEvent, now),
+		TenantID:  ep.TenantID,
+		Type:      "ping",
+		Data:      []byte(fmt.Sprintf(`{"endpoint_id":%q,"message":"Aviso subscription check: answer 2xx to subscribe"}`, ep.ID)),
+		CreatedAt: now,
+	}
+}
+
+// handshakeRequest renders the verification request: for alegra endpoints exactly Alegra's — a
+// POST with an empty body — and for the other formats a signed ping event in the endpoint's
+// format, with every header a real delivery carries.
+func handshakeRequest(ep *aviso.Endpoint, now time.Time) (*webhook.Request, string, error) {
+	if ep.Format == aviso.FormatAlegra {
+		req := &webhook.Request{Body: []byte{}, Header: make(map[string][]string, len(ep.Headers)+1)}
+		for k, v := range ep.Headers {
+			req.Header.Set(k, v)
+		}
+		req.Header.Set("User-Agent", aviso.UserAgent)
+		return req, "", nil
+	}
+	ev := pingEvent(ep, now)
+	req, err := webhook.Build(ep, ev, now)
+	if err != nil {
+		return nil, "", fmt.Errorf("build handshake: %w", err)
+	}
+	return req, ev.ID, nil
+}
+
+// handshake sends the verification request and answers EINVALID on "url", saying what the URL
+// answered, unless it answered 2xx within HandshakeTimeout.
+func (s *Service) handshake(ctx context.Context, ep *aviso.Endpoint) error {
+	if s.sender == nil {
+		return aviso.Errorf(aviso.EUNAVAILABLE, "this server cannot send verification requests; pass \"verify\": false")
+	}
+	req, evID, err := handshakeRequest(ep, s.now())
+	if err != nil {
+		return err
+	}
+	hctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
+	defer cancel()
+	a := s.sender.SendRequest(hctx, ep, req, evID)
+	if a.Succeeded() {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	var what string
+	switch {
+	case hctx.Err() != nil:
+		what = fmt.Sprintf("did not answer within %s", s.cfg.HandshakeTimeout)
+	case a.ResponseStatus != 0:
+		what = fmt.Sprintf("answered HTTP %d", a.ResponseStatus)
+	default:
+		what = fmt.Sprintf("could not be reached (%s)", a.Error)
+	}
+	s.log.InfoContext(ctx, "endpoint handshake refused", "tenant_id", ep.TenantID, "url", ep.URL,
+		"response_status", a.ResponseStatus, "error", a.Error)
+	return aviso.Invalid("url", "the verification request %s; the URL must answer a POST with a 2xx within %s (or pass \"verify\": false to skip the check)",
+		what, s.cfg.HandshakeTimeout)
+}
+
+func (s *Service) getEndpoint(ctx context.Context, tenantID, id string) (*aviso.Endpoint, error) {
+	ep, err := s.store.GetEndpoint(ctx, tenantID, id)
+	if aviso.ErrorCode(err) == aviso.ENOTFOUND {
+		return nil, aviso.Errorf(aviso.ENOTFOUND, "endpoint %q not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get endpoint: %w", err)
+	}
+	normalizeEndpoint(ep)
+	return ep, nil
+}
+
+// GetEndpoint returns one endpoint. ENOTFOUND.
+func (s *Service) GetEndpoint(ctx context.Context, p aviso.Principal, tenantID, id string) (*aviso.Endpoint, error) {
+	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+		return nil, err
+	}
+	return s.getEndpoint(ctx, tenantID, id)
+}
+
+// ListEndpoints lists a tenant's endpoints ordered by ID. ENOTFOUND (tenant).
+func (s *Service) ListEndpoints(ctx context.Context, p aviso.Principal, tenantID string, lp aviso.ListParams) (*aviso.Page[*aviso.Endpoint], error) {
+	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+		return nil, err
+	}
+	page, err := s.store.ListEndpoints(ctx, aviso.ListEndpointsParams{ListParams: lp, TenantID: tenantID})
+	if err != nil {
+		return nil, fmt.Errorf("list endpoints: %w", err)
+	}
+	for _, ep := range page.Data {
+		normalizeEndpoint(ep)
+	}
+	return page, nil
+}
+
+// UpdateEndpoint applies a patch. Everything is checked — and a new URL verified — before
+// anything is written. ENOTFOUND; EINVALID.
+func (s *Service) UpdateEndpoint(ctx context.Context, p aviso.Principal, tenantID, id string, in EndpointPatch) (*aviso.Endpoint, error) {
+	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+		return nil, err
+	}
+	ep, err := s.getEndpoint(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	oldURL := ep.URL
+	set(&ep.URL, in.URL)
+	set(&ep.Description, in.Description)
+	set(&ep.EventTypes, in.EventTypes)
+	set(&ep.Format, in.Format)
+	set(&ep.Headers, in.Headers)
+	set(&ep.TimeoutSeconds, in.TimeoutSeconds)
+	set(&ep.RetrySchedule, in.RetrySchedule)
+	set(&ep.Metadata, in.Metadata)
+	set(&ep.Token, in.Token)
+	if ep.Format == "" {
+		ep.Format = aviso.FormatStandard
+	}
+	if ep.Token == "" {
+		ep.Token = newToken()
+	}
+	normalizeEndpoint(ep)
+	if err := s.checkEndpoint(ctx, ep); err != nil {
+		return nil, err
+	}
+	if ep.URL != oldURL {
+		if in.Verify == nil || *in.Verify {
+			if err := s.handshake(ctx, ep); err != nil {
+				return nil, err
+			}
+			now := s.now()
+			ep.VerifiedAt = &now
+		} else {
+			ep.VerifiedAt = nil
+		}
+	}
+	ep.UpdatedAt = s.now()
+	if err := s.store.UpdateEndpoint(ctx, ep); err != nil {
+		return nil, fmt.Errorf("update endpoint: %w", err)
+	}
+	if in.Disabled != nil && *in.Disabled != ep.Disabled {
+		if _, err := s.setDisabled(ctx, ep, *in.Disabled); err != nil {
+			return nil, err
+		}
+	}
+	return s.getEndpoint(ctx, tenantID, id)
+}
+
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func (s *Service) setDisabled(ctx context.Context, ep *aviso.Endpoint, disabled bool) (*aviso.Endpoint, error) {
+	out, err := s.store.SetEndpointDisabled(ctx, aviso.SetEndpointDisabledParams{TenantID: ep.TenantID,
+		ID: ep.ID, Disabled: disabled, Reason: aviso.DisabledByUser, Now: s.now()})
+	if err != nil {
+		return nil, fmt.Errorf("set endpoint disabled: %w", err)
+	}
+	s.log.InfoContext(ctx, "endpoint disabled changed", "tenant_id", ep.TenantID, "endpoint_id", ep.ID,
+		"disabled", disabled)
+	return out, nil
+}
+
+// DeleteEndpoint removes an endpoint with its deliveries and attempts. ENOTFOUND.
+func (s *Service) DeleteEndpoint(ctx context.Context, p aviso.Principal, tenantID, id string) error {
+	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+		return err
+	}
+	if err := s.store.DeleteEndpoint(ctx, tenantID, id); err != nil {
+		if aviso.ErrorCode(err) == aviso.ENOTFOUND {
+			return aviso.Errorf(aviso.ENOTFOUND, "endpoint %q not found", id)
+		}
+		return fmt.Errorf("delete endpoint: %w", err)
+	}
+	return nil
+}
+
+// RotateSecret gives the endpoint a new signing secret. The previous live secrets keep signing
+// alongside it until SecretOverlap from now (unless they already expire sooner); expired secrets
+// are dropped. ENOTFOUND.
+func (s *Service) RotateSecret(ctx context.Context, p aviso.Principal, tenantID, id string) (*SecretInfo, error) {
+	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+		return nil, err
+	}
+	ep, err := s.getEndpoint(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	expires := now.Add(s.cfg.SecretOverlap)
+	secrets := []aviso.Secret{{Value: webhook.NewSecret()}}
+	for _, old := range ep.Secrets {
+		switch {
+		case old.ExpiresAt == nil:
+			old.ExpiresAt = &expires
+		case !now.Before(*old.ExpiresAt):
+			continue
+		}
+		secrets = append(secrets, old)
+	}
+	ep.Secrets = secrets
+	ep.UpdatedAt = now
+	if err := s.store.UpdateEndpoint(ctx, ep); err != nil {
+		return nil, fmt.Errorf("rotate secret: %w", err)
+	}
+	s.log.InfoContext(ctx, "endpoint secret rotated", "tenant_id", tenantID, "endpoint_id", id)
+	return secretInfo(ep, now), nil
+}
+
+// GetSecret returns the endpoint's live secrets, newest first, and its token. ENOTFOUND.
+func (s *Service) GetSecret(ctx context.Context, p aviso.Principal, tenantID, id string) (*SecretInfo, error) {
+	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+		return nil, err
+	}
+	ep, err := s.getEndpoint(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	return secretInfo(ep, s.now()), nil
+}
+
+func secretInfo(ep *aviso.Endpoint, now time.Time) *SecretInfo {
+	info := &SecretInfo{Secrets: []aviso.Secret{}, Token: ep.Token}
+	for _, sc := range ep.Secrets {
+		if sc.ExpiresAt == nil || now.Before(*sc.ExpiresAt) {
+			info.Secrets = append(info.Secrets, sc)
+		}
+	}
+	if len(info.Secrets) > 0 {
+		info.Secret = info.Secrets[0].Value
+	}
+	return info
+}
+
+// TestInput chooses what SendTest sends. Type defaults to the endpoint's first subscribed type
+// (or the catalog's first entry when it subscribes to every type); Data defaults to the type's
+// catalog example.
+type TestInput struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// SendTest publishes a real event to this one endpoint and makes one synchronous attempt, so the
+// test shows in the delivery log. A failed attempt is scheduled for retry like any other.
+// It returns the attempt. ENOTFOUND; EINVALID ("type", "data", a schema pointer).
+func (s *Service) SendTest(ctx context.Context, p aviso.Principal, tenantID, endpointID string, in TestInput) (*aviso.Attempt, error) {
+	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+		return nil, err
+	}
+	if s.sender == nil {
+		return nil, aviso.Errorf(aviso.EUNAVAILABLE, "this server cannot send test events")
+	}
+	ep, err := s.getEndpoint(ctx, tenantID, endpointID)
+	if err != nil {
+		return nil, err
+	}
+	if in.Type == "" && len(ep.EventTypes) > 0 {
+		in.Type = ep.EventTypes[0]
+	}
+	if in.Type == "" {
+		page, err := s.store.ListEventTypes(ctx, aviso.ListParams{Limit: 1})
+		if err != nil {
+			return nil, fmt.Errorf("send test: %w", err)
+		}
+		if len(page.Data) == 0 {
+			return nil, aviso.Invalid("type", "is required: the event catalog is empty")
+		}
+		in.Type = page.Data[0].Name
+	}
+	et, err := s.store.GetEventType(ctx, in.Type)
+	if aviso.ErrorCode(err) == aviso.ENOTFOUND {
+		return nil, aviso.Invalid("type", "%q is not in the event catalog", in.Type)
+	} else if err != nil {
+		return nil, fmt.Errorf("send test: %w", err)
+	}
+	if len(in.Data) == 0 || isNull(in.Data) {
+		in.Data = et.Example
+		if len(in.Data) == 0 {
+			in.Data = json.RawMessage(`{}`)
+		}
+	} else if err := s.checkData(ctx, et, in.Data); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	ev := &aviso.Event{ID: aviso.NewID(aviso.PrefixEvent, now), TenantID: tenantID, Type: in.Type,
+		Data: in.Data, CreatedAt: now}
+	// Queued a minute ahead so the engine does not claim it before the synchronous attempt.
+	later := now.Add(time.Minute)
+	d := &aviso.Delivery{ID: aviso.NewID(aviso.PrefixDelivery, now), TenantID: tenantID, EventID: ev.ID,
+		EndpointID: ep.ID, EventType: ev.Type, Status: aviso.StatusPending, NextAttemptAt: &later,
+		CreatedAt: now, UpdatedAt: now}
+	if _, err := s.store.InsertEvents(ctx, []aviso.NewEvent{{Event: ev, Deliveries: []*aviso.Delivery{d}}}); err != nil {
+		return nil, fmt.Errorf("send test: %w", err)
+	}
+	a := s.sender.Send(ctx, ep, ev)
+	a.ID = aviso.NewID(aviso.PrefixAttempt, now)
+	a.DeliveryID, a.TenantID, a.EndpointID, a.EventID = d.ID, tenantID, ep.ID, ev.ID
+	c := aviso.Completion{Attempt: a, Status: aviso.StatusSucceeded, DisableAfter: aviso.DisableAfterFailures}
+	if !a.Succeeded() {
+		schedule := s.cfg.RetrySchedule
+		if len(ep.RetrySchedule) > 0 {
+			schedule = aviso.Durations(ep.RetrySchedule)
+		}
+		c.Status = aviso.StatusFailed
+		if next, ok := aviso.NextAttempt(s.now(), schedule, 1, 0, 0); ok {
+			c.Status, c.NextAttemptAt = aviso.StatusPending, &next
+		}
+	}
+	if err := s.store.CompleteDeliveries(ctx, []aviso.Completion{c}); err != nil {
+		return nil, fmt.Errorf("send test: record attempt: %w", err)
+	}
+	s.log.InfoContext(ctx, "test event sent", "tenant_id", tenantID, "endpoint_id", ep.ID,
+		"delivery_id", d.ID, "response_status", a.ResponseStatus)
+	return a, nil
+}

@@ -1,0 +1,238 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+)
+
+// PublishInput is one event to publish. ID is optional: the same ID published again returns the
+// stored event and creates no deliveries (idempotency); without it one is generated.
+type PublishInput struct {
+	ID                string          `json:"id"`
+	Type              string          `json:"type"`
+	Data              json.RawMessage `json:"data"`
+	ExternalReference string          `json:"external_reference"`
+}
+
+// PublishResult is the outcome of publishing one event.
+type PublishResult struct {
+	Event   *aviso.Event
+	Created bool // false: the ID had been published before; nothing new was stored
+}
+
+// Publish stores events for a tenant together with one pending delivery per matching endpoint
+// (enabled, subscribed to the type), in one transaction, and returns once they are committed.
+// Each event's type must be in the catalog and its data must satisfy the type's JSON Schema.
+//
+// Errors: ENOTFOUND (tenant); ETOOLARGE (data over MaxPayloadBytes, or more than MaxBatch
+// events); EINVALID naming the field. With more than one input, Field is prefixed with the
+// event's position: "/events/3/type", "/events/3/data/total"; with one it is "type" or
+// "/data/total".
+func (s *Service) Publish(ctx context.Context, p aviso.Principal, tenantID string, in []PublishInput) ([]PublishResult, error) {
+	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(in) == 0:
+		return nil, aviso.Invalid("events", "at least one event is required")
+	case len(in) > MaxBatch:
+		return nil, &aviso.Error{Code: aviso.ETOOLARGE, Field: "events",
+			Message: fmt.Sprintf("a batch holds at most %d events, got %d", MaxBatch, len(in))}
+	}
+	endpoints, err := listAll(ctx, func(ctx context.Context, lp aviso.ListParams) (*aviso.Page[*aviso.Endpoint], error) {
+		return s.store.ListEndpoints(ctx, aviso.ListEndpointsParams{ListParams: lp, TenantID: tenantID, Enabled: true})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("publish: list endpoints: %w", err)
+	}
+	now := s.now()
+	types := make(map[string]*aviso.EventType)
+	seen := make(map[string]bool, len(in))
+	batch := make([]aviso.NewEvent, 0, len(in))
+	for i, e := range in {
+		ne, err := s.newEvent(ctx, tenantID, e, now, types, endpoints)
+		if err == nil && seen[ne.Event.ID] {
+			err = aviso.Invalid("id", "%q appears twice in this batch", ne.Event.ID)
+		}
+		if err != nil {
+			if len(in) > 1 {
+				return nil, atIndex(err, i)
+			}
+			return nil, err
+		}
+		seen[ne.Event.ID] = true
+		batch = append(batch, ne)
+	}
+	inserted, err := s.store.InsertEvents(ctx, batch)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	out := make([]PublishResult, len(inserted))
+	for i, r := range inserted {
+		out[i] = PublishResult{Event: r.Event, Created: r.Created}
+		if r.Created {
+			s.log.DebugContext(ctx, "event published", "tenant_id", tenantID, "event_id", r.Event.ID,
+				"event_type", r.Event.Type, "deliveries", len(batch[i].Deliveries))
+		}
+	}
+	return out, nil
+}
+
+// atIndex prefixes an error's field with the event's position in a batch.
+func atIndex(err error, i int) error {
+	e, ok := err.(*aviso.Error)
+	if !ok || e.Field == "" {
+		return err
+	}
+	c := *e
+	field := c.Field
+	if field[0] != '/' {
+		field = "/" + field
+	}
+	c.Field = "/events/" + strconv.Itoa(i) + field
+	return &c
+}
+
+// newEvent checks one input and builds the event with its deliveries.
+func (s *Service) newEvent(ctx context.Context, tenantID string, in PublishInput, t time.Time,
+	types map[string]*aviso.EventType, endpoints []*aviso.Endpoint) (aviso.NewEvent, error) {
+	ev := &aviso.Event{ID: in.ID, TenantID: tenantID, Type: in.Type, Data: in.Data,
+		ExternalReference: in.ExternalReference, CreatedAt: t}
+	if ev.ID == "" {
+		ev.ID = aviso.NewID(aviso.PrefixEvent, t)
+	}
+	if isNull(ev.Data) {
+		ev.Data = nil
+	}
+	if err := ev.Validate(); err != nil {
+		return aviso.NewEvent{}, err
+	}
+	if len(ev.Data) > s.cfg.MaxPayloadBytes {
+		return aviso.NewEvent{}, &aviso.Error{Code: aviso.ETOOLARGE, Field: "data",
+			Message: fmt.Sprintf("is %d bytes; the limit is %d", len(ev.Data), s.cfg.MaxPayloadBytes)}
+	}
+	et, ok := types[ev.Type]
+	if !ok {
+		var err error
+		et, err = s.store.GetEventType(ctx, ev.Type)
+		if aviso.ErrorCode(err) == aviso.ENOTFOUND {
+			return aviso.NewEvent{}, aviso.Invalid("type", "%q is not in the event catalog", ev.Type)
+		}
+		if err != nil {
+			return aviso.NewEvent{}, fmt.Errorf("get event type: %w", err)
+		}
+		types[ev.Type] = et
+	}
+	if err := s.checkData(ctx, et, ev.Data); err != nil {
+		return aviso.NewEvent{}, err
+	}
+	ne := aviso.NewEvent{Event: ev}
+	for _, ep := range endpoints {
+		if ep.Disabled || !ep.Subscribes(ev.Type) {
+			continue
+		}
+		next := t
+		ne.Deliveries = append(ne.Deliveries, &aviso.Delivery{
+			ID: aviso.NewID(aviso.PrefixDelivery, t), TenantID: tenantID, EventID: ev.ID, EndpointID: ep.ID,
+			EventType: ev.Type, Status: aviso.StatusPending, NextAttemptAt: &next, CreatedAt: t, UpdatedAt: t,
+		})
+	}
+	return ne, nil
+}
+
+// checkData checks that data is a JSON value that satisfies the type's schema.
+func (s *Service) checkData(ctx context.Context, et *aviso.EventType, data json.RawMessage) error {
+	if !json.Valid(data) {
+		return aviso.Invalid("data", "is not valid JSON")
+	}
+	return s.validateData(ctx, et, data)
+}
+
+// EventFilter selects a page of a tenant's events.
+type EventFilter struct {
+	aviso.ListParams
+	Type              string
+	ExternalReference string
+}
+
+// ListEvents lists a tenant's events in publication order. ENOTFOUND (tenant).
+func (s *Service) ListEvents(ctx context.Context, p aviso.Principal, tenantID string, f EventFilter) (*aviso.Page[*aviso.Event], error) {
+	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+		return nil, err
+	}
+	page, err := s.store.ListEvents(ctx, aviso.ListEventsParams{ListParams: f.ListParams, TenantID: tenantID,
+		Type: f.Type, ExternalReference: f.ExternalReference})
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return page, nil
+}
+
+// GetEvent returns one event. ENOTFOUND.
+func (s *Service) GetEvent(ctx context.Context, p aviso.Principal, tenantID, id string) (*aviso.Event, error) {
+	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+		return nil, err
+	}
+	ev, err := s.store.GetEvent(ctx, tenantID, id)
+	if aviso.ErrorCode(err) == aviso.ENOTFOUND {
+		return nil, aviso.Errorf(aviso.ENOTFOUND, "event %q not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get event: %w", err)
+	}
+	return ev, nil
+}
+
+// Document is what Aviso knows of one document of the platform (an invoice, a credit note),
+// found by its external reference: the events that named it, newest first, and the newest of
+// them, whose data is the document's latest state. A receiver that got a thin notification
+// fetches it to learn the rest.
+type Document struct {
+	ExternalReference string         `json:"external_reference"`
+	Latest            *aviso.Event   `json:"latest"`
+	Events            []*aviso.Event `json:"events"`
+	NextCursor        string         `json:"next_cursor"`
+	HasMore           bool           `json:"has_more"`
+}
+
+// GetDocument looks a document up by external reference. lp pages through its events (Latest is
+// the newest whatever the page). ENOTFOUND when no event names the reference.
+func (s *Service) GetDocument(ctx context.Context, p aviso.Principal, tenantID, ref string, lp aviso.ListParams) (*Document, error) {
+	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+		return nil, err
+	}
+	if ref == "" {
+		return nil, aviso.Invalid("external_reference", "is required")
+	}
+	page, err := s.store.ListEvents(ctx, aviso.ListEventsParams{ListParams: lp, TenantID: tenantID,
+		ExternalReference: ref, Desc: true})
+	if err != nil {
+		return nil, fmt.Errorf("get document: %w", err)
+	}
+	doc := &Document{ExternalReference: ref, Events: page.Data, NextCursor: page.NextCursor, HasMore: page.HasMore}
+	if lp.After == "" {
+		if len(page.Data) == 0 {
+			return nil, aviso.Errorf(aviso.ENOTFOUND, "no event has external reference %q", ref)
+		}
+		doc.Latest = page.Data[0]
+		return doc, nil
+	}
+	first, err := s.store.ListEvents(ctx, aviso.ListEventsParams{ListParams: aviso.ListParams{Limit: 1},
+		TenantID: tenantID, ExternalReference: ref, Desc: true})
+	if err != nil {
+		return nil, fmt.Errorf("get document: %w", err)
+	}
+	if len(first.Data) == 0 {
+		return nil, aviso.Errorf(aviso.ENOTFOUND, "no event has external reference %q", ref)
+	}
+	doc.Latest = first.Data[0]
+	if doc.Events == nil {
+		doc.Events = []*aviso.Event{}
+	}
+	return doc, nil
+}

@@ -1,0 +1,106 @@
+package service
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aviso-dev/aviso"
+)
+
+// TenantInput creates a tenant. ID is optional: one is generated when empty.
+type TenantInput struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Metadata map[string]string `json:"metadata"`
+}
+
+// TenantPatch changes a tenant; nil fields are left as they are.
+type TenantPatch struct {
+	Name     *string            `json:"name"`
+	Metadata *map[string]string `json:"metadata"`
+}
+
+// CreateTenant stores a new tenant. Root only (EFORBIDDEN); EINVALID; ECONFLICT if the ID is taken.
+func (s *Service) CreateTenant(ctx context.Context, p aviso.Principal, in TenantInput) (*aviso.Tenant, error) {
+	if err := requireRoot(p, "create tenants"); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	t := &aviso.Tenant{ID: in.ID, Name: in.Name, Metadata: in.Metadata, CreatedAt: now, UpdatedAt: now}
+	if t.ID == "" {
+		t.ID = aviso.NewID(aviso.PrefixTenant, now)
+	}
+	if t.Metadata == nil {
+		t.Metadata = map[string]string{}
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateTenant(ctx, t); err != nil {
+		if aviso.ErrorCode(err) == aviso.ECONFLICT {
+			return nil, aviso.Errorf(aviso.ECONFLICT, "tenant %q already exists", t.ID)
+		}
+		return nil, fmt.Errorf("create tenant: %w", err)
+	}
+	return t, nil
+}
+
+// GetTenant returns a tenant. A tenant key may read its own tenant. ENOTFOUND.
+func (s *Service) GetTenant(ctx context.Context, p aviso.Principal, id string) (*aviso.Tenant, error) {
+	return s.tenant(ctx, p, id)
+}
+
+// ListTenants lists tenants ordered by ID. Root only.
+func (s *Service) ListTenants(ctx context.Context, p aviso.Principal, lp aviso.ListParams) (*aviso.Page[*aviso.Tenant], error) {
+	if err := requireRoot(p, "list tenants"); err != nil {
+		return nil, err
+	}
+	page, err := s.store.ListTenants(ctx, lp)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return page, nil
+}
+
+// UpdateTenant changes a tenant's name and metadata. Root only; ENOTFOUND; EINVALID.
+func (s *Service) UpdateTenant(ctx context.Context, p aviso.Principal, id string, in TenantPatch) (*aviso.Tenant, error) {
+	if err := requireRoot(p, "change tenants"); err != nil {
+		return nil, err
+	}
+	t, err := s.tenant(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if in.Name != nil {
+		t.Name = *in.Name
+	}
+	if in.Metadata != nil {
+		t.Metadata = *in.Metadata
+		if t.Metadata == nil {
+			t.Metadata = map[string]string{}
+		}
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	t.UpdatedAt = s.now()
+	if err := s.store.UpdateTenant(ctx, t); err != nil {
+		return nil, fmt.Errorf("update tenant: %w", err)
+	}
+	return t, nil
+}
+
+// DeleteTenant removes a tenant and everything it owns. Root only; ENOTFOUND.
+func (s *Service) DeleteTenant(ctx context.Context, p aviso.Principal, id string) error {
+	if err := requireRoot(p, "delete tenants"); err != nil {
+		return err
+	}
+	if err := s.store.DeleteTenant(ctx, id); err != nil {
+		if aviso.ErrorCode(err) == aviso.ENOTFOUND {
+			return tenantNotFound(id)
+		}
+		return fmt.Errorf("delete tenant: %w", err)
+	}
+	s.log.InfoContext(ctx, "tenant deleted", "tenant_id", id)
+	return nil
+}
