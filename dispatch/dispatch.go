@@ -1,0 +1,226 @@
+// Package dispatch is Aviso's delivery engine. A Dispatcher claims due deliveries from the
+// store in batches, POSTs them to their endpoints concurrently, decides each outcome (success,
+// retry later, failed) and records the attempts in batches.
+//
+// The loop, in Run:
+//
+//   - Claim: up to ClaimBatch due deliveries are leased to this node (Store.ClaimDeliveries) until
+//     now+Lease, leaving out endpoints that already have enough work here. Leases make the work
+//     survive a crash: a delivery leased by a dead node is claimed again once its lease expires,
+//     so every delivery is attempted at least once (receivers deduplicate by webhook-id).
+//   - Queue: claims wait in a queue per endpoint. At most Workers attempts are in flight in all,
+//     and at most PerEndpoint to one endpoint, served round-robin, so a slow or dead endpoint
+//     holds PerEndpoint workers and no more: the others keep delivering.
+//     How much one endpoint may hold here (queued and in flight) follows its observed latency:
+//     enough to keep a fast endpoint busy between claims, few enough that a slow one's claims
+//     are all attempted well before their lease runs out. A claim that waited too long anyway
+//     is released rather than attempted late.
+//   - Attempt: webhook.Build renders the request (Standard Webhooks headers, signature, format);
+//     it is POSTed through the SSRF guard with the endpoint's timeout; redirects are not
+//     followed; at most aviso.MaxResponseBody bytes of the answer are kept.
+//   - Decide: 2xx succeeds; anything else fails and is retried per the endpoint's schedule (or
+//     Config.RetrySchedule) with ±10 % jitter, or after the receiver's Retry-After on 429/503,
+//     until the schedule runs out and the delivery fails. The store counts consecutive failures
+//     and disables the endpoint at DisableAfter.
+//   - Complete: one goroutine gathers completions and writes whatever has accumulated in one
+//     Store.CompleteDeliveries call (group commit); while it writes, the next batch gathers.
+//   - Sleep: until a store wake-up (new or retried work), a finished attempt or batch, the next
+//     due time (Store.NextDueAt) or IdleWait, whichever is first.
+//
+// When Run's context is cancelled it stops claiming, releases the claims it has not started,
+// lets the attempts in flight finish (each bounded by its endpoint's timeout), writes their
+// completions and returns.
+package dispatch
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/netguard"
+)
+
+// Config configures a Dispatcher. Zero fields take the documented defaults.
+type Config struct {
+	// Store holds the deliveries. Required.
+	Store aviso.Store
+	// Logger receives the engine's logs. Default: a logger that discards.
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// NodeID names this dispatcher as the owner of its leases. Default: a random ID.
+	NodeID string
+	// Workers is the most attempts in flight at once. Default: 64.
+	Workers int
+	// PerEndpoint is the most attempts in flight to one endpoint at once. Default: 8.
+	PerEndpoint int
+	// ClaimBatch is the most deliveries claimed by one store call. Default: 256.
+	ClaimBatch int
+	// Lease is how long a claimed delivery stays reserved to this node. It must exceed
+	// aviso.MaxTimeoutSeconds with room for queueing. Default: 2 minutes.
+	Lease time.Duration
+	// RetrySchedule is the wait before each retry, for endpoints without their own.
+	// Default: aviso.DefaultRetrySchedule.
+	RetrySchedule []time.Duration
+	// DisableAfter is how many consecutive failed attempts disable an endpoint; negative: never.
+	// Default: aviso.DisableAfterFailures.
+	DisableAfter int
+	// AllowPrivateNetworks lets deliveries reach loopback, private, link-local and metadata
+	// addresses (development and tests). Default: false, such addresses are refused at dial time.
+	AllowPrivateNetworks bool
+	// Rand returns a number in [0, 1) that spreads retries (±10 % jitter); a constant 0.5 gives
+	// the exact schedule. Default: math/rand/v2.Float64.
+	Rand func() float64
+	// IdleWait is the longest the loop sleeps when nothing is due: a safety net, since wake-ups
+	// come from the store and from the next due time. Default: 1 second.
+	IdleWait time.Duration
+}
+
+// Stats counts what a Dispatcher has done since it was created.
+type Stats struct {
+	Claimed           int64 // deliveries claimed from the store
+	Released          int64 // claims given back unattempted (shutdown, or waited too long)
+	Attempts          int64 // attempts finished
+	Succeeded         int64 // attempts that got a 2xx
+	Failed            int64 // attempts that did not
+	InFlight          int64 // attempts under way now
+	CompletionBatches int64 // CompleteDeliveries calls that succeeded
+	CompletionErrors  int64 // CompleteDeliveries calls that failed (and were retried)
+}
+
+type counters struct {
+	claimed, released, attempts, succeeded, failed, inFlight, batches, batchErrors atomic.Int64
+}
+
+// Dispatcher delivers webhooks. Create it with New; Run is its loop; Send and Do make single
+// attempts outside the loop and are safe to call concurrently with Run.
+type Dispatcher struct {
+	cfg          Config
+	now          func() time.Time
+	log          *slog.Logger
+	disableAfter int // as recorded in completions: 0 means never
+	transport    *http.Transport
+	client       *http.Client
+	bufs         sync.Pool // *[aviso.MaxResponseBody]byte
+	stats        counters
+	running      atomic.Bool
+}
+
+// New validates cfg, fills in defaults and returns a Dispatcher.
+func New(cfg Config) (*Dispatcher, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("dispatch: Config.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = aviso.NewID("node_", time.Now())
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{{"Workers", &cfg.Workers, 64}, {"PerEndpoint", &cfg.PerEndpoint, 8}, {"ClaimBatch", &cfg.ClaimBatch, 256}} {
+		switch {
+		case *f.v < 0:
+			return nil, fmt.Errorf("dispatch: Config.%s must not be negative, got %d", f.name, *f.v)
+		case *f.v == 0:
+			*f.v = f.def
+		}
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = 2 * time.Minute
+	}
+	if maxTimeout := aviso.MaxTimeoutSeconds * time.Second; cfg.Lease <= maxTimeout {
+		return nil, fmt.Errorf("dispatch: Config.Lease must exceed the %s longest attempt, got %s", maxTimeout, cfg.Lease)
+	}
+	if cfg.RetrySchedule == nil {
+		cfg.RetrySchedule = aviso.DefaultRetrySchedule
+	}
+	for _, w := range cfg.RetrySchedule {
+		if w <= 0 {
+			return nil, fmt.Errorf("dispatch: Config.RetrySchedule waits must be positive, got %s", w)
+		}
+	}
+	if cfg.IdleWait < 0 {
+		return nil, fmt.Errorf("dispatch: Config.IdleWait must not be negative, got %s", cfg.IdleWait)
+	}
+	if cfg.IdleWait == 0 {
+		cfg.IdleWait = time.Second
+	}
+	d := &Dispatcher{cfg: cfg, now: cfg.Now, log: cfg.Logger}
+	switch {
+	case cfg.DisableAfter == 0:
+		d.disableAfter = aviso.DisableAfterFailures
+	case cfg.DisableAfter > 0:
+		d.disableAfter = cfg.DisableAfter
+	}
+	d.transport = newTransport(&netguard.Guard{AllowPrivate: cfg.AllowPrivateNetworks}, cfg.Workers)
+	d.client = &http.Client{
+		Transport: d.transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	d.bufs.New = func() any { return new([aviso.MaxResponseBody]byte) }
+	return d, nil
+}
+
+// NodeID returns the ID this dispatcher leases deliveries under.
+func (d *Dispatcher) NodeID() string { return d.cfg.NodeID }
+
+// Stats returns the dispatcher's counters.
+func (d *Dispatcher) Stats() Stats {
+	s := &d.stats
+	return Stats{
+		Claimed: s.claimed.Load(), Released: s.released.Load(), Attempts: s.attempts.Load(),
+		Succeeded: s.succeeded.Load(), Failed: s.failed.Load(), InFlight: s.inFlight.Load(),
+		CompletionBatches: s.batches.Load(), CompletionErrors: s.batchErrors.Load(),
+	}
+}
+
+// Close closes idle connections to endpoints. Call it after Run has returned.
+func (d *Dispatcher) Close() error {
+	d.transport.CloseIdleConnections()
+	return nil
+}
+
+// decide turns an attempt into the completion the store records.
+func (d *Dispatcher) decide(c *aviso.Claim, a *aviso.Attempt, retryAfter time.Duration) aviso.Completion {
+	a.DeliveryID = c.Delivery.ID
+	a.TenantID = c.Delivery.TenantID
+	a.EndpointID = c.Delivery.EndpointID
+	a.EventID = c.Delivery.EventID
+	comp := aviso.Completion{Attempt: a, Owner: d.cfg.NodeID, DisableAfter: d.disableAfter}
+	if a.Succeeded() {
+		comp.Status = aviso.StatusSucceeded
+		return comp
+	}
+	schedule := d.cfg.RetrySchedule
+	if len(c.Endpoint.RetrySchedule) > 0 {
+		schedule = aviso.Durations(c.Endpoint.RetrySchedule)
+	}
+	jitter := d.cfg.Rand()*2 - 1
+	next, ok := aviso.NextAttempt(d.now(), schedule, c.Delivery.RoundAttempts+1, retryAfter, jitter)
+	if !ok {
+		comp.Status = aviso.StatusFailed
+		return comp
+	}
+	next = next.UTC()
+	comp.Status = aviso.StatusPending
+	comp.NextAttemptAt = &next
+	return comp
+}

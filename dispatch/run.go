@@ -1,0 +1,319 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+)
+
+// endpointQueue is the work one endpoint has on this node. Owned by Run's goroutine.
+type endpointQueue struct {
+	id       string
+	queued   []queuedClaim
+	inFlight int
+	ready    bool          // in runState.ready
+	latency  time.Duration // moving average of attempt durations; starts at the endpoint's timeout
+	timeout  time.Duration
+}
+
+type queuedClaim struct {
+	claim *aviso.Claim
+	at    time.Time // when it was claimed
+}
+
+// outstanding is how many claims the endpoint holds here, queued or in flight.
+func (q *endpointQueue) outstanding() int { return len(q.queued) + q.inFlight }
+
+// runState is the loop's bookkeeping. Only Run's goroutine touches it.
+type runState struct {
+	eps      map[string]*endpointQueue
+	ready    []*endpointQueue // endpoints with queued claims and a free slot, served round-robin
+	queued   int
+	inFlight int
+}
+
+// finished is what an attempt goroutine reports to the loop.
+type finished struct {
+	endpointID string
+	took       time.Duration
+}
+
+// holdCap is how many claims an endpoint may hold here. A fast endpoint gets up to ClaimBatch so
+// claims stay large; a slow one only as many as it can attempt in half a lease, so none of them
+// is still waiting when its lease runs out.
+func (d *Dispatcher) holdCap(q *endpointQueue) int {
+	per := max(q.latency, time.Millisecond)
+	rounds := int((d.cfg.Lease / 2) / per)
+	return max(2*d.cfg.PerEndpoint, min(rounds*d.cfg.PerEndpoint, d.cfg.ClaimBatch))
+}
+
+// Run delivers until ctx is cancelled, then drains (see the package doc) and returns nil. It
+// returns an error only if it is already running.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if !d.running.CompareAndSwap(false, true) {
+		return errors.New("dispatch: Run is already running")
+	}
+	defer d.running.Store(false)
+
+	var (
+		store       = d.cfg.Store
+		completions = make(chan aviso.Completion, 2*d.cfg.ClaimBatch)
+		flushed     = make(chan struct{}, 1)
+		done        = make(chan finished, d.cfg.Workers) // never blocks: at most Workers in flight
+		completerWG sync.WaitGroup
+		attemptWG   sync.WaitGroup
+		s           = &runState{eps: make(map[string]*endpointQueue)}
+		// attempts outlive ctx: cancelling Run drains them, each bounded by its timeout.
+		attemptCtx = context.WithoutCancel(ctx)
+		timer      = time.NewTimer(0)
+		dirty      = true // something may be due: claim at the next chance
+		moreDue    = false
+		release    []string
+	)
+	completerWG.Go(func() { d.complete(ctx, completions, flushed) })
+	maxHeld := d.cfg.Workers + d.cfg.ClaimBatch
+
+	start := func() {
+		now := d.now()
+		for s.inFlight < d.cfg.Workers && len(s.ready) > 0 {
+			q := s.ready[0]
+			s.ready[0] = nil
+			s.ready = s.ready[1:]
+			q.ready = false
+			qc := q.queued[0]
+			q.queued[0] = queuedClaim{}
+			q.queued = q.queued[1:]
+			s.queued--
+			if now.Sub(qc.at) > d.cfg.Lease/2 {
+				// Waited too long: its lease may run out mid-attempt. Give it back.
+				release = append(release, qc.claim.Delivery.ID)
+			} else {
+				q.inFlight++
+				s.inFlight++
+				d.stats.inFlight.Add(1)
+				c := qc.claim
+				attemptWG.Go(func() { d.deliver(attemptCtx, c, completions, done) })
+			}
+			if len(q.queued) > 0 && q.inFlight < d.cfg.PerEndpoint {
+				q.ready = true
+				s.ready = append(s.ready, q)
+			}
+		}
+		if len(s.ready) == 0 {
+			s.ready = nil // let the backing array go
+		}
+	}
+	finish := func(f finished) {
+		q := s.eps[f.endpointID]
+		q.inFlight--
+		s.inFlight--
+		d.stats.inFlight.Add(-1)
+		q.latency += (f.took - q.latency) / 8
+		if len(q.queued) > 0 && !q.ready && q.inFlight < d.cfg.PerEndpoint {
+			q.ready = true
+			s.ready = append(s.ready, q)
+		}
+		if q.outstanding() == 0 && q.latency < q.timeout/2 {
+			// Forget quick endpoints; keep slow ones so their small hold cap survives.
+			delete(s.eps, f.endpointID)
+		}
+	}
+	releaseNow := func() {
+		if len(release) == 0 {
+			return
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := store.ReleaseDeliveries(rctx, d.cfg.NodeID, release); err != nil {
+			d.log.ErrorContext(ctx, "release deliveries", "count", len(release), "error", err)
+		} else {
+			d.stats.released.Add(int64(len(release)))
+		}
+		release = release[:0]
+	}
+	// claim leases due work. It reports whether the store may hold more due work right now
+	// (the claim was full), and skipped when there was no room to claim a batch.
+	claim := func() (full, skipped bool, err error) {
+		held := s.queued + s.inFlight
+		limit := min(d.cfg.ClaimBatch, maxHeld-held)
+		if limit <= 0 || (limit < d.cfg.ClaimBatch/2 && s.queued > 0) {
+			return false, true, nil // wait for room, to claim in batches
+		}
+		var exclude []string
+		for id, q := range s.eps {
+			if q.outstanding() > d.holdCap(q)/2 {
+				exclude = append(exclude, id)
+			}
+		}
+		now := d.now()
+		cs, err := store.ClaimDeliveries(ctx, aviso.ClaimParams{Now: now, Limit: limit, Owner: d.cfg.NodeID,
+			LeaseUntil: now.Add(d.cfg.Lease), ExcludeEndpoints: exclude})
+		if err != nil {
+			return false, false, err
+		}
+		d.stats.claimed.Add(int64(len(cs)))
+		moreDue = len(cs) == limit || len(exclude) > 0
+		for _, c := range cs {
+			q := s.eps[c.Delivery.EndpointID]
+			if q == nil {
+				t := Timeout(c.Endpoint)
+				q = &endpointQueue{id: c.Delivery.EndpointID, latency: t, timeout: t}
+				s.eps[q.id] = q
+			}
+			if q.outstanding() >= d.holdCap(q) {
+				release = append(release, c.Delivery.ID)
+				continue
+			}
+			q.queued = append(q.queued, queuedClaim{claim: c, at: now})
+			s.queued++
+			if !q.ready && q.inFlight < d.cfg.PerEndpoint {
+				q.ready = true
+				s.ready = append(s.ready, q)
+			}
+		}
+		start()
+		releaseNow()
+		return len(cs) == limit, false, nil
+	}
+
+	for ctx.Err() == nil {
+		wait := d.cfg.IdleWait
+		if dirty {
+			dirty = false
+			full, skipped, err := claim()
+			switch {
+			case err != nil:
+				if ctx.Err() == nil {
+					d.log.ErrorContext(ctx, "claim deliveries", "error", err)
+				}
+			case full:
+				dirty = true
+				continue
+			case !skipped:
+				// Nothing more is due now: sleep until the next delivery is.
+				next, ok, err := store.NextDueAt(ctx)
+				if err != nil && ctx.Err() == nil {
+					d.log.ErrorContext(ctx, "next due delivery", "error", err)
+				}
+				if until := next.Sub(d.now()); ok && until > 0 && until < wait {
+					wait = until
+				}
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+		case <-store.Wakeups():
+			dirty = true
+		case <-flushed:
+			dirty = true
+		case <-timer.C:
+			dirty = true
+		case f := <-done:
+			finish(f)
+			for more := true; more; {
+				select {
+				case f := <-done:
+					finish(f)
+				default:
+					more = false
+				}
+			}
+			start()
+			releaseNow()
+			dirty = dirty || moreDue
+		}
+		timer.Stop()
+	}
+
+	// Shut down: give back what has not started, let what has finish, write it all.
+	for _, q := range s.eps {
+		for _, qc := range q.queued {
+			release = append(release, qc.claim.Delivery.ID)
+		}
+		q.queued = nil
+	}
+	s.ready = nil
+	releaseNow()
+	attemptWG.Wait()
+	close(completions)
+	completerWG.Wait()
+	return nil
+}
+
+// deliver makes one attempt for a claim and hands its completion to the completer.
+func (d *Dispatcher) deliver(ctx context.Context, c *aviso.Claim, completions chan<- aviso.Completion, done chan<- finished) {
+	start := time.Now()
+	a, retryAfter := d.send(ctx, c.Endpoint, c.Event)
+	comp := d.decide(c, a, retryAfter)
+	d.stats.attempts.Add(1)
+	if a.Succeeded() {
+		d.stats.succeeded.Add(1)
+	} else {
+		d.stats.failed.Add(1)
+		d.log.DebugContext(ctx, "attempt failed", "delivery_id", c.Delivery.ID, "endpoint_id", c.Delivery.EndpointID,
+			"attempt", c.Delivery.AttemptCount+1, "status", a.ResponseStatus, "error", a.Error,
+			"next_status", comp.Status)
+	}
+	completions <- comp
+	done <- finished{endpointID: c.Delivery.EndpointID, took: time.Since(start)}
+}
+
+// complete writes completions in batches: it takes what has accumulated (up to twice
+// ClaimBatch) and writes it in one CompleteDeliveries call, so the store commits once per batch
+// however fast attempts finish. A failed write is retried with backoff; after ctx is cancelled it
+// is retried a few times and then dropped with an error log (the leases expire and the
+// deliveries are attempted again).
+func (d *Dispatcher) complete(ctx context.Context, in <-chan aviso.Completion, flushed chan<- struct{}) {
+	maxBatch := 2 * d.cfg.ClaimBatch
+	batch := make([]aviso.Completion, 0, maxBatch)
+	for c := range in {
+		batch = append(batch[:0], c)
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case c, ok := <-in:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, c)
+			default:
+				break gather
+			}
+		}
+		d.write(ctx, batch)
+		clear(batch)
+		select {
+		case flushed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (d *Dispatcher) write(ctx context.Context, batch []aviso.Completion) {
+	backoff := 50 * time.Millisecond
+	for try := 1; ; try++ {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err := d.cfg.Store.CompleteDeliveries(wctx, batch)
+		cancel()
+		if err == nil {
+			d.stats.batches.Add(1)
+			return
+		}
+		d.stats.batchErrors.Add(1)
+		if ctx.Err() != nil && try >= 5 {
+			d.log.ErrorContext(ctx, "complete deliveries: giving up at shutdown; their leases will expire and they will be attempted again",
+				"count", len(batch), "error", err)
+			return
+		}
+		d.log.ErrorContext(ctx, "complete deliveries: will retry", "count", len(batch), "try", try,
+			slog.Duration("backoff", backoff), "error", err)
+		t := time.NewTimer(backoff)
+		<-t.C
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
