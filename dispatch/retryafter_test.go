@@ -1,0 +1,96 @@
+package dispatch
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		in   string
+		want time.Duration
+	}{
+		{"empty", "", 0},
+		{"seconds", "120", 2 * time.Minute},
+		{"zero", "0", 0},
+		{"spaces", "  7 ", 7 * time.Second},
+		{"capped", "86400", aviso.MaxRetryAfter},
+		{"overflow", "99999999999999999999999", aviso.MaxRetryAfter},
+		{"negative", "-5", 0},
+		{"fraction", "1.5", 0},
+		{"junk after digits", "12abc", 0},
+		{"http date", "Sun, 01 Mar 2026 12:00:30 GMT", 30 * time.Second},
+		{"http date in the past", "Sun, 01 Mar 2026 11:00:00 GMT", 0},
+		{"http date far ahead", "Mon, 02 Mar 2026 12:00:00 GMT", aviso.MaxRetryAfter},
+		{"rfc850 date", "Sunday, 01-Mar-26 12:01:00 GMT", time.Minute},
+		{"garbage", "soon", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ParseRetryAfter(tt.in, now); got != tt.want {
+				t.Errorf("ParseRetryAfter(%q) = %s, want %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, s := range []string{"", "0", "120", "-1", "Sun, 01 Mar 2026 12:00:30 GMT", "1e9", "99999999999999999999"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got := ParseRetryAfter(s, now)
+		if got < 0 || got > aviso.MaxRetryAfter {
+			t.Fatalf("ParseRetryAfter(%q) = %s, outside [0, %s]", s, got, aviso.MaxRetryAfter)
+		}
+	})
+}
+
+func TestTimeout(t *testing.T) {
+	tests := []struct {
+		name    string
+		seconds int
+		want    time.Duration
+	}{
+		{"unset is the default", 0, aviso.DefaultTimeoutSeconds * time.Second},
+		{"own", 3, 3 * time.Second},
+		{"capped", 300, aviso.MaxTimeoutSeconds * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Timeout(&aviso.Endpoint{TimeoutSeconds: tt.seconds}); got != tt.want {
+				t.Errorf("Timeout(%d s) = %s, want %s", tt.seconds, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHoldCap checks that a slow endpoint may hold no more claims than it can attempt in half a
+// lease, and that a fast one may hold a full claim batch.
+func TestHoldCap(t *testing.T) {
+	d := &Dispatcher{cfg: Config{Lease: 2 * time.Minute, PerEndpoint: 8, ClaimBatch: 256}}
+	tests := []struct {
+		name    string
+		latency time.Duration
+		want    int
+	}{
+		{"fast", time.Millisecond, 256},
+		{"ten second timeouts", 10 * time.Second, 48},
+		{"slower than half a lease", 90 * time.Second, 16},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := d.holdCap(&endpointQueue{latency: tt.latency}); got != tt.want {
+				t.Errorf("holdCap(latency %s) = %d, want %d", tt.latency, got, tt.want)
+			}
+			if got := d.holdCap(&endpointQueue{latency: tt.latency}); time.Duration(got/d.cfg.PerEndpoint)*tt.latency > d.cfg.Lease/2 && got > 2*d.cfg.PerEndpoint {
+				t.Errorf("holdCap(latency %s) = %d: cannot be attempted within half a lease", tt.latency, got)
+			}
+		})
+	}
+}
