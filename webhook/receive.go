@@ -72,7 +72,7 @@ func ParseEvent(h http.Header, body []byte) (*ReceivedEvent, error) {
 		}
 	case b.Type != "":
 		ev.Format = aviso.FormatStandard
-		if h.Get(TokenHeader) != "" {
+		if TokenFrom(h) != "" {
 			ev.Format = aviso.FormatTusFacturas
 		}
 		ev.Type = b.Type
@@ -93,6 +93,18 @@ func ParseEvent(h http.Header, body []byte) (*ReceivedEvent, error) {
 		return nil, errors.New("parse event: no webhook-id header and no id in the body")
 	}
 	return ev, nil
+}
+
+// TokenFrom returns the TF-WebhookToken of a header, stored under its canonical key (as net/http
+// stores what it receives) or under TokenHeader's exact spelling (as Build stores it).
+func TokenFrom(h http.Header) string {
+	if v := h.Get(TokenHeader); v != "" {
+		return v
+	}
+	if v := h[TokenHeader]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // DedupStore remembers the webhook-ids a receiver has handled, so a retried delivery is handled
@@ -252,7 +264,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rc.opts.Token != "" {
-		if err := VerifyToken(rc.opts.Token, r.Header.Get(TokenHeader)); err != nil {
+		if err := VerifyToken(rc.opts.Token, TokenFrom(r.Header)); err != nil {
 			rc.reject(w, r, http.StatusForbidden, err)
 			return
 		}
