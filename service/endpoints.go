@@ -188,7 +188,7 @@ func (s *Service) handshake(ctx context.Context, ep *aviso.Endpoint) error {
 	}
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
 	defer cancel()
-	a := s.sender.SendRequest(hctx, ep, req, evID)
+	a := s.sender.Do(hctx, ep, req, evID)
 	if a.Succeeded() {
 		return nil
 	}
@@ -447,7 +447,9 @@ func (s *Service) SendTest(ctx context.Context, p aviso.Principal, tenantID, end
 		return nil, fmt.Errorf("send test: %w", err)
 	}
 	a := s.sender.Send(ctx, ep, ev)
-	a.ID = aviso.NewID(aviso.PrefixAttempt, now)
+	if a.ID == "" {
+		a.ID = aviso.NewID(aviso.PrefixAttempt, now)
+	}
 	a.DeliveryID, a.TenantID, a.EndpointID, a.EventID = d.ID, tenantID, ep.ID, ev.ID
 	c := aviso.Completion{Attempt: a, Status: aviso.StatusSucceeded, DisableAfter: aviso.DisableAfterFailures}
 	if !a.Succeeded() {

@@ -31,9 +31,9 @@ type Sender interface {
 	// At, URL, RequestHeaders, ResponseStatus, ResponseBody, DurationMS and Error filled; it is
 	// never nil. Send does not record anything.
 	Send(ctx context.Context, ep *aviso.Endpoint, ev *aviso.Event) *aviso.Attempt
-	// SendRequest POSTs a pre-built request to ep.URL and reports the attempt like Send.
+	// Do POSTs a pre-built request to ep.URL and reports the attempt like Send.
 	// eventID is the Webhook-Id the request carries (for the attempt's record).
-	SendRequest(ctx context.Context, ep *aviso.Endpoint, req *webhook.Request, eventID string) *aviso.Attempt
+	Do(ctx context.Context, ep *aviso.Endpoint, req *webhook.Request, eventID string) *aviso.Attempt
 }
 
 // Defaults of Config.
