@@ -1,0 +1,615 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/service"
+	"github.com/aviso-dev/aviso/webhook"
+)
+
+// sinceLayout is the value format of <input type="datetime-local">, read as UTC.
+const sinceLayout = "2006-01-02T15:04"
+
+// ---- tenants ----
+
+type tenantsData struct {
+	Tenants []*aviso.Tenant
+	More    bool
+	Next    string
+	Form    service.TenantInput
+}
+
+func (h *Handler) tenants(w http.ResponseWriter, r *request) {
+	h.renderTenants(w, r, http.StatusOK, tenantsData{}, "")
+}
+
+func (h *Handler) renderTenants(w http.ResponseWriter, r *request, status int, d tenantsData, errMsg string) {
+	page, err := h.svc.ListTenants(r.Context(), r.principal(), aviso.ListParams{After: r.URL.Query().Get("after")})
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	d.Tenants, d.More, d.Next = page.Data, page.HasMore, page.NextCursor
+	v := h.page(r, "tenants_title", d)
+	v.Error = errMsg
+	h.render(w, status, "tenants", v)
+}
+
+func (h *Handler) createTenant(w http.ResponseWriter, r *request) {
+	in := service.TenantInput{ID: strings.TrimSpace(r.PostFormValue("id")), Name: strings.TrimSpace(r.PostFormValue("name"))}
+	t, err := h.svc.CreateTenant(r.Context(), r.principal(), in)
+	if isUserError(err) {
+		h.renderTenants(w, r, http.StatusUnprocessableEntity, tenantsData{Form: in}, errorText(err))
+		return
+	}
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	redirect(w, r.Request, "/ui/t/"+t.ID+"/endpoints", "tenant_created")
+}
+
+// isUserError reports whether err is something the user can fix in the form just sent.
+func isUserError(err error) bool {
+	switch aviso.ErrorCode(err) {
+	case aviso.EINVALID, aviso.ECONFLICT, aviso.ETOOLARGE, aviso.EBADREQUEST:
+		return true
+	}
+	return false
+}
+
+// ---- catalog ----
+
+func (h *Handler) catalog(w http.ResponseWriter, r *request) {
+	types, err := h.eventTypes(r)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	h.render(w, http.StatusOK, "catalog", h.page(r, "catalog_title", struct{ Types []*aviso.EventType }{types}))
+}
+
+// eventTypes returns the whole catalog (it is small: one page of the largest size).
+func (h *Handler) eventTypes(r *request) ([]*aviso.EventType, error) {
+	page, err := h.svc.ListEventTypes(r.Context(), r.principal(), aviso.ListParams{Limit: aviso.MaxLimit})
+	if err != nil {
+		return nil, err
+	}
+	return page.Data, nil
+}
+
+// ---- endpoints ----
+
+type endpointRow struct {
+	Endpoint *aviso.Endpoint
+	Stats    aviso.EndpointStats
+	Rate     string
+}
+
+type endpointsData struct {
+	Tenant *aviso.Tenant
+	Rows   []endpointRow
+	Chart  chart
+}
+
+func (h *Handler) endpoints(w http.ResponseWriter, r *request) {
+	ctx, p, tenantID := r.Context(), r.principal(), r.PathValue("tenant")
+	t, err := h.svc.GetTenant(ctx, p, tenantID)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	page, err := h.svc.ListEndpoints(ctx, p, tenantID, aviso.ListParams{Limit: aviso.MaxLimit})
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	// The service has scoped the principal to this tenant above; these reads are the tenant's own.
+	since, until := histogramWindow(h.now())
+	stats, err := h.store.EndpointStats(ctx, t.ID, since)
+	if err != nil {
+		h.failErr(w, r, fmt.Errorf("endpoint stats: %w", err))
+		return
+	}
+	buckets, err := h.store.AttemptHistogram(ctx, aviso.HistogramParams{TenantID: t.ID, Since: since,
+		Until: until, Bucket: time.Hour})
+	if err != nil {
+		h.failErr(w, r, fmt.Errorf("attempt histogram: %w", err))
+		return
+	}
+	d := endpointsData{Tenant: t, Chart: newChart(buckets)}
+	for _, ep := range page.Data {
+		st := stats[ep.ID]
+		d.Rows = append(d.Rows, endpointRow{Endpoint: ep, Stats: st, Rate: rate(st)})
+	}
+	h.render(w, http.StatusOK, "endpoints", h.page(r, "endpoints_title", d))
+}
+
+// rate formats a success rate such as "97 % (34/35)", or "—" without attempts.
+func rate(st aviso.EndpointStats) string {
+	n := st.Succeeded + st.Failed
+	if n == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%d %% (%d/%d)", st.Succeeded*100/n, st.Succeeded, n)
+}
+
+// endpointForm is the endpoint form as typed, so it can be shown again after an error.
+type endpointForm struct {
+	URL, Description, Format, Headers, Timeout, Retry string
+	Types                                             map[string]bool
+	Verify                                            bool
+}
+
+type endpointFormData struct {
+	Edit           bool
+	Action, Cancel string
+	Form           endpointForm
+	Field          string
+	Types          []*aviso.EventType
+	Formats        []aviso.Format
+}
+
+func formFromEndpoint(ep *aviso.Endpoint) endpointForm {
+	f := endpointForm{URL: ep.URL, Description: ep.Description, Format: string(ep.Format),
+		Timeout: strconv.Itoa(ep.TimeoutSeconds), Types: map[string]bool{}, Verify: false}
+	for _, t := range ep.EventTypes {
+		f.Types[t] = true
+	}
+	keys := make([]string, 0, len(ep.Headers))
+	for k := range ep.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sb strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&sb, "%s: %s\n", k, ep.Headers[k])
+	}
+	f.Headers = sb.String()
+	var rs []string
+	for _, d := range ep.RetrySchedule {
+		rs = append(rs, time.Duration(d).String())
+	}
+	f.Retry = strings.Join(rs, ", ")
+	return f
+}
+
+func readEndpointForm(r *http.Request) endpointForm {
+	f := endpointForm{
+		URL: strings.TrimSpace(r.PostFormValue("url")), Description: strings.TrimSpace(r.PostFormValue("description")),
+		Format: r.PostFormValue("format"), Headers: r.PostFormValue("headers"),
+		Timeout: strings.TrimSpace(r.PostFormValue("timeout_seconds")), Retry: r.PostFormValue("retry_schedule"),
+		Types: map[string]bool{}, Verify: r.PostFormValue("verify") != "",
+	}
+	for _, t := range r.PostForm["event_types"] {
+		f.Types[t] = true
+	}
+	return f
+}
+
+// parsed turns the form into endpoint fields; EINVALID naming the field it cannot read.
+func (f endpointForm) parsed() (headers map[string]string, timeout int, retry []aviso.Duration, types []string, err error) {
+	headers = map[string]string{}
+	for i, line := range strings.Split(f.Headers, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, 0, nil, nil, aviso.Invalid("headers", "line %d must be \"Name: value\"", i+1)
+		}
+		headers[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	if f.Timeout != "" {
+		if timeout, err = strconv.Atoi(f.Timeout); err != nil {
+			return nil, 0, nil, nil, aviso.Invalid("timeout_seconds", "must be a whole number of seconds")
+		}
+	}
+	for _, s := range strings.FieldsFunc(f.Retry, func(r rune) bool { return r == ',' || r == ' ' }) {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, 0, nil, nil, aviso.Invalid("retry_schedule", "%q is not a duration such as 25s or 10m", s)
+		}
+		retry = append(retry, aviso.Duration(d))
+	}
+	for t := range f.Types {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	return headers, timeout, retry, types, nil
+}
+
+func (h *Handler) renderEndpointForm(w http.ResponseWriter, r *request, status int, d endpointFormData, err error) {
+	types, lerr := h.eventTypes(r)
+	if lerr != nil {
+		h.failErr(w, r, lerr)
+		return
+	}
+	d.Types, d.Formats = types, aviso.Formats
+	if d.Form.Types == nil {
+		d.Form.Types = map[string]bool{}
+	}
+	title := "endpoint_new"
+	if d.Edit {
+		title = "endpoint_edit"
+	}
+	v := h.page(r, title, d)
+	if err != nil {
+		v.Error = errorText(err)
+		d.Field = aviso.ErrorField(err)
+		v.D = d
+	}
+	h.render(w, status, "endpoint_form", v)
+}
+
+func (h *Handler) newEndpoint(w http.ResponseWriter, r *request) {
+	tenantID := r.PathValue("tenant")
+	if _, err := h.svc.GetTenant(r.Context(), r.principal(), tenantID); err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	base := "/ui/t/" + tenantID + "/endpoints"
+	h.renderEndpointForm(w, r, http.StatusOK, endpointFormData{Action: base, Cancel: base,
+		Form: endpointForm{Format: string(aviso.FormatStandard), Timeout: strconv.Itoa(aviso.DefaultTimeoutSeconds), Verify: true}}, nil)
+}
+
+func (h *Handler) createEndpoint(w http.ResponseWriter, r *request) {
+	tenantID := r.PathValue("tenant")
+	base := "/ui/t/" + tenantID + "/endpoints"
+	f := readEndpointForm(r.Request)
+	d := endpointFormData{Action: base, Cancel: base, Form: f}
+	headers, timeout, retry, types, err := f.parsed()
+	var ep *aviso.Endpoint
+	if err == nil {
+		verify := f.Verify
+		ep, err = h.svc.CreateEndpoint(r.Context(), r.principal(), tenantID, service.EndpointInput{
+			URL: f.URL, Description: f.Description, EventTypes: types, Format: aviso.Format(f.Format),
+			Headers: headers, TimeoutSeconds: timeout, RetrySchedule: retry, Verify: &verify})
+	}
+	if isUserError(err) {
+		h.renderEndpointForm(w, r, http.StatusUnprocessableEntity, d, err)
+		return
+	}
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	redirect(w, r.Request, base+"/"+ep.ID, "endpoint_created")
+}
+
+func (h *Handler) editEndpoint(w http.ResponseWriter, r *request) {
+	tenantID, id := r.PathValue("tenant"), r.PathValue("endpoint")
+	ep, err := h.svc.GetEndpoint(r.Context(), r.principal(), tenantID, id)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	base := "/ui/t/" + tenantID + "/endpoints/" + id
+	h.renderEndpointForm(w, r, http.StatusOK, endpointFormData{Edit: true, Action: base + "/edit", Cancel: base,
+		Form: formFromEndpoint(ep)}, nil)
+}
+
+func (h *Handler) updateEndpoint(w http.ResponseWriter, r *request) {
+	tenantID, id := r.PathValue("tenant"), r.PathValue("endpoint")
+	base := "/ui/t/" + tenantID + "/endpoints/" + id
+	f := readEndpointForm(r.Request)
+	d := endpointFormData{Edit: true, Action: base + "/edit", Cancel: base, Form: f}
+	headers, timeout, retry, types, err := f.parsed()
+	if err == nil {
+		format := aviso.Format(f.Format)
+		if types == nil {
+			types = []string{}
+		}
+		if retry == nil {
+			retry = []aviso.Duration{}
+		}
+		verify := f.Verify
+		_, err = h.svc.UpdateEndpoint(r.Context(), r.principal(), tenantID, id, service.EndpointPatch{
+			URL: &f.URL, Description: &f.Description, EventTypes: &types, Format: &format,
+			Headers: &headers, TimeoutSeconds: &timeout, RetrySchedule: &retry, Verify: &verify})
+	}
+	if isUserError(err) {
+		h.renderEndpointForm(w, r, http.StatusUnprocessableEntity, d, err)
+		return
+	}
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	redirect(w, r.Request, base, "endpoint_saved")
+}
+
+type endpointData struct {
+	Endpoint    *aviso.Endpoint
+	Rate        string
+	Secret      *service.SecretInfo
+	Types       []*aviso.EventType
+	TestType    string
+	TestData    string
+	TestAttempt *aviso.Attempt
+	ReplaySince string
+}
+
+// loadEndpoint gathers the endpoint page's data.
+func (h *Handler) loadEndpoint(r *request) (*endpointData, error) {
+	ctx, p, tenantID, id := r.Context(), r.principal(), r.PathValue("tenant"), r.PathValue("endpoint")
+	ep, err := h.svc.GetEndpoint(ctx, p, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	since, _ := histogramWindow(h.now())
+	stats, err := h.store.EndpointStats(ctx, tenantID, since)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint stats: %w", err)
+	}
+	all, err := h.eventTypes(r)
+	if err != nil {
+		return nil, err
+	}
+	d := &endpointData{Endpoint: ep, Rate: rate(stats[ep.ID]),
+		ReplaySince: h.now().Add(-24 * time.Hour).Format(sinceLayout)}
+	for _, t := range all {
+		if ep.Subscribes(t.Name) {
+			d.Types = append(d.Types, t)
+		}
+	}
+	if len(d.Types) > 0 {
+		d.TestType = d.Types[0].Name
+		d.TestData = prettyJSON(d.Types[0].Example)
+	}
+	if r.URL.Query().Get("reveal") != "" {
+		if d.Secret, err = h.svc.GetSecret(ctx, p, tenantID, id); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func (h *Handler) endpoint(w http.ResponseWriter, r *request) {
+	d, err := h.loadEndpoint(r)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	h.render(w, http.StatusOK, "endpoint", h.page(r, "endpoint", d))
+}
+
+func (h *Handler) setDisabled(disabled bool) func(http.ResponseWriter, *request) {
+	return func(w http.ResponseWriter, r *request) {
+		tenantID, id := r.PathValue("tenant"), r.PathValue("endpoint")
+		_, err := h.svc.UpdateEndpoint(r.Context(), r.principal(), tenantID, id, service.EndpointPatch{Disabled: &disabled})
+		if err != nil {
+			h.failErr(w, r, err)
+			return
+		}
+		flash := "endpoint_enabled"
+		if disabled {
+			flash = "endpoint_disabled"
+		}
+		redirect(w, r.Request, "/ui/t/"+tenantID+"/endpoints/"+id, flash)
+	}
+}
+
+func (h *Handler) rotateSecret(w http.ResponseWriter, r *request) {
+	tenantID, id := r.PathValue("tenant"), r.PathValue("endpoint")
+	if _, err := h.svc.RotateSecret(r.Context(), r.principal(), tenantID, id); err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	http.Redirect(w, r.Request, "/ui/t/"+tenantID+"/endpoints/"+id+"?reveal=1&ok=secret_rotated#secret", http.StatusSeeOther)
+}
+
+func (h *Handler) deleteEndpoint(w http.ResponseWriter, r *request) {
+	tenantID, id := r.PathValue("tenant"), r.PathValue("endpoint")
+	if err := h.svc.DeleteEndpoint(r.Context(), r.principal(), tenantID, id); err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	redirect(w, r.Request, "/ui/t/"+tenantID+"/endpoints", "endpoint_deleted")
+}
+
+// sendTest sends one test event synchronously and shows the attempt on the endpoint page.
+func (h *Handler) sendTest(w http.ResponseWriter, r *request) {
+	d, err := h.loadEndpoint(r)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	d.TestType, d.TestData = r.PostFormValue("type"), r.PostFormValue("data")
+	in := service.TestInput{Type: d.TestType}
+	if strings.TrimSpace(d.TestData) != "" {
+		if !json.Valid([]byte(d.TestData)) {
+			err = aviso.Invalid("data", "is not valid JSON")
+		}
+		in.Data = json.RawMessage(d.TestData)
+	}
+	if err == nil {
+		d.TestAttempt, err = h.svc.SendTest(r.Context(), r.principal(), d.Endpoint.TenantID, d.Endpoint.ID, in)
+	}
+	v := h.page(r, "endpoint", d)
+	status := http.StatusOK
+	if isUserError(err) {
+		status, v.Error = http.StatusUnprocessableEntity, errorText(err)
+	} else if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	h.render(w, status, "endpoint", v)
+}
+
+func (h *Handler) replay(w http.ResponseWriter, r *request) {
+	tenantID, id := r.PathValue("tenant"), r.PathValue("endpoint")
+	since, err := time.Parse(sinceLayout, r.PostFormValue("since"))
+	if err != nil {
+		err = aviso.Invalid("since", "must be a date and time")
+	} else {
+		_, err = h.svc.Replay(r.Context(), r.principal(), tenantID, id,
+			service.ReplayInput{Since: since, Status: r.PostFormValue("status")})
+	}
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	redirect(w, r.Request, "/ui/t/"+tenantID+"/deliveries?endpoint="+url.QueryEscape(id), "replayed")
+}
+
+// ---- deliveries ----
+
+type deliveryFilter struct {
+	Status, Type, Endpoint, Since string
+}
+
+type deliveriesData struct {
+	Filter     deliveryFilter
+	Statuses   []aviso.DeliveryStatus
+	Types      []*aviso.EventType
+	Endpoints  []*aviso.Endpoint
+	Deliveries []*aviso.Delivery
+	More       bool
+	NextURL    string
+}
+
+func (h *Handler) deliveries(w http.ResponseWriter, r *request) {
+	ctx, p, tenantID := r.Context(), r.principal(), r.PathValue("tenant")
+	q := r.URL.Query()
+	f := deliveryFilter{Status: q.Get("status"), Type: q.Get("type"), Endpoint: q.Get("endpoint"), Since: q.Get("since")}
+	eps, err := h.svc.ListEndpoints(ctx, p, tenantID, aviso.ListParams{Limit: aviso.MaxLimit})
+	if err != nil {
+		h.failErr(w, r, err) // ENOTFOUND for a tenant the principal cannot see
+		return
+	}
+	types, err := h.eventTypes(r)
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	lp := aviso.ListDeliveriesParams{ListParams: aviso.ListParams{After: q.Get("after")}, TenantID: tenantID,
+		EndpointID: f.Endpoint, Status: aviso.DeliveryStatus(f.Status), EventType: f.Type, Desc: true}
+	if !slices.Contains([]string{"", "pending", "succeeded", "failed"}, f.Status) {
+		lp.Status, f.Status = "", ""
+	}
+	if f.Since != "" {
+		if t, err := time.Parse(sinceLayout, f.Since); err == nil {
+			lp.Since = t
+		}
+	}
+	// The service listed this tenant's endpoints above, so the principal may see it; the store
+	// query filters by the tenant too, by type and time which the service's list does not offer.
+	page, err := h.store.ListDeliveries(ctx, lp)
+	if err != nil {
+		h.failErr(w, r, fmt.Errorf("list deliveries: %w", err))
+		return
+	}
+	d := deliveriesData{Filter: f, Types: types, Endpoints: eps.Data, Deliveries: page.Data, More: page.HasMore,
+		Statuses: []aviso.DeliveryStatus{aviso.StatusPending, aviso.StatusSucceeded, aviso.StatusFailed}}
+	if page.HasMore {
+		next := url.Values{"after": {page.NextCursor}}
+		for k, v := range map[string]string{"status": f.Status, "type": f.Type, "endpoint": f.Endpoint, "since": f.Since} {
+			if v != "" {
+				next.Set(k, v)
+			}
+		}
+		d.NextURL = "/ui/t/" + tenantID + "/deliveries?" + next.Encode()
+	}
+	h.render(w, http.StatusOK, "deliveries", h.page(r, "deliveries_title", d))
+}
+
+type header struct{ Name, Value string }
+
+type renderedRequest struct {
+	Headers []header
+	Body    string
+}
+
+type deliveryData struct {
+	Delivery *aviso.Delivery
+	Request  *renderedRequest
+	Open     int // the attempt shown unfolded
+}
+
+func (h *Handler) delivery(w http.ResponseWriter, r *request) {
+	ctx, p, tenantID := r.Context(), r.principal(), r.PathValue("tenant")
+	dl, err := h.svc.GetDelivery(ctx, p, tenantID, r.PathValue("delivery"))
+	if err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	d := deliveryData{Delivery: dl, Open: len(dl.Attempts) - 1}
+	if i, err := strconv.Atoi(r.URL.Query().Get("attempt")); err == nil && i >= 0 && i < len(dl.Attempts) {
+		d.Open = i
+	}
+	d.Request = h.renderRequest(r, dl)
+	h.render(w, http.StatusOK, "delivery", h.page(r, "delivery", d))
+}
+
+// renderRequest renders the body the delivery sends, in its endpoint's format, with the headers
+// of its latest attempt; nil when the event or endpoint cannot be read.
+func (h *Handler) renderRequest(r *request, dl *aviso.Delivery) *renderedRequest {
+	ctx, p := r.Context(), r.principal()
+	ev, err := h.svc.GetEvent(ctx, p, dl.TenantID, dl.EventID)
+	if err != nil {
+		return nil
+	}
+	ep, err := h.svc.GetEndpoint(ctx, p, dl.TenantID, dl.EndpointID)
+	if err != nil {
+		return nil
+	}
+	body, err := webhook.Body(ep.Format, ev)
+	if err != nil {
+		h.log.WarnContext(ctx, "render delivery body", "delivery_id", dl.ID, "error", err)
+		return nil
+	}
+	out := &renderedRequest{Body: prettyJSON(body)}
+	if n := len(dl.Attempts); n > 0 {
+		for k, v := range dl.Attempts[n-1].RequestHeaders {
+			out.Headers = append(out.Headers, header{k, v})
+		}
+		sort.Slice(out.Headers, func(i, j int) bool { return out.Headers[i].Name < out.Headers[j].Name })
+	}
+	return out
+}
+
+func (h *Handler) retryDelivery(w http.ResponseWriter, r *request) {
+	tenantID, id := r.PathValue("tenant"), r.PathValue("delivery")
+	if _, err := h.svc.RetryDelivery(r.Context(), r.principal(), tenantID, id); err != nil {
+		h.failErr(w, r, err)
+		return
+	}
+	redirect(w, r.Request, "/ui/t/"+tenantID+"/deliveries/"+id, "retry_queued")
+}
+
+// ---- helpers ----
+
+// fmtTime formats a time (or *time.Time) for the pages, in UTC.
+func fmtTime(v any) string {
+	switch t := v.(type) {
+	case time.Time:
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	case *time.Time:
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	return ""
+}
+
+// prettyJSON indents JSON for display; other text is returned as it is. html/template escapes it.
+func prettyJSON(raw []byte) string {
+	var buf bytes.Buffer
+	if json.Indent(&buf, raw, "", "  ") != nil {
+		return string(raw)
+	}
+	return buf.String()
+}
