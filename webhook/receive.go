@@ -151,19 +151,26 @@ func (d *MemoryDedup) Seen(_ context.Context, id string) (bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
-	for len(d.order) > 0 && (len(d.seen) >= d.max || now.Sub(d.order[0].at) >= d.ttl) {
-		e := d.order[0]
-		d.order = d.order[1:]
-		if at, ok := d.seen[e.id]; ok && at.Equal(e.at) {
-			delete(d.seen, e.id)
-		}
+	for len(d.order) > 0 && now.Sub(d.order[0].at) >= d.ttl {
+		d.evictOldest()
 	}
-	if at, ok := d.seen[id]; ok && now.Sub(at) < d.ttl {
+	if _, ok := d.seen[id]; ok {
 		return true, nil
+	}
+	for len(d.order) > 0 && (len(d.seen) >= d.max || len(d.order) >= 2*d.max) {
+		d.evictOldest()
 	}
 	d.seen[id] = now
 	d.order = append(d.order, dedupEntry{id, now})
 	return false, nil
+}
+
+func (d *MemoryDedup) evictOldest() {
+	e := d.order[0]
+	d.order = d.order[1:]
+	if at, ok := d.seen[e.id]; ok && at.Equal(e.at) {
+		delete(d.seen, e.id)
+	}
 }
 
 // Forget removes id.
