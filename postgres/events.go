@@ -1,0 +1,352 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+	"github.com/jackc/pgx/v5"
+)
+
+// eventKey identifies an event: IDs are unique per tenant.
+type eventKey struct{ tenant, id string }
+
+// InsertEvents stores events and their deliveries in one transaction of three statements,
+// whatever the batch size: the events go in as arrays with ON CONFLICT DO NOTHING, so an ID that
+// exists (committed by any node, or earlier in the batch) is skipped and read back instead; then
+// the deliveries of the events actually created go in as arrays, joined to endpoints so that those
+// of deleted endpoints are skipped. A concurrent insert of the same ID on another node waits on
+// the unique index and then takes the DO NOTHING branch, so exactly one event is created.
+func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]aviso.InsertedEvent, error) {
+	if len(events) == 0 {
+		return []aviso.InsertedEvent{}, nil
+	}
+	n := len(events)
+	tenants, ids, types, datas, refs := make([]string, n), make([]string, n), make([]string, n), make([]*string, n), make([]string, n)
+	created := make([]time.Time, n)
+	for i, ne := range events {
+		e := ne.Event
+		tenants[i], ids[i], types[i], refs[i], created[i] = e.TenantID, e.ID, e.Type, e.ExternalReference, e.CreatedAt
+		if len(e.Data) > 0 {
+			d := string(e.Data)
+			datas[i] = &d
+		}
+	}
+	out := make([]aviso.InsertedEvent, n)
+	var inserted int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `INSERT INTO events (tenant_id, id, type, data, external_reference, created_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::text[], $6::timestamptz[])
+			ON CONFLICT (tenant_id, id) DO NOTHING
+			RETURNING tenant_id, id`, tenants, ids, types, datas, refs, created)
+		if err != nil {
+			return err
+		}
+		fresh := make(map[eventKey]bool, n)
+		for rows.Next() {
+			var k eventKey
+			if err := rows.Scan(&k.tenant, &k.id); err != nil {
+				rows.Close()
+				return err
+			}
+			fresh[k] = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+
+		// The first occurrence of a fresh key was created; everything else is read back.
+		var oldT, oldI []string
+		var dIDs, dTenants, dEvents, dEndpoints, dTypes []string
+		var dNext []*time.Time
+		var dCreated, dUpdated []time.Time
+		for i, ne := range events {
+			k := eventKey{ne.Event.TenantID, ne.Event.ID}
+			if !fresh[k] {
+				oldT, oldI = append(oldT, k.tenant), append(oldI, k.id)
+				continue
+			}
+			delete(fresh, k)
+			e := *ne.Event
+			e.CreatedAt = dbTime(e.CreatedAt)
+			out[i] = aviso.InsertedEvent{Event: &e, Created: true}
+			for _, d := range ne.Deliveries {
+				dIDs, dTenants, dEvents = append(dIDs, d.ID), append(dTenants, e.TenantID), append(dEvents, e.ID)
+				dEndpoints, dTypes = append(dEndpoints, d.EndpointID), append(dTypes, d.EventType)
+				dNext, dCreated, dUpdated = append(dNext, d.NextAttemptAt), append(dCreated, d.CreatedAt), append(dUpdated, d.UpdatedAt)
+			}
+		}
+		if len(dIDs) > 0 {
+			tag, err := tx.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, event_type,
+					status, next_attempt_at, created_at, updated_at)
+				SELECT x.id, x.tenant_id, x.event_id, x.endpoint_id, x.event_type, 'pending', x.next_at, x.created_at, x.updated_at
+				FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+					$7::timestamptz[], $8::timestamptz[])
+					AS x(id, tenant_id, event_id, endpoint_id, event_type, next_at, created_at, updated_at)
+				JOIN endpoints ep ON ep.id = x.endpoint_id AND ep.tenant_id = x.tenant_id`,
+				dIDs, dTenants, dEvents, dEndpoints, dTypes, dNext, dCreated, dUpdated)
+			if err != nil {
+				return err
+			}
+			inserted = int(tag.RowsAffected())
+			if inserted > 0 {
+				if err := notify(ctx, tx); err != nil {
+					return err
+				}
+			}
+		}
+		if len(oldT) == 0 {
+			return nil
+		}
+		rows, err = tx.Query(ctx, `SELECT `+eventCols+` FROM events ev
+			JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, id) ON ev.tenant_id = k.tenant_id AND ev.id = k.id`,
+			oldT, oldI)
+		if err != nil {
+			return err
+		}
+		existing, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*aviso.Event, error) { return scanEvent(r) })
+		if err != nil {
+			return err
+		}
+		byKey := make(map[eventKey]*aviso.Event, len(existing))
+		for _, e := range existing {
+			byKey[eventKey{e.TenantID, e.ID}] = e
+		}
+		for i, ne := range events {
+			if out[i].Event != nil {
+				continue
+			}
+			e, ok := byKey[eventKey{ne.Event.TenantID, ne.Event.ID}]
+			if !ok {
+				return fmt.Errorf("event %s of tenant %s neither inserted nor found", ne.Event.ID, ne.Event.TenantID)
+			}
+			out[i] = aviso.InsertedEvent{Event: e}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, dbError("insert events", "event", err)
+	}
+	if inserted > 0 {
+		s.signal()
+	}
+	return out, nil
+}
+
+const eventCols = `ev.seq, ev.tenant_id, ev.id, ev.type, ev.data, ev.external_reference, ev.created_at`
+
+// scanEventSeq reads eventCols and returns the event with its sequence number (the list cursor).
+func scanEventSeq(row pgx.Row) (*aviso.Event, int64, error) {
+	var e aviso.Event
+	var seq int64
+	var data []byte
+	if err := row.Scan(&seq, &e.TenantID, &e.ID, &e.Type, &data, &e.ExternalReference, &e.CreatedAt); err != nil {
+		return nil, 0, err
+	}
+	if data != nil {
+		e.Data = data
+	}
+	e.CreatedAt = utc(e.CreatedAt)
+	return &e, seq, nil
+}
+
+func scanEvent(row pgx.Row) (*aviso.Event, error) {
+	e, _, err := scanEventSeq(row)
+	return e, err
+}
+
+// GetEvent returns one event of a tenant. ENOTFOUND.
+func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (*aviso.Event, error) {
+	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventCols+` FROM events ev WHERE ev.tenant_id = $1 AND ev.id = $2`,
+		tenantID, id))
+	if err != nil {
+		return nil, dbError("get event", "event", err)
+	}
+	return e, nil
+}
+
+// ListEvents lists a tenant's events in publication order (by seq); the cursor is the last seq.
+func (s *Store) ListEvents(ctx context.Context, p aviso.ListEventsParams) (*aviso.Page[*aviso.Event], error) {
+	var after *int64
+	if p.After != "" {
+		v, err := strconv.ParseInt(p.After, 10, 64)
+		if err != nil {
+			return nil, aviso.Errorf(aviso.EBADREQUEST, "invalid cursor")
+		}
+		after = &v
+	}
+	order, cmp := "ASC", ">"
+	if p.Desc {
+		order, cmp = "DESC", "<"
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+eventCols+` FROM events ev
+		WHERE ev.tenant_id = $1 AND ($2::bigint IS NULL OR ev.seq `+cmp+` $2)
+			AND ($3 = '' OR ev.type = $3) AND ($4 = '' OR ev.external_reference = $4)
+		ORDER BY ev.seq `+order+` LIMIT $5`, p.TenantID, after, p.Type, p.ExternalReference, p.Size()+1)
+	if err != nil {
+		return nil, dbError("list events", "event", err)
+	}
+	defer rows.Close()
+	page := &aviso.Page[*aviso.Event]{Data: []*aviso.Event{}}
+	var last int64
+	for rows.Next() {
+		e, seq, err := scanEventSeq(rows)
+		if err != nil {
+			return nil, dbError("list events", "event", err)
+		}
+		if len(page.Data) == p.Size() {
+			page.HasMore = true
+			break
+		}
+		page.Data, last = append(page.Data, e), seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError("list events", "event", err)
+	}
+	if page.HasMore {
+		page.NextCursor = strconv.FormatInt(last, 10)
+	}
+	return page, nil
+}
+
+const deliveryCols = `d.id, d.tenant_id, d.event_id, d.endpoint_id, d.event_type, d.status, d.attempt_count,
+	d.round_attempts, d.next_attempt_at, d.last_response_status, d.last_error, d.created_at, d.updated_at`
+
+func deliveryDest(d *aviso.Delivery, status *string) []any {
+	return []any{&d.ID, &d.TenantID, &d.EventID, &d.EndpointID, &d.EventType, status, &d.AttemptCount,
+		&d.RoundAttempts, &d.NextAttemptAt, &d.LastResponseStatus, &d.LastError, &d.CreatedAt, &d.UpdatedAt}
+}
+
+func fixDelivery(d *aviso.Delivery, status string) {
+	d.Status = aviso.DeliveryStatus(status)
+	d.NextAttemptAt = utcPtr(d.NextAttemptAt)
+	d.CreatedAt, d.UpdatedAt = utc(d.CreatedAt), utc(d.UpdatedAt)
+}
+
+func scanDelivery(row pgx.Row) (*aviso.Delivery, error) {
+	var d aviso.Delivery
+	var status string
+	if err := row.Scan(deliveryDest(&d, &status)...); err != nil {
+		return nil, err
+	}
+	fixDelivery(&d, status)
+	return &d, nil
+}
+
+const attemptCols = `a.id, a.delivery_id, a.tenant_id, a.endpoint_id, a.event_id, a.at, a.url, a.request_headers,
+	a.response_status, a.response_body, a.duration_ms, a.error`
+
+func scanAttempt(row pgx.Row) (aviso.Attempt, error) {
+	var a aviso.Attempt
+	err := row.Scan(&a.ID, &a.DeliveryID, &a.TenantID, &a.EndpointID, &a.EventID, &a.At, &a.URL, &a.RequestHeaders,
+		&a.ResponseStatus, &a.ResponseBody, &a.DurationMS, &a.Error)
+	a.At = utc(a.At)
+	a.RequestHeaders = nonNilMap(a.RequestHeaders)
+	return a, err
+}
+
+// GetDelivery returns one delivery with its attempts, oldest first. ENOTFOUND.
+func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*aviso.Delivery, error) {
+	var d *aviso.Delivery
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		d, err = scanDelivery(tx.QueryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries d
+			WHERE d.tenant_id = $1 AND d.id = $2`, tenantID, id))
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+attemptCols+` FROM attempts a WHERE a.delivery_id = $1
+			ORDER BY a.at, a.id`, id)
+		if err != nil {
+			return err
+		}
+		d.Attempts, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (aviso.Attempt, error) { return scanAttempt(r) })
+		return err
+	})
+	if err != nil {
+		return nil, dbError("get delivery", "delivery", err)
+	}
+	return d, nil
+}
+
+// ListDeliveries lists a tenant's deliveries by ID; the cursor is the last ID.
+func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams) (*aviso.Page[*aviso.Delivery], error) {
+	order, cmp := "ASC", ">"
+	if p.Desc {
+		order, cmp = "DESC", "<"
+	}
+	var since, until *time.Time
+	if !p.Since.IsZero() {
+		since = &p.Since
+	}
+	if !p.Until.IsZero() {
+		until = &p.Until
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+deliveryCols+` FROM deliveries d
+		WHERE d.tenant_id = $1 AND ($2 = '' OR d.id `+cmp+` $2)
+			AND ($3 = '' OR d.event_id = $3) AND ($4 = '' OR d.endpoint_id = $4)
+			AND ($5 = '' OR d.status = $5) AND ($6 = '' OR d.event_type = $6)
+			AND ($7::timestamptz IS NULL OR d.created_at >= $7) AND ($8::timestamptz IS NULL OR d.created_at < $8)
+		ORDER BY d.id `+order+` LIMIT $9`,
+		p.TenantID, p.After, p.EventID, p.EndpointID, string(p.Status), p.EventType, since, until, p.Size()+1)
+	if err != nil {
+		return nil, dbError("list deliveries", "delivery", err)
+	}
+	page, err := collectPage(rows, p.Size(), scanDelivery, func(d *aviso.Delivery) string { return d.ID })
+	return page, dbError("list deliveries", "delivery", err)
+}
+
+// RetryDelivery queues a delivery for an attempt at now with a fresh round. ENOTFOUND.
+func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time.Time) (*aviso.Delivery, error) {
+	var d *aviso.Delivery
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		d, err = scanDelivery(tx.QueryRow(ctx, `UPDATE deliveries d SET status = 'pending', next_attempt_at = $3,
+				round_attempts = 0, lease_owner = NULL, lease_until = NULL, updated_at = $3
+			WHERE d.tenant_id = $1 AND d.id = $2 RETURNING `+deliveryCols, tenantID, id, now))
+		if err != nil {
+			return err
+		}
+		return notify(ctx, tx)
+	})
+	if err != nil {
+		return nil, dbError("retry delivery", "delivery", err)
+	}
+	s.signal()
+	return d, nil
+}
+
+// ReplayDeliveries queues again an endpoint's failed (or, with All, finished) deliveries created
+// at or after Since. ENOTFOUND if the endpoint does not exist.
+func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM endpoints WHERE tenant_id = $1 AND id = $2`,
+			p.TenantID, p.EndpointID).Scan(&one); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = $3,
+				round_attempts = 0, lease_owner = NULL, lease_until = NULL, updated_at = $3
+			WHERE endpoint_id = $1 AND created_at >= $2
+				AND (status = 'failed' OR ($4 AND status = 'succeeded'))`,
+			p.EndpointID, p.Since, p.Now, p.All)
+		if err != nil {
+			return err
+		}
+		n = int(tag.RowsAffected())
+		if n > 0 {
+			return notify(ctx, tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, dbError("replay deliveries", "endpoint", err)
+	}
+	if n > 0 {
+		s.signal()
+	}
+	return n, nil
+}

@@ -1,0 +1,256 @@
+// Package postgres implements aviso.Store on PostgreSQL through pgx, for running several Aviso
+// nodes on one database.
+//
+// Nodes share the work without talking to each other: ClaimDeliveries leases a batch of due
+// deliveries in one statement with FOR UPDATE SKIP LOCKED, so two nodes never hold the same
+// delivery while its lease is valid, and a node that dies loses its leases when they expire.
+// Commits that make work due run NOTIFY aviso_work; every Store keeps one connection LISTENing on
+// that channel and turns notifications into signals on Wakeups, so idle nodes react in
+// milliseconds without polling hard.
+//
+// The schema is created by embedded, versioned migrations (migrations/*.sql) that Migrate runs in
+// one transaction under an advisory lock, so any number of nodes may start at once.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// notifyChannel is the LISTEN/NOTIFY channel on which commits that make work due are announced.
+const notifyChannel = "aviso_work"
+
+// Options configure Open and Migrate.
+type Options struct {
+	// Logger receives the store's own events (listener reconnects, migrations). Default: a logger
+	// that discards everything.
+	Logger *slog.Logger
+	// Migrate runs the pending migrations on Open. Default false: Open then only checks that the
+	// schema is current and fails if it is not.
+	Migrate bool
+	// Schema, when set, is created if missing and used as the search_path of every connection,
+	// so that several stores (tests, or several installations) share one database. Default "":
+	// the server's search_path (normally public).
+	Schema string
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Store is an aviso.Store on PostgreSQL. It is safe for concurrent use.
+type Store struct {
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+	close  sync.Once
+}
+
+var _ aviso.Store = (*Store)(nil)
+
+// Open connects to the database at url (a postgres:// URL or key=value DSN), runs or checks the
+// migrations, and starts the LISTEN connection that feeds Wakeups. Close releases it all.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: parse url: %w", err)
+	}
+	if opts.Schema != "" {
+		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
+	}
+	if opts.Migrate {
+		if err := migrate(ctx, cfg.ConnConfig, opts); err != nil {
+			return nil, err
+		}
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	if err := checkVersion(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	s := &Store{
+		pool:   pool,
+		log:    opts.logger(),
+		wake:   make(chan struct{}, 1),
+		cancel: cancel,
+		done:   make(chan struct{}),
+	}
+	go s.listen(lctx, cfg.ConnConfig.Copy())
+	return s, nil
+}
+
+// Close stops the listener and closes every connection. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.close.Do(func() {
+		s.cancel()
+		<-s.done
+		s.pool.Close()
+	})
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres: %w", &aviso.Error{Code: aviso.EUNAVAILABLE, Message: "database unreachable", Err: err})
+	}
+	return nil
+}
+
+// Wakeups receives after commits that make a delivery due, from this Store or (through
+// LISTEN/NOTIFY) from any other node on the database. Signals merge; spurious ones happen.
+func (s *Store) Wakeups() <-chan struct{} { return s.wake }
+
+// signal sends a wakeup without blocking.
+func (s *Store) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// notify queues a NOTIFY that PostgreSQL delivers to every listener when tx commits.
+func notify(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, notifyChannel); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	return nil
+}
+
+// listen keeps one connection LISTENing on notifyChannel until ctx ends, reconnecting with a
+// jittered exponential backoff, and signals Wakeups on every notification and after every
+// (re)connection (notifications sent while disconnected are lost, so work may be waiting).
+func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig) {
+	defer close(s.done)
+	const minWait, maxWait = 100 * time.Millisecond, 10 * time.Second
+	wait := minWait
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx, cfg, func() { wait = minWait })
+		if ctx.Err() != nil {
+			return
+		}
+		d := wait + time.Duration(rand.Int64N(int64(wait)/5+1))
+		s.log.Warn("postgres listener disconnected", "err", err, "retry_in", d)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, maxWait)
+	}
+}
+
+func (s *Store) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, connected func()) error {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("listen: connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	connected()
+	s.signal()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return fmt.Errorf("listen: wait: %w", err)
+		}
+		s.signal()
+	}
+}
+
+// inTx runs fn in a transaction and commits it, rolling back on error.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// dbError is the one place where driver errors become Aviso error codes: by SQLSTATE and
+// constraint name, never by message text. op says what was being done; noun names the resource
+// the statement read or wrote ("tenant", "endpoint", …) for ENOTFOUND and ECONFLICT messages.
+func dbError(op, noun string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		err = &aviso.Error{Code: aviso.ENOTFOUND, Message: noun + " not found", Err: err}
+	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation
+		err = &aviso.Error{Code: aviso.ECONFLICT, Message: noun + " already exists", Err: err}
+	case errors.As(err, &pgErr) && pgErr.Code == "23503": // foreign_key_violation
+		err = &aviso.Error{Code: aviso.ENOTFOUND, Message: referenced(pgErr.ConstraintName) + " not found", Err: err}
+	case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "53300"):
+		// connection exceptions, admin shutdown, too many connections
+		err = &aviso.Error{Code: aviso.EUNAVAILABLE, Message: "database unavailable", Err: err}
+	case pgconn.SafeToRetry(err): // the statement never reached the server
+		err = &aviso.Error{Code: aviso.EUNAVAILABLE, Message: "database unavailable", Err: err}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// referenced names what a foreign key constraint of migrations/0001_init.sql points at.
+func referenced(constraint string) string {
+	switch constraint {
+	case "api_keys_tenant_fk", "endpoints_tenant_fk", "events_tenant_fk":
+		return "tenant"
+	case "deliveries_endpoint_fk":
+		return "endpoint"
+	case "deliveries_event_fk":
+		return "event"
+	case "attempts_delivery_fk":
+		return "delivery"
+	}
+	return "referenced resource"
+}
+
+// utc normalises a time read from the database.
+func utc(t time.Time) time.Time { return t.UTC() }
+
+// utcPtr normalises an optional time read from the database.
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// dbTime is a time as PostgreSQL keeps it: microseconds, UTC.
+func dbTime(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+
+// cleanText makes s storable in a text column: valid UTF-8 without NUL bytes. Response bodies
+// come from arbitrary servers.
+func cleanText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+}

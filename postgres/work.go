@@ -1,0 +1,215 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+	"github.com/jackc/pgx/v5"
+)
+
+// claimSQL leases due deliveries and returns them with their events and endpoints, in one
+// statement. The inner SELECT locks the chosen rows FOR UPDATE SKIP LOCKED, so concurrent claims
+// from other nodes pass over them instead of waiting; a row another node leased and committed
+// after this statement's snapshot is re-checked against the WHERE clause when locked, and its
+// valid lease excludes it.
+const claimSQL = `WITH picked AS (
+		SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+		WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+			AND (d.lease_until IS NULL OR d.lease_until <= $1)
+			AND NOT e.disabled AND d.endpoint_id <> ALL($2::text[])
+		ORDER BY d.next_attempt_at, d.id
+		LIMIT $3
+		FOR UPDATE OF d SKIP LOCKED
+	), claimed AS (
+		UPDATE deliveries d SET lease_owner = $4, lease_until = $5
+		FROM picked WHERE d.id = picked.id
+		RETURNING d.*
+	)
+	SELECT ` + deliveryCols + `, ` + eventCols + `, ` + endpointCols + `
+	FROM claimed d
+	JOIN events ev ON ev.tenant_id = d.tenant_id AND ev.id = d.event_id
+	JOIN endpoints ep ON ep.id = d.endpoint_id
+	ORDER BY d.next_attempt_at, d.id`
+
+// ClaimDeliveries leases up to Limit due deliveries of enabled endpoints to Owner until
+// LeaseUntil, oldest due first. Safe to call from any number of nodes at once.
+func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, error) {
+	if p.Limit <= 0 {
+		return []*aviso.Claim{}, nil
+	}
+	exclude := p.ExcludeEndpoints
+	if exclude == nil {
+		exclude = []string{}
+	}
+	rows, err := s.pool.Query(ctx, claimSQL, p.Now, exclude, p.Limit, p.Owner, p.LeaseUntil)
+	if err != nil {
+		return nil, dbError("claim deliveries", "delivery", err)
+	}
+	claims, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*aviso.Claim, error) {
+		var d aviso.Delivery
+		var ev aviso.Event
+		var ep aviso.Endpoint
+		var status, format string
+		var seq int64
+		var data []byte
+		dest := deliveryDest(&d, &status)
+		dest = append(dest, &seq, &ev.TenantID, &ev.ID, &ev.Type, &data, &ev.ExternalReference, &ev.CreatedAt)
+		dest = append(dest, endpointDest(&ep, &format)...)
+		if err := r.Scan(dest...); err != nil {
+			return nil, err
+		}
+		fixDelivery(&d, status)
+		fixEndpoint(&ep, format)
+		if data != nil {
+			ev.Data = data
+		}
+		ev.CreatedAt = utc(ev.CreatedAt)
+		return &aviso.Claim{Delivery: &d, Event: &ev, Endpoint: &ep}, nil
+	})
+	if err != nil {
+		return nil, dbError("claim deliveries", "delivery", err)
+	}
+	if claims == nil {
+		claims = []*aviso.Claim{}
+	}
+	return claims, nil
+}
+
+// completeSQL records one attempt: it updates the delivery (skipping the completion when the
+// delivery is gone), inserts the attempt, and counts the endpoint's consecutive failures,
+// disabling it when the count reaches $13 (> 0). It returns the endpoint's ID and whether this
+// completion disabled it. The statements of a batch run in order, so several completions for one
+// endpoint count up one after another.
+const completeSQL = `WITH d AS (
+		UPDATE deliveries SET status = $2, attempt_count = attempt_count + 1, round_attempts = round_attempts + 1,
+			next_attempt_at = $3, last_response_status = $4, last_error = $5, updated_at = $6,
+			lease_owner = NULL, lease_until = NULL
+		WHERE id = $1
+		RETURNING id, tenant_id, endpoint_id, event_id
+	), a AS (
+		INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, event_id, at, url, request_headers,
+			response_status, response_body, duration_ms, error)
+		SELECT $7, d.id, d.tenant_id, d.endpoint_id, d.event_id, $6, $8, $9, $4, $10, $11, $5 FROM d
+	), old AS (
+		SELECT e.id, e.disabled, e.consecutive_failures FROM endpoints e JOIN d ON e.id = d.endpoint_id
+		FOR UPDATE OF e
+	)
+	UPDATE endpoints e SET
+		consecutive_failures = CASE WHEN $12 THEN 0 ELSE old.consecutive_failures + 1 END,
+		disabled = old.disabled OR (NOT $12 AND $13 > 0 AND old.consecutive_failures + 1 >= $13),
+		disabled_reason = CASE WHEN NOT old.disabled AND NOT $12 AND $13 > 0 AND old.consecutive_failures + 1 >= $13
+			THEN 'consecutive_failures' ELSE e.disabled_reason END,
+		updated_at = CASE WHEN NOT old.disabled AND NOT $12 AND $13 > 0 AND old.consecutive_failures + 1 >= $13
+			THEN $6 ELSE e.updated_at END
+	FROM old WHERE e.id = old.id
+	RETURNING e.id, (NOT old.disabled AND e.disabled)`
+
+// CompleteDeliveries records attempts in one transaction and two round trips at most: one
+// pipelined batch with a statement per completion, then, only if some endpoint reached its
+// failure limit, one batch failing the pending deliveries of the endpoints just disabled.
+func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, c := range cs {
+			a := c.Attempt
+			var next *time.Time
+			if c.Status == aviso.StatusPending {
+				next = c.NextAttemptAt
+			}
+			b.Queue(completeSQL, a.DeliveryID, string(c.Status), next, a.ResponseStatus, cleanText(a.Error), a.At,
+				a.ID, a.URL, nonNilMap(a.RequestHeaders), cleanText(a.ResponseBody), a.DurationMS,
+				c.Status == aviso.StatusSucceeded, c.DisableAfter)
+		}
+		res := tx.SendBatch(ctx, b)
+		type disabled struct {
+			id string
+			at time.Time
+		}
+		var off []disabled
+		for _, c := range cs {
+			var id string
+			var just bool
+			err := res.QueryRow().Scan(&id, &just)
+			switch {
+			case err == pgx.ErrNoRows: // delivery or endpoint deleted: skipped
+			case err != nil:
+				res.Close()
+				return err
+			case just:
+				off = append(off, disabled{id, c.Attempt.At})
+			}
+		}
+		if err := res.Close(); err != nil {
+			return err
+		}
+		for _, o := range off {
+			if err := failPending(ctx, tx, o.id, o.at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return dbError("complete deliveries", "delivery", err)
+}
+
+// ReleaseDeliveries gives up Owner's leases on ids so that any node can claim them at once.
+func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+			WHERE id = ANY($1::text[]) AND lease_owner = $2`, ids, owner)
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n > 0 {
+			return notify(ctx, tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return dbError("release deliveries", "delivery", err)
+	}
+	if n > 0 {
+		s.signal()
+	}
+	return nil
+}
+
+// NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint.
+func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
+	var t *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT min(d.next_attempt_at) FROM deliveries d
+		JOIN endpoints e ON e.id = d.endpoint_id
+		WHERE d.status = 'pending' AND NOT e.disabled`).Scan(&t)
+	if err != nil {
+		return time.Time{}, false, dbError("next due at", "delivery", err)
+	}
+	if t == nil {
+		return time.Time{}, false, nil
+	}
+	return t.UTC(), true, nil
+}
+
+// Prune deletes up to limit of the oldest events created before before; the foreign keys
+// cascade to their deliveries and attempts. Each call is one short statement over a small batch:
+// events another pruner has locked are skipped, and the cascade waits at most for the row locks
+// of a claim or completion in flight, which last one statement.
+func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM events WHERE seq IN (
+			SELECT seq FROM events WHERE created_at < $1 ORDER BY created_at, seq LIMIT $2
+			FOR UPDATE SKIP LOCKED)`, before, limit)
+	if err != nil {
+		return 0, dbError("prune", "event", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
