@@ -47,7 +47,7 @@ func newChart(buckets []aviso.HistogramBucket) chart {
 	}
 	for i, b := range buckets {
 		okH := int(float64(b.Succeeded)*scale + 0.5)
-		badH := int(float64(b.Failed)*scale + 0.5)
+		badH := int(float64(b.Succeeded+b.Failed)*scale+0.5) - okH // stacks sum exactly
 		x := i * slot
 		c.Bars = append(c.Bars, bar{
 			X: x + 1, W: max(slot-2, 1),
