@@ -428,3 +428,98 @@ func BenchmarkInsertEvents(b *testing.B) {
 		}
 	}
 }
+
+// TestListenerReconnects: when the LISTEN connection is killed, the store reconnects and keeps
+// receiving notifications.
+func TestListenerReconnects(t *testing.T) {
+	t.Parallel()
+	url, schema := testSchema(t)
+	b := openSchema(t, url+"&application_name="+schema, schema)
+	a := openSchema(t, url, schema)
+	mustTenant(t, a, "acme")
+	ep := mustEndpoint(t, a, "acme")
+	deadline := time.After(20 * time.Second)
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-b.Wakeups():
+		case <-deadline:
+			t.Fatalf("no wakeup %s within the deadline", what)
+		}
+	}
+	wait("when the listener connected")
+
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var killed int
+	err = conn.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1 AND query = 'LISTEN aviso_work'`, schema).Scan(&killed)
+	if err != nil || killed != 1 {
+		t.Fatalf("terminated %d listener connections, %v; want 1", killed, err)
+	}
+	wait("when the listener reconnected")
+	publish(t, a, "acme", 1, ep)
+	wait("after a publish on the other store")
+}
+
+// TestNextDueAtLeased: a delivery leased past its due time is due when the lease ends.
+func TestNextDueAtLeased(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	mustTenant(t, s, "acme")
+	ep := mustEndpoint(t, s, "acme")
+	publish(t, s, "acme", 1, ep)
+	lease := base.Add(time.Minute)
+	if cs, err := s.ClaimDeliveries(t.Context(), aviso.ClaimParams{Now: base, Limit: 1, Owner: "n", LeaseUntil: lease}); err != nil || len(cs) != 1 {
+		t.Fatalf("claim: %d, %v", len(cs), err)
+	}
+	got, ok, err := s.NextDueAt(t.Context())
+	if err != nil || !ok || !got.Equal(lease) {
+		t.Errorf("NextDueAt %v, %v, %v; want %v (the lease's end)", got, ok, err, lease)
+	}
+}
+
+// TestCompleteBatchAutoDisable: failures counted within one batch disable the endpoint, and its
+// other pending deliveries fail with it.
+func TestCompleteBatchAutoDisable(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	mustTenant(t, s, "acme")
+	ep := mustEndpoint(t, s, "acme")
+	ids := publish(t, s, "acme", 4, ep)
+	cs, err := s.ClaimDeliveries(t.Context(), aviso.ClaimParams{Now: base, Limit: 3, Owner: "n", LeaseUntil: base.Add(time.Minute)})
+	if err != nil || len(cs) != 3 {
+		t.Fatalf("claim: %d, %v", len(cs), err)
+	}
+	next := base.Add(time.Hour)
+	var comps []aviso.Completion
+	for i, c := range cs {
+		d := c.Delivery
+		comps = append(comps, aviso.Completion{Attempt: &aviso.Attempt{ID: fmt.Sprintf("att_%d", i), DeliveryID: d.ID,
+			TenantID: d.TenantID, EndpointID: d.EndpointID, EventID: d.EventID, At: base, ResponseStatus: 500},
+			Status: aviso.StatusPending, NextAttemptAt: &next, Owner: "n", DisableAfter: 3})
+	}
+	if err := s.CompleteDeliveries(t.Context(), comps); err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	e, err := s.GetEndpoint(t.Context(), "acme", ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.Disabled || e.DisabledReason != aviso.DisabledConsecutiveFailed || e.ConsecutiveFailures != 3 {
+		t.Errorf("endpoint disabled=%v reason=%q failures=%d; want true, %q, 3", e.Disabled, e.DisabledReason,
+			e.ConsecutiveFailures, aviso.DisabledConsecutiveFailed)
+	}
+	for _, id := range ids {
+		d, err := s.GetDelivery(t.Context(), "acme", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status != aviso.StatusFailed || d.LastError != "endpoint disabled" {
+			t.Errorf("delivery %s: %s %q, want failed \"endpoint disabled\"", id, d.Status, d.LastError)
+		}
+	}
+}

@@ -182,10 +182,13 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 	return nil
 }
 
-// NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint.
+// NextDueAt returns the earliest time a pending delivery of an enabled endpoint can be claimed:
+// its NextAttemptAt, or the end of its lease when it is leased beyond that. A delivery in flight
+// on some node is thus due when its lease runs out, not in the past, so an idle dispatcher sleeps
+// instead of polling for work it cannot claim.
 func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 	var t *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT min(d.next_attempt_at) FROM deliveries d
+	err := s.pool.QueryRow(ctx, `SELECT min(GREATEST(d.next_attempt_at, d.lease_until)) FROM deliveries d
 		JOIN endpoints e ON e.id = d.endpoint_id
 		WHERE d.status = 'pending' AND NOT e.disabled`).Scan(&t)
 	if err != nil {
