@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/service"
@@ -254,19 +253,11 @@ func (a *api) listEndpointDeliveries(w http.ResponseWriter, r *http.Request, p a
 }
 
 func (a *api) replay(w http.ResponseWriter, r *http.Request, p aviso.Principal) error {
-	var in struct {
-		Since  string `json:"since"`
-		Status string `json:"status"`
-	}
+	var in service.ReplayInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	since, err := time.Parse(time.RFC3339, in.Since)
-	if err != nil {
-		return aviso.Invalid("since", "must be an RFC 3339 time such as \"2025-01-31T00:00:00Z\"")
-	}
-	n, err := a.svc.Replay(r.Context(), p, r.PathValue("tenant"), r.PathValue("endpoint"),
-		service.ReplayInput{Since: since, Status: in.Status})
+	n, err := a.svc.Replay(r.Context(), p, r.PathValue("tenant"), r.PathValue("endpoint"), in)
 	if err != nil {
 		return err
 	}

@@ -82,10 +82,10 @@ func (s *Service) RetryDelivery(ctx context.Context, p aviso.Principal, tenantID
 }
 
 // ReplayInput selects the deliveries of an endpoint to queue again: those created at or after
-// Since whose status is failed ("failed", the default) or failed or succeeded ("all").
+// Since (RFC 3339) whose status is failed ("failed", the default) or failed or succeeded ("all").
 type ReplayInput struct {
-	Since  time.Time `json:"since"`
-	Status string    `json:"status"`
+	Since  string `json:"since"`
+	Status string `json:"status"`
 }
 
 // Replay queues an endpoint's deliveries again and returns how many. ENOTFOUND; EINVALID
@@ -94,8 +94,9 @@ func (s *Service) Replay(ctx context.Context, p aviso.Principal, tenantID, endpo
 	if _, err := s.tenant(ctx, p, tenantID); err != nil {
 		return 0, err
 	}
-	if in.Since.IsZero() {
-		return 0, aviso.Invalid("since", "is required: an RFC 3339 time such as \"2025-01-31T00:00:00Z\"")
+	since, err := time.Parse(time.RFC3339, in.Since)
+	if err != nil {
+		return 0, aviso.Invalid("since", "must be an RFC 3339 time such as \"2025-01-31T00:00:00Z\"")
 	}
 	var all bool
 	switch in.Status {
@@ -109,7 +110,7 @@ func (s *Service) Replay(ctx context.Context, p aviso.Principal, tenantID, endpo
 		return 0, err
 	}
 	n, err := s.store.ReplayDeliveries(ctx, aviso.ReplayParams{TenantID: tenantID, EndpointID: endpointID,
-		Since: in.Since, All: all, Now: s.now()})
+		Since: since, All: all, Now: s.now()})
 	if err != nil {
 		return 0, fmt.Errorf("replay: %w", err)
 	}

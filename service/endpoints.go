@@ -144,48 +144,19 @@ func (s *Service) checkEndpoint(ctx context.Context, ep *aviso.Endpoint) error {
 	return s.guard.CheckURL(ctx, ep.URL)
 }
 
-// pingEvent is the event a handshake sends in the standard, facturascripts and tusfacturas
-// formats. It is not stored.
-func pingEvent(ep *aviso.Endpoint, now time.Time) *aviso.Event {
-	return &aviso.Event{
-		ID:        aviso.NewID(aviso.PrefixEvent, now),
-		TenantID:  ep.TenantID,
-		Type:      "ping",
-		Data:      []byte(fmt.Sprintf(`{"endpoint_id":%q,"message":"Aviso subscription check: answer 2xx to subscribe"}`, ep.ID)),
-		CreatedAt: now,
-	}
-}
-
-// handshakeRequest renders the verification request: for alegra endpoints exactly Alegra's — a
-// POST with an empty body — and for the other formats a signed ping event in the endpoint's
-// format, with every header a real delivery carries.
-func handshakeRequest(ep *aviso.Endpoint, now time.Time) (*webhook.Request, string, error) {
-	if ep.Format == aviso.FormatAlegra {
-		req := &webhook.Request{Body: []byte{}, Header: make(map[string][]string, len(ep.Headers)+1)}
-		for k, v := range ep.Headers {
-			req.Header.Set(k, v)
-		}
-		req.Header.Set("User-Agent", aviso.UserAgent)
-		return req, "", nil
-	}
-	ev := pingEvent(ep, now)
-	req, err := webhook.Build(ep, ev, now)
-	if err != nil {
-		return nil, "", fmt.Errorf("build handshake: %w", err)
-	}
-	return req, ev.ID, nil
-}
-
 // handshake sends the verification request and answers EINVALID on "url", saying what the URL
 // answered, unless it answered 2xx within HandshakeTimeout.
 func (s *Service) handshake(ctx context.Context, ep *aviso.Endpoint) error {
 	if s.sender == nil {
 		return aviso.Errorf(aviso.EUNAVAILABLE, "this server cannot send verification requests; pass \"verify\": false")
 	}
-	req, evID, err := handshakeRequest(ep, s.now())
+	// For alegra endpoints exactly Alegra's request, a POST with an empty body; for the other
+	// formats a signed ping event in the endpoint's format with every header a delivery carries.
+	req, err := webhook.HandshakeRequest(ep, s.now())
 	if err != nil {
-		return err
+		return fmt.Errorf("build handshake: %w", err)
 	}
+	evID := req.Header.Get("Webhook-Id")
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
 	defer cancel()
 	a := s.sender.Do(hctx, ep, req, evID)

@@ -8,13 +8,13 @@ import (
 	"github.com/aviso-dev/aviso"
 )
 
-// EventTypePatch changes a catalog entry; nil fields are left as they are. A JSON null schema
-// or example removes it.
+// EventTypePatch changes a catalog entry; nil fields are left as they are. Schema and Example
+// are nil when absent; a JSON null ("null") removes them.
 type EventTypePatch struct {
 	Description  *string            `json:"description"`
 	Descriptions *map[string]string `json:"descriptions"`
-	Schema       *json.RawMessage   `json:"schema"`
-	Example      *json.RawMessage   `json:"example"`
+	Schema       json.RawMessage    `json:"schema"`
+	Example      json.RawMessage    `json:"example"`
 }
 
 // validateEventType checks the entry's fields and that its schema compiles.
@@ -96,10 +96,10 @@ func (s *Service) UpdateEventType(ctx context.Context, p aviso.Principal, name s
 		t.Descriptions = *in.Descriptions
 	}
 	if in.Schema != nil {
-		t.Schema = *in.Schema
+		t.Schema = in.Schema
 	}
 	if in.Example != nil {
-		t.Example = *in.Example
+		t.Example = in.Example
 	}
 	if err := validateEventType(t); err != nil {
 		return nil, err
