@@ -465,23 +465,6 @@ func TestListenerReconnects(t *testing.T) {
 	wait("after a publish on the other store")
 }
 
-// TestNextDueAtLeased: a delivery leased past its due time is due when the lease ends.
-func TestNextDueAtLeased(t *testing.T) {
-	t.Parallel()
-	s := openStore(t)
-	mustTenant(t, s, "acme")
-	ep := mustEndpoint(t, s, "acme")
-	publish(t, s, "acme", 1, ep)
-	lease := base.Add(time.Minute)
-	if cs, err := s.ClaimDeliveries(t.Context(), aviso.ClaimParams{Now: base, Limit: 1, Owner: "n", LeaseUntil: lease}); err != nil || len(cs) != 1 {
-		t.Fatalf("claim: %d, %v", len(cs), err)
-	}
-	got, ok, err := s.NextDueAt(t.Context())
-	if err != nil || !ok || !got.Equal(lease) {
-		t.Errorf("NextDueAt %v, %v, %v; want %v (the lease's end)", got, ok, err, lease)
-	}
-}
-
 // TestCompleteBatchAutoDisable: failures counted within one batch disable the endpoint, and its
 // other pending deliveries fail with it.
 func TestCompleteBatchAutoDisable(t *testing.T) {
