@@ -176,4 +176,3 @@ func TestFlaskTusFacturasReceiver(t *testing.T) {
 		}
 	})
 }
-
