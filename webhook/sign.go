@@ -1,7 +1,3 @@
-// Package webhook signs, renders and verifies Aviso's webhooks. It is what a receiver imports to
-// check what it got: Standard Webhooks signatures (webhook-id, webhook-timestamp,
-// webhook-signature), the FacturaScripts X-Webhook-Signature HMAC and the TusFacturas
-// TF-WebhookToken header. It depends on the standard library and the aviso vocabulary only.
 package webhook
 
 import (
