@@ -455,7 +455,7 @@ func (h *Handler) replay(w http.ResponseWriter, r *request) {
 		err = aviso.Invalid("since", "must be a date and time")
 	} else {
 		_, err = h.svc.Replay(r.Context(), r.principal(), tenantID, id,
-			service.ReplayInput{Since: since, Status: r.PostFormValue("status")})
+			service.ReplayInput{Since: since.Format(time.RFC3339), Status: r.PostFormValue("status")})
 	}
 	if err != nil {
 		h.failErr(w, r, err)
