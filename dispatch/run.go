@@ -78,6 +78,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	maxHeld := d.cfg.Workers + d.cfg.ClaimBatch
 
 	start := func() {
+		if ctx.Err() != nil {
+			return // shutting down: what is queued is released, not started
+		}
 		now := d.now()
 		for s.inFlight < d.cfg.Workers && len(s.ready) > 0 {
 			q := s.ready[0]
