@@ -99,10 +99,7 @@ func TestPythonHMAC(t *testing.T) {
 // with the endpoint's token, reaching consultar_por_ext_ref with the external_reference, and 403
 // with a wrong token.
 func TestFlaskTusFacturasReceiver(t *testing.T) {
-	python := testenv.Program(t, "python3")
-	if err := exec.Command(python, "-c", "import flask").Run(); err != nil {
-		testenv.Program(t, "python3-flask (import flask failed)")
-	}
+	python := testenv.PythonWith(t, "flask")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

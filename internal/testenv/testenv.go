@@ -56,3 +56,21 @@ func Program(tb testing.TB, name string) string {
 	}
 	return p
 }
+
+// PythonWith returns a python3 interpreter that can import module: the one on the PATH, else
+// Debian's /usr/bin/python3 (where apt's python3-flask lands when a pyenv python shadows it).
+// It skips (fails under CI) when neither can.
+func PythonWith(tb testing.TB, module string) string {
+	tb.Helper()
+	for _, p := range []string{"python3", "/usr/bin/python3"} {
+		path, err := exec.LookPath(p)
+		if err != nil {
+			continue
+		}
+		if exec.Command(path, "-c", "import "+module).Run() == nil {
+			return path
+		}
+	}
+	missing(tb, "no python3 that can import "+module+": install Debian's python3-"+module)
+	return ""
+}
