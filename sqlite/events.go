@@ -1,0 +1,343 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+)
+
+const eventCols = `seq, id, tenant_id, type, data, external_reference, created_at`
+
+// scanEvent reads an event and its seq (publication order).
+func scanEvent(sc scanner) (*aviso.Event, int64, error) {
+	var e aviso.Event
+	var seq, created int64
+	var data string
+	if err := sc.Scan(&seq, &e.ID, &e.TenantID, &e.Type, &data, &e.ExternalReference, &created); err != nil {
+		return nil, 0, err
+	}
+	e.Data = json.RawMessage(data)
+	e.CreatedAt = fromMicros(created)
+	return &e, seq, nil
+}
+
+type seqEvent struct {
+	seq int64
+	e   *aviso.Event
+}
+
+func scanSeqEvent(sc scanner) (seqEvent, error) {
+	e, seq, err := scanEvent(sc)
+	return seqEvent{seq, e}, err
+}
+
+// InsertEvents stores events and their deliveries in one transaction; see aviso.Store.
+func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]aviso.InsertedEvent, error) {
+	out := make([]aviso.InsertedEvent, 0, len(events))
+	queued := false
+	err := s.write(ctx, "insert events", func(tx *sql.Tx) error {
+		insEvent, err := tx.PrepareContext(ctx, `INSERT INTO events (tenant_id, id, type, data, external_reference, created_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer insEvent.Close()
+		getEvent, err := tx.PrepareContext(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = ? AND id = ?`)
+		if err != nil {
+			return err
+		}
+		defer getEvent.Close()
+		// A delivery is inserted only if its endpoint (of the same tenant) still exists.
+		insDelivery, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id,
+				event_type, status, attempt_count, round_attempts, next_attempt_at, last_response_status, last_error,
+				created_at, updated_at)
+			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM endpoints WHERE id = ? AND tenant_id = ?)`)
+		if err != nil {
+			return err
+		}
+		defer insDelivery.Close()
+
+		for _, ne := range events {
+			ev := ne.Event
+			res, err := insEvent.ExecContext(ctx, ev.TenantID, ev.ID, ev.Type, string(ev.Data), ev.ExternalReference, micros(ev.CreatedAt))
+			if err != nil {
+				return fmt.Errorf("event %s: %w", ev.ID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				stored, _, err := scanEvent(getEvent.QueryRowContext(ctx, ev.TenantID, ev.ID))
+				if err != nil {
+					return fmt.Errorf("event %s: %w", ev.ID, err)
+				}
+				out = append(out, aviso.InsertedEvent{Event: stored})
+				continue
+			}
+			seq, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			for _, d := range ne.Deliveries {
+				if _, err := insDelivery.ExecContext(ctx, d.ID, d.TenantID, seq, ev.ID, d.EndpointID, d.EventType, string(d.Status),
+					d.AttemptCount, d.RoundAttempts, microsPtr(d.NextAttemptAt), d.LastResponseStatus, d.LastError,
+					micros(d.CreatedAt), micros(d.UpdatedAt), d.EndpointID, d.TenantID); err != nil {
+					return fmt.Errorf("delivery %s: %w", d.ID, err)
+				}
+				queued = queued || d.Status == aviso.StatusPending
+			}
+			stored := *ev
+			stored.CreatedAt = fromMicros(micros(ev.CreatedAt))
+			out = append(out, aviso.InsertedEvent{Event: &stored, Created: true})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if queued {
+		s.wake()
+	}
+	return out, nil
+}
+
+// GetEvent returns one event of a tenant. ENOTFOUND.
+func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (*aviso.Event, error) {
+	var e *aviso.Event
+	err := s.read(ctx, "get event", func(tx *sql.Tx) (err error) {
+		e, _, err = scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = ? AND id = ?`, tenantID, id))
+		return err
+	})
+	return e, err
+}
+
+// ListEvents lists a tenant's events in publication order; see aviso.Store.
+func (s *Store) ListEvents(ctx context.Context, p aviso.ListEventsParams) (*aviso.Page[*aviso.Event], error) {
+	q := &query{}
+	q.where("tenant_id = ?", p.TenantID)
+	if p.Type != "" {
+		q.where("type = ?", p.Type)
+	}
+	if p.ExternalReference != "" {
+		q.where("external_reference = ?", p.ExternalReference)
+	}
+	if p.After != "" {
+		key, err := decodeCursor(p.After)
+		if err != nil {
+			return nil, err
+		}
+		seq, err := strconv.ParseInt(key, 10, 64)
+		if err != nil {
+			return nil, aviso.Invalid("after", "is not a cursor from a previous page")
+		}
+		if p.Desc {
+			q.where("seq < ?", seq)
+		} else {
+			q.where("seq > ?", seq)
+		}
+	}
+	order := "seq"
+	if p.Desc {
+		order = "seq DESC"
+	}
+	var out *aviso.Page[*aviso.Event]
+	err := s.read(ctx, "list events", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+eventCols+` FROM events`+q.sql()+` ORDER BY `+order+` LIMIT ?`,
+			append(q.args, p.Size()+1)...)
+		if err != nil {
+			return err
+		}
+		es, err := collect(rows, scanSeqEvent)
+		pg := page(es, p.Size(), func(e seqEvent) string { return strconv.FormatInt(e.seq, 10) })
+		out = &aviso.Page[*aviso.Event]{Data: make([]*aviso.Event, len(pg.Data)), NextCursor: pg.NextCursor, HasMore: pg.HasMore}
+		for i, e := range pg.Data {
+			out.Data[i] = e.e
+		}
+		return err
+	})
+	return out, err
+}
+
+// query collects the conditions of a WHERE clause.
+type query struct {
+	conds []string
+	args  []any
+}
+
+func (q *query) where(cond string, args ...any) {
+	q.conds = append(q.conds, cond)
+	q.args = append(q.args, args...)
+}
+
+func (q *query) sql() string {
+	if len(q.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(q.conds, " AND ")
+}
+
+const deliveryCols = `d.id, d.tenant_id, d.event_id, d.endpoint_id, d.event_type, d.status, d.attempt_count, d.round_attempts,
+	d.next_attempt_at, d.last_response_status, d.last_error, d.created_at, d.updated_at`
+
+// deliveryReturning is deliveryCols for a RETURNING clause, which takes no table qualifiers.
+const deliveryReturning = `id, tenant_id, event_id, endpoint_id, event_type, status, attempt_count, round_attempts,
+	next_attempt_at, last_response_status, last_error, created_at, updated_at`
+
+func scanDelivery(sc scanner, extra ...any) (*aviso.Delivery, error) {
+	var d aviso.Delivery
+	var status string
+	var next sql.NullInt64
+	var created, updated int64
+	dest := append([]any{&d.ID, &d.TenantID, &d.EventID, &d.EndpointID, &d.EventType, &status, &d.AttemptCount,
+		&d.RoundAttempts, &next, &d.LastResponseStatus, &d.LastError, &created, &updated}, extra...)
+	if err := sc.Scan(dest...); err != nil {
+		return nil, err
+	}
+	d.Status = aviso.DeliveryStatus(status)
+	d.NextAttemptAt = fromMicrosPtr(next)
+	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &d, nil
+}
+
+func scanDeliveryRow(sc scanner) (*aviso.Delivery, error) { return scanDelivery(sc) }
+
+const attemptCols = `id, delivery_id, tenant_id, endpoint_id, event_id, at, url, request_headers, response_status,
+	response_body, duration_ms, error`
+
+func scanAttempt(sc scanner) (aviso.Attempt, error) {
+	var a aviso.Attempt
+	var at int64
+	var headers string
+	if err := sc.Scan(&a.ID, &a.DeliveryID, &a.TenantID, &a.EndpointID, &a.EventID, &at, &a.URL, &headers,
+		&a.ResponseStatus, &a.ResponseBody, &a.DurationMS, &a.Error); err != nil {
+		return a, err
+	}
+	a.At = fromMicros(at)
+	var err error
+	a.RequestHeaders, err = decodeMap(headers)
+	return a, err
+}
+
+// GetDelivery returns one delivery with its attempts, oldest first. ENOTFOUND.
+func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*aviso.Delivery, error) {
+	var d *aviso.Delivery
+	err := s.read(ctx, "get delivery", func(tx *sql.Tx) (err error) {
+		d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM deliveries d WHERE d.tenant_id = ? AND d.id = ?`, tenantID, id))
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+attemptCols+` FROM attempts WHERE delivery_id = ? ORDER BY at, id`, id)
+		if err != nil {
+			return err
+		}
+		d.Attempts, err = collect(rows, scanAttempt)
+		return err
+	})
+	return d, err
+}
+
+// ListDeliveries lists a tenant's deliveries by ID; see aviso.Store.
+func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams) (*aviso.Page[*aviso.Delivery], error) {
+	q := &query{}
+	q.where("d.tenant_id = ?", p.TenantID)
+	if p.EventID != "" {
+		q.where("d.event_id = ?", p.EventID)
+	}
+	if p.EndpointID != "" {
+		q.where("d.endpoint_id = ?", p.EndpointID)
+	}
+	if p.Status != "" {
+		q.where("d.status = ?", string(p.Status))
+	}
+	if p.EventType != "" {
+		q.where("d.event_type = ?", p.EventType)
+	}
+	if !p.Since.IsZero() {
+		q.where("d.created_at >= ?", micros(p.Since))
+	}
+	if !p.Until.IsZero() {
+		q.where("d.created_at < ?", micros(p.Until))
+	}
+	order := "d.id"
+	if p.After != "" {
+		after, err := decodeCursor(p.After)
+		if err != nil {
+			return nil, err
+		}
+		if p.Desc {
+			q.where("d.id < ?", after)
+		} else {
+			q.where("d.id > ?", after)
+		}
+	}
+	if p.Desc {
+		order = "d.id DESC"
+	}
+	var out *aviso.Page[*aviso.Delivery]
+	err := s.read(ctx, "list deliveries", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryCols+` FROM deliveries d`+q.sql()+` ORDER BY `+order+` LIMIT ?`,
+			append(q.args, p.Size()+1)...)
+		if err != nil {
+			return err
+		}
+		ds, err := collect(rows, scanDeliveryRow)
+		out = page(ds, p.Size(), func(d *aviso.Delivery) string { return d.ID })
+		return err
+	})
+	return out, err
+}
+
+// requeue is the SET clause that queues a delivery for an attempt at ?1 with a fresh round.
+const requeue = `status = 'pending', next_attempt_at = ?1, round_attempts = 0, lease_owner = NULL, lease_until = NULL,
+	updated_at = ?1`
+
+// RetryDelivery queues a delivery for an attempt now. ENOTFOUND.
+func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time.Time) (*aviso.Delivery, error) {
+	var d *aviso.Delivery
+	err := s.write(ctx, "retry delivery", func(tx *sql.Tx) (err error) {
+		d, err = scanDelivery(tx.QueryRowContext(ctx, `UPDATE deliveries SET `+requeue+`
+			WHERE tenant_id = ?2 AND id = ?3 RETURNING `+deliveryReturning, micros(now), tenantID, id))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.wake()
+	return d, nil
+}
+
+// ReplayDeliveries queues again an endpoint's failed (or, with All, finished) deliveries created
+// at or after Since. ENOTFOUND if the endpoint does not exist.
+func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int, error) {
+	var n int64
+	err := s.write(ctx, "replay deliveries", func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM endpoints WHERE tenant_id = ? AND id = ?`, p.TenantID, p.EndpointID).Scan(&one); err != nil {
+			return err
+		}
+		statuses := `'failed'`
+		if p.All {
+			statuses = `'failed', 'succeeded'`
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET `+requeue+`
+			WHERE endpoint_id = ?2 AND created_at >= ?3 AND status IN (`+statuses+`)`,
+			micros(p.Now), p.EndpointID, micros(p.Since))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		s.wake()
+	}
+	return int(n), nil
+}

@@ -1,0 +1,401 @@
+// Package sqlite implements aviso.Store on SQLite through the pure-Go driver modernc.org/sqlite:
+// no cgo, one file, nothing else to run.
+//
+// The store owns its file: it is single-process. It writes through one connection (SQLite allows
+// one writer at a time, and queueing writers in Go is cheaper than letting them spin on
+// SQLITE_BUSY) and reads through a separate pool, so that with WAL journaling reads never wait
+// behind writes. Write transactions start with BEGIN IMMEDIATE, so a transaction that reads
+// before it writes cannot fail half-way on a lock upgrade.
+//
+// Because only this process uses the file, Open releases every delivery lease left by the
+// previous run: deliveries that were in flight when the process stopped are claimable again at
+// once. A delivery whose request had reached the receiver before the stop is then sent twice;
+// that is Aviso's at-least-once guarantee, which receivers handle with the webhook-id header.
+//
+// Migrations are the embedded files migrations/NNNN_name.sql, applied in order, each in its own
+// transaction, and recorded in the schema_migrations table.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configures Open.
+type Options struct {
+	// Logger receives migration and maintenance messages. Default: discard.
+	Logger *slog.Logger
+	// Synchronous is SQLite's synchronous setting: "FULL" (the default) syncs the WAL on every
+	// commit, so an event the API accepted is on disk before the API answers, even across a
+	// power loss. "NORMAL" syncs only at checkpoints: much faster commits, and still safe from a
+	// crash of the process, but a power loss may lose the last commits.
+	Synchronous string
+	// ReadConns is the size of the read pool. Default: the number of CPUs, at least 4.
+	ReadConns int
+	// BusyTimeout is how long a statement waits for a lock held by another connection before
+	// failing. Default: 10s.
+	BusyTimeout time.Duration
+}
+
+// Store is an aviso.Store on one SQLite file. It is safe for concurrent use.
+type Store struct {
+	w       *sql.DB // the writer: one connection
+	r       *sql.DB // the readers
+	log     *slog.Logger
+	wakeups chan struct{}
+}
+
+var _ aviso.Store = (*Store)(nil)
+
+// Open opens the database at path, creating it if needed, applies the migrations it lacks and
+// releases leases left by a previous run.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open sqlite: path %q must be a plain file name without '?' or '#'", path)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	sync := strings.ToUpper(opts.Synchronous)
+	switch sync {
+	case "":
+		sync = "FULL"
+	case "FULL", "NORMAL":
+	default:
+		return nil, fmt.Errorf("open sqlite: Synchronous %q: want FULL or NORMAL", opts.Synchronous)
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = max(4, runtime.NumCPU())
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 10 * time.Second
+	}
+	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
+
+	w, err := sql.Open("sqlite", path+"?_txlock=immediate&_pragma=busy_timeout("+busy+")&_pragma=foreign_keys(1)"+
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{w: w, log: opts.Logger, wakeups: make(chan struct{}, 1)}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	res, err := w.ExecContext(ctx, `UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL`)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite: release leases: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		s.log.Info("released the leases of a previous run", "deliveries", n)
+	}
+
+	// The readers open after the writer has switched the file to WAL.
+	r, err := sql.Open("sqlite", path+"?_pragma=busy_timeout("+busy+")&_pragma=foreign_keys(1)&_query_only=1")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(opts.ReadConns)
+	r.SetMaxIdleConns(opts.ReadConns)
+	s.r = r
+	if err := r.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	return s, nil
+}
+
+// migrate applies, in order, the embedded migrations not yet recorded in schema_migrations.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		num, _, _ := strings.Cut(base, "_")
+		version, err := strconv.Atoi(num)
+		if err != nil {
+			return fmt.Errorf("migrate: %s: the name must start with a version number: %w", base, err)
+		}
+		if err := s.applyMigration(ctx, version, name); err != nil {
+			return fmt.Errorf("migrate %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyMigration(ctx context.Context, version int, name string) error {
+	body, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		version, strings.TrimPrefix(name, "migrations/"), time.Now().UnixMicro()); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.log.Info("applied migration", "version", version, "name", name)
+	return nil
+}
+
+// Ping checks that both the writer and the readers answer.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return storeErr("ping", err)
+	}
+	if err := s.r.PingContext(ctx); err != nil {
+		return storeErr("ping", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	var errR error
+	if s.r != nil {
+		errR = s.r.Close()
+	}
+	return errors.Join(s.w.Close(), errR)
+}
+
+// Wakeups returns the channel signalled after commits that make deliveries due now. SQLite has
+// no cross-process notification: the store is single-process.
+func (s *Store) Wakeups() <-chan struct{} { return s.wakeups }
+
+// wake signals Wakeups without blocking; signals merge.
+func (s *Store) wake() {
+	select {
+	case s.wakeups <- struct{}{}:
+	default:
+	}
+}
+
+// storeErr is the one place driver errors become aviso errors: by SQLite's extended result code,
+// never by message text. An error that already carries an aviso code keeps it. op says what was
+// being done ("get tenant").
+func storeErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ae *aviso.Error
+	if errors.As(err, &ae) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	var code, msg string
+	var se *sqlite.Error
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		code, msg = aviso.ENOTFOUND, "not found"
+	case errors.As(err, &se):
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			code, msg = aviso.ECONFLICT, "already exists"
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			code, msg = aviso.ENOTFOUND, "refers to a tenant, endpoint or event that does not exist"
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_BUSY_SNAPSHOT, sqlite3.SQLITE_BUSY_TIMEOUT, sqlite3.SQLITE_LOCKED:
+			code, msg = aviso.EUNAVAILABLE, "the database is busy"
+		}
+	}
+	if code == "" {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return &aviso.Error{Code: code, Message: op + ": " + msg, Err: err}
+}
+
+// notFound is the ENOTFOUND of an update or delete that matched no row.
+func notFound(op string) error {
+	return &aviso.Error{Code: aviso.ENOTFOUND, Message: op + ": not found"}
+}
+
+// write runs fn in one IMMEDIATE transaction on the writer.
+func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return storeErr(op, err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return storeErr(op, err)
+	}
+	return storeErr(op, tx.Commit())
+}
+
+// read runs fn in one read transaction on the reader pool (one snapshot of the database).
+func (s *Store) read(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return storeErr(op, err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return storeErr(op, err)
+	}
+	return storeErr(op, tx.Commit())
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// Times are stored as unix microseconds.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func microsPtr(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromMicrosPtr(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+// jsonText encodes v for a JSON column; maps and slices given nil are stored empty.
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("sqlite: encode %T: %v", v, err)) // maps of strings and slices always encode
+	}
+	return string(b)
+}
+
+func mapText(m map[string]string) string {
+	if m == nil {
+		return "{}"
+	}
+	return jsonText(m)
+}
+
+func stringsText(s []string) string {
+	if s == nil {
+		return "[]"
+	}
+	return jsonText(s)
+}
+
+func decodeMap(text string) (map[string]string, error) {
+	m := map[string]string{}
+	if err := json.Unmarshal([]byte(text), &m); err != nil {
+		return nil, fmt.Errorf("decode map column: %w", err)
+	}
+	if m == nil {
+		m = map[string]string{}
+	}
+	return m, nil
+}
+
+// rawText stores optional JSON: NULL when empty.
+func rawText(r json.RawMessage) sql.NullString {
+	if len(r) == 0 {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: string(r), Valid: true}
+}
+
+func fromRawText(v sql.NullString) json.RawMessage {
+	if !v.Valid {
+		return nil
+	}
+	return json.RawMessage(v.String)
+}
+
+// Cursors are the base64 of the last row's sort key.
+func encodeCursor(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
+
+func decodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", aviso.Invalid("after", "is not a cursor from a previous page")
+	}
+	return string(b), nil
+}
+
+// page cuts rows fetched with LIMIT size+1 into a page.
+func page[T any](rows []T, size int, key func(T) string) *aviso.Page[T] {
+	p := &aviso.Page[T]{Data: rows}
+	if p.Data == nil {
+		p.Data = []T{}
+	}
+	if len(rows) > size {
+		p.Data = rows[:size]
+		p.HasMore = true
+		p.NextCursor = encodeCursor(key(rows[size-1]))
+	}
+	return p
+}
+
+// collect scans every row with scan.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// idList is a JSON array for `IN (SELECT value FROM json_each(?))`.
+func idList(ids []string) string {
+	if ids == nil {
+		return "[]"
+	}
+	return jsonText(ids)
+}

@@ -1,0 +1,118 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+)
+
+// maxBuckets bounds a histogram, so that a tiny Bucket cannot make a huge answer.
+const maxBuckets = 10_000
+
+// EndpointStats counts, per endpoint of the tenant with attempts since since, the attempts that
+// succeeded (2xx) and failed, and reports the newest one.
+func (s *Store) EndpointStats(ctx context.Context, tenantID string, since time.Time) (map[string]aviso.EndpointStats, error) {
+	out := map[string]aviso.EndpointStats{}
+	err := s.read(ctx, "endpoint stats", func(tx *sql.Tx) error {
+		// With a single max() aggregate SQLite takes the bare columns (response_status, error)
+		// from the row holding the maximum: the newest attempt.
+		rows, err := tx.QueryContext(ctx, `SELECT endpoint_id,
+				sum(response_status BETWEEN 200 AND 299), sum(response_status NOT BETWEEN 200 AND 299),
+				max(at), response_status, error
+			FROM attempts WHERE tenant_id = ? AND at >= ? GROUP BY endpoint_id`, tenantID, micros(since))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var st aviso.EndpointStats
+			var last int64
+			if err := rows.Scan(&id, &st.Succeeded, &st.Failed, &last, &st.LastResponseStatus, &st.LastError); err != nil {
+				return err
+			}
+			t := fromMicros(last)
+			st.LastAttemptAt = &t
+			out[id] = st
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AttemptHistogram counts a tenant's attempts in [Since, Until) in buckets of Bucket, oldest
+// first, every bucket present; the last bucket may be partial.
+func (s *Store) AttemptHistogram(ctx context.Context, p aviso.HistogramParams) ([]aviso.HistogramBucket, error) {
+	if p.Bucket < time.Microsecond {
+		return nil, aviso.Invalid("bucket", "must be at least a microsecond")
+	}
+	span := p.Until.Sub(p.Since)
+	if span <= 0 {
+		return []aviso.HistogramBucket{}, nil
+	}
+	n := int((span + p.Bucket - 1) / p.Bucket)
+	if n > maxBuckets {
+		return nil, aviso.Invalid("bucket", "makes more than %d buckets", maxBuckets)
+	}
+	out := make([]aviso.HistogramBucket, n)
+	since := p.Since.UTC()
+	for i := range out {
+		out[i].Start = since.Add(time.Duration(i) * p.Bucket)
+	}
+	err := s.read(ctx, "attempt histogram", func(tx *sql.Tx) error {
+		q := &query{}
+		q.where("tenant_id = ?", p.TenantID)
+		if p.EndpointID != "" {
+			q.where("endpoint_id = ?", p.EndpointID)
+		}
+		q.where("at >= ?", micros(p.Since))
+		q.where("at < ?", micros(p.Until))
+		rows, err := tx.QueryContext(ctx, `SELECT (at - ?) / ? AS bucket,
+				sum(response_status BETWEEN 200 AND 299), sum(response_status NOT BETWEEN 200 AND 299)
+			FROM attempts`+q.sql()+` GROUP BY bucket`,
+			append([]any{micros(p.Since), p.Bucket.Microseconds()}, q.args...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var b int64
+			var ok, failed int
+			if err := rows.Scan(&b, &ok, &failed); err != nil {
+				return err
+			}
+			if b >= 0 && b < int64(n) {
+				out[b].Succeeded, out[b].Failed = ok, failed
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Prune deletes up to limit of the oldest events created before before, with (by cascade) their
+// deliveries and attempts.
+func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var n int64
+	err := s.write(ctx, "prune", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN (
+			SELECT seq FROM events WHERE created_at < ? ORDER BY created_at, seq LIMIT ?)`, micros(before), limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}

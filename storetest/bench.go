@@ -1,0 +1,89 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+)
+
+// Benchmark measures a store's hot paths: publishing a batch of 100 events with one delivery
+// each, claiming 256 due deliveries, and completing 256 claimed deliveries. open must return a
+// fresh, empty, migrated store and close it when b ends.
+func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
+	b.Run("InsertEvents100", func(b *testing.B) {
+		s := open(b)
+		ten := NewTenant(b, s)
+		ep := NewEndpoint(b, s, ten.ID)
+		at := Base()
+		for b.Loop() {
+			batch := make([]aviso.NewEvent, 100)
+			for i := range batch {
+				at = at.Add(time.Millisecond)
+				batch[i] = NewEvent(ten.ID, "invoice.created", at, ep)
+			}
+			if _, err := s.InsertEvents(b.Context(), batch); err != nil {
+				b.Fatalf("insert events: %v", err)
+			}
+		}
+		b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("ClaimDeliveries256", func(b *testing.B) {
+		s := open(b)
+		ten := NewTenant(b, s)
+		ep := NewEndpoint(b, s, ten.ID)
+		fill(b, s, ten.ID, ep, 256*20)
+		// Each round claims 256 deliveries; once the lease (one round of the clock) expires they
+		// are claimable again, so the table never runs dry.
+		now := Base().Add(time.Hour)
+		for b.Loop() {
+			cs, err := s.ClaimDeliveries(b.Context(), aviso.ClaimParams{Now: now, Limit: 256, Owner: "bench", LeaseUntil: now.Add(time.Millisecond)})
+			if err != nil {
+				b.Fatalf("claim deliveries: %v", err)
+			}
+			if len(cs) != 256 {
+				b.Fatalf("claimed %d, want 256", len(cs))
+			}
+			now = now.Add(time.Millisecond)
+		}
+	})
+	b.Run("CompleteDeliveries256", func(b *testing.B) {
+		s := open(b)
+		ten := NewTenant(b, s)
+		ep := NewEndpoint(b, s, ten.ID)
+		fill(b, s, ten.ID, ep, 256*20)
+		now := Base().Add(time.Hour)
+		for b.Loop() {
+			b.StopTimer()
+			cs, err := s.ClaimDeliveries(b.Context(), aviso.ClaimParams{Now: now, Limit: 256, Owner: "bench", LeaseUntil: now.Add(time.Minute)})
+			if err != nil || len(cs) != 256 {
+				b.Fatalf("claim deliveries: %d, %v", len(cs), err)
+			}
+			comps := make([]aviso.Completion, len(cs))
+			for i, c := range cs {
+				// Failed attempts keep the deliveries pending, due again a minute later.
+				comps[i] = Completion(c.Delivery, "bench", now, 503, false)
+			}
+			b.StartTimer()
+			if err := s.CompleteDeliveries(b.Context(), comps); err != nil {
+				b.Fatalf("complete deliveries: %v", err)
+			}
+			now = now.Add(2 * time.Minute)
+		}
+	})
+}
+
+// fill publishes n events with one delivery each to ep, due at Base.
+func fill(tb testing.TB, s aviso.Store, tenantID string, ep *aviso.Endpoint, n int) {
+	tb.Helper()
+	for n > 0 {
+		batch := make([]aviso.NewEvent, min(n, 500))
+		for i := range batch {
+			batch[i] = NewEvent(tenantID, "invoice.created", Base(), ep)
+		}
+		if _, err := s.InsertEvents(tb.Context(), batch); err != nil {
+			tb.Fatalf("insert events: %v", err)
+		}
+		n -= len(batch)
+	}
+}

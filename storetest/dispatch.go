@@ -1,0 +1,590 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+)
+
+func claimedIDs(cs []*aviso.Claim) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Delivery.ID)
+	}
+	return out
+}
+
+func testClaim(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ten := NewTenant(t, s)
+	ep, off, excluded := NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID)
+	// Inserted newest due first: the claim orders by NextAttemptAt, not by insertion.
+	var due []*aviso.Delivery
+	for i := 4; i >= 0; i-- {
+		_, ds := Publish(t, s, ten.ID, Base().Add(time.Duration(i)*time.Second), ep)
+		due = append([]*aviso.Delivery{ds[0]}, due...)
+	}
+	_, future := Publish(t, s, ten.ID, Base().Add(time.Hour), ep)
+	ev, offDs := Publish(t, s, ten.ID, Base(), off, excluded)
+	if _, err := s.SetEndpointDisabled(ctx, aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: off.ID, Disabled: true,
+		Reason: aviso.DisabledByUser, Now: Base()}); err != nil {
+		t.Fatalf("disable: %v", err)
+	}
+	now := Base().Add(10 * time.Second)
+
+	cs, err := s.ClaimDeliveries(ctx, aviso.ClaimParams{Now: now, Limit: 3, Owner: "node-a", LeaseUntil: now.Add(time.Minute),
+		ExcludeEndpoints: []string{excluded.ID}})
+	if err != nil {
+		t.Fatalf("claim: %v", err)
+	}
+	if got, want := claimedIDs(cs), []string{due[0].ID, due[1].ID, due[2].ID}; !slices.Equal(got, want) {
+		t.Fatalf("claimed %v, want the 3 oldest due %v", got, want)
+	}
+	c := cs[0]
+	checkDelivery(t, c.Delivery, due[0])
+	if c.Event == nil || c.Event.ID != due[0].EventID || c.Event.TenantID != ten.ID || len(c.Event.Data) == 0 {
+		t.Errorf("claim's event %+v, want event %s with its data", c.Event, due[0].EventID)
+	}
+	if c.Endpoint == nil {
+		t.Fatalf("claim without its endpoint")
+	}
+	checkEndpoint(t, c.Endpoint, ep)
+
+	cs = Claim(t, s, "node-b", now, 10)
+	want := []string{offDs[1].ID, due[3].ID, due[4].ID}
+	if got := claimedIDs(cs); !slices.Equal(got, want) {
+		t.Errorf("second claim got %v, want the rest due, oldest first %v (not leased, future, disabled; excluded no more)", got, want)
+	}
+	for _, c := range cs {
+		if c.Delivery.ID == offDs[1].ID && (c.Event.ID != ev.ID || c.Endpoint.ID != excluded.ID) {
+			t.Errorf("claim of %s carries event %s and endpoint %s", c.Delivery.ID, c.Event.ID, c.Endpoint.ID)
+		}
+	}
+	if cs := Claim(t, s, "node-c", now, 10); len(cs) != 0 {
+		t.Errorf("third claim got %v, want nothing", claimedIDs(cs))
+	}
+	// An hour later the future delivery is due and every lease above has expired.
+	// (due[0] and offDs[1] are due at the same time: their order is free.)
+	got := claimedIDs(Claim(t, s, "node-c", Base().Add(time.Hour), 10))
+	want = []string{due[0].ID, offDs[1].ID, due[1].ID, due[2].ID, due[3].ID, due[4].ID, future[0].ID}
+	if len(got) == len(want) && got[0] == want[1] {
+		want[0], want[1] = want[1], want[0]
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("claim an hour later got %v, want %v", got, want)
+	}
+	// Claimed deliveries stay pending with their counts: a claim is a lease, not an attempt.
+	if d := mustGetDelivery(t, s, ten.ID, due[0].ID); d.Status != aviso.StatusPending || d.AttemptCount != 0 {
+		t.Errorf("claimed delivery: status %q, AttemptCount %d; want pending, 0", d.Status, d.AttemptCount)
+	}
+	if d := mustGetDelivery(t, s, ten.ID, offDs[0].ID); d.Status != aviso.StatusFailed {
+		t.Errorf("delivery of a disabled endpoint: status %q, want failed", d.Status)
+	}
+}
+
+func testClaimLeases(t *testing.T, s aviso.Store) {
+	ten := NewTenant(t, s)
+	ep := NewEndpoint(t, s, ten.ID)
+	_, ds := Publish(t, s, ten.ID, Base(), ep)
+	now := Base().Add(time.Second)
+	lease := now.Add(30 * time.Second)
+	cs, err := s.ClaimDeliveries(t.Context(), aviso.ClaimParams{Now: now, Limit: 10, Owner: "node-a", LeaseUntil: lease})
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("claim: %d claims, %v; want 1", len(cs), err)
+	}
+	tests := []struct {
+		name  string
+		owner string
+		at    time.Time
+		want  int
+	}{
+		{"valid lease, other owner", "node-b", lease.Add(-time.Millisecond), 0},
+		{"valid lease, same owner", "node-a", lease.Add(-time.Millisecond), 0},
+		{"expired lease", "node-b", lease.Add(time.Millisecond), 1},
+		{"taken over", "node-c", lease.Add(2 * time.Millisecond), 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := Claim(t, s, tc.owner, tc.at, 10)
+			if len(cs) != tc.want {
+				t.Errorf("claimed %v, want %d", claimedIDs(cs), tc.want)
+			}
+			if tc.want == 1 && cs[0].Delivery.ID != ds[0].ID {
+				t.Errorf("claimed %s, want %s", cs[0].Delivery.ID, ds[0].ID)
+			}
+		})
+	}
+}
+
+func testClaimConcurrent(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ten := NewTenant(t, s)
+	ep1, ep2 := NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID)
+	const events = 100
+	var batch []aviso.NewEvent
+	for i := range events {
+		batch = append(batch, NewEvent(ten.ID, "invoice.created", Base().Add(time.Duration(i)*time.Millisecond), ep1, ep2))
+	}
+	if _, err := s.InsertEvents(ctx, batch); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	const workers = 8
+	var (
+		mu     sync.Mutex
+		seen   = map[string]string{}
+		dups   []string
+		wg     sync.WaitGroup
+		errs   = make(chan error, workers)
+		now    = Base().Add(time.Hour)
+		claims int
+	)
+	for w := range workers {
+		wg.Go(func() {
+			owner := fmt.Sprintf("node-%d", w)
+			for {
+				cs, err := s.ClaimDeliveries(ctx, aviso.ClaimParams{Now: now, Limit: 7, Owner: owner, LeaseUntil: now.Add(time.Minute)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(cs) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, c := range cs {
+					if prev, ok := seen[c.Delivery.ID]; ok {
+						dups = append(dups, fmt.Sprintf("%s by %s and %s", c.Delivery.ID, prev, owner))
+					}
+					seen[c.Delivery.ID] = owner
+				}
+				claims += len(cs)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent claim: %v", err)
+	}
+	if len(dups) > 0 {
+		t.Errorf("deliveries claimed twice: %v", dups)
+	}
+	if claims != 2*events || len(seen) != 2*events {
+		t.Errorf("%d claims of %d deliveries, want each of the %d claimed once", claims, len(seen), 2*events)
+	}
+}
+
+func testComplete(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ten := NewTenant(t, s)
+	ep := NewEndpoint(t, s, ten.ID)
+	_, ds := Publish(t, s, ten.ID, Base(), ep)
+	d := ds[0]
+
+	// Attempt 1: a network error; attempt 2: a 503; attempt 3: a 200.
+	var attempts []*aviso.Attempt
+	steps := []struct {
+		code         int
+		wantStatus   aviso.DeliveryStatus
+		wantFailures int
+	}{
+		{0, aviso.StatusPending, 1},
+		{503, aviso.StatusPending, 2},
+		{200, aviso.StatusSucceeded, 0},
+	}
+	at := Base()
+	for i, step := range steps {
+		t.Run(fmt.Sprintf("attempt %d", i+1), func(t *testing.T) {
+			cs := Claim(t, s, "node-a", at, 10)
+			if len(cs) != 1 || cs[0].Delivery.ID != d.ID {
+				t.Fatalf("claimed %v, want %s", claimedIDs(cs), d.ID)
+			}
+			at = at.Add(time.Second)
+			c := Completion(d, "node-a", at, step.code, false)
+			attempts = append(attempts, c.Attempt)
+			Complete(t, s, c)
+
+			got := mustGetDelivery(t, s, ten.ID, d.ID)
+			if got.Status != step.wantStatus || got.AttemptCount != i+1 || got.RoundAttempts != i+1 ||
+				got.LastResponseStatus != step.code || got.LastError != c.Attempt.Error {
+				t.Errorf("after attempt %d: status %q, AttemptCount %d, RoundAttempts %d, LastResponseStatus %d, LastError %q; want %q, %d, %d, %d, %q",
+					i+1, got.Status, got.AttemptCount, got.RoundAttempts, got.LastResponseStatus, got.LastError,
+					step.wantStatus, i+1, i+1, step.code, c.Attempt.Error)
+			}
+			switch {
+			case step.wantStatus == aviso.StatusPending && (got.NextAttemptAt == nil || !ms(*got.NextAttemptAt).Equal(ms(*c.NextAttemptAt))):
+				t.Errorf("NextAttemptAt %v, want %v", got.NextAttemptAt, *c.NextAttemptAt)
+			case step.wantStatus != aviso.StatusPending && got.NextAttemptAt != nil:
+				t.Errorf("NextAttemptAt %v for a %s delivery, want nil", *got.NextAttemptAt, got.Status)
+			}
+			if len(got.Attempts) != i+1 {
+				t.Fatalf("%d attempts stored, want %d", len(got.Attempts), i+1)
+			}
+			for j := range got.Attempts {
+				checkAttempt(t, &got.Attempts[j], attempts[j])
+			}
+			if n := mustGetEndpoint(t, s, ten.ID, ep.ID).ConsecutiveFailures; n != step.wantFailures {
+				t.Errorf("ConsecutiveFailures %d, want %d", n, step.wantFailures)
+			}
+			// The lease is released: once due again, any owner can claim at once.
+			if step.wantStatus == aviso.StatusPending {
+				at = *c.NextAttemptAt
+				if cs := Claim(t, s, "node-b", at, 10); len(cs) != 1 {
+					t.Fatalf("claim after completion by another owner: %v, want the delivery (lease released)", claimedIDs(cs))
+				}
+				if err := s.ReleaseDeliveries(ctx, "node-b", []string{d.ID}); err != nil {
+					t.Fatalf("release: %v", err)
+				}
+			}
+		})
+	}
+	if cs := Claim(t, s, "node-a", at.Add(24*time.Hour), 10); len(cs) != 0 {
+		t.Errorf("a succeeded delivery was claimed: %v", claimedIDs(cs))
+	}
+
+	t.Run("final failure", func(t *testing.T) {
+		_, ds := Publish(t, s, ten.ID, Base(), ep)
+		Claim(t, s, "node-a", Base(), 10)
+		c := Completion(ds[0], "node-a", Base().Add(time.Second), 410, true)
+		Complete(t, s, c)
+		got := mustGetDelivery(t, s, ten.ID, ds[0].ID)
+		if got.Status != aviso.StatusFailed || got.NextAttemptAt != nil || got.AttemptCount != 1 {
+			t.Errorf("status %q, NextAttemptAt %v, AttemptCount %d; want failed, nil, 1", got.Status, got.NextAttemptAt, got.AttemptCount)
+		}
+	})
+	t.Run("batch", func(t *testing.T) {
+		var ds []*aviso.Delivery
+		for i := range 5 {
+			_, d := Publish(t, s, ten.ID, Base().Add(time.Duration(i)*time.Millisecond), ep)
+			ds = append(ds, d[0])
+		}
+		if cs := Claim(t, s, "node-a", Base().Add(time.Hour), 10); len(cs) != len(ds) {
+			t.Fatalf("claimed %d, want %d", len(cs), len(ds))
+		}
+		var cs []aviso.Completion
+		for i, d := range ds {
+			cs = append(cs, Completion(d, "node-a", Base().Add(time.Hour), []int{200, 500}[i%2], false))
+		}
+		Complete(t, s, cs...)
+		for i, d := range ds {
+			got := mustGetDelivery(t, s, ten.ID, d.ID)
+			if want := []aviso.DeliveryStatus{aviso.StatusSucceeded, aviso.StatusPending}[i%2]; got.Status != want || len(got.Attempts) != 1 {
+				t.Errorf("delivery %d: status %q with %d attempts, want %q with 1", i, got.Status, len(got.Attempts), want)
+			}
+		}
+		// Completions apply in order: 200, 500, 200, 500, 200 ends with a success.
+		if n := mustGetEndpoint(t, s, ten.ID, ep.ID).ConsecutiveFailures; n != 0 {
+			t.Errorf("ConsecutiveFailures %d after a batch ending in success, want 0", n)
+		}
+	})
+}
+
+func testCompleteAutoDisable(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ten := NewTenant(t, s)
+	ep, other := NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID)
+	const disableAfter = 3
+	var ds []*aviso.Delivery
+	for i := range disableAfter + 2 {
+		_, d := Publish(t, s, ten.ID, Base().Add(time.Duration(i)*time.Millisecond), ep, other)
+		ds = append(ds, d[0])
+	}
+	_, late := Publish(t, s, ten.ID, Base().Add(time.Hour), ep) // pending, not yet due
+	now := Base().Add(time.Second)
+	Claim(t, s, "node", now, 100)
+	for i := range disableAfter {
+		c := Completion(ds[i], "node", now, 500, false)
+		c.DisableAfter = disableAfter
+		Complete(t, s, c)
+		e := mustGetEndpoint(t, s, ten.ID, ep.ID)
+		if e.ConsecutiveFailures != i+1 {
+			t.Errorf("after failure %d: ConsecutiveFailures %d", i+1, e.ConsecutiveFailures)
+		}
+		if wantOff := i+1 >= disableAfter; e.Disabled != wantOff {
+			t.Errorf("after failure %d: Disabled %v, want %v", i+1, e.Disabled, wantOff)
+		}
+	}
+	e := mustGetEndpoint(t, s, ten.ID, ep.ID)
+	if !e.Disabled || e.DisabledReason != aviso.DisabledConsecutiveFailed {
+		t.Fatalf("endpoint Disabled %v, reason %q; want true, %q", e.Disabled, e.DisabledReason, aviso.DisabledConsecutiveFailed)
+	}
+	for _, d := range append(ds, late[0]) {
+		got := mustGetDelivery(t, s, ten.ID, d.ID)
+		if got.Status != aviso.StatusFailed || got.NextAttemptAt != nil {
+			t.Errorf("delivery %s of the disabled endpoint: status %q, NextAttemptAt %v; want failed, nil", d.ID, got.Status, got.NextAttemptAt)
+		}
+	}
+	if got := mustGetDelivery(t, s, ten.ID, ds[disableAfter].ID); got.LastError != "endpoint disabled" {
+		t.Errorf("a pending delivery failed by the auto-disable has LastError %q, want %q", got.LastError, "endpoint disabled")
+	}
+	if e := mustGetEndpoint(t, s, ten.ID, other.ID); e.Disabled || e.ConsecutiveFailures != 0 {
+		t.Errorf("the other endpoint: Disabled %v, ConsecutiveFailures %d; want untouched", e.Disabled, e.ConsecutiveFailures)
+	}
+	if next, ok, err := s.NextDueAt(ctx); err != nil || !ok || !ms(next).Equal(ms(Base())) {
+		t.Errorf("NextDueAt %v, %v, %v; want the other endpoint's deliveries", next, ok, err)
+	}
+
+	t.Run("zero never disables", func(t *testing.T) {
+		ep := NewEndpoint(t, s, ten.ID)
+		for i := range 5 {
+			_, d := Publish(t, s, ten.ID, Base().Add(time.Duration(i)*time.Millisecond), ep)
+			if cs := Claim(t, s, "node", Base().Add(time.Hour), 100); len(cs) == 0 {
+				t.Fatalf("nothing claimed")
+			}
+			Complete(t, s, Completion(d[0], "node", Base().Add(time.Hour), 500, true))
+		}
+		if e := mustGetEndpoint(t, s, ten.ID, ep.ID); e.Disabled || e.ConsecutiveFailures != 5 {
+			t.Errorf("Disabled %v, ConsecutiveFailures %d; want false, 5", e.Disabled, e.ConsecutiveFailures)
+		}
+	})
+}
+
+func testCompleteDeleted(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ten := NewTenant(t, s)
+	gone, kept := NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID)
+	_, ds := Publish(t, s, ten.ID, Base(), gone, kept)
+	Claim(t, s, "node", Base(), 10)
+	if err := s.DeleteEndpoint(ctx, ten.ID, gone.ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	// The deleted endpoint's completion is skipped; the other is recorded.
+	Complete(t, s, Completion(ds[0], "node", Base(), 200, false), Completion(ds[1], "node", Base(), 200, false))
+	if d := mustGetDelivery(t, s, ten.ID, ds[1].ID); d.Status != aviso.StatusSucceeded || len(d.Attempts) != 1 {
+		t.Errorf("delivery beside a deleted one: status %q, %d attempts; want succeeded, 1", d.Status, len(d.Attempts))
+	}
+	_, err := s.GetDelivery(ctx, ten.ID, ds[0].ID)
+	wantCode(t, "delivery of the deleted endpoint", err, aviso.ENOTFOUND)
+}
+
+func testRetryDelivery(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ten := NewTenant(t, s)
+	ep := NewEndpoint(t, s, ten.ID)
+	_, ds := Publish(t, s, ten.ID, Base(), ep)
+	Claim(t, s, "node", Base(), 10)
+	Complete(t, s, Completion(ds[0], "node", Base(), 500, false))
+	Claim(t, s, "node", Base().Add(time.Minute), 10)
+	Complete(t, s, Completion(ds[0], "node", Base().Add(time.Minute), 500, true))
+
+	now := Base().Add(time.Hour)
+	got, err := s.RetryDelivery(ctx, ten.ID, ds[0].ID, now)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	check := func(t *testing.T, d *aviso.Delivery) {
+		t.Helper()
+		if d.Status != aviso.StatusPending || d.NextAttemptAt == nil || !ms(*d.NextAttemptAt).Equal(ms(now)) ||
+			d.RoundAttempts != 0 || d.AttemptCount != 2 {
+			t.Errorf("retried delivery: status %q, NextAttemptAt %v, RoundAttempts %d, AttemptCount %d; want pending, %v, 0, 2",
+				d.Status, d.NextAttemptAt, d.RoundAttempts, d.AttemptCount, now)
+		}
+	}
+	check(t, got)
+	check(t, mustGetDelivery(t, s, ten.ID, ds[0].ID))
+	if cs := Claim(t, s, "node", now, 10); len(cs) != 1 {
+		t.Errorf("claim after retry: %v, want the delivery", claimedIDs(cs))
+	}
+	// Retrying a leased (in-flight) pending delivery queues it now and drops the lease.
+	if _, err := s.RetryDelivery(ctx, ten.ID, ds[0].ID, now); err != nil {
+		t.Fatalf("retry a leased delivery: %v", err)
+	}
+	if cs := Claim(t, s, "other", now, 10); len(cs) != 1 {
+		t.Errorf("claim after retrying a leased delivery: %v, want the delivery", claimedIDs(cs))
+	}
+}
+
+func testReplayDeliveries(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ten := NewTenant(t, s)
+	ep, other := NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID)
+	// Five deliveries to ep created a minute apart: ok, failed, ok, failed, pending; and one to other.
+	var ds []*aviso.Delivery
+	for i := range 5 {
+		_, d := Publish(t, s, ten.ID, Base().Add(time.Duration(i)*time.Minute), ep)
+		ds = append(ds, d[0])
+	}
+	_, otherDs := Publish(t, s, ten.ID, Base(), other)
+	if cs := Claim(t, s, "node", Base().Add(3*time.Minute), 100); len(cs) != 5 {
+		t.Fatalf("claimed %d, want 5", len(cs))
+	}
+	at := Base().Add(3 * time.Minute)
+	Complete(t, s,
+		Completion(ds[0], "node", at, 200, false), Completion(ds[1], "node", at, 500, true),
+		Completion(ds[2], "node", at, 200, false), Completion(ds[3], "node", at, 500, true),
+		Completion(otherDs[0], "node", at, 500, true))
+	now := Base().Add(time.Hour)
+	tests := []struct {
+		name  string
+		p     aviso.ReplayParams
+		want  int
+		queue []int // indexes into ds now pending
+	}{
+		{"failed since the second", aviso.ReplayParams{Since: Base().Add(2 * time.Minute)}, 1, []int{3, 4}},
+		{"failed", aviso.ReplayParams{}, 1, []int{1, 3, 4}},
+		{"all", aviso.ReplayParams{All: true}, 2, []int{0, 1, 2, 3, 4}},
+		{"nothing left", aviso.ReplayParams{All: true}, 0, []int{0, 1, 2, 3, 4}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.p
+			p.TenantID, p.EndpointID, p.Now = ten.ID, ep.ID, now
+			n, err := s.ReplayDeliveries(ctx, p)
+			if err != nil {
+				t.Fatalf("replay: %v", err)
+			}
+			if n != tc.want {
+				t.Errorf("replayed %d, want %d", n, tc.want)
+			}
+			for i, d := range ds {
+				got := mustGetDelivery(t, s, ten.ID, d.ID)
+				if slices.Contains(tc.queue, i) != (got.Status == aviso.StatusPending) {
+					t.Errorf("delivery %d: status %q, want pending %v", i, got.Status, slices.Contains(tc.queue, i))
+				}
+				if got.Status == aviso.StatusPending && i != 4 && (got.RoundAttempts != 0 || got.NextAttemptAt == nil || !ms(*got.NextAttemptAt).Equal(ms(now))) {
+					t.Errorf("replayed delivery %d: RoundAttempts %d, NextAttemptAt %v; want 0, %v", i, got.RoundAttempts, got.NextAttemptAt, now)
+				}
+			}
+		})
+	}
+	if got := mustGetDelivery(t, s, ten.ID, otherDs[0].ID); got.Status != aviso.StatusFailed {
+		t.Errorf("another endpoint's delivery was replayed: status %q", got.Status)
+	}
+	_, err := s.ReplayDeliveries(ctx, aviso.ReplayParams{TenantID: ten.ID, EndpointID: "ep_none", Now: now})
+	wantCode(t, "replay an unknown endpoint", err, aviso.ENOTFOUND)
+}
+
+func testReleaseDeliveries(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ten := NewTenant(t, s)
+	ep := NewEndpoint(t, s, ten.ID)
+	_, d1 := Publish(t, s, ten.ID, Base(), ep)
+	_, d2 := Publish(t, s, ten.ID, Base(), ep)
+	_, d3 := Publish(t, s, ten.ID, Base(), ep)
+	now := Base().Add(time.Second)
+	if cs := Claim(t, s, "node-a", now, 2); len(cs) != 2 {
+		t.Fatalf("claimed %d, want 2", len(cs))
+	}
+	if cs := Claim(t, s, "node-b", now, 2); len(cs) != 1 {
+		t.Fatalf("claimed %d, want 1", len(cs))
+	}
+	// node-b may not release node-a's leases; node-a releases both of its own.
+	all := []string{d1[0].ID, d2[0].ID, d3[0].ID}
+	if err := s.ReleaseDeliveries(ctx, "node-b", nil); err != nil {
+		t.Fatalf("release nothing: %v", err)
+	}
+	if err := s.ReleaseDeliveries(ctx, "node-c", all); err != nil {
+		t.Fatalf("release others' leases: %v", err)
+	}
+	if cs := Claim(t, s, "node-c", now, 10); len(cs) != 0 {
+		t.Errorf("released someone else's leases: claimed %v", claimedIDs(cs))
+	}
+	if err := s.ReleaseDeliveries(ctx, "node-a", all); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	if cs := Claim(t, s, "node-c", now, 10); len(cs) != 2 {
+		t.Errorf("after release claimed %v, want node-a's 2 deliveries", claimedIDs(cs))
+	}
+	for _, id := range all {
+		if d := mustGetDelivery(t, s, ten.ID, id); d.Status != aviso.StatusPending || d.AttemptCount != 0 {
+			t.Errorf("released delivery: status %q, AttemptCount %d; want pending, 0", d.Status, d.AttemptCount)
+		}
+	}
+}
+
+func testNextDueAt(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	if _, ok, err := s.NextDueAt(ctx); err != nil || ok {
+		t.Fatalf("NextDueAt of an empty store: %v, %v; want false, nil", ok, err)
+	}
+	ten := NewTenant(t, s)
+	ep, off := NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID)
+	Publish(t, s, ten.ID, Base().Add(time.Hour), ep)
+	_, ds := Publish(t, s, ten.ID, Base().Add(time.Minute), ep)
+	check := func(t *testing.T, want time.Time, wantOK bool) {
+		t.Helper()
+		got, ok, err := s.NextDueAt(ctx)
+		if err != nil {
+			t.Fatalf("NextDueAt: %v", err)
+		}
+		if ok != wantOK || (ok && !ms(got).Equal(ms(want))) {
+			t.Errorf("NextDueAt %v, %v; want %v, %v", got, ok, want, wantOK)
+		}
+		if ok {
+			checkUTC(t, "NextDueAt", got)
+		}
+	}
+	check(t, Base().Add(time.Minute), true)
+	t.Run("disabled endpoints do not count", func(t *testing.T) {
+		Publish(t, s, ten.ID, Base(), off)
+		if _, err := s.SetEndpointDisabled(ctx, aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: off.ID, Disabled: true, Reason: aviso.DisabledByUser, Now: Base()}); err != nil {
+			t.Fatalf("disable: %v", err)
+		}
+		check(t, Base().Add(time.Minute), true)
+	})
+	t.Run("finished deliveries do not count", func(t *testing.T) {
+		Claim(t, s, "node", Base().Add(time.Minute), 10)
+		Complete(t, s, Completion(ds[0], "node", Base().Add(time.Minute), 200, false))
+		check(t, Base().Add(time.Hour), true)
+	})
+}
+
+// waitWakeup fails the test unless ch delivers within a generous deadline.
+func waitWakeup(tb testing.TB, ch <-chan struct{}, after string) {
+	tb.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		tb.Errorf("no wakeup within 10s after %s", after)
+	}
+}
+
+// drain empties ch without waiting, so the next signal is known to come from what follows.
+func drain(ch <-chan struct{}) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
+
+func testWakeups(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ch := s.Wakeups()
+	if ch == nil {
+		t.Fatalf("Wakeups returned nil")
+	}
+	ten := NewTenant(t, s)
+	ep := NewEndpoint(t, s, ten.ID)
+	drain(ch)
+	_, ds := Publish(t, s, ten.ID, Base(), ep)
+	waitWakeup(t, ch, "InsertEvents")
+
+	Claim(t, s, "node", Base(), 10)
+	Complete(t, s, Completion(ds[0], "node", Base(), 500, true))
+	drain(ch)
+	if _, err := s.RetryDelivery(ctx, ten.ID, ds[0].ID, Base()); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	waitWakeup(t, ch, "RetryDelivery")
+
+	Claim(t, s, "node", Base(), 10)
+	Complete(t, s, Completion(ds[0], "node", Base(), 500, true))
+	drain(ch)
+	if _, err := s.ReplayDeliveries(ctx, aviso.ReplayParams{TenantID: ten.ID, EndpointID: ep.ID, Now: Base()}); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	waitWakeup(t, ch, "ReplayDeliveries")
+	// Signals merge and never block the store: many commits with nobody reading still succeed.
+	for range 5 {
+		Publish(t, s, ten.ID, Base(), ep)
+	}
+	waitWakeup(t, ch, "several InsertEvents")
+}
