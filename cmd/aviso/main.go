@@ -1,0 +1,195 @@
+// Command aviso runs the Aviso webhook delivery service.
+//
+//	aviso serve      run a node: JSON API, dashboard, delivery engine (default: SQLite in ./aviso-data)
+//	aviso migrate    apply the PostgreSQL migrations (serve also does it unless --no-migrate)
+//	aviso version    print the version
+//
+// Every flag has an environment equivalent (AVISO_ADDR for --addr, …); a flag given on the
+// command line wins over the environment.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/postgres"
+	"github.com/aviso-dev/aviso/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := NewMain(os.Stdout, os.Stderr, os.Getenv)
+	if err := m.ParseFlags(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "aviso:", err)
+		os.Exit(2)
+	}
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "aviso:", err)
+		os.Exit(1)
+	}
+}
+
+// Main is the program, separate from main() so tests can run it in-process.
+type Main struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+
+	Command string
+	Server  server.Config
+	run     func(ctx context.Context) error
+}
+
+// NewMain returns a Main writing to stdout and stderr and reading the environment with getenv.
+func NewMain(stdout, stderr io.Writer, getenv func(string) string) *Main {
+	return &Main{stdout: stdout, stderr: stderr, getenv: getenv}
+}
+
+const usage = `Usage: aviso <command> [flags]
+
+Commands:
+  serve     run a node: JSON API on /v1/, dashboard on /ui/, delivery engine
+  migrate   apply the PostgreSQL migrations (--database or AVISO_DATABASE_URL)
+  version   print the version
+
+Run 'aviso <command> -h' for the flags of a command.
+`
+
+// ParseFlags reads the subcommand and its flags.
+func (m *Main) ParseFlags(args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.stderr, usage)
+		return errors.New("no command given")
+	}
+	m.Command = args[0]
+	switch m.Command {
+	case "serve":
+		return m.parseServe(args[1:])
+	case "migrate":
+		fs := m.flagSet("migrate")
+		url := fs.String("database", m.getenv("AVISO_DATABASE_URL"), "PostgreSQL URL (env AVISO_DATABASE_URL)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *url == "" {
+			return errors.New("migrate: --database or AVISO_DATABASE_URL is required (SQLite migrates itself on serve)")
+		}
+		m.run = func(ctx context.Context) error {
+			if err := postgres.Migrate(ctx, *url, postgres.Options{Logger: m.logger()}); err != nil {
+				return err
+			}
+			fmt.Fprintln(m.stdout, "migrations applied")
+			return nil
+		}
+		return nil
+	case "version", "--version", "-v":
+		m.run = func(context.Context) error {
+			fmt.Fprintln(m.stdout, "aviso", aviso.Version)
+			return nil
+		}
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(m.stdout, usage)
+		return flag.ErrHelp
+	default:
+		fmt.Fprint(m.stderr, usage)
+		return fmt.Errorf("unknown command %q", m.Command)
+	}
+}
+
+func (m *Main) flagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("aviso "+name, flag.ContinueOnError)
+	fs.SetOutput(m.stderr)
+	return fs
+}
+
+func (m *Main) envInt(name string, def int) int {
+	if v, err := strconv.Atoi(m.getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func (m *Main) envBool(name string) bool {
+	v, _ := strconv.ParseBool(m.getenv(name))
+	return v
+}
+
+func (m *Main) envString(name, def string) string {
+	if v := m.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (m *Main) parseServe(args []string) error {
+	c := &m.Server
+	fs := m.flagSet("serve")
+	fs.StringVar(&c.Addr, "addr", m.envString("AVISO_ADDR", "127.0.0.1:8080"), "listen address (env AVISO_ADDR)")
+	fs.StringVar(&c.DataDir, "data-dir", m.envString("AVISO_DATA_DIR", "./aviso-data"), "SQLite data directory (env AVISO_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database", m.getenv("AVISO_DATABASE_URL"), "PostgreSQL URL; empty uses embedded SQLite (env AVISO_DATABASE_URL)")
+	fs.BoolVar(&c.NoMigrate, "no-migrate", m.envBool("AVISO_NO_MIGRATE"), "do not run PostgreSQL migrations on start (env AVISO_NO_MIGRATE=1)")
+	fs.BoolVar(&c.AllowPrivateNetworks, "allow-private-networks", m.envBool("AVISO_ALLOW_PRIVATE_NETWORKS"), "let endpoints use loopback and private addresses, for development (env AVISO_ALLOW_PRIVATE_NETWORKS=1)")
+	fs.IntVar(&c.MaxPayloadBytes, "max-payload-bytes", m.envInt("AVISO_MAX_PAYLOAD_BYTES", 1<<20), "largest event data accepted (env AVISO_MAX_PAYLOAD_BYTES)")
+	fs.IntVar(&c.Workers, "workers", m.envInt("AVISO_WORKERS", 64), "attempts in flight at once (env AVISO_WORKERS)")
+	fs.IntVar(&c.PerEndpoint, "per-endpoint", m.envInt("AVISO_PER_ENDPOINT", 8), "attempts in flight to one endpoint (env AVISO_PER_ENDPOINT)")
+	fs.StringVar(&c.SQLiteSynchronous, "sqlite-synchronous", m.envString("AVISO_SQLITE_SYNCHRONOUS", "FULL"), "SQLite synchronous pragma: FULL (every accepted event on disk) or NORMAL (env AVISO_SQLITE_SYNCHRONOUS)")
+	schedule := fs.String("retry-schedule", m.envString("AVISO_RETRY_SCHEDULE", "5s,25s,125s,625s,3125s"), "default wait before each retry (env AVISO_RETRY_SCHEDULE)")
+	retention := fs.Duration("retention", envDuration(m.getenv("AVISO_RETENTION"), 30*24*time.Hour), "how long events and their deliveries are kept; 0 keeps them forever (env AVISO_RETENTION)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if c.RetrySchedule, err = server.ParseSchedule(*schedule); err != nil {
+		return err
+	}
+	c.Retention = *retention
+	if c.Retention == 0 {
+		c.Retention = -1
+	}
+	c.RootKey = m.getenv("AVISO_ROOT_KEY")
+	c.Stdout = m.stdout
+	c.Logger = m.logger()
+	m.run = func(ctx context.Context) error {
+		srv, err := server.Open(ctx, *c)
+		if err != nil {
+			return err
+		}
+		return srv.Run(ctx)
+	}
+	return nil
+}
+
+func envDuration(v string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(v); err == nil {
+		return d
+	}
+	return def
+}
+
+func (m *Main) logger() *slog.Logger {
+	level := slog.LevelInfo
+	_ = level.UnmarshalText([]byte(m.envString("AVISO_LOG_LEVEL", "info")))
+	return slog.New(slog.NewTextHandler(m.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// Run runs the parsed command until it is done or ctx ends.
+func (m *Main) Run(ctx context.Context) error {
+	if m.run == nil {
+		return errors.New("no command parsed")
+	}
+	return m.run(ctx)
+}

@@ -1,0 +1,317 @@
+// Package server assembles one Aviso node: it opens the store (embedded SQLite in a data
+// directory, or PostgreSQL), seeds the event catalog, makes sure a root key exists, and runs the
+// HTTP server (JSON API under /v1/, dashboard under /ui/), the delivery engine and the retention
+// pruner until its context ends. cmd/aviso turns flags into a Config; tests and the bench tool
+// start real nodes in-process through the same code.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/api"
+	"github.com/aviso-dev/aviso/catalog"
+	"github.com/aviso-dev/aviso/dispatch"
+	"github.com/aviso-dev/aviso/postgres"
+	"github.com/aviso-dev/aviso/service"
+	"github.com/aviso-dev/aviso/sqlite"
+	"github.com/aviso-dev/aviso/web"
+)
+
+// Config configures a node. The zero value of each field means its documented default.
+type Config struct {
+	// Addr is the HTTP listen address. Default "127.0.0.1:8080"; ":0" picks a free port.
+	Addr string
+	// DataDir holds the SQLite database (aviso.db). Default "./aviso-data". Unused with DatabaseURL.
+	DataDir string
+	// DatabaseURL, when set (postgres://…), stores everything in PostgreSQL instead of SQLite.
+	DatabaseURL string
+	// NoMigrate skips running migrations on start (PostgreSQL; run `aviso migrate` instead).
+	NoMigrate bool
+	// RootKey is the root API key. Empty: one is generated on first start and printed once.
+	RootKey string
+	// AllowPrivateNetworks lets endpoints point at loopback and private addresses (development).
+	AllowPrivateNetworks bool
+	// MaxPayloadBytes caps an event's data. Default 1 MiB.
+	MaxPayloadBytes int
+	// RetrySchedule is the default wait before each retry. Default aviso.DefaultRetrySchedule.
+	RetrySchedule []time.Duration
+	// Workers is how many attempts run at once. Default 64.
+	Workers int
+	// PerEndpoint caps the attempts in flight to one endpoint. Default 8.
+	PerEndpoint int
+	// Retention is how long events, deliveries and attempts are kept. Default 30 days; negative
+	// keeps everything.
+	Retention time.Duration
+	// SQLiteSynchronous is SQLite's synchronous pragma: "FULL" (default) or "NORMAL".
+	SQLiteSynchronous string
+	// Logger receives the node's logs. Default: text to stderr.
+	Logger *slog.Logger
+	// Stdout receives the one-time print of a generated root key. Default os.Stdout.
+	Stdout io.Writer
+	// DisableUI leaves /ui/ unmounted.
+	DisableUI bool
+}
+
+func (c *Config) setDefaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "aviso-data"
+	}
+	if c.MaxPayloadBytes <= 0 {
+		c.MaxPayloadBytes = 1 << 20
+	}
+	if len(c.RetrySchedule) == 0 {
+		c.RetrySchedule = aviso.DefaultRetrySchedule
+	}
+	if c.Retention == 0 {
+		c.Retention = 30 * 24 * time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+}
+
+// Server is one running node.
+type Server struct {
+	cfg        Config
+	log        *slog.Logger
+	Store      aviso.Store
+	Service    *service.Service
+	Dispatcher *dispatch.Dispatcher
+	Handler    http.Handler
+	ln         net.Listener
+	httpSrv    *http.Server
+	// GeneratedRootKey is the root key generated on this start, if any ("" otherwise).
+	GeneratedRootKey string
+}
+
+// Open prepares a node: store, catalog, root key, engine and handlers, and binds the listener
+// so that Addr is known before Run. Close releases it if Run is never called.
+func Open(ctx context.Context, cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	if err := s.openStore(ctx); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Store.Close()
+		}
+	}()
+
+	var err error
+	s.Dispatcher, err = dispatch.New(dispatch.Config{
+		Store:                s.Store,
+		Logger:               s.log,
+		Workers:              cfg.Workers,
+		PerEndpoint:          cfg.PerEndpoint,
+		RetrySchedule:        cfg.RetrySchedule,
+		AllowPrivateNetworks: cfg.AllowPrivateNetworks,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: %w", err)
+	}
+	s.Service, err = service.New(service.Config{
+		Store:                s.Store,
+		Sender:               s.Dispatcher,
+		Logger:               s.log,
+		MaxPayloadBytes:      cfg.MaxPayloadBytes,
+		AllowPrivateNetworks: cfg.AllowPrivateNetworks,
+		RetrySchedule:        cfg.RetrySchedule,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("service: %w", err)
+	}
+	if err := s.Service.SeedCatalog(ctx, catalog.EventTypes()); err != nil {
+		return nil, fmt.Errorf("seed event catalog: %w", err)
+	}
+	if s.GeneratedRootKey, err = s.Service.EnsureRootKey(ctx, cfg.RootKey); err != nil {
+		return nil, fmt.Errorf("root key: %w", err)
+	}
+	if s.GeneratedRootKey != "" {
+		fmt.Fprintf(cfg.Stdout, "Generated the root API key (shown only this once; set AVISO_ROOT_KEY to choose your own):\n\n  %s\n\n", s.GeneratedRootKey)
+	}
+
+	mux := http.NewServeMux()
+	apiHandler := api.New(api.Config{Service: s.Service, Logger: s.log, MaxBodyBytes: int64(cfg.MaxPayloadBytes) + 64<<10})
+	mux.Handle("/", apiHandler)
+	if !cfg.DisableUI {
+		ui, err := web.New(web.Config{Service: s.Service, Store: s.Store, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("dashboard: %w", err)
+		}
+		mux.Handle("/ui/", ui)
+		mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	}
+	s.Handler = mux
+
+	s.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	s.httpSrv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	ok = true
+	return s, nil
+}
+
+func (s *Server) openStore(ctx context.Context) error {
+	if s.cfg.DatabaseURL != "" {
+		st, err := postgres.Open(ctx, s.cfg.DatabaseURL, postgres.Options{Logger: s.log, Migrate: !s.cfg.NoMigrate})
+		if err != nil {
+			return fmt.Errorf("open PostgreSQL store: %w", err)
+		}
+		s.Store = st
+		return nil
+	}
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(s.cfg.DataDir, "aviso.db"), sqlite.Options{Logger: s.log, Synchronous: s.cfg.SQLiteSynchronous})
+	if err != nil {
+		return fmt.Errorf("open SQLite store: %w", err)
+	}
+	s.Store = st
+	return nil
+}
+
+// Addr is the address the HTTP server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the base URL of the HTTP server, e.g. "http://127.0.0.1:8080".
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Run serves HTTP, delivers and prunes until ctx ends, then shuts down gracefully: the listener
+// closes, requests in progress finish, in-flight attempts drain and are recorded, and the store
+// closes. It returns the first error that stopped it early, or nil.
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := s.httpSrv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+			cancel()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		shutCtx, done := context.WithTimeout(context.Background(), 30*time.Second)
+		defer done()
+		_ = s.httpSrv.Shutdown(shutCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := s.Dispatcher.Run(ctx); err != nil {
+			errc <- fmt.Errorf("dispatcher: %w", err)
+			cancel()
+		}
+	}()
+	if s.cfg.Retention > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.prune(ctx)
+		}()
+	}
+	s.log.Info("aviso serving", "addr", s.Addr(), "store", s.storeKind(), "version", aviso.Version)
+	wg.Wait()
+	close(errc)
+	err := <-errc
+	if cerr := s.Store.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close store: %w", cerr)
+	}
+	return err
+}
+
+// Close releases a node that was opened but never run.
+func (s *Server) Close() error {
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	return s.Store.Close()
+}
+
+func (s *Server) storeKind() string {
+	if s.cfg.DatabaseURL != "" {
+		return "postgres"
+	}
+	return "sqlite:" + filepath.Join(s.cfg.DataDir, "aviso.db")
+}
+
+// prune deletes data older than the retention period in small batches, pausing between batches
+// so delivery is never blocked for long, and between rounds for a while.
+func (s *Server) prune(ctx context.Context) {
+	const batch = 500
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		total := 0
+		for ctx.Err() == nil {
+			n, err := s.Store.Prune(ctx, time.Now().Add(-s.cfg.Retention), batch)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("prune", "err", err)
+				}
+				break
+			}
+			total += n
+			if n < batch {
+				break
+			}
+		}
+		if total > 0 {
+			s.log.Info("pruned old events", "events", total, "older_than", s.cfg.Retention.String())
+		}
+		t.Reset(10 * time.Minute)
+	}
+}
+
+// ParseSchedule reads a retry schedule such as "5s,25s,125s".
+func ParseSchedule(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		d, err := time.ParseDuration(part)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("retry schedule: %q is not a positive duration such as 25s", part)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}

@@ -1,0 +1,299 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/testenv"
+	"github.com/aviso-dev/aviso/server"
+	"github.com/aviso-dev/aviso/webhook"
+)
+
+const rootKey = "avk_test_root"
+
+// node is a running Aviso node for a test; stop shuts it down gracefully and waits.
+type node struct {
+	*server.Server
+	stop func()
+}
+
+func startNode(t *testing.T, dir string, schedule ...time.Duration) *node {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.Open(ctx, server.Config{
+		Addr: "127.0.0.1:0", DataDir: dir, RootKey: rootKey, AllowPrivateNetworks: true,
+		RetrySchedule: schedule, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Stdout: io.Discard,
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	var once sync.Once
+	n := &node{Server: srv, stop: func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server.Run: %v", err)
+			}
+		})
+	}}
+	t.Cleanup(n.stop)
+	return n
+}
+
+// call makes an API request with the root key and decodes the JSON answer into out (if non-nil).
+func call(t *testing.T, n *node, method, path string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, n.URL()+path, rd)
+	req.Header.Set("Authorization", "Bearer "+rootKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
+		}
+	}
+	return res.StatusCode
+}
+
+func mustCall(t *testing.T, n *node, want int, method, path string, body any, out any) {
+	t.Helper()
+	var raw json.RawMessage
+	if got := call(t, n, method, path, body, &raw); got != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, got, want, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitDelivery polls the API until the delivery reaches want, or fails after a deadline.
+func waitDelivery(t *testing.T, n *node, tenant, id string, want aviso.DeliveryStatus, attempts int) *aviso.Delivery {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var d aviso.Delivery
+		mustCall(t, n, 200, "GET", "/v1/tenants/"+tenant+"/deliveries/"+id, nil, &d)
+		if d.Status == want && d.AttemptCount >= attempts {
+			return &d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery %s: status %s after %d attempts, want %s after %d", id, d.Status, d.AttemptCount, want, attempts)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval of a condition with a deadline
+	}
+}
+
+func eventDeliveries(t *testing.T, n *node, tenant, eventID string) []*aviso.Delivery {
+	t.Helper()
+	var page aviso.Page[*aviso.Delivery]
+	mustCall(t, n, 200, "GET", "/v1/tenants/"+tenant+"/events/"+eventID+"/deliveries", nil, &page)
+	return page.Data
+}
+
+// TestQuickstart follows the README: a tenant, an endpoint, an event, and a signed POST that
+// verifies with the endpoint's secret arrives; the attempt is logged.
+func TestQuickstart(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	got := make(chan *http.Request, 4)
+	bodies := make(chan []byte, 4)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- r
+		bodies <- b
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+
+	mustCall(t, n, 201, "POST", "/v1/tenants", map[string]any{"id": "acme", "name": "ACME SA"}, nil)
+	var ep aviso.Endpoint
+	mustCall(t, n, 201, "POST", "/v1/tenants/acme/endpoints",
+		map[string]any{"url": recv.URL + "/hooks", "event_types": []string{"invoice.created"}}, &ep)
+	<-got // the subscription handshake (a signed ping)
+	<-bodies
+	var sec struct{ Secret string }
+	mustCall(t, n, 200, "GET", "/v1/tenants/acme/endpoints/"+ep.ID+"/secret", nil, &sec)
+
+	var ev aviso.Event
+	mustCall(t, n, 202, "POST", "/v1/tenants/acme/events", map[string]any{"type": "invoice.created",
+		"external_reference": "FAC-0001", "data": map[string]any{"id": "FAC-0001", "total": 1190}}, &ev)
+
+	var r *http.Request
+	select {
+	case r = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery within 10 s")
+	}
+	body := <-bodies
+	v := webhook.Verifier{Secrets: []string{sec.Secret}}
+	if err := v.Verify(r.Header, body); err != nil {
+		t.Fatalf("delivery does not verify with the endpoint secret: %v", err)
+	}
+	if r.Header.Get("webhook-id") != ev.ID || r.Header.Get("User-Agent") != aviso.UserAgent {
+		t.Errorf("headers: %v", r.Header)
+	}
+	var msg struct {
+		Type              string
+		ExternalReference string `json:"external_reference"`
+		Data              map[string]any
+	}
+	_ = json.Unmarshal(body, &msg)
+	if msg.ExternalReference != "FAC-0001" || msg.Data["total"] != 1190.0 {
+		t.Errorf("body %s", body)
+	}
+	ds := eventDeliveries(t, n, "acme", ev.ID)
+	if len(ds) != 1 {
+		t.Fatalf("%d deliveries, want 1", len(ds))
+	}
+	d := waitDelivery(t, n, "acme", ds[0].ID, aviso.StatusSucceeded, 1)
+	if len(d.Attempts) != 1 || d.Attempts[0].ResponseStatus != 204 {
+		t.Fatalf("attempts %+v", d.Attempts)
+	}
+}
+
+// TestRestartResumesPending publishes while the receiver fails, stops the node, starts a new
+// one on the same data directory, and the pending delivery is delivered by the new node.
+func TestRestartResumesPending(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	healthy := true
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !healthy {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer recv.Close()
+	setHealthy := func(b bool) { mu.Lock(); healthy = b; mu.Unlock() }
+
+	n := startNode(t, dir, 100*time.Millisecond, 100*time.Millisecond, 2*time.Second)
+	mustCall(t, n, 201, "POST", "/v1/tenants", map[string]any{"id": "acme", "name": "ACME"}, nil)
+	var ep aviso.Endpoint
+	mustCall(t, n, 201, "POST", "/v1/tenants/acme/endpoints", map[string]any{"url": recv.URL}, &ep)
+	setHealthy(false)
+	var ev aviso.Event
+	mustCall(t, n, 202, "POST", "/v1/tenants/acme/events", map[string]any{"type": "customer.created",
+		"data": map[string]any{"id": "774", "name": map[string]any{"fullname": "Ana"}}}, &ev)
+	id := eventDeliveries(t, n, "acme", ev.ID)[0].ID
+	// Three failed attempts: the third schedules the fourth two seconds later. Stop the node
+	// before then; the new node on the same data directory makes the fourth attempt.
+	waitDelivery(t, n, "acme", id, aviso.StatusPending, 3)
+	n.stop()
+
+	setHealthy(true)
+	n2 := startNode(t, dir)
+	d := waitDelivery(t, n2, "acme", id, aviso.StatusSucceeded, 4)
+	if d.Attempts[len(d.Attempts)-1].ResponseStatus != 200 {
+		t.Fatalf("last attempt %+v", d.Attempts[len(d.Attempts)-1])
+	}
+}
+
+// TestTusFacturasFlaskReceiver runs the TusFacturas document's Flask receiver as written (token
+// from the environment) against real deliveries: 200 with the right token; with a wrong one it
+// answers 403, which is recorded as a failed attempt and retried.
+func TestTusFacturasFlaskReceiver(t *testing.T) {
+	python := testenv.PythonWith(t, "flask")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, filepath.Join("..", "examples", "tusfacturas-flask", "app.py"))
+	cmd.Env = append(os.Environ(), "HOST=127.0.0.1", "PORT="+strconv.Itoa(port), "TF_WEBHOOK_TOKEN=TOKEN_TF", "PYTHONUNBUFFERED=1")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		started := false
+		for sc.Scan() {
+			if !started && strings.Contains(sc.Text(), "Running on") {
+				started = true
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		t.Fatal("the Flask receiver did not start")
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/webhook", port)
+
+	n := startNode(t, t.TempDir(), 50*time.Millisecond, time.Hour)
+	mustCall(t, n, 201, "POST", "/v1/tenants", map[string]any{"id": "tf", "name": "TF"}, nil)
+	var good, bad aviso.Endpoint
+	// The right token passes the handshake (a signed ping with the token header) and deliveries.
+	mustCall(t, n, 201, "POST", "/v1/tenants/tf/endpoints", map[string]any{"url": url, "format": "tusfacturas", "token": "TOKEN_TF"}, &good)
+	// A wrong token fails the handshake with the receiver's 403 …
+	var e struct {
+		Error struct{ Code, Message, Field string }
+	}
+	if code := call(t, n, "POST", "/v1/tenants/tf/endpoints", map[string]any{"url": url, "format": "tusfacturas", "token": "WRONG"}, &e); code != 422 || !strings.Contains(e.Error.Message, "403") {
+		t.Fatalf("wrong token handshake: %d %+v", code, e)
+	}
+	// … so it is created unverified to see deliveries fail.
+	mustCall(t, n, 201, "POST", "/v1/tenants/tf/endpoints", map[string]any{"url": url, "format": "tusfacturas", "token": "WRONG", "verify": false}, &bad)
+
+	var ev aviso.Event
+	mustCall(t, n, 202, "POST", "/v1/tenants/tf/events", map[string]any{"type": "invoice.created",
+		"external_reference": "FAC-0042", "data": map[string]any{"id": "42", "total": 10}}, &ev)
+	for _, d := range eventDeliveries(t, n, "tf", ev.ID) {
+		switch d.EndpointID {
+		case good.ID:
+			got := waitDelivery(t, n, "tf", d.ID, aviso.StatusSucceeded, 1)
+			if got.Attempts[0].ResponseStatus != 200 {
+				t.Errorf("right token: %+v", got.Attempts[0])
+			}
+		case bad.ID:
+			got := waitDelivery(t, n, "tf", d.ID, aviso.StatusPending, 2) // failed once, retried once
+			for _, a := range got.Attempts {
+				if a.ResponseStatus != 403 {
+					t.Errorf("wrong token attempt: %+v", a)
+				}
+			}
+		default:
+			t.Errorf("unexpected delivery %+v", d)
+		}
+	}
+}
