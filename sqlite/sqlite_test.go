@@ -1,8 +1,11 @@
 package sqlite_test
 
 import (
+	"database/sql"
+	"maps"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/sqlite"
@@ -37,5 +40,124 @@ func BenchmarkStore(b *testing.B) {
 				return open(b, filepath.Join(b.TempDir(), "aviso.db"), sqlite.Options{Synchronous: sync})
 			})
 		})
+	}
+}
+
+// migrations returns the rows of schema_migrations, read beside the store.
+func migrations(tb testing.TB, path string) map[int]int64 {
+	tb.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=query_only(1)")
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(tb.Context(), `SELECT version, applied_at FROM schema_migrations`)
+	if err != nil {
+		tb.Fatalf("read schema_migrations: %v", err)
+	}
+	defer rows.Close()
+	out := map[int]int64{}
+	for rows.Next() {
+		var v int
+		var at int64
+		if err := rows.Scan(&v, &at); err != nil {
+			tb.Fatalf("scan: %v", err)
+		}
+		out[v] = at
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatalf("read schema_migrations: %v", err)
+	}
+	return out
+}
+
+func TestReopenKeepsDataAndMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aviso.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	ten := storetest.NewTenant(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	first := migrations(t, path)
+	if len(first) == 0 || first[1] == 0 {
+		t.Fatalf("schema_migrations after the first open: %v, want migration 1 recorded", first)
+	}
+
+	s = open(t, path, sqlite.Options{})
+	if got := migrations(t, path); !maps.Equal(got, first) {
+		t.Errorf("schema_migrations after reopening: %v, want unchanged %v (nothing applied twice)", got, first)
+	}
+	got, err := s.GetTenant(t.Context(), ten.ID)
+	if err != nil {
+		t.Fatalf("the tenant did not survive reopening: %v", err)
+	}
+	if got.Name != ten.Name {
+		t.Errorf("tenant name %q after reopening, want %q", got.Name, ten.Name)
+	}
+}
+
+func TestRestartReleasesLeases(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aviso.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	ten := storetest.NewTenant(t, s)
+	ep := storetest.NewEndpoint(t, s, ten.ID)
+	_, ds := storetest.Publish(t, s, ten.ID, storetest.Base(), ep)
+	now := storetest.Base().Add(time.Second)
+	cs, err := s.ClaimDeliveries(t.Context(), aviso.ClaimParams{Now: now, Limit: 10, Owner: "before", LeaseUntil: now.Add(time.Hour)})
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("claim: %d, %v; want 1", len(cs), err)
+	}
+	if cs := storetest.Claim(t, s, "other", now, 10); len(cs) != 0 {
+		t.Fatalf("a leased delivery was claimed again before the restart")
+	}
+	if err := s.Close(); err != nil { // the process stops with the attempt unfinished
+		t.Fatalf("close: %v", err)
+	}
+
+	s = open(t, path, sqlite.Options{})
+	cs = storetest.Claim(t, s, "after", now, 10)
+	if len(cs) != 1 || cs[0].Delivery.ID != ds[0].ID {
+		t.Fatalf("claim right after reopening got %d claims, want the in-flight delivery %s", len(cs), ds[0].ID)
+	}
+	if d := cs[0].Delivery; d.Status != aviso.StatusPending || d.AttemptCount != 0 {
+		t.Errorf("resumed delivery: status %q, AttemptCount %d; want pending, 0", d.Status, d.AttemptCount)
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		path string
+		opts sqlite.Options
+	}{
+		{"empty path", "", sqlite.Options{}},
+		{"query in path", filepath.Join(dir, "a.db?mode=ro"), sqlite.Options{}},
+		{"URI", "file:" + filepath.Join(dir, "a.db"), sqlite.Options{}},
+		{"synchronous OFF", filepath.Join(dir, "b.db"), sqlite.Options{Synchronous: "OFF"}},
+		{"missing directory", filepath.Join(dir, "no", "such", "dir", "c.db"), sqlite.Options{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := sqlite.Open(t.Context(), tc.path, tc.opts)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%q, %+v) succeeded, want an error", tc.path, tc.opts)
+			}
+		})
+	}
+}
+
+func TestOpenAcceptsSynchronousNormal(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{Synchronous: "normal"})
+	ten := storetest.NewTenant(t, s)
+	if _, err := s.GetTenant(t.Context(), ten.ID); err != nil {
+		t.Errorf("get tenant: %v", err)
 	}
 }
