@@ -525,11 +525,9 @@ func (h *Handler) deliveries(w http.ResponseWriter, r *request) {
 	h.render(w, http.StatusOK, "deliveries", h.page(r, "deliveries_title", d))
 }
 
-type header struct{ Name, Value string }
-
 type renderedRequest struct {
-	Headers []header
-	Body    string
+	Format aviso.Format
+	Body   string
 }
 
 type deliveryData struct {
@@ -553,8 +551,8 @@ func (h *Handler) delivery(w http.ResponseWriter, r *request) {
 	h.render(w, http.StatusOK, "delivery", h.page(r, "delivery", d))
 }
 
-// renderRequest renders the body the delivery sends, in its endpoint's format, with the headers
-// of its latest attempt; nil when the event or endpoint cannot be read.
+// renderRequest renders the body the delivery sends, in its endpoint's current format (each
+// attempt keeps the headers it was sent with); nil when the event or endpoint cannot be read.
 func (h *Handler) renderRequest(r *request, dl *aviso.Delivery) *renderedRequest {
 	ctx, p := r.Context(), r.principal()
 	ev, err := h.svc.GetEvent(ctx, p, dl.TenantID, dl.EventID)
@@ -570,14 +568,7 @@ func (h *Handler) renderRequest(r *request, dl *aviso.Delivery) *renderedRequest
 		h.log.WarnContext(ctx, "render delivery body", "delivery_id", dl.ID, "error", err)
 		return nil
 	}
-	out := &renderedRequest{Body: prettyJSON(body)}
-	if n := len(dl.Attempts); n > 0 {
-		for k, v := range dl.Attempts[n-1].RequestHeaders {
-			out.Headers = append(out.Headers, header{k, v})
-		}
-		sort.Slice(out.Headers, func(i, j int) bool { return out.Headers[i].Name < out.Headers[j].Name })
-	}
-	return out
+	return &renderedRequest{Format: ep.Format, Body: prettyJSON(body)}
 }
 
 func (h *Handler) retryDelivery(w http.ResponseWriter, r *request) {
