@@ -1,0 +1,199 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aviso-dev/aviso/internal/testenv"
+)
+
+// childNodeEnv makes the test binary act as the backlog node's child process (ServeNode), the
+// part `aviso bench --node` plays for the real command.
+const childNodeEnv = "AVISO_BENCH_TEST_CHILD_NODE"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childNodeEnv) == "1" {
+		os.Exit(serveChildNode())
+	}
+	os.Exit(m.Run())
+}
+
+func serveChildNode() int {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", "", "")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	err := ServeNode(ctx, NodeConfig{DataDir: *dataDir, DatabaseURL: os.Getenv("AVISO_DATABASE_URL"),
+		RootKey: os.Getenv("AVISO_ROOT_KEY")}, os.Stdin, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// testSizes are QuickSizes shrunk so that the test stays well under a minute, more so under -race.
+func testSizes() *Sizes {
+	s := QuickSizes
+	s.CeilingRequests, s.EndToEnd, s.PublishRequests, s.BatchEvents = 2000, 1500, 500, 2000
+	s.LatencyEvents, s.FanoutEndpoints, s.Isolation, s.Backlog = 500, 50, 500, 3000
+	s.BatchSize = 250
+	if raceEnabled {
+		s.CeilingRequests, s.EndToEnd, s.PublishRequests, s.BatchEvents = 500, 500, 200, 500
+		s.LatencyEvents, s.LatencyRate, s.FanoutEndpoints, s.Isolation, s.Backlog = 200, 500, 20, 200, 1000
+		s.BatchSize = 100
+	}
+	return &s
+}
+
+func testLogger(tb testing.TB) *slog.Logger {
+	tb.Helper()
+	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// checkReport asserts what every run must give: each wanted scenario reported on each store,
+// no errors, counts that match, positive finite figures, and a JSON file that parses back.
+func checkReport(tb testing.TB, rep *Report, jsonPath string, stores, scenarios []string) {
+	tb.Helper()
+	if rep.Ceiling <= 0 || math.IsInf(rep.Ceiling, 0) {
+		tb.Errorf("ceiling = %v, want a positive finite rate", rep.Ceiling)
+	}
+	seen := map[string]bool{}
+	for _, r := range rep.Results {
+		seen[r.Store+"/"+r.Scenario] = true
+		if r.Metric == "error" {
+			tb.Errorf("%s %s failed: %s", r.Store, r.Scenario, r.Note)
+			continue
+		}
+		if !r.Complete || r.Count != r.Expected || r.Expected <= 0 {
+			tb.Errorf("%s %s %s: count %d of %d, complete %v; want every one", r.Store, r.Scenario, r.Metric,
+				r.Count, r.Expected, r.Complete)
+		}
+		if !(r.Value > 0) || math.IsInf(r.Value, 0) || math.IsNaN(r.Value) {
+			tb.Errorf("%s %s %s = %v, want a positive finite figure", r.Store, r.Scenario, r.Metric, r.Value)
+		}
+		if r.Target != nil && r.Met == nil {
+			tb.Errorf("%s %s %s has a target but was not judged", r.Store, r.Scenario, r.Metric)
+		}
+	}
+	for _, st := range stores {
+		for _, sc := range scenarios {
+			if !seen[st+"/"+sc] {
+				tb.Errorf("no result for %s on %s", sc, st)
+			}
+		}
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		tb.Fatalf("the JSON report does not parse: %v", err)
+	}
+	if len(back.Results) != len(rep.Results) || back.Ceiling != rep.Ceiling || back.Machine.CPUs <= 0 {
+		tb.Errorf("the JSON report differs from the returned one: %d results, ceiling %v, %d CPUs",
+			len(back.Results), back.Ceiling, back.Machine.CPUs)
+	}
+}
+
+func TestRunQuickSQLite(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	var table, prog bytes.Buffer
+	jsonPath := filepath.Join(t.TempDir(), "bench.json")
+	rep, err := Run(ctx, Config{Quick: true, Sizes: testSizes(), DataDir: t.TempDir(), Out: &table,
+		JSONPath: jsonPath, Progress: &prog, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + table.String())
+	checkReport(t, rep, jsonPath, []string{"sqlite"}, Scenarios)
+	if !rep.Quick || !strings.Contains(table.String(), "QUICK") {
+		t.Error("a quick run does not say so in the table")
+	}
+	for _, s := range append(slices.Clone(Scenarios), "ceiling") {
+		if !strings.Contains(table.String(), s) {
+			t.Errorf("the table does not mention %s", s)
+		}
+	}
+	if !strings.Contains(prog.String(), "\r[sqlite] ") {
+		t.Errorf("no progress line was written: %q", prog.String())
+	}
+}
+
+func TestBacklogInChildProcess(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(childNodeEnv, "1") // inherited by the child only: TestMain has run in this process
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	jsonPath := filepath.Join(t.TempDir(), "bench.json")
+	rep, err := Run(ctx, Config{Sizes: testSizes(), DataDir: t.TempDir(), Scenarios: []string{ScenarioBacklog},
+		NodeCommand: []string{exe}, JSONPath: jsonPath, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, jsonPath, []string{"sqlite"}, []string{ScenarioBacklog})
+	var rss *Result
+	for i, r := range rep.Results {
+		if r.Metric == "peak_rss_mib" {
+			rss = &rep.Results[i]
+		}
+	}
+	if rss == nil || !strings.Contains(rss.Note, "own process") {
+		t.Fatalf("no peak RSS of the child process in %+v", rep.Results)
+	}
+}
+
+func TestRunPostgres(t *testing.T) {
+	dbURL := testenv.PostgresURL(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	sizes := testSizes()
+	sizes.Backlog = min(sizes.Backlog, 1000)
+	scenarios := []string{ScenarioEndToEnd, ScenarioPublish, ScenarioBacklog}
+	jsonPath := filepath.Join(t.TempDir(), "bench.json")
+	rep, err := Run(ctx, Config{Sizes: sizes, DatabaseURL: dbURL, DataDir: t.TempDir(), Scenarios: scenarios,
+		JSONPath: jsonPath, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, jsonPath, []string{"sqlite", "postgres"}, scenarios)
+}
+
+func TestConfigRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"unknown scenario", Config{Scenarios: []string{"warp"}}, "unknown scenario"},
+		{"URL without key", Config{URL: "http://127.0.0.1:1"}, "root key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Run(t.Context(), tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Run = %v, want an error about %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,340 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aviso-dev/aviso/server"
+)
+
+// node is the Aviso node a store's scenarios talk to.
+type node struct {
+	store   string // "sqlite", "postgres" or "remote"
+	api     *apiClient
+	dataDir string // the SQLite data directory; "" for other stores
+	// pid is the process whose peak RSS is Aviso's: 0 for this process (in-process nodes).
+	pid int
+	// resume starts the delivery engine of a node opened paused; nil otherwise.
+	resume func() error
+	stop   func() error
+}
+
+// errNeedsLocalNode is returned for the backlog scenario against a remote node: building the
+// backlog needs a node whose delivery engine has not started yet.
+var errNeedsLocalNode = errors.New("the backlog scenario needs a node started by the bench (no --url)")
+
+// startNode starts the node of a store. A paused node serves the API but does not deliver
+// until resume is called.
+func (r *runner) startNode(ctx context.Context, store string, paused bool) (*node, error) {
+	hc := newClient(64)
+	if store == "remote" {
+		if paused {
+			return nil, errNeedsLocalNode
+		}
+		return &node{store: store, api: &apiClient{base: strings.TrimSuffix(r.cfg.URL, "/"), key: r.cfg.RootKey, hc: hc},
+			stop: func() error { hc.CloseIdleConnections(); return nil }}, nil
+	}
+	r.nodes++
+	n := &node{store: store}
+	var dbURL string
+	if store == "postgres" {
+		dbURL = r.cfg.DatabaseURL
+	} else {
+		n.dataDir = filepath.Join(r.dataDir, fmt.Sprintf("%s-%d", store, r.nodes))
+	}
+	key := "avk_bench_" + randomHex(16)
+	var url string
+	switch {
+	case paused && len(r.cfg.NodeCommand) > 0:
+		c, err := startChild(ctx, r.cfg.NodeCommand, n.dataDir, dbURL, key)
+		if err != nil {
+			return nil, err
+		}
+		url, n.pid, n.resume, n.stop = c.url, c.cmd.Process.Pid, c.resumeEngine, c.close
+	case paused:
+		p, err := openPaused(ctx, nodeServerConfig(n.dataDir, dbURL, key, r.log))
+		if err != nil {
+			return nil, err
+		}
+		url, n.resume, n.stop = p.URL(), p.resume, p.close
+	default:
+		srv, err := server.Open(ctx, nodeServerConfig(n.dataDir, dbURL, key, r.log))
+		if err != nil {
+			return nil, fmt.Errorf("start %s node: %w", store, err)
+		}
+		runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan error, 1)
+		go func() { done <- srv.Run(runCtx) }()
+		url = srv.URL()
+		n.stop = func() error {
+			cancel()
+			return <-done
+		}
+	}
+	n.api = &apiClient{base: url, key: key, hc: hc}
+	stop := n.stop
+	n.stop = func() error {
+		hc.CloseIdleConnections()
+		return stop()
+	}
+	return n, nil
+}
+
+// nodeServerConfig is the configuration of a node the bench starts: the server's defaults but
+// for a free loopback port, private networks allowed (the receivers are on 127.0.0.1) and no
+// dashboard.
+func nodeServerConfig(dataDir, dbURL, rootKey string, log *slog.Logger) server.Config {
+	return server.Config{Addr: "127.0.0.1:0", DataDir: dataDir, DatabaseURL: dbURL, RootKey: rootKey,
+		AllowPrivateNetworks: true, DisableUI: true, Logger: log, Stdout: io.Discard}
+}
+
+// pausedNode is an in-process node whose JSON API serves at once and whose delivery engine
+// starts only on resume: how the backlog is built before the receiver "comes back".
+type pausedNode struct {
+	srv      *server.Server
+	hs       *http.Server
+	ln       net.Listener
+	ctx      context.Context
+	cancel   context.CancelFunc
+	mu       sync.Mutex
+	dispatch chan error // nil until resumed
+}
+
+// openPaused opens a node with cfg and serves its handler on a loopback port of its own
+// without starting the delivery engine.
+func openPaused(ctx context.Context, cfg server.Config) (*pausedNode, error) {
+	srv, err := server.Open(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open paused node: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("open paused node: %w", err)
+	}
+	p := &pausedNode{srv: srv, ln: ln,
+		hs: &http.Server{Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second}}
+	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	go func() { _ = p.hs.Serve(ln) }()
+	return p, nil
+}
+
+func (p *pausedNode) URL() string { return "http://" + p.ln.Addr().String() }
+
+// resume starts the delivery engine.
+func (p *pausedNode) resume() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dispatch != nil {
+		return errors.New("resume: the delivery engine is already running")
+	}
+	p.dispatch = make(chan error, 1)
+	go func() { p.dispatch <- p.srv.Dispatcher.Run(p.ctx) }()
+	return nil
+}
+
+// close stops the engine (recording attempts in flight), the HTTP server and the store.
+func (p *pausedNode) close() error {
+	p.cancel()
+	p.mu.Lock()
+	ch := p.dispatch
+	p.mu.Unlock()
+	var err error
+	if ch != nil {
+		err = <-ch
+		_ = p.srv.Dispatcher.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = p.hs.Shutdown(ctx)
+	return errors.Join(err, p.srv.Close())
+}
+
+// NodeConfig configures ServeNode.
+type NodeConfig struct {
+	// DataDir holds the SQLite database. Required unless DatabaseURL is set.
+	DataDir string
+	// DatabaseURL, when set, stores in PostgreSQL instead of SQLite.
+	DatabaseURL string
+	// RootKey is the root API key. Required.
+	RootKey string
+	// Logger receives the node's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Lines of the protocol between the bench and a node it runs as a child process (ServeNode).
+const (
+	nodeLineURL     = "url "    // node → bench: "url http://127.0.0.1:port", once serving
+	nodeLineResume  = "resume"  // bench → node: start the delivery engine
+	nodeLineResumed = "resumed" // node → bench: the engine runs
+)
+
+// ServeNode runs a paused node for the backlog scenario as a child process of the bench, so
+// that its memory is measured alone: it serves the JSON API, writes "url <base URL>" to out,
+// starts the delivery engine when "resume" is read from in (answering "resumed"), and shuts down
+// when in ends or ctx is cancelled. `aviso bench --node` calls it.
+func ServeNode(ctx context.Context, cfg NodeConfig, in io.Reader, out io.Writer) error {
+	if cfg.RootKey == "" {
+		return errors.New("serve node: a root key is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	p, err := openPaused(ctx, nodeServerConfig(cfg.DataDir, cfg.DatabaseURL, cfg.RootKey, cfg.Logger))
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(out, "%s%s\n", nodeLineURL, p.URL()); err != nil {
+		return errors.Join(fmt.Errorf("serve node: %w", err), p.close())
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			lines <- strings.TrimSpace(sc.Text())
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return p.close()
+		case line, ok := <-lines:
+			if !ok {
+				return p.close()
+			}
+			if line == nodeLineResume {
+				if err := p.resume(); err != nil {
+					return errors.Join(err, p.close())
+				}
+				fmt.Fprintln(out, nodeLineResumed)
+			}
+		}
+	}
+}
+
+// child is a node running as a child process (ServeNode).
+type child struct {
+	cmd    *exec.Cmd
+	url    string
+	stdin  io.WriteCloser
+	lines  chan string
+	stderr *limitedBuffer
+}
+
+// startChild runs command (e.g. "aviso bench --node") with --data-dir, the key and database in
+// the environment, and waits for its URL line.
+func startChild(ctx context.Context, command []string, dataDir, dbURL, rootKey string) (*child, error) {
+	args := append(append([]string(nil), command[1:]...), "--data-dir", dataDir)
+	cmd := exec.Command(command[0], args...)
+	cmd.Env = append(os.Environ(), "AVISO_ROOT_KEY="+rootKey, "AVISO_DATABASE_URL="+dbURL)
+	c := &child{cmd: cmd, lines: make(chan string, 4), stderr: &limitedBuffer{max: 64 << 10}}
+	cmd.Stderr = c.stderr
+	var err error
+	if c.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, fmt.Errorf("start node process: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start node process: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start node process: %w", err)
+	}
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+	}()
+	line, err := c.next(ctx, 60*time.Second)
+	if err != nil || !strings.HasPrefix(line, nodeLineURL) {
+		_ = c.close()
+		return nil, fmt.Errorf("start node process: no URL line (got %q, %v): %s", line, err, c.stderr.String())
+	}
+	c.url = strings.TrimPrefix(line, nodeLineURL)
+	return c, nil
+}
+
+func (c *child) next(ctx context.Context, timeout time.Duration) (string, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case line, ok := <-c.lines:
+		if !ok {
+			return "", errors.New("the node process ended")
+		}
+		return line, nil
+	case <-t.C:
+		return "", errors.New("the node process did not answer in time")
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func (c *child) resumeEngine() error {
+	if _, err := fmt.Fprintln(c.stdin, nodeLineResume); err != nil {
+		return fmt.Errorf("resume node process: %w", err)
+	}
+	line, err := c.next(context.Background(), 30*time.Second)
+	if err != nil || line != nodeLineResumed {
+		return fmt.Errorf("resume node process: got %q, %v", line, err)
+	}
+	return nil
+}
+
+// close ends the child by closing its stdin and waits for it, killing it after 60 s.
+func (c *child) close() error {
+	_ = c.stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	t := time.NewTimer(60 * time.Second)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("node process: %w: %s", err, c.stderr.String())
+		}
+		return nil
+	case <-t.C:
+		_ = c.cmd.Process.Kill()
+		<-done
+		return errors.New("node process did not stop within 60 s and was killed")
+	}
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (l *limitedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := l.max - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}

@@ -1,0 +1,615 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// runStore runs the selected scenarios on one store: all but the backlog on one node, then the
+// backlog on a fresh node of its own. A scenario that fails yields a result naming the error.
+func (r *runner) runStore(ctx context.Context, store string) []Result {
+	var out []Result
+	fail := func(scenario string, err error) {
+		r.log.Warn("bench scenario failed", "store", store, "scenario", scenario, "err", err)
+		out = append(out, Result{Store: store, Scenario: scenario, Metric: "error", Note: err.Error()})
+	}
+	type scenario struct {
+		name string
+		run  func(context.Context, *node) ([]Result, error)
+	}
+	var shared []scenario
+	for _, s := range []scenario{
+		{ScenarioEndToEnd, r.endToEnd}, {ScenarioPublish, r.publish}, {ScenarioLatency, r.latency},
+		{ScenarioFanout, r.fanout}, {ScenarioIsolate, r.isolation},
+	} {
+		if r.wants(s.name) {
+			shared = append(shared, s)
+		}
+	}
+	if len(shared) > 0 {
+		n, err := r.startNode(ctx, store, false)
+		if err != nil {
+			fail("node", err)
+			return out
+		}
+		if err := n.api.ensureEventType(ctx); err != nil {
+			fail("node", err)
+		} else {
+			for _, s := range shared {
+				if ctx.Err() != nil {
+					break
+				}
+				res, err := s.run(ctx, n)
+				for i := range res {
+					res[i].Store, res[i].Scenario = store, s.name
+				}
+				out = append(out, res...)
+				if err != nil {
+					fail(s.name, err)
+				}
+			}
+		}
+		if err := n.stop(); err != nil {
+			r.log.Warn("bench: stop node", "store", store, "err", err)
+		}
+	}
+	if r.wants(ScenarioBacklog) && ctx.Err() == nil {
+		res, err := r.backlog(ctx, store)
+		for i := range res {
+			res[i].Store, res[i].Scenario = store, ScenarioBacklog
+		}
+		out = append(out, res...)
+		if err != nil {
+			fail(ScenarioBacklog, err)
+		}
+	}
+	return out
+}
+
+// tenant creates a tenant for one scenario and returns its ID and a cleanup that deletes it
+// (with its endpoints, events and deliveries).
+func (r *runner) tenant(ctx context.Context, n *node, name string) (string, func(), error) {
+	id := "bench-" + r.runID + "-" + name
+	if err := n.api.createTenant(ctx, id); err != nil {
+		return "", nil, err
+	}
+	return id, func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		defer cancel()
+		if err := n.api.deleteTenant(ctx, id); err != nil {
+			r.log.Warn("bench: delete tenant", "tenant_id", id, "err", err)
+		}
+	}, nil
+}
+
+// tick shows a progress line computed by status every 200 ms until the returned stop is called.
+func (r *runner) tick(ctx context.Context, n *node, status func() string) (stop func()) {
+	return startTicker(ctx, func() { r.progress.set("[" + n.store + "] " + status()) })
+}
+
+// publishBatches publishes events prefix-0 … prefix-(count-1) in batches of size from clients
+// concurrent publishers, counting published events in done. It returns the first error.
+func publishBatches(ctx context.Context, n *node, tenant, prefix string, count, size, clients int, done *atomic.Int64) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range clients {
+		wg.Go(func() {
+			ids := make([]string, 0, size)
+			for ctx.Err() == nil {
+				from := int(next.Add(int64(size))) - size
+				if from >= count {
+					return
+				}
+				ids = ids[:0]
+				for i := from; i < min(from+size, count); i++ {
+					ids = append(ids, prefix+"-"+strconv.Itoa(i))
+				}
+				if err := n.api.publishBatch(ctx, tenant, ids); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+				done.Add(int64(len(ids)))
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return fmt.Errorf("publish batch: %w", first)
+	}
+	return ctx.Err()
+}
+
+// deliverAll publishes count events by batch while waiting for the receiver to have total
+// requests, and returns when the total-th arrived. Publishing failures end the wait.
+func (r *runner) deliverAll(ctx context.Context, n *node, rcv *receiver, tenant, prefix string, count int, total int64) (time.Time, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var published atomic.Int64
+	pubErr := make(chan error, 1)
+	go func() {
+		err := publishBatches(ctx, n, tenant, prefix, count, r.sizes.BatchSize, 2, &published)
+		if err != nil {
+			cancel()
+		}
+		pubErr <- err
+	}()
+	last, err := rcv.waitFor(ctx, total)
+	cancel()
+	if perr := <-pubErr; perr != nil && !errors.Is(perr, context.Canceled) {
+		return last, perr
+	}
+	return last, err
+}
+
+// endToEnd publishes EndToEnd events by batch to one endpoint on a receiver answering 204 and
+// times from the first publish until the last delivery arrived.
+func (r *runner) endToEnd(ctx context.Context, n *node) ([]Result, error) {
+	rcv, err := startReceiver(false, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rcv.close()
+	tenant, cleanup, err := r.tenant(ctx, n, "e2e")
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	if _, err := n.api.createEndpoint(ctx, tenant, rcv.URL()+"/e2e", 0); err != nil {
+		return nil, err
+	}
+	total := r.sizes.EndToEnd
+	ctx, cancel := context.WithTimeout(ctx, r.sizes.Timeout)
+	defer cancel()
+	defer r.tick(ctx, n, func() string { return fmt.Sprintf("end-to-end: %d/%d delivered", rcv.Count(), total) })()
+	start := time.Now()
+	last, err := r.deliverAll(ctx, n, rcv, tenant, "e2e", total, int64(total))
+	if err != nil && !errors.Is(err, errIncomplete) {
+		return nil, err
+	}
+	got, elapsed := rcv.Count(), last.Sub(start)
+	v := rate(got, elapsed)
+	if err == nil {
+		r.e2e[n.store] = v
+	}
+	return []Result{{Metric: "deliveries_per_s", Value: v, Unit: "dlv/s", OfCeiling: r.ofCeiling(v),
+		Target: atLeast(10_000), Count: got, Expected: int64(total), Complete: err == nil, Seconds: elapsed.Seconds(),
+		Note: fmt.Sprintf("one endpoint; published in batches of %d meanwhile; every attempt recorded by the store; "+
+			"target also ≥ 0.40 of the ceiling (here %.2f)", r.sizes.BatchSize, r.ofCeiling(v))}}, nil
+}
+
+// publish measures the publish API: single-event requests from PublishClients concurrent
+// clients, then events by batch, to a tenant with one endpoint (so deliveries are created and
+// flow meanwhile, as in production); then it waits for every delivery to arrive.
+func (r *runner) publish(ctx context.Context, n *node) ([]Result, error) {
+	rcv, err := startReceiver(false, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rcv.close()
+	tenant, cleanup, err := r.tenant(ctx, n, "publish")
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	if _, err := n.api.createEndpoint(ctx, tenant, rcv.URL()+"/publish", 0); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.sizes.Timeout)
+	defer cancel()
+
+	// Single-event requests.
+	reqs := r.sizes.PublishRequests
+	var next, ok atomic.Int64
+	stop := r.tick(ctx, n, func() string { return fmt.Sprintf("publish: %d/%d single-event requests", ok.Load(), reqs) })
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	start := time.Now()
+	for range r.sizes.PublishClients {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(reqs) {
+					return
+				}
+				if err := n.api.publish(ctx, tenant, "single-"+strconv.FormatInt(i, 10)); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	singleElapsed := time.Since(start)
+	stop()
+	if e := firstErr.Load(); e != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("publish: %w", *e)
+	}
+	single := rate(ok.Load(), singleElapsed)
+	out := []Result{{Metric: "single_requests_per_s", Value: single, Unit: "req/s", OfCeiling: r.ofCeiling(single),
+		Target: atLeast(5_000), Count: ok.Load(), Expected: int64(reqs), Complete: ok.Load() == int64(reqs),
+		Seconds: singleElapsed.Seconds(), Note: fmt.Sprintf("%d concurrent clients, one event per request, one subscribed endpoint",
+			r.sizes.PublishClients)}}
+
+	// Batches.
+	events := r.sizes.BatchEvents
+	var published atomic.Int64
+	stop = r.tick(ctx, n, func() string { return fmt.Sprintf("publish: %d/%d events by batch", published.Load(), events) })
+	start = time.Now()
+	err = publishBatches(ctx, n, tenant, "batch", events, r.sizes.BatchSize, 4, &published)
+	batchElapsed := time.Since(start)
+	stop()
+	if err != nil && ctx.Err() == nil {
+		return out, err
+	}
+	batch := rate(published.Load(), batchElapsed)
+	out = append(out, Result{Metric: "batch_events_per_s", Value: batch, Unit: "ev/s", OfCeiling: r.ofCeiling(batch),
+		Target: atLeast(50_000), Count: published.Load(), Expected: int64(events), Complete: published.Load() == int64(events),
+		Seconds: batchElapsed.Seconds(), Note: fmt.Sprintf("%d events per request, 4 concurrent clients", r.sizes.BatchSize)})
+
+	// Every published event must arrive.
+	want := ok.Load() + published.Load()
+	stop = r.tick(ctx, n, func() string { return fmt.Sprintf("publish: %d/%d delivered", rcv.Count(), want) })
+	_, err = rcv.waitFor(ctx, want)
+	stop()
+	out = append(out, Result{Metric: "delivered", Value: float64(rcv.Count()), Unit: "dlv", Count: rcv.Count(),
+		Expected: want, Complete: err == nil, Seconds: time.Since(start).Seconds()})
+	return out, nil
+}
+
+// latency offers LatencyRate single-event publishes per second, on schedule whatever the
+// answers (an open loop), and measures from just before each request is sent until its
+// delivery reaches the receiver (matched by the Webhook-Id header, the event ID).
+func (r *runner) latency(ctx context.Context, n *node) ([]Result, error) {
+	var sent sync.Map // event ID → time.Time
+	var mu sync.Mutex
+	total := r.sizes.LatencyEvents
+	lat := make([]time.Duration, 0, total)
+	rcv, err := startReceiver(false, func(req *http.Request, at time.Time) {
+		if v, ok := sent.Load(req.Header.Get("Webhook-Id")); ok {
+			mu.Lock()
+			lat = append(lat, at.Sub(v.(time.Time)))
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer rcv.close()
+	tenant, cleanup, err := r.tenant(ctx, n, "latency")
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	if _, err := n.api.createEndpoint(ctx, tenant, rcv.URL()+"/latency", 0); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.sizes.Timeout)
+	defer cancel()
+	defer r.tick(ctx, n, func() string {
+		return fmt.Sprintf("latency: %d/%d delivered at %d/s offered", rcv.Count(), total, r.sizes.LatencyRate)
+	})()
+
+	interval := time.Second / time.Duration(r.sizes.LatencyRate)
+	sem := make(chan struct{}, 512) // requests outstanding at once
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	timer := time.NewTimer(0)
+	<-timer.C
+	start := time.Now()
+	var sentAll time.Time
+send:
+	for i := range total {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				break send
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break send
+		}
+		if firstErr.Load() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			id := "lat-" + strconv.Itoa(i)
+			sent.Store(id, time.Now())
+			if err := n.api.publish(ctx, tenant, id); err != nil {
+				firstErr.CompareAndSwap(nil, &err)
+			}
+		})
+		sentAll = time.Now()
+	}
+	offered := rate(int64(total), sentAll.Sub(start))
+	_, waitErr := rcv.waitFor(ctx, int64(total))
+	cancel()
+	wg.Wait()
+	if e := firstErr.Load(); e != nil && !errors.Is(*e, context.Canceled) {
+		return nil, fmt.Errorf("latency: publish: %w", *e)
+	}
+	mu.Lock()
+	l := summarise(lat)
+	mu.Unlock()
+	note := fmt.Sprintf("offered %d events at %.0f/s (one per request), one endpoint; max %.1f ms", total, offered, ms(l.Max))
+	mk := func(metric string, d time.Duration, target *Target) Result {
+		return Result{Metric: metric, Value: ms(d), Unit: "ms", Target: target, Count: int64(l.N), Expected: int64(total),
+			Complete: waitErr == nil && l.N == total, Seconds: time.Since(start).Seconds()}
+	}
+	p99 := mk("p99_ms", l.P99, atMost(25))
+	p99.Note = note
+	return []Result{mk("p50_ms", l.P50, nil), mk("p95_ms", l.P95, nil), p99}, nil
+}
+
+// fanout subscribes FanoutEndpoints endpoints of one tenant (distinct paths on one receiver)
+// and publishes FanoutRounds events one after another, timing each from publish until the last
+// endpoint has it. The figure is the slowest round.
+func (r *runner) fanout(ctx context.Context, n *node) ([]Result, error) {
+	rcv, err := startReceiver(false, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rcv.close()
+	tenant, cleanup, err := r.tenant(ctx, n, "fanout")
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	ctx, cancel := context.WithTimeout(ctx, r.sizes.Timeout)
+	defer cancel()
+	eps := r.sizes.FanoutEndpoints
+	var created, next atomic.Int64
+	stop := r.tick(ctx, n, func() string { return fmt.Sprintf("fan-out: %d/%d endpoints created", created.Load(), eps) })
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	for range 8 {
+		wg.Go(func() {
+			for ctx.Err() == nil && firstErr.Load() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(eps) {
+					return
+				}
+				if _, err := n.api.createEndpoint(ctx, tenant, rcv.URL()+"/fanout/"+strconv.FormatInt(i, 10), 0); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				created.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	stop()
+	if e := firstErr.Load(); e != nil {
+		return nil, fmt.Errorf("fan-out: create endpoints: %w", *e)
+	}
+	var rounds []time.Duration
+	var waitErr error
+	defer r.tick(ctx, n, func() string {
+		return fmt.Sprintf("fan-out: %d/%d delivered", rcv.Count(), eps*r.sizes.FanoutRounds)
+	})()
+	for round := range r.sizes.FanoutRounds {
+		start := time.Now()
+		if err := n.api.publish(ctx, tenant, "fanout-"+strconv.Itoa(round)); err != nil {
+			return nil, fmt.Errorf("fan-out: publish: %w", err)
+		}
+		var last time.Time
+		last, waitErr = rcv.waitFor(ctx, int64(eps*(round+1)))
+		rounds = append(rounds, last.Sub(start))
+		if waitErr != nil {
+			break
+		}
+	}
+	worst := slices.Max(rounds)
+	note := "rounds:"
+	for _, d := range rounds {
+		note += fmt.Sprintf(" %.0f ms", ms(d))
+	}
+	return []Result{{Metric: "last_endpoint_s", Value: worst.Seconds(), Unit: "s", Target: atMost(2),
+		Count: rcv.Count(), Expected: int64(eps * r.sizes.FanoutRounds), Complete: waitErr == nil,
+		Seconds: worst.Seconds(), Note: fmt.Sprintf("%d endpoints, slowest of %d events; %s", eps, len(rounds), note)}}, nil
+}
+
+// isolation measures a healthy endpoint's throughput alone, then beside an endpoint of the same
+// tenant that accepts connections and never answers (1 s timeout), with Isolation events each.
+func (r *runner) isolation(ctx context.Context, n *node) ([]Result, error) {
+	dead, err := startReceiver(true, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer dead.close()
+	count := r.sizes.Isolation
+	ctx, cancel := context.WithTimeout(ctx, r.sizes.Timeout)
+	defer cancel()
+
+	measure := func(name string, withDead bool) (float64, int64, time.Duration, error) {
+		rcv, err := startReceiver(false, nil)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		defer rcv.close()
+		tenant, cleanup, err := r.tenant(ctx, n, name)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		defer cleanup()
+		if _, err := n.api.createEndpoint(ctx, tenant, rcv.URL()+"/healthy", 0); err != nil {
+			return 0, 0, 0, err
+		}
+		if withDead {
+			if _, err := n.api.createEndpoint(ctx, tenant, dead.URL()+"/dead", 1); err != nil {
+				return 0, 0, 0, err
+			}
+		}
+		stop := r.tick(ctx, n, func() string { return fmt.Sprintf("isolation (%s): %d/%d delivered", name, rcv.Count(), count) })
+		defer stop()
+		start := time.Now()
+		last, err := r.deliverAll(ctx, n, rcv, tenant, name, count, int64(count))
+		if err != nil && !errors.Is(err, errIncomplete) {
+			return 0, 0, 0, err
+		}
+		elapsed := last.Sub(start)
+		return rate(rcv.Count(), elapsed), rcv.Count(), elapsed, err
+	}
+	solo, soloN, soloT, err := measure("iso-solo", false)
+	if err != nil && !errors.Is(err, errIncomplete) {
+		return nil, err
+	}
+	soloDone := err == nil
+	mixed, mixedN, mixedT, err := measure("iso-mixed", true)
+	if err != nil && !errors.Is(err, errIncomplete) {
+		return nil, err
+	}
+	mixedDone := err == nil
+	ratio := 0.0
+	if solo > 0 {
+		ratio = mixed / solo
+	}
+	return []Result{
+		{Metric: "solo_deliveries_per_s", Value: solo, Unit: "dlv/s", OfCeiling: r.ofCeiling(solo), Count: soloN,
+			Expected: int64(count), Complete: soloDone, Seconds: soloT.Seconds()},
+		{Metric: "beside_dead_deliveries_per_s", Value: mixed, Unit: "dlv/s", OfCeiling: r.ofCeiling(mixed), Count: mixedN,
+			Expected: int64(count), Complete: mixedDone, Seconds: mixedT.Seconds(),
+			Note: fmt.Sprintf("each event also went to an endpoint that never answers (1 s timeout); it was tried %d times", dead.hung.Load())},
+		{Metric: "healthy_kept", Value: ratio, Unit: "ratio", Target: atLeast(0.9), Count: mixedN, Expected: int64(count),
+			Complete: soloDone && mixedDone, Seconds: mixedT.Seconds()},
+	}, nil
+}
+
+// backlog builds Backlog pending deliveries on a fresh node whose delivery engine is not
+// running — as after a receiver outage, when everything is due at once — measures the store's
+// size and the node's peak RSS, then starts the engine and times the drain.
+func (r *runner) backlog(ctx context.Context, store string) ([]Result, error) {
+	n, err := r.startNode(ctx, store, true)
+	if err != nil {
+		return nil, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = n.stop()
+		}
+	}()
+	if n.pid == 0 {
+		debug.FreeOSMemory()
+		resetPeakRSS(0)
+	}
+	if err := n.api.ensureEventType(ctx); err != nil {
+		return nil, err
+	}
+	rcv, err := startReceiver(false, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rcv.close()
+	tenant, cleanup, err := r.tenant(ctx, n, "backlog")
+	if err != nil {
+		return nil, err
+	}
+	if store == "postgres" {
+		defer cleanup() // the shared database keeps nothing; an SQLite node's directory is removed
+	}
+	if _, err := n.api.createEndpoint(ctx, tenant, rcv.URL()+"/backlog", 0); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.sizes.BacklogTimeout)
+	defer cancel()
+	dbSize := r.storeSize(ctx, n)
+	sizeBefore := dbSize()
+
+	total := r.sizes.Backlog
+	var published atomic.Int64
+	stop := r.tick(ctx, n, func() string { return fmt.Sprintf("backlog: %d/%d deliveries queued", published.Load(), total) })
+	start := time.Now()
+	err = publishBatches(ctx, n, tenant, "backlog", total, 1000, 4, &published)
+	pubElapsed := time.Since(start)
+	stop()
+	if err != nil {
+		return nil, err
+	}
+	pub := rate(published.Load(), pubElapsed)
+	disk := float64(dbSize()-sizeBefore) / mib
+
+	stop = r.tick(ctx, n, func() string { return fmt.Sprintf("backlog: %d/%d drained", rcv.Count(), total) })
+	start = time.Now()
+	if err := n.resume(); err != nil {
+		stop()
+		return nil, err
+	}
+	last, waitErr := rcv.waitFor(ctx, int64(total))
+	stop()
+	drainT := last.Sub(start)
+	drain := rate(rcv.Count(), drainT)
+	rss, rssOK := peakRSS(n.pid)
+	stopped = true
+	if err := n.stop(); err != nil {
+		r.log.Warn("bench: stop backlog node", "err", err)
+	}
+
+	rssNote := "peak RSS of the node's own process (aviso bench --node)"
+	if n.pid == 0 {
+		rssNote = "peak RSS of the whole bench process (node, load generator and receivers); " +
+			"the aviso binary runs the node as a child process to measure it alone"
+	}
+	out := []Result{
+		{Metric: "queue_events_per_s", Value: pub, Unit: "ev/s", OfCeiling: r.ofCeiling(pub), Count: published.Load(),
+			Expected: int64(total), Complete: true, Seconds: pubElapsed.Seconds(),
+			Note: "published in batches of 1000 while the delivery engine was not running"},
+		{Metric: "disk_mib", Value: disk, Unit: "MiB", Count: published.Load(), Expected: int64(total), Complete: true,
+			Note: r.diskNote(store)},
+	}
+	if rssOK {
+		out = append(out, Result{Metric: "peak_rss_mib", Value: float64(rss) / mib, Unit: "MiB", Target: atMost(256),
+			Count: rcv.Count(), Expected: int64(total), Complete: waitErr == nil, Seconds: drainT.Seconds(), Note: rssNote})
+	}
+	out = append(out, Result{Metric: "drain_deliveries_per_s", Value: drain, Unit: "dlv/s", OfCeiling: r.ofCeiling(drain),
+		Count: rcv.Count(), Expected: int64(total), Complete: waitErr == nil, Seconds: drainT.Seconds()})
+	if e2e := r.e2e[store]; e2e > 0 {
+		out = append(out, Result{Metric: "drain_of_end_to_end", Value: drain / e2e, Unit: "ratio", Target: atLeast(0.8),
+			Count: rcv.Count(), Expected: int64(total), Complete: waitErr == nil, Seconds: drainT.Seconds()})
+	}
+	return out, nil
+}
+
+// storeSize returns a function measuring the size of a node's store in bytes: the SQLite data
+// directory, or the PostgreSQL database.
+func (r *runner) storeSize(ctx context.Context, n *node) func() int64 {
+	if n.dataDir != "" {
+		return func() int64 { return dirSize(n.dataDir) }
+	}
+	return func() int64 {
+		conn, err := pgx.Connect(ctx, r.cfg.DatabaseURL)
+		if err != nil {
+			return 0
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		var size int64
+		_ = conn.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&size)
+		return size
+	}
+}
+
+func (r *runner) diskNote(store string) string {
+	if store == "postgres" {
+		return "growth of pg_database_size while the backlog was queued"
+	}
+	return "growth of the SQLite data directory (database, WAL) while the backlog was queued"
+}
