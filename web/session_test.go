@@ -207,7 +207,7 @@ func TestMessagesComplete(t *testing.T) {
 			}
 		}
 		goKey := regexp.MustCompile(`"((?:error|flash)_[a-z_]+)"|redirect\([^\n]*, "([a-z_]+)"\)`)
-		for _, name := range []string{"web.go", "auth.go", "pages.go"} {
+		for _, name := range []string{"web.go", "auth.go", "pages.go", "catalog.go"} {
 			b, err := os.ReadFile(name)
 			if err != nil {
 				t.Fatal(err)

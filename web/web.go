@@ -197,6 +197,8 @@ func (h *Handler) routes() {
 	m.Handle("GET /ui/tenants", h.auth(h.tenants))
 	m.Handle("POST /ui/tenants", h.auth(h.createTenant))
 	m.Handle("GET /ui/catalog", h.auth(h.catalog))
+	m.Handle("GET /ui/catalog/{name}/edit", h.auth(h.editEventType))
+	m.Handle("POST /ui/catalog/{name}/edit", h.auth(h.updateEventType))
 
 	t := "/ui/t/{tenant}"
 	m.Handle("GET "+t+"/endpoints", h.auth(h.endpoints))

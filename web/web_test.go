@@ -536,3 +536,60 @@ func TestLogout(t *testing.T) {
 		t.Errorf("after sign-out: %d to %q, want the sign-in page", r.status, r.location)
 	}
 }
+
+func TestCatalogEditor(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const path = "/ui/catalog/invoice.paid/edit"
+	before, err := e.svc.GetEventType(ctx, root, "invoice.paid")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("tenant key and portal cannot edit", func(t *testing.T) {
+		link, _, err := e.ui.PortalLink(ctx, root, "acme", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		portal := e.user(t)
+		portal.follow(portal.get(link))
+		tenant := e.user(t)
+		tenant.login(e.tenantKey)
+		for name, u := range map[string]*user{"portal": portal, "tenant key": tenant} {
+			if r := u.get("/ui/catalog"); strings.Contains(r.body, path) {
+				t.Errorf("%s sees the edit link", name)
+			}
+			wantStatus(t, u.get(path), http.StatusForbidden)
+			wantStatus(t, u.post(path, url.Values{"description": {"hacked"}}), http.StatusForbidden)
+		}
+		after, _ := e.svc.GetEventType(ctx, root, "invoice.paid")
+		if after.Description != before.Description {
+			t.Errorf("description changed to %q", after.Description)
+		}
+	})
+
+	u := e.user(t)
+	u.login(rootKey)
+	wantContains(t, u.get("/ui/catalog"), path)
+	t.Run("invalid schema", func(t *testing.T) {
+		wantContains(t, u.get(path), "Edit event type", `name="schema"`)
+		r := u.post(path, url.Values{"description": {"x"}, "schema": {`{"type": 5}`}})
+		wantStatus(t, r, http.StatusUnprocessableEntity)
+		wantContains(t, r, "schema:")
+		r = u.post(path, url.Values{"description": {"x"}, "example": {`{oops`}})
+		wantStatus(t, r, http.StatusUnprocessableEntity)
+		wantContains(t, r, "example: is not valid JSON")
+	})
+	t.Run("save", func(t *testing.T) {
+		u.get(path)
+		r := u.post(path, url.Values{"description": {"An invoice was paid <fully>"}, "description_es": {"Se pagó una factura"},
+			"schema": {`{"type":"object","required":["id"]}`}, "example": {`{"id":"F-9"}`}})
+		wantStatus(t, r, http.StatusSeeOther)
+		wantContains(t, u.follow(r), "Event type saved.", "An invoice was paid &lt;fully&gt;")
+		after, _ := e.svc.GetEventType(ctx, root, "invoice.paid")
+		if after.Descriptions["es"] != "Se pagó una factura" || !strings.Contains(string(after.Schema), `"required"`) {
+			t.Errorf("saved %+v", after)
+		}
+		wantContains(t, u.get("/ui/catalog", "Cookie", "aviso_lang=es"), "Se pagó una factura")
+	})
+}
