@@ -82,7 +82,7 @@ CREATE TABLE deliveries (
 	updated_at           INTEGER NOT NULL
 ) STRICT;
 -- The claim and NextDueAt walk this index in due order.
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE status = 'pending';
 CREATE INDEX deliveries_tenant ON deliveries (tenant_id, id);
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, created_at);
 CREATE INDEX deliveries_event ON deliveries (event_seq);
