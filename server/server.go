@@ -51,6 +51,9 @@ type Config struct {
 	Workers int
 	// PerEndpoint caps the attempts in flight to one endpoint. Default 8.
 	PerEndpoint int
+	// Lease is how long a node reserves the deliveries it claims; a node that dies loses its
+	// leases when they expire and the others deliver its work. Default 2 minutes (see dispatch).
+	Lease time.Duration
 	// Retention is how long events, deliveries and attempts are kept. Default 30 days; negative
 	// keeps everything.
 	Retention time.Duration
@@ -123,6 +126,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Logger:               s.log,
 		Workers:              cfg.Workers,
 		PerEndpoint:          cfg.PerEndpoint,
+		Lease:                cfg.Lease,
 		RetrySchedule:        cfg.RetrySchedule,
 		AllowPrivateNetworks: cfg.AllowPrivateNetworks,
 	})
