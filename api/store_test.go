@@ -2,19 +2,17 @@ package api_test
 
 import (
 	"context"
-	"fmt"
+	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/aviso-dev/aviso"
-	"github.com/aviso-dev/aviso/internal/testenv"
-	"github.com/aviso-dev/aviso/postgres"
+	"github.com/aviso-dev/aviso/sqlite"
 )
 
+// openStore opens a real SQLite store in a fresh file of the test's temporary directory.
 func openStore(tb testing.TB) aviso.Store {
 	tb.Helper()
-	url := testenv.PostgresURL(tb)
-	s, err := postgres.Open(context.Background(), url, postgres.Options{Migrate: true, Schema: fmt.Sprintf("apitest_%d", time.Now().UnixNano())})
+	s, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "aviso.db"), sqlite.Options{})
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}

@@ -1,0 +1,66 @@
+package api
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/service"
+)
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		name, body, code, field string
+	}{
+		{"ok", `{"url":"http://x","verify":false}`, "", ""},
+		{"syntax", `{"url":}`, aviso.EBADREQUEST, ""},
+		{"truncated", `{"url":"x"`, aviso.EBADREQUEST, ""},
+		{"empty", ``, aviso.EBADREQUEST, ""},
+		{"two values", `{} {}`, aviso.EBADREQUEST, ""},
+		{"trailing garbage", `{} x`, aviso.EBADREQUEST, ""},
+		{"unknown field", `{"urll":"x"}`, aviso.EINVALID, "urll"},
+		{"wrong type", `{"timeout_seconds":"ten"}`, aviso.EINVALID, "timeout_seconds"},
+		{"bad duration", `{"retry_schedule":["soon"]}`, aviso.EBADREQUEST, ""},
+		{"array body", `[]`, aviso.EBADREQUEST, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var in service.EndpointInput
+			err := decode(httptest.NewRequest("POST", "/", strings.NewReader(tc.body)), &in)
+			if aviso.ErrorCode(err) != tc.code || aviso.ErrorField(err) != tc.field {
+				t.Fatalf("decode(%s) = %v, want code %q field %q", tc.body, err, tc.code, tc.field)
+			}
+		})
+	}
+}
+
+func TestStatusOf(t *testing.T) {
+	want := map[string]int{aviso.EBADREQUEST: 400, aviso.EUNAUTHORIZED: 401, aviso.EFORBIDDEN: 403,
+		aviso.ENOTFOUND: 404, aviso.ECONFLICT: 409, aviso.ETOOLARGE: 413, aviso.EINVALID: 422,
+		aviso.EUNAVAILABLE: 503, aviso.EINTERNAL: 500, "something else": 500}
+	for code, status := range want {
+		if got := statusOf(code); got != status {
+			t.Errorf("statusOf(%q) = %d, want %d", code, got, status)
+		}
+	}
+}
+
+// FuzzDecode checks that any body decodes or fails with a client error code — never a panic
+// and never an internal error.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{`{"url":"http://x"}`, `{"headers":{"a":"b"}}`, `{"retry_schedule":["5s"]}`,
+		`{"event_types":[1]}`, `{`, `[]`, `null`, `{"verify":null}`, `{"x":1}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, v := range []any{&service.EndpointInput{}, &service.EndpointPatch{}, &service.PublishInput{}} {
+			err := decode(httptest.NewRequest("POST", "/", strings.NewReader(body)), v)
+			switch aviso.ErrorCode(err) {
+			case "", aviso.EBADREQUEST, aviso.EINVALID:
+			default:
+				t.Fatalf("decode(%q) = %v", body, err)
+			}
+		}
+	})
+}
