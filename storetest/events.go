@@ -385,3 +385,36 @@ func testDeleteEndpointCascades(t *testing.T, s aviso.Store) {
 	_, err = s.ReplayDeliveries(ctx, aviso.ReplayParams{TenantID: ten.ID, EndpointID: gone.ID, Now: Base()})
 	wantCode(t, "replay a deleted endpoint", err, aviso.ENOTFOUND)
 }
+
+func testPageSizes(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ten := NewTenant(t, s)
+	batch := make([]aviso.NewEvent, aviso.MaxLimit+10)
+	for i := range batch {
+		batch[i] = NewEvent(ten.ID, "invoice.created", Base().Add(time.Duration(i)*time.Millisecond))
+	}
+	if _, err := s.InsertEvents(ctx, batch); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	tests := []struct {
+		name  string
+		limit int
+		want  int
+	}{
+		{"zero means the default", 0, aviso.DefaultLimit},
+		{"negative means the default", -1, aviso.DefaultLimit},
+		{"over the maximum is cut", aviso.MaxLimit * 10, aviso.MaxLimit},
+		{"exact", 7, 7},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := s.ListEvents(ctx, aviso.ListEventsParams{TenantID: ten.ID, ListParams: aviso.ListParams{Limit: tc.limit}})
+			if err != nil {
+				t.Fatalf("list: %v", err)
+			}
+			if len(p.Data) != tc.want || !p.HasMore || p.NextCursor == "" {
+				t.Errorf("limit %d: %d events, HasMore %v, cursor %q; want %d, true, a cursor", tc.limit, len(p.Data), p.HasMore, p.NextCursor, tc.want)
+			}
+		})
+	}
+}

@@ -46,6 +46,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"InsertEventsIdempotent", testInsertEventsIdempotent},
 		{"InsertEventsUnknownTenant", testInsertEventsUnknownTenant},
 		{"ListEvents", testListEvents},
+		{"PageSizes", testPageSizes},
 		{"Deliveries", testDeliveries},
 		{"ListDeliveries", testListDeliveries},
 		{"DeleteTenantCascades", testDeleteTenantCascades},
