@@ -176,3 +176,29 @@ func TestRotateSecretDropsExpired(t *testing.T) {
 		}
 	}
 }
+
+func TestCreateEndpointSSRF(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	svc, err := service.New(service.Config{Store: store}) // private networks refused (the default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := aviso.Principal{KeyID: aviso.RootKeyID}
+	if _, err := svc.CreateTenant(ctx, root, service.TenantInput{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	for _, u := range []string{"http://127.0.0.1:1/hook", "http://169.254.169.254/latest/meta-data", "http://[::1]:8080/"} {
+		t.Run(u, func(t *testing.T) {
+			_, err := svc.CreateEndpoint(ctx, root, "acme", service.EndpointInput{URL: u, Verify: &no})
+			if aviso.ErrorCode(err) != aviso.EINVALID || aviso.ErrorField(err) != "url" {
+				t.Fatalf("CreateEndpoint(%s) = %v, want EINVALID on url", u, err)
+			}
+		})
+	}
+	page, err := svc.ListEndpoints(ctx, root, "acme", aviso.ListParams{})
+	if err != nil || len(page.Data) != 0 {
+		t.Fatalf("refused endpoints were stored: %+v, %v", page, err)
+	}
+}
