@@ -168,19 +168,15 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 			if err != nil {
 				return fmt.Errorf("endpoint %s: %w", endpointID, err)
 			}
-			switch {
-			case !disabled && c.DisableAfter > 0 && failures >= c.DisableAfter:
+			if !disabled && c.DisableAfter > 0 && failures >= c.DisableAfter {
 				if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET disabled = 1, disabled_reason = ?, updated_at = ? WHERE id = ?`,
 					aviso.DisabledConsecutiveFailed, micros(a.At), endpointID); err != nil {
 					return fmt.Errorf("disable endpoint %s: %w", endpointID, err)
 				}
-				s.log.Warn("endpoint disabled after consecutive failures", "endpoint_id", endpointID, "failures", failures)
-				fallthrough
-			case disabled && c.Status == aviso.StatusPending:
-				// An endpoint disabled while this attempt was in flight keeps nothing pending.
 				if err := failPending(ctx, tx, endpointID, a.At); err != nil {
 					return err
 				}
+				s.log.Warn("endpoint disabled after consecutive failures", "endpoint_id", endpointID, "failures", failures)
 			}
 		}
 		return nil

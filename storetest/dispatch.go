@@ -222,6 +222,9 @@ func testComplete(t *testing.T, s aviso.Store) {
 			case step.wantStatus != aviso.StatusPending && got.NextAttemptAt != nil:
 				t.Errorf("NextAttemptAt %v for a %s delivery, want nil", *got.NextAttemptAt, got.Status)
 			}
+			if !ms(got.UpdatedAt).Equal(ms(c.Attempt.At)) {
+				t.Errorf("UpdatedAt %v, want the attempt's time %v", got.UpdatedAt, c.Attempt.At)
+			}
 			if len(got.Attempts) != i+1 {
 				t.Fatalf("%d attempts stored, want %d", len(got.Attempts), i+1)
 			}
@@ -380,9 +383,9 @@ func testRetryDelivery(t *testing.T, s aviso.Store) {
 	check := func(t *testing.T, d *aviso.Delivery) {
 		t.Helper()
 		if d.Status != aviso.StatusPending || d.NextAttemptAt == nil || !ms(*d.NextAttemptAt).Equal(ms(now)) ||
-			d.RoundAttempts != 0 || d.AttemptCount != 2 {
-			t.Errorf("retried delivery: status %q, NextAttemptAt %v, RoundAttempts %d, AttemptCount %d; want pending, %v, 0, 2",
-				d.Status, d.NextAttemptAt, d.RoundAttempts, d.AttemptCount, now)
+			d.RoundAttempts != 0 || d.AttemptCount != 2 || !ms(d.UpdatedAt).Equal(ms(now)) {
+			t.Errorf("retried delivery: status %q, NextAttemptAt %v, RoundAttempts %d, AttemptCount %d, UpdatedAt %v; want pending, %v, 0, 2, %v",
+				d.Status, d.NextAttemptAt, d.RoundAttempts, d.AttemptCount, d.UpdatedAt, now, now)
 		}
 	}
 	check(t, got)
