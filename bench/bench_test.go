@@ -53,6 +53,7 @@ func testSizes() *Sizes {
 	s.CeilingRequests, s.EndToEnd, s.PublishRequests, s.BatchEvents = 2000, 1500, 500, 2000
 	s.LatencyEvents, s.FanoutEndpoints, s.Isolation, s.Backlog = 500, 50, 500, 3000
 	s.BatchSize = 250
+	s.Timeout, s.BacklogTimeout = 40*time.Second, 40*time.Second
 	if raceEnabled {
 		s.CeilingRequests, s.EndToEnd, s.PublishRequests, s.BatchEvents = 500, 500, 200, 500
 		s.LatencyEvents, s.LatencyRate, s.FanoutEndpoints, s.Isolation, s.Backlog = 200, 500, 20, 200, 1000

@@ -103,6 +103,9 @@ func measureCeiling(ctx context.Context, n, concurrency int, progress func(strin
 	if e := firstErr.Load(); e != nil {
 		return ceilingResult{}, fmt.Errorf("ceiling: %w", *e)
 	}
+	if ctx.Err() != nil && rcv.Count() == 0 {
+		return ceilingResult{}, fmt.Errorf("ceiling: no request answered in time: %w", ctx.Err())
+	}
 	got := rcv.Count()
 	return ceilingResult{Requests: got, Elapsed: elapsed, Concurrency: concurrency, Complete: got == int64(n)}, nil
 }
