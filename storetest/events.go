@@ -96,10 +96,25 @@ func testInsertEventsIdempotent(t *testing.T, s aviso.Store) {
 	_, err = s.GetDelivery(ctx, a.ID, again.Deliveries[0].ID)
 	wantCode(t, "delivery of a duplicate event", err, aviso.ENOTFOUND)
 	mustGetDelivery(t, s, b.ID, otherTenant.Deliveries[0].ID)
+
+	// The same ID twice in one batch: the first is stored, the second reports it.
+	twice1 := NewEvent(a.ID, "invoice.created", Base().Add(2*time.Second), epA)
+	twice2 := NewEvent(a.ID, "invoice.voided", Base().Add(3*time.Second), epA)
+	twice2.Event.ID = twice1.Event.ID
+	res, err = s.InsertEvents(ctx, []aviso.NewEvent{twice1, twice2})
+	if err != nil {
+		t.Fatalf("insert the same ID twice in a batch: %v", err)
+	}
+	if len(res) != 2 || !res[0].Created || res[1].Created {
+		t.Fatalf("the same ID twice in a batch: %+v, want Created true then false", res)
+	}
+	checkEvent(t, res[1].Event, twice1.Event)
+	_, err = s.GetDelivery(ctx, a.ID, twice2.Deliveries[0].ID)
+	wantCode(t, "delivery of the batch's duplicate", err, aviso.ENOTFOUND)
 	for _, tc := range []struct {
 		tenant string
 		want   int
-	}{{a.ID, 2}, {b.ID, 1}} {
+	}{{a.ID, 3}, {b.ID, 1}} {
 		p, err := s.ListDeliveries(ctx, aviso.ListDeliveriesParams{TenantID: tc.tenant})
 		if err != nil {
 			t.Fatalf("list: %v", err)
