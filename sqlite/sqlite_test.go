@@ -161,3 +161,43 @@ func TestOpenAcceptsSynchronousNormal(t *testing.T) {
 		t.Errorf("get tenant: %v", err)
 	}
 }
+
+// TestReadsDoNotWaitForWrites holds the database's write lock from another connection: reads
+// still answer (WAL), and a write gives up after BusyTimeout with EUNAVAILABLE.
+func TestReadsDoNotWaitForWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aviso.db")
+	s := open(t, path, sqlite.Options{BusyTimeout: 50 * time.Millisecond})
+	ten := storetest.NewTenant(t, s)
+
+	other, err := sql.Open("sqlite", path+"?_txlock=immediate")
+	if err != nil {
+		t.Fatalf("open another connection: %v", err)
+	}
+	defer other.Close()
+	tx, err := other.BeginTx(t.Context(), nil) // BEGIN IMMEDIATE: takes the write lock
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(t.Context(), `UPDATE tenants SET name = 'locked' WHERE id = ?`, ten.ID); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+
+	got, err := s.GetTenant(t.Context(), ten.ID)
+	if err != nil {
+		t.Fatalf("read while another connection writes: %v", err)
+	}
+	if got.Name != ten.Name {
+		t.Errorf("read an uncommitted name %q, want %q", got.Name, ten.Name)
+	}
+	err = s.CreateTenant(t.Context(), &aviso.Tenant{ID: "blocked", Name: "Blocked", CreatedAt: storetest.Base(), UpdatedAt: storetest.Base()})
+	if code := aviso.ErrorCode(err); code != aviso.EUNAVAILABLE {
+		t.Errorf("write while the lock is held: code %q (%v), want %q", code, err, aviso.EUNAVAILABLE)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if err := s.CreateTenant(t.Context(), &aviso.Tenant{ID: "free", Name: "Free", CreatedAt: storetest.Base(), UpdatedAt: storetest.Base()}); err != nil {
+		t.Errorf("write once the lock is released: %v", err)
+	}
+}
