@@ -66,6 +66,9 @@ type Config struct {
 	// the server's default cap of attempts in flight to one endpoint, so the ceiling is the most
 	// Aviso could reach to the single endpoint of the end-to-end scenario.
 	Concurrency int
+	// SQLiteSynchronous is the SQLite synchronous pragma of in-process nodes: "FULL" (default,
+	// the server's: every commit on disk before it is acknowledged) or "NORMAL".
+	SQLiteSynchronous string
 	// DataDir is where in-process SQLite nodes keep their files, one subdirectory per node.
 	// Default: a temporary directory, removed at the end.
 	DataDir string
@@ -107,7 +110,7 @@ var FullSizes = Sizes{
 	CeilingRequests: 100_000, EndToEnd: 100_000, PublishRequests: 20_000, PublishClients: 16,
 	BatchEvents: 200_000, BatchSize: 500, LatencyRate: 1000, LatencyEvents: 10_000,
 	FanoutEndpoints: 1000, FanoutRounds: 3, Isolation: 20_000, Backlog: 1_000_000,
-	Timeout: 3 * time.Minute, BacklogTimeout: 20 * time.Minute,
+	Timeout: 3 * time.Minute, BacklogTimeout: 10 * time.Minute,
 }
 
 // QuickSizes make a run of under a minute: the same scenarios with small counts and bounds

@@ -39,7 +39,7 @@ func serveChildNode() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	err := ServeNode(ctx, NodeConfig{DataDir: *dataDir, DatabaseURL: os.Getenv("AVISO_DATABASE_URL"),
-		RootKey: os.Getenv("AVISO_ROOT_KEY")}, os.Stdin, os.Stdout)
+		RootKey: os.Getenv("AVISO_ROOT_KEY"), SQLiteSynchronous: os.Getenv("AVISO_SQLITE_SYNCHRONOUS")}, os.Stdin, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

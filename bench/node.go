@@ -59,19 +59,19 @@ func (r *runner) startNode(ctx context.Context, store string, paused bool) (*nod
 	var url string
 	switch {
 	case paused && len(r.cfg.NodeCommand) > 0:
-		c, err := startChild(ctx, r.cfg.NodeCommand, n.dataDir, dbURL, key)
+		c, err := startChild(ctx, r.cfg.NodeCommand, n.dataDir, dbURL, key, r.cfg.SQLiteSynchronous)
 		if err != nil {
 			return nil, err
 		}
 		url, n.pid, n.resume, n.stop = c.url, c.cmd.Process.Pid, c.resumeEngine, c.close
 	case paused:
-		p, err := openPaused(ctx, nodeServerConfig(n.dataDir, dbURL, key, r.log))
+		p, err := openPaused(ctx, nodeServerConfig(n.dataDir, dbURL, key, r.cfg.SQLiteSynchronous, r.log))
 		if err != nil {
 			return nil, err
 		}
 		url, n.resume, n.stop = p.URL(), p.resume, p.close
 	default:
-		srv, err := server.Open(ctx, nodeServerConfig(n.dataDir, dbURL, key, r.log))
+		srv, err := server.Open(ctx, nodeServerConfig(n.dataDir, dbURL, key, r.cfg.SQLiteSynchronous, r.log))
 		if err != nil {
 			return nil, fmt.Errorf("start %s node: %w", store, err)
 		}
@@ -96,9 +96,9 @@ func (r *runner) startNode(ctx context.Context, store string, paused bool) (*nod
 // nodeServerConfig is the configuration of a node the bench starts: the server's defaults but
 // for a free loopback port, private networks allowed (the receivers are on 127.0.0.1) and no
 // dashboard.
-func nodeServerConfig(dataDir, dbURL, rootKey string, log *slog.Logger) server.Config {
+func nodeServerConfig(dataDir, dbURL, rootKey, synchronous string, log *slog.Logger) server.Config {
 	return server.Config{Addr: "127.0.0.1:0", DataDir: dataDir, DatabaseURL: dbURL, RootKey: rootKey,
-		AllowPrivateNetworks: true, DisableUI: true, Logger: log, Stdout: io.Discard}
+		AllowPrivateNetworks: true, DisableUI: true, Logger: log, Stdout: io.Discard, SQLiteSynchronous: synchronous}
 }
 
 // pausedNode is an in-process node whose JSON API serves at once and whose delivery engine
@@ -171,6 +171,8 @@ type NodeConfig struct {
 	DatabaseURL string
 	// RootKey is the root API key. Required.
 	RootKey string
+	// SQLiteSynchronous is SQLite's synchronous pragma. Default "FULL".
+	SQLiteSynchronous string
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -193,7 +195,7 @@ func ServeNode(ctx context.Context, cfg NodeConfig, in io.Reader, out io.Writer)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p, err := openPaused(ctx, nodeServerConfig(cfg.DataDir, cfg.DatabaseURL, cfg.RootKey, cfg.Logger))
+	p, err := openPaused(ctx, nodeServerConfig(cfg.DataDir, cfg.DatabaseURL, cfg.RootKey, cfg.SQLiteSynchronous, cfg.Logger))
 	if err != nil {
 		return err
 	}
@@ -235,12 +237,14 @@ type child struct {
 	stderr *limitedBuffer
 }
 
-// startChild runs command (e.g. "aviso bench --node") with --data-dir, the key and database in
-// the environment, and waits for its URL line.
-func startChild(ctx context.Context, command []string, dataDir, dbURL, rootKey string) (*child, error) {
+// startChild runs command (e.g. "aviso bench --node") with --data-dir, and the key, database and
+// synchronous pragma in the environment (AVISO_ROOT_KEY, AVISO_DATABASE_URL,
+// AVISO_SQLITE_SYNCHRONOUS), and waits for its URL line.
+func startChild(ctx context.Context, command []string, dataDir, dbURL, rootKey, synchronous string) (*child, error) {
 	args := append(append([]string(nil), command[1:]...), "--data-dir", dataDir)
 	cmd := exec.Command(command[0], args...)
-	cmd.Env = append(os.Environ(), "AVISO_ROOT_KEY="+rootKey, "AVISO_DATABASE_URL="+dbURL)
+	cmd.Env = append(os.Environ(), "AVISO_ROOT_KEY="+rootKey, "AVISO_DATABASE_URL="+dbURL,
+		"AVISO_SQLITE_SYNCHRONOUS="+synchronous)
 	c := &child{cmd: cmd, lines: make(chan string, 4), stderr: &limitedBuffer{max: 64 << 10}}
 	cmd.Stderr = c.stderr
 	var err error

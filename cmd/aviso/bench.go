@@ -23,6 +23,7 @@ func (m *Main) parseBench(args []string) error {
 	scenarios := fs.String("scenarios", m.getenv("AVISO_BENCH_SCENARIOS"), "comma-separated scenarios to run, of "+strings.Join(bench.Scenarios, ",")+"; default all (env AVISO_BENCH_SCENARIOS)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", m.envInt("AVISO_BENCH_CONCURRENCY", 8), "requests in flight of the ceiling's bare client; default the server's per-endpoint cap (env AVISO_BENCH_CONCURRENCY)")
 	fs.StringVar(&cfg.JSONPath, "json", m.envString("AVISO_BENCH_JSON", "aviso-bench.json"), "write the report as JSON to this file; empty: none (env AVISO_BENCH_JSON)")
+	fs.StringVar(&cfg.SQLiteSynchronous, "sqlite-synchronous", m.envString("AVISO_SQLITE_SYNCHRONOUS", "FULL"), "SQLite synchronous pragma of the in-process nodes: FULL (the server's default) or NORMAL (env AVISO_SQLITE_SYNCHRONOUS)")
 	dataDir := fs.String("data-dir", m.getenv("AVISO_BENCH_DATA_DIR"), "where the in-process nodes keep their SQLite files; default a temporary directory removed at the end (env AVISO_BENCH_DATA_DIR)")
 	inProcess := fs.Bool("in-process", m.envBool("AVISO_BENCH_IN_PROCESS"), "run the backlog node in this process too (its peak RSS then includes the load generator; --cpuprofile then covers it) (env AVISO_BENCH_IN_PROCESS=1)")
 	noProgress := fs.Bool("no-progress", m.envBool("AVISO_BENCH_NO_PROGRESS"), "do not show the progress line on stderr (env AVISO_BENCH_NO_PROGRESS=1)")
@@ -39,7 +40,7 @@ func (m *Main) parseBench(args []string) error {
 	if *node {
 		m.run = func(ctx context.Context) error {
 			return bench.ServeNode(ctx, bench.NodeConfig{DataDir: *dataDir, DatabaseURL: m.getenv("AVISO_DATABASE_URL"),
-				RootKey: m.getenv("AVISO_ROOT_KEY"), Logger: log}, os.Stdin, m.stdout)
+				RootKey: m.getenv("AVISO_ROOT_KEY"), SQLiteSynchronous: cfg.SQLiteSynchronous, Logger: log}, os.Stdin, m.stdout)
 		}
 		return nil
 	}
