@@ -155,7 +155,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 
 	mux := http.NewServeMux()
-	apiHandler := api.New(api.Config{Service: s.Service, Logger: s.log, MaxBodyBytes: int64(cfg.MaxPayloadBytes) + 64<<10})
+	apiHandler := api.New(api.Config{Service: s.Service, Logger: s.log}) // body limit: the API default, sized for 1,000-event batches
 	mux.Handle("/", apiHandler)
 	if !cfg.DisableUI {
 		ui, err := web.New(web.Config{Service: s.Service, Store: s.Store, Logger: s.log})
