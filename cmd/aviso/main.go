@@ -63,6 +63,7 @@ const usage = `Usage: aviso <command> [flags]
 Commands:
   serve     run a node: JSON API on /v1/, dashboard on /ui/, delivery engine
   migrate   apply the PostgreSQL migrations (--database or AVISO_DATABASE_URL)
+  migrate-store  copy an SQLite store into an empty PostgreSQL database (--from, --to)
   version   print the version
 
 Run 'aviso <command> -h' for the flags of a command.
@@ -80,6 +81,8 @@ func (m *Main) ParseFlags(args []string) error {
 		return m.parseServe(args[1:])
 	case "bench":
 		return m.parseBench(args[1:])
+	case "migrate-store":
+		return m.parseMigrateStore(args[1:])
 	case "migrate":
 		fs := m.flagSet("migrate")
 		url := fs.String("database", m.getenv("AVISO_DATABASE_URL"), "PostgreSQL URL (env AVISO_DATABASE_URL)")
