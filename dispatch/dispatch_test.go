@@ -329,8 +329,9 @@ func testIsolation(t *testing.T, b backend) {
 	cfg := config(s)
 	cfg.Workers = 4
 	cfg.PerEndpoint = 2
-	start(t, cfg, open)
+	r := start(t, cfg, open)
 
+	t.Cleanup(func() { t.Logf("stats %+v dead %d healthy %d", r.d.Stats(), dead.cur.Load(), healthy.cur.Load()) })
 	waitFor(t, "every delivery to the healthy endpoint to succeed", func() bool {
 		return countStatus(t, s, ten.ID, okEp.ID, aviso.StatusSucceeded) == 200
 	})

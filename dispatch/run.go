@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -51,6 +52,58 @@ func (d *Dispatcher) holdCap(q *endpointQueue) int {
 	return max(2*d.cfg.PerEndpoint, min(rounds*d.cfg.PerEndpoint, d.cfg.ClaimBatch))
 }
 
+// claimRequest asks the claimer to give back release and then claim with params.
+type claimRequest struct {
+	params  aviso.ClaimParams
+	release []string
+}
+
+// claimResult is what a claimRequest got.
+type claimResult struct {
+	claims  []*aviso.Claim
+	full    bool      // as many as asked for: more may be due
+	nextDue time.Time // when not full: the next due delivery, if any
+	hasNext bool
+	err     error
+}
+
+// claimer runs the store calls of the loop, one request at a time, so that the loop never
+// waits for the store: attempts keep starting and finishing while a claim is under way.
+func (d *Dispatcher) claimer(ctx context.Context, reqs <-chan claimRequest, results chan<- claimResult) {
+	for req := range reqs {
+		d.releaseDeliveries(ctx, req.release)
+		var res claimResult
+		res.claims, res.err = d.cfg.Store.ClaimDeliveries(ctx, req.params)
+		if res.err != nil {
+			res.err = fmt.Errorf("claim deliveries: %w", res.err)
+		} else {
+			d.stats.claimed.Add(int64(len(res.claims)))
+			res.full = len(res.claims) == req.params.Limit
+			if !res.full {
+				res.nextDue, res.hasNext, res.err = d.cfg.Store.NextDueAt(ctx)
+				if res.err != nil {
+					res.err = fmt.Errorf("next due delivery: %w", res.err)
+				}
+			}
+		}
+		results <- res
+	}
+}
+
+// releaseDeliveries gives leases back, even while shutting down.
+func (d *Dispatcher) releaseDeliveries(ctx context.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.cfg.Store.ReleaseDeliveries(rctx, d.cfg.NodeID, ids); err != nil {
+		d.log.ErrorContext(ctx, "release deliveries: their leases will expire instead", "count", len(ids), "error", err)
+		return
+	}
+	d.stats.released.Add(int64(len(ids)))
+}
+
 // Run delivers until ctx is cancelled, then drains (see the package doc) and returns nil. It
 // returns an error only if it is already running.
 func (d *Dispatcher) Run(ctx context.Context) error {
@@ -64,17 +117,21 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		completions = make(chan aviso.Completion, 2*d.cfg.ClaimBatch)
 		flushed     = make(chan struct{}, 1)
 		done        = make(chan finished, d.cfg.Workers) // never blocks: at most Workers in flight
-		completerWG sync.WaitGroup
-		attemptWG   sync.WaitGroup
+		reqs        = make(chan claimRequest, 1)         // never blocks: one claim at a time
+		results     = make(chan claimResult, 1)
+		helpers     sync.WaitGroup
+		attempts    sync.WaitGroup
 		s           = &runState{eps: make(map[string]*endpointQueue)}
 		// attempts outlive ctx: cancelling Run drains them, each bounded by its timeout.
 		attemptCtx = context.WithoutCancel(ctx)
 		timer      = time.NewTimer(0)
-		dirty      = true // something may be due: claim at the next chance
-		moreDue    = false
-		release    []string
+		dirty      = true  // something may be due: claim at the next chance
+		claiming   = false // a claimRequest is under way
+		sleepUntil time.Time
+		release    []string // to give back with the next claim
 	)
-	completerWG.Go(func() { d.complete(ctx, completions, flushed) })
+	helpers.Go(func() { d.complete(ctx, completions, flushed) })
+	helpers.Go(func() { d.claimer(ctx, reqs, results) })
 	maxHeld := d.cfg.Workers + d.cfg.ClaimBatch
 
 	start := func() {
@@ -94,12 +151,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			if now.Sub(qc.at) > d.cfg.Lease/2 {
 				// Waited too long: its lease may run out mid-attempt. Give it back.
 				release = append(release, qc.claim.Delivery.ID)
+				dirty = true
 			} else {
 				q.inFlight++
 				s.inFlight++
 				d.stats.inFlight.Add(1)
 				c := qc.claim
-				attemptWG.Go(func() { d.deliver(attemptCtx, c, completions, done) })
+				attempts.Go(func() { d.deliver(attemptCtx, c, completions, done) })
 			}
 			if len(q.queued) > 0 && q.inFlight < d.cfg.PerEndpoint {
 				q.ready = true
@@ -112,6 +170,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	finish := func(f finished) {
 		q := s.eps[f.endpointID]
+		if q.outstanding() == d.holdCap(q)/2+1 {
+			dirty = true // it was left out of claims and no longer is
+		}
 		q.inFlight--
 		s.inFlight--
 		d.stats.inFlight.Add(-1)
@@ -125,26 +186,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			delete(s.eps, f.endpointID)
 		}
 	}
-	releaseNow := func() {
-		if len(release) == 0 {
-			return
-		}
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := store.ReleaseDeliveries(rctx, d.cfg.NodeID, release); err != nil {
-			d.log.ErrorContext(ctx, "release deliveries", "count", len(release), "error", err)
-		} else {
-			d.stats.released.Add(int64(len(release)))
-		}
-		release = release[:0]
-	}
-	// claim leases due work. It reports whether the store may hold more due work right now
-	// (the claim was full), and skipped when there was no room to claim a batch.
-	claim := func() (full, skipped bool, err error) {
-		held := s.queued + s.inFlight
-		limit := min(d.cfg.ClaimBatch, maxHeld-held)
+	// requestClaim asks the claimer for due work if there is room to take a batch.
+	requestClaim := func() bool {
+		limit := min(d.cfg.ClaimBatch, maxHeld-s.queued-s.inFlight)
 		if limit <= 0 || (limit < d.cfg.ClaimBatch/2 && s.queued > 0) {
-			return false, true, nil // wait for room, to claim in batches
+			return false // wait for room, to claim in batches
 		}
 		var exclude []string
 		for id, q := range s.eps {
@@ -153,13 +199,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			}
 		}
 		now := d.now()
-		cs, err := store.ClaimDeliveries(ctx, aviso.ClaimParams{Now: now, Limit: limit, Owner: d.cfg.NodeID,
-			LeaseUntil: now.Add(d.cfg.Lease), ExcludeEndpoints: exclude})
-		if err != nil {
-			return false, false, err
+		reqs <- claimRequest{
+			params: aviso.ClaimParams{Now: now, Limit: limit, Owner: d.cfg.NodeID,
+				LeaseUntil: now.Add(d.cfg.Lease), ExcludeEndpoints: exclude},
+			release: release,
 		}
-		d.stats.claimed.Add(int64(len(cs)))
-		moreDue = len(cs) == limit || len(exclude) > 0
+		release = nil
+		return true
+	}
+	// admit queues claimed work; what an endpoint cannot hold goes back.
+	admit := func(cs []*aviso.Claim) {
+		now := d.now()
 		for _, c := range cs {
 			q := s.eps[c.Delivery.EndpointID]
 			if q == nil {
@@ -179,33 +229,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			}
 		}
 		start()
-		releaseNow()
-		return len(cs) == limit, false, nil
 	}
 
 	for ctx.Err() == nil {
-		wait := d.cfg.IdleWait
-		if dirty {
+		if dirty && !claiming {
 			dirty = false
-			full, skipped, err := claim()
-			switch {
-			case err != nil:
-				if ctx.Err() == nil {
-					d.log.ErrorContext(ctx, "claim deliveries", "error", err)
-				}
-			case full:
-				dirty = true
-				continue
-			case !skipped:
-				// Nothing more is due now: sleep until the next delivery is.
-				next, ok, err := store.NextDueAt(ctx)
-				if err != nil && ctx.Err() == nil {
-					d.log.ErrorContext(ctx, "next due delivery", "error", err)
-				}
-				if until := next.Sub(d.now()); ok && until > 0 && until < wait {
-					wait = until
-				}
-			}
+			claiming = requestClaim()
+		}
+		wait := d.cfg.IdleWait
+		if !sleepUntil.IsZero() {
+			wait = max(0, min(wait, sleepUntil.Sub(d.now())))
 		}
 		timer.Reset(wait)
 		select {
@@ -216,6 +249,25 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			dirty = true
 		case <-timer.C:
 			dirty = true
+			sleepUntil = time.Time{}
+		case res := <-results:
+			claiming = false
+			sleepUntil = time.Time{}
+			if res.err != nil {
+				if ctx.Err() == nil {
+					d.log.ErrorContext(ctx, "dispatch loop", "error", res.err)
+				}
+				break
+			}
+			admit(res.claims)
+			switch {
+			case res.full || len(release) > 0:
+				dirty = true
+			case res.hasNext:
+				if res.nextDue.After(d.now()) {
+					sleepUntil = res.nextDue
+				}
+			}
 		case f := <-done:
 			finish(f)
 			for more := true; more; {
@@ -227,13 +279,18 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				}
 			}
 			start()
-			releaseNow()
-			dirty = dirty || moreDue
 		}
 		timer.Stop()
 	}
 
 	// Shut down: give back what has not started, let what has finish, write it all.
+	if claiming {
+		res := <-results
+		for _, c := range res.claims {
+			release = append(release, c.Delivery.ID)
+		}
+	}
+	close(reqs)
 	for _, q := range s.eps {
 		for _, qc := range q.queued {
 			release = append(release, qc.claim.Delivery.ID)
@@ -241,10 +298,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		q.queued = nil
 	}
 	s.ready = nil
-	releaseNow()
-	attemptWG.Wait()
+	d.releaseDeliveries(ctx, release)
+	attempts.Wait()
 	close(completions)
-	completerWG.Wait()
+	helpers.Wait()
 	return nil
 }
 
