@@ -110,6 +110,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#url"), rcv.URL+"/browser"),
 		chromedp.SendKeys(chromedp.CSS("#description"), "Browser test"),
 		chromedp.Click(chromedp.CSS(`input[value="invoice.created"]`)),
+		chromedp.Click(chromedp.CSS(`input[value="invoice.paid"]`)),
 		chromedp.Click(chromedp.CSS(`form[action="/ui/t/acme/endpoints"] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS("#state")),
 	)
@@ -117,6 +118,20 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("new endpoint state %q", s)
 	}
 
+	before, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("test-data").value`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "pick another type by keyboard",
+		chromedp.Focus(chromedp.CSS("#test-type")),
+		chromedp.KeyEvent(kb.ArrowDown),
+	)
+	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("test-type").value`)); v != "invoice.paid" {
+		t.Errorf("type after ArrowDown = %q, want invoice.paid", v)
+	}
+	if after, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("test-data").value`)); after == before || after == "" {
+		t.Error("the payload did not change to the new type's example")
+	}
 	do(t, ctx, "send a test event",
 		chromedp.Click(chromedp.CSS(`form[action$="/test#test"] button`)),
 		chromedp.WaitVisible(chromedp.CSS("#test-result")),
@@ -131,8 +146,13 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#f-status`)),
 		chromedp.SetValue(chromedp.CSS("#f-status"), "succeeded"),
 		chromedp.Click(chromedp.CSS(`form.filters button`)),
+		// The filtered page, not the one it replaces: only it marks the option selected.
+		chromedp.WaitReady(chromedp.CSS(`#f-status option[value="succeeded"][selected]`)),
 		chromedp.WaitVisible(chromedp.CSS(`td a[href*="/deliveries/dlv_"]`)),
 	)
+	if s := text(t, ctx, "table"); !strings.Contains(s, "invoice.paid") {
+		t.Errorf("delivery log %q lacks the invoice.paid test event", s)
+	}
 	shoot(t, ctx, "deliveries")
 	do(t, ctx, "open the attempt",
 		chromedp.Click(chromedp.CSS(`td a[href*="/deliveries/dlv_"]`)),
@@ -141,7 +161,7 @@ func TestBrowser(t *testing.T) {
 	if s := text(t, ctx, "details.attempt[open] .response-body"); s != "<b>received</b>" {
 		t.Errorf("response body shown as %q, want the escaped text", s)
 	}
-	if s := text(t, ctx, "pre.request-body"); !strings.Contains(s, `"invoice.created"`) {
+	if s := text(t, ctx, "pre.request-body"); !strings.Contains(s, `"invoice.paid"`) {
 		t.Errorf("request body %q", s)
 	}
 	shoot(t, ctx, "delivery")
