@@ -17,6 +17,7 @@
 //	PATCH  /v1/tenants/{tenant}                           change name, metadata (root)
 //	DELETE /v1/tenants/{tenant}                           delete with everything it owns (root)
 //	POST   /v1/tenants/{tenant}/keys                      issue a tenant key: {"key"} shown once
+//	POST   /v1/tenants/{tenant}/portal-link               {"ttl":"15m"} optional: {"url","expires_at"}
 //	POST   /v1/event-types                                add to the catalog (root)
 //	GET    /v1/event-types                                list the catalog
 //	GET    /v1/event-types/{name}                         get
@@ -46,6 +47,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -53,6 +55,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/service"
@@ -67,12 +70,21 @@ type Config struct {
 	// MaxBodyBytes caps a request body (413 beyond). Default: 16 MiB, or twice the service's
 	// MaxPayloadBytes when that is larger.
 	MaxBodyBytes int64
+	// Portal makes the signed links of POST /v1/tenants/{tenant}/portal-link (the dashboard's
+	// web.Handler). Nil: that route answers 404.
+	Portal PortalLinker
+}
+
+// PortalLinker makes a short-lived signed URL that opens the dashboard scoped to one tenant.
+type PortalLinker interface {
+	PortalLink(ctx context.Context, p aviso.Principal, tenantID string, ttl time.Duration) (string, time.Time, error)
 }
 
 // handler is an API handler: it returns an error instead of writing one.
 type handler func(w http.ResponseWriter, r *http.Request, p aviso.Principal) error
 
 type api struct {
+	portal  PortalLinker
 	svc     *service.Service
 	log     *slog.Logger
 	maxBody int64
@@ -89,7 +101,7 @@ func New(cfg Config) http.Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = max(16<<20, 2*int64(cfg.Service.MaxPayloadBytes()))
 	}
-	a := &api{svc: cfg.Service, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
+	a := &api{portal: cfg.Portal, svc: cfg.Service, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -113,6 +125,7 @@ func New(cfg Config) http.Handler {
 	route("PATCH "+t, a.updateTenant)
 	route("DELETE "+t, a.deleteTenant)
 	route("POST "+t+"/keys", a.createKey)
+	route("POST "+t+"/portal-link", a.portalLink)
 
 	route("POST /v1/event-types", a.createEventType)
 	route("GET /v1/event-types", a.listEventTypes)

@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/service"
@@ -78,6 +80,37 @@ func (a *api) createKey(w http.ResponseWriter, r *http.Request, p aviso.Principa
 		return err
 	}
 	writeJSON(w, http.StatusCreated, keyResponse{Key: key, APIKey: k})
+	return nil
+}
+
+// portalLink answers {"url","expires_at"}: a signed link opening the dashboard scoped to the
+// tenant, for the platform to hand its customer or embed in an iframe. The body is optional:
+// {"ttl":"15m"} (default 15 minutes, at most 24 hours). A relative link is made absolute with the
+// request's host.
+func (a *api) portalLink(w http.ResponseWriter, r *http.Request, p aviso.Principal) error {
+	if a.portal == nil {
+		return aviso.Errorf(aviso.ENOTFOUND, "the dashboard is not enabled on this server")
+	}
+	var in struct {
+		TTL aviso.Duration `json:"ttl"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+	}
+	link, exp, err := a.portal.PortalLink(r.Context(), p, r.PathValue("tenant"), time.Duration(in.TTL))
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(link, "/") {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		link = scheme + "://" + r.Host + link
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"url": link, "expires_at": exp.UTC()})
 	return nil
 }
 

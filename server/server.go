@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +64,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Stdout receives the one-time print of a generated root key. Default os.Stdout.
 	Stdout io.Writer
+	// PublicURL is the URL people reach this node at, e.g. "https://aviso.example.com": the
+	// base of portal links, and with https the dashboard's cookies are Secure. Default: links
+	// are made from the request's Host.
+	PublicURL string
 	// DisableUI leaves /ui/ unmounted.
 	DisableUI bool
 }
@@ -155,16 +160,22 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 
 	mux := http.NewServeMux()
-	apiHandler := api.New(api.Config{Service: s.Service, Logger: s.log}) // body limit: the API default, sized for 1,000-event batches
-	mux.Handle("/", apiHandler)
+	apiCfg := api.Config{Service: s.Service, Logger: s.log} // body limit: the API default, sized for 1,000-event batches
 	if !cfg.DisableUI {
-		ui, err := web.New(web.Config{Service: s.Service, Store: s.Store, Logger: s.log})
+		secret, err := s.sessionSecret(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ui, err := web.New(web.Config{Service: s.Service, Store: s.Store, Logger: s.log, PortalSecret: secret,
+			BaseURL: cfg.PublicURL, Secure: strings.HasPrefix(cfg.PublicURL, "https://")})
 		if err != nil {
 			return nil, fmt.Errorf("dashboard: %w", err)
 		}
 		mux.Handle("/ui/", ui)
 		mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+		apiCfg.Portal = ui
 	}
+	mux.Handle("/", api.New(apiCfg))
 	s.Handler = mux
 
 	s.ln, err = net.Listen("tcp", cfg.Addr)
@@ -200,6 +211,18 @@ func (s *Server) openStore(ctx context.Context) error {
 	}
 	s.Store = st
 	return nil
+}
+
+// sessionSecret derives the key that signs dashboard sessions and portal links from the stored
+// root key hash: every node on one database derives the same key, sessions survive restarts,
+// and changing the root key signs everyone out.
+func (s *Server) sessionSecret(ctx context.Context) ([]byte, error) {
+	k, err := s.Store.GetAPIKey(ctx, aviso.RootKeyID)
+	if err != nil {
+		return nil, fmt.Errorf("read root key: %w", err)
+	}
+	sum := sha256.Sum256([]byte("aviso-dashboard-sessions-v1\x00" + k.Hash))
+	return sum[:], nil
 }
 
 // Addr is the address the HTTP server listens on.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -296,4 +297,59 @@ func TestTusFacturasFlaskReceiver(t *testing.T) {
 			t.Errorf("unexpected delivery %+v", d)
 		}
 	}
+}
+
+// TestPortalLink: the API's portal link opens the dashboard scoped to its tenant, which cannot
+// reach another tenant or the catalog editor.
+func TestPortalLink(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	mustCall(t, n, 201, "POST", "/v1/tenants", map[string]any{"id": "acme", "name": "ACME"}, nil)
+	mustCall(t, n, 201, "POST", "/v1/tenants", map[string]any{"id": "other", "name": "Other"}, nil)
+	var link struct {
+		URL       string    `json:"url"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	mustCall(t, n, 201, "POST", "/v1/tenants/acme/portal-link", map[string]any{"ttl": "10m"}, &link)
+	if !strings.HasPrefix(link.URL, n.URL()+"/ui/portal?") || time.Until(link.ExpiresAt) > 11*time.Minute || time.Until(link.ExpiresAt) < 9*time.Minute {
+		t.Fatalf("link %+v", link)
+	}
+	var e struct{ Error struct{ Code, Field string } }
+	if code := call(t, n, "POST", "/v1/tenants/acme/portal-link", map[string]any{"ttl": "48h"}, &e); code != 422 || e.Error.Field != "ttl" {
+		t.Fatalf("48h link: %d %+v", code, e)
+	}
+	if code := call(t, n, "POST", "/v1/tenants/nobody/portal-link", nil, nil); code != 404 {
+		t.Fatalf("unknown tenant: %d", code)
+	}
+
+	jar := newJar()
+	c := &http.Client{Jar: jar}
+	res, err := c.Get(link.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Request.URL.Path != "/ui/t/acme/endpoints" {
+		t.Fatalf("portal landed on %d %s", res.StatusCode, res.Request.URL)
+	}
+	for path, want := range map[string]int{
+		"/ui/t/acme/endpoints":             200,
+		"/ui/t/other/endpoints":            404,
+		"/ui/tenants":                      403,
+		"/ui/catalog/invoice.created/edit": 403,
+		"/ui/t/other/deliveries":           404,
+	} {
+		res, err := c.Get(n.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("portal session GET %s: %d, want %d", path, res.StatusCode, want)
+		}
+	}
+}
+
+func newJar() http.CookieJar {
+	j, _ := cookiejar.New(nil)
+	return j
 }
