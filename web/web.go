@@ -66,6 +66,12 @@ type Config struct {
 	BaseURL string
 	// SessionTTL is how long a sign-in or an opened portal link lasts. Default 12h.
 	SessionTTL time.Duration
+	// PortalFrameAncestors is the CSP frame-ancestors source list of pages shown to a portal
+	// session, i.e. the sites that may embed the portal in an iframe, e.g.
+	// "https://app.example.com". Default "*": any site (the link itself is the credential).
+	// Every other page answers frame-ancestors 'none', so the operator's dashboard and the
+	// sign-in page cannot be framed (clickjacking).
+	PortalFrameAncestors string
 }
 
 // Handler serves the dashboard under /ui/. Create it with New.
@@ -78,6 +84,7 @@ type Handler struct {
 	secure  bool
 	baseURL string
 	ttl     time.Duration
+	frames  string // frame-ancestors of portal pages
 	msgs    map[string]translator
 	pages   map[string]map[string]*template.Template // by language, then page name
 	mux     *http.ServeMux
@@ -105,6 +112,12 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
+	if cfg.PortalFrameAncestors == "" {
+		cfg.PortalFrameAncestors = "*"
+	}
+	if strings.ContainsAny(cfg.PortalFrameAncestors, ";,\r\n") {
+		return nil, errors.New("web: Config.PortalFrameAncestors must be a space-separated CSP source list")
+	}
 	h := &Handler{
 		svc: cfg.Service, store: cfg.Store, log: cfg.Logger,
 		now:     func() time.Time { return cfg.Now().UTC() },
@@ -112,6 +125,7 @@ func New(cfg Config) (*Handler, error) {
 		secure:  cfg.Secure,
 		baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		ttl:     cfg.SessionTTL,
+		frames:  cfg.PortalFrameAncestors,
 		msgs:    catalogs(),
 	}
 	if err := h.parseTemplates(); err != nil {
@@ -226,12 +240,16 @@ func (h *Handler) routes() {
 	h.handler = securityHeaders(cop.Handler(m))
 }
 
-// securityHeaders sets the headers every dashboard response carries. frame-ancestors is left
-// open so the portal can be embedded; scripts and styles load from this origin only.
+// csp is the Content-Security-Policy of every page but for frame-ancestors: scripts and styles
+// load from this origin only.
+const csp = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors "
+
+// securityHeaders sets the headers every dashboard response carries. No page may be framed
+// unless render allows it for a portal session.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'")
+		h.Set("Content-Security-Policy", csp+"'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		next.ServeHTTP(w, r)
@@ -299,6 +317,7 @@ type view struct {
 	Tenant    string // the tenant the page is about, for the navigation
 	CSRF      string
 	Path      string // this page's path and query, for the language switch
+	Portal    bool   // the viewer came through a portal link: the page may be framed
 	Flash     string
 	Error     string
 	D         any // the page's own data
@@ -312,6 +331,7 @@ func (h *Handler) newView(r *http.Request, s *session, titleKey string, d any) *
 		v.Principal = &p
 		v.CSRF = h.sign.csrfToken(*s)
 		v.Tenant = p.TenantID
+		v.Portal = p.KeyID == PortalKeyID
 	}
 	if t := r.PathValue("tenant"); t != "" {
 		v.Tenant = t
@@ -336,6 +356,9 @@ func (h *Handler) render(w http.ResponseWriter, status int, name string, v *view
 		h.log.Error("render page", "page", name, "error", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
+	}
+	if v.Portal {
+		w.Header().Set("Content-Security-Policy", csp+h.frames)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

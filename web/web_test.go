@@ -129,8 +129,8 @@ func TestPagesRender(t *testing.T) {
 			if strings.Contains(r.body, "<b>received</b>") {
 				t.Error("a response body was rendered unescaped")
 			}
-			if r.header.Get("Content-Security-Policy") == "" {
-				t.Error("no Content-Security-Policy header")
+			if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
+				t.Errorf("operator page CSP %q: it must not be framed", csp)
 			}
 		})
 	}
@@ -424,7 +424,10 @@ func TestCrossTenant(t *testing.T) {
 }
 
 func TestPortalLink(t *testing.T) {
-	e := newEnv(t, func(c *web.Config) { c.BaseURL = "https://aviso.example" })
+	e := newEnv(t, func(c *web.Config) {
+		c.BaseURL = "https://aviso.example"
+		c.PortalFrameAncestors = "https://platform.example"
+	})
 	ctx := context.Background()
 	acmeKey := aviso.Principal{KeyID: "k", TenantID: "acme"}
 
@@ -458,7 +461,14 @@ func TestPortalLink(t *testing.T) {
 	if r.location != "/ui/t/acme/endpoints" {
 		t.Fatalf("portal redirects to %q", r.location)
 	}
-	wantContains(t, u.follow(r), "Tenant acme")
+	page := u.follow(r)
+	wantContains(t, page, "Tenant acme")
+	if got := page.header.Get("Content-Security-Policy"); !strings.HasSuffix(got, "frame-ancestors https://platform.example") {
+		t.Errorf("portal page CSP %q: the configured sites must be able to frame it", got)
+	}
+	if got := e.user(t).get("/ui/login").header.Get("Content-Security-Policy"); !strings.HasSuffix(got, "frame-ancestors 'none'") {
+		t.Errorf("sign-in page CSP %q: it must not be framed", got)
+	}
 	tests := []struct {
 		path   string
 		status int
