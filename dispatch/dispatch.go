@@ -8,6 +8,8 @@
 //     now+Lease, leaving out endpoints that already have enough work here. Leases make the work
 //     survive a crash: a delivery leased by a dead node is claimed again once its lease expires,
 //     so every delivery is attempted at least once (receivers deduplicate by webhook-id).
+//     Claims, releases and NextDueAt run in a goroutine of their own, one request at a time,
+//     so the loop never waits on the store while attempts finish and start.
 //   - Queue: claims wait in a queue per endpoint. At most Workers attempts are in flight in all,
 //     and at most PerEndpoint to one endpoint, served round-robin, so a slow or dead endpoint
 //     holds PerEndpoint workers and no more: the others keep delivering.

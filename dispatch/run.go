@@ -17,6 +17,7 @@ type endpointQueue struct {
 	queued   []queuedClaim
 	inFlight int
 	ready    bool          // in runState.ready
+	excluded bool          // left out of the last claim request
 	latency  time.Duration // moving average of attempt durations; starts at the endpoint's timeout
 	timeout  time.Duration
 }
@@ -170,9 +171,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	finish := func(f finished) {
 		q := s.eps[f.endpointID]
-		if q.outstanding() == d.holdCap(q)/2+1 {
-			dirty = true // it was left out of claims and no longer is
-		}
 		q.inFlight--
 		s.inFlight--
 		d.stats.inFlight.Add(-1)
@@ -180,6 +178,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		if len(q.queued) > 0 && !q.ready && q.inFlight < d.cfg.PerEndpoint {
 			q.ready = true
 			s.ready = append(s.ready, q)
+		}
+		if q.excluded && q.outstanding() <= d.holdCap(q)/2 {
+			q.excluded = false
+			dirty = true // it was left out of the last claim and may take more now
 		}
 		if q.outstanding() == 0 && q.latency < q.timeout/2 {
 			// Forget quick endpoints; keep slow ones so their small hold cap survives.
@@ -194,7 +196,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		var exclude []string
 		for id, q := range s.eps {
-			if q.outstanding() > d.holdCap(q)/2 {
+			q.excluded = q.outstanding() > d.holdCap(q)/2
+			if q.excluded {
 				exclude = append(exclude, id)
 			}
 		}
