@@ -7,8 +7,14 @@ import (
 	"strings"
 )
 
-// Languages the dashboard speaks, default first.
-var languages = [...]string{"en", "es"}
+// The languages the dashboard speaks; English is the default.
+const (
+	langEN = "en"
+	langES = "es"
+)
+
+// languages returns the languages the dashboard speaks, default first.
+func languages() []string { return []string{langEN, langES} }
 
 // translator looks up the labels of one language. A missing key renders as the key itself, so a
 // gap shows on the page instead of breaking it; TestMessagesComplete keeps gaps from landing.
@@ -24,7 +30,7 @@ func (t translator) T(key string) string {
 // catalogs returns the labels of every language. It builds fresh maps on each call so that no
 // mutable state lives at package level; New calls it once.
 func catalogs() map[string]translator {
-	return map[string]translator{"en": messagesEN(), "es": messagesES()}
+	return map[string]translator{langEN: messagesEN(), langES: messagesES()}
 }
 
 // pickLanguage chooses the page language: the lang cookie set by the switch, else the best match
@@ -37,7 +43,7 @@ func pickLanguage(r *http.Request) string {
 }
 
 func supported(lang string) bool {
-	for _, l := range languages {
+	for _, l := range languages() {
 		if l == lang {
 			return true
 		}
@@ -76,7 +82,7 @@ func parseAcceptLanguage(header string) string {
 		}
 	}
 	if len(cs) == 0 {
-		return languages[0]
+		return langEN
 	}
 	sort.SliceStable(cs, func(a, b int) bool { return cs[a].q > cs[b].q })
 	return cs[0].lang

@@ -163,7 +163,7 @@ func (h *Handler) parseTemplates() error {
 	if err != nil {
 		return fmt.Errorf("web: list templates: %w", err)
 	}
-	for _, lang := range languages {
+	for _, lang := range languages() {
 		h.pages[lang] = make(map[string]*template.Template)
 		for _, n := range names {
 			name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
