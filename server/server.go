@@ -272,6 +272,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Wait()
 	close(errc)
 	err := <-errc
+	_ = s.Dispatcher.Close() // idle keep-alive connections
 	if cerr := s.Store.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close store: %w", cerr)
 	}
