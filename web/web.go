@@ -41,6 +41,8 @@ const (
 	DefaultSessionTTL    = 12 * time.Hour
 	DefaultPortalLinkTTL = 15 * time.Minute
 	MaxPortalLinkTTL     = 24 * time.Hour
+	// MaxFormBytes bounds a form's body: room for a test payload of the service's 1 MiB limit.
+	MaxFormBytes = 2 << 20
 )
 
 // Config configures the dashboard.
@@ -252,6 +254,9 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", csp+"'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
+		}
 		next.ServeHTTP(w, r)
 	})
 }
