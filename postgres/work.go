@@ -1,8 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aviso-dev/aviso"
@@ -95,7 +98,7 @@ const completeSQL = `WITH d AS (
 		SELECT $7, d.id, d.tenant_id, d.endpoint_id, d.event_id, $6, $8, $9, $4, $10, $11, $5 FROM d
 	), old AS (
 		SELECT e.id, e.disabled, e.consecutive_failures FROM endpoints e JOIN d ON e.id = d.endpoint_id
-		FOR UPDATE OF e
+		FOR NO KEY UPDATE OF e
 	)
 	UPDATE endpoints e SET
 		consecutive_failures = CASE WHEN $12 THEN 0 ELSE old.consecutive_failures + 1 END,
@@ -114,6 +117,10 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 	if len(cs) == 0 {
 		return nil
 	}
+	cs = slices.Clone(cs)
+	slices.SortStableFunc(cs, func(a, b aviso.Completion) int {
+		return cmp.Or(strings.Compare(a.Attempt.EndpointID, b.Attempt.EndpointID), strings.Compare(a.Attempt.DeliveryID, b.Attempt.DeliveryID))
+	})
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, c := range cs {
