@@ -233,7 +233,8 @@ func TestMultiNodeKill(t *testing.T) {
 		}
 	}
 	if publishRetries > 0 {
-		t.Logf("%d publish batches answered 5xx and were sent again (see the nodes' logs)", publishRetries)
+		// The retry keeps the test's accounting exact, but a live node must not fail a publish.
+		t.Errorf("%d publish batches answered 5xx and were sent again (see the nodes' logs)", publishRetries)
 	}
 	t.Logf("%d events accepted; %d requests received for %d deliveries: %d duplicates (at most %d were leased at the kill)",
 		len(accepted), total, total-dups, dups, len(leasedAtKill))
