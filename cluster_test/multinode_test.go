@@ -281,33 +281,17 @@ func countByOwner(m map[delivery]string) map[string]int {
 }
 
 // freshSchema creates a schema of its own, dropped at the end, and returns the URL that selects
-// it (pgx passes search_path from the URL to the server as a runtime parameter) and a connection.
+// it and a connection whose search_path is that schema.
 func freshSchema(tb testing.TB, ctx context.Context, url string) (string, *pgx.Conn) {
 	tb.Helper()
-	schema := "aviso_cluster_" + randomHex(6)
+	url, schema := testenv.PostgresSchema(tb, "aviso_cluster_")
+	url = testenv.SchemaURL(url, schema)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		tb.Fatalf("connect: %v", err)
 	}
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(dctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-		conn.Close(dctx)
-	})
-	if _, err := conn.Exec(ctx, "SET search_path TO "+schema); err != nil {
-		tb.Fatalf("set search_path: %v", err)
-	}
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return url + sep + "search_path=" + schema, conn
+	tb.Cleanup(func() { conn.Close(context.Background()) })
+	return url, conn
 }
 
 func randomHex(n int) string {

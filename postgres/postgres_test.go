@@ -2,8 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -19,24 +17,7 @@ import (
 // testSchema returns the database URL and a fresh schema name, dropped when tb ends.
 func testSchema(tb testing.TB) (string, string) {
 	tb.Helper()
-	url := testenv.PostgresURL(tb)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "aviso_test_" + hex.EncodeToString(b[:])
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return url, schema
+	return testenv.PostgresSchema(tb, "aviso_test_")
 }
 
 // openSchema opens a migrated store on schema, closed when tb ends.

@@ -1,10 +1,7 @@
 package storecopy_test
 
 import (
-	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +17,6 @@ import (
 	"github.com/aviso-dev/aviso/postgres"
 	"github.com/aviso-dev/aviso/sqlite"
 	"github.com/aviso-dev/aviso/storecopy"
-	"github.com/jackc/pgx/v5"
 )
 
 // base is an hour ago, so every delivery of the fixture is due.
@@ -29,24 +25,7 @@ var base = time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
 // testSchema returns the database URL and a fresh schema name, dropped when tb ends.
 func testSchema(tb testing.TB) (string, string) {
 	tb.Helper()
-	url := testenv.PostgresURL(tb)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "aviso_copy_" + hex.EncodeToString(b[:])
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return url, schema
+	return testenv.PostgresSchema(tb, "aviso_copy_")
 }
 
 // fixture is what fill stored: what to look up through the Store API afterwards.

@@ -2,9 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -16,26 +13,13 @@ import (
 	"github.com/aviso-dev/aviso/postgres"
 	"github.com/aviso-dev/aviso/sqlite"
 	"github.com/aviso-dev/aviso/storecopy"
-	"github.com/jackc/pgx/v5"
 )
 
 // TestMigrateStore runs `aviso migrate-store` in-process from a data directory (AVISO_DATA_DIR)
 // into a PostgreSQL schema chosen with the URL's search_path, as an operator would.
 func TestMigrateStore(t *testing.T) {
-	url := testenv.PostgresURL(t)
+	url, schema := testenv.PostgresSchema(t, "aviso_cmd_")
 	ctx := t.Context()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "aviso_cmd_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
 
 	dir := t.TempDir()
 	src, err := sqlite.Open(ctx, filepath.Join(dir, "aviso.db"), sqlite.Options{})
@@ -48,10 +32,7 @@ func TestMigrateStore(t *testing.T) {
 	}
 	src.Close()
 
-	to := url + "&search_path=" + schema
-	if !strings.Contains(url, "?") {
-		to = url + "?search_path=" + schema
-	}
+	to := testenv.SchemaURL(url, schema)
 	run := func(args ...string) (string, error) {
 		var out bytes.Buffer
 		m := NewMain(&out, &out, env(map[string]string{"AVISO_DATA_DIR": dir, "AVISO_DATABASE_URL": to, "AVISO_LOG_LEVEL": "warn"}))
