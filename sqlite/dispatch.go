@@ -100,87 +100,214 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 	return claims, nil
 }
 
+// The statements of CompleteDeliveries' bulk path.
+var (
+	// completeLookup finds the deliveries of a batch with their endpoint's failure count.
+	completeLookup = `SELECT d.id, d.endpoint_id, e.consecutive_failures, e.disabled
+		FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+		WHERE d.id IN (SELECT value FROM json_each(?))`
+	insertAttempts = bulkStatement{
+		head: `INSERT INTO attempts (` + attemptCols + `) VALUES `,
+		row:  `(?,?,?,?,?,?,?,?,?,?,?,?)`,
+	}
+	updateCompleted = bulkStatement{
+		head: `WITH v (id, status, next_at, response_status, error, at) AS (VALUES `,
+		row:  `(?,?,?,?,?,?)`,
+		tail: `) UPDATE deliveries SET status = v.status, attempt_count = attempt_count + 1,
+			round_attempts = round_attempts + 1, next_attempt_at = v.next_at,
+			last_response_status = v.response_status, last_error = v.error,
+			lease_owner = NULL, lease_until = NULL, updated_at = v.at
+		FROM v WHERE deliveries.id = v.id`,
+	}
+	updateEndpointFailures = bulkStatement{
+		head: `WITH v (id, failures) AS (VALUES `,
+		row:  `(?,?)`,
+		tail: `) UPDATE endpoints SET consecutive_failures = v.failures FROM v WHERE endpoints.id = v.id`,
+	}
+)
+
 // CompleteDeliveries records attempts and their outcome in one transaction; see aviso.Store.
 // Completions apply in order. A completion is recorded whoever holds the lease now: the attempt
 // happened, and the at-least-once log keeps it.
+//
+// The usual batch is written with a handful of multi-row statements: one lookup of the
+// deliveries and their endpoints, the attempts inserted, the deliveries updated, and each
+// endpoint's failure count written once, computed here in order. A batch in which an endpoint
+// reaches DisableAfter, or which completes one delivery twice, is applied one completion at a
+// time instead (completeEach), so its order-dependent effects stay exactly as specified.
 func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) error {
 	if len(cs) == 0 {
 		return nil
 	}
 	return s.write(ctx, "complete deliveries", func(tx *sql.Tx) error {
-		find, err := tx.PrepareContext(ctx, `SELECT endpoint_id FROM deliveries WHERE id = ?`)
+		ids := make([]string, len(cs))
+		for i, c := range cs {
+			ids[i] = c.Attempt.DeliveryID
+		}
+		lookup, err := s.stmt(ctx, tx, completeLookup)
 		if err != nil {
 			return err
 		}
-		defer find.Close()
-		insAttempt, err := tx.PrepareContext(ctx, `INSERT INTO attempts (`+attemptCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		rows, err := lookup.QueryContext(ctx, idList(ids))
 		if err != nil {
 			return err
 		}
-		defer insAttempt.Close()
-		update, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, attempt_count = attempt_count + 1,
-			round_attempts = round_attempts + 1, next_attempt_at = ?, last_response_status = ?, last_error = ?,
-			lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?`)
-		if err != nil {
+		type endpointState struct {
+			failures int
+			disabled bool
+		}
+		endpointOf := make(map[string]string, len(cs))
+		endpoints := map[string]*endpointState{}
+		var order []string // endpoints in first-seen order, so writes are deterministic
+		for rows.Next() {
+			var id, ep string
+			var st endpointState
+			if err := rows.Scan(&id, &ep, &st.failures, &st.disabled); err != nil {
+				rows.Close()
+				return err
+			}
+			endpointOf[id] = ep
+			if endpoints[ep] == nil {
+				endpoints[ep] = &st
+				order = append(order, ep)
+			}
+		}
+		if err := rows.Err(); err != nil {
 			return err
 		}
-		defer update.Close()
-		succeeded, err := tx.PrepareContext(ctx, `UPDATE endpoints SET consecutive_failures = 0 WHERE id = ? RETURNING disabled`)
-		if err != nil {
-			return err
-		}
-		defer succeeded.Close()
-		failed, err := tx.PrepareContext(ctx, `UPDATE endpoints SET consecutive_failures = consecutive_failures + 1
-			WHERE id = ? RETURNING consecutive_failures, disabled`)
-		if err != nil {
-			return err
-		}
-		defer failed.Close()
+		rows.Close()
 
+		// Replay the batch on the endpoints' counts; fall back to one at a time if an endpoint
+		// would be disabled or a delivery appears twice.
+		live := cs[:0:0]
+		seen := make(map[string]bool, len(cs))
 		for _, c := range cs {
-			a := c.Attempt
-			var endpointID string
-			switch err := find.QueryRowContext(ctx, a.DeliveryID).Scan(&endpointID); err {
-			case nil:
-			case sql.ErrNoRows:
+			ep, ok := endpointOf[c.Attempt.DeliveryID]
+			if !ok {
 				continue // deleted with its endpoint or event meanwhile
-			default:
-				return fmt.Errorf("delivery %s: %w", a.DeliveryID, err)
 			}
-			if _, err := insAttempt.ExecContext(ctx, a.ID, a.DeliveryID, a.TenantID, endpointID, a.EventID, micros(a.At), a.URL,
-				mapText(a.RequestHeaders), a.ResponseStatus, a.ResponseBody, a.DurationMS, a.Error); err != nil {
-				return fmt.Errorf("attempt %s: %w", a.ID, err)
+			if seen[c.Attempt.DeliveryID] {
+				return s.completeEach(ctx, tx, cs)
 			}
+			seen[c.Attempt.DeliveryID] = true
+			st := endpoints[ep]
+			if c.Status == aviso.StatusSucceeded {
+				st.failures = 0
+			} else {
+				st.failures++
+				if !st.disabled && c.DisableAfter > 0 && st.failures >= c.DisableAfter {
+					return s.completeEach(ctx, tx, cs)
+				}
+			}
+			live = append(live, c)
+		}
+		if len(live) == 0 {
+			return nil
+		}
+		err = s.exec(ctx, tx, insertAttempts, len(live), func(dst []any, i int) []any {
+			a := live[i].Attempt
+			return append(dst, a.ID, a.DeliveryID, a.TenantID, endpointOf[a.DeliveryID], a.EventID, micros(a.At), a.URL,
+				mapText(a.RequestHeaders), a.ResponseStatus, a.ResponseBody, a.DurationMS, a.Error)
+		})
+		if err != nil {
+			return fmt.Errorf("insert attempts: %w", err)
+		}
+		err = s.exec(ctx, tx, updateCompleted, len(live), func(dst []any, i int) []any {
+			c := live[i]
 			var next *time.Time
 			if c.Status == aviso.StatusPending {
 				next = c.NextAttemptAt
 			}
-			if _, err := update.ExecContext(ctx, string(c.Status), microsPtr(next), a.ResponseStatus, a.Error, micros(a.At), a.DeliveryID); err != nil {
-				return fmt.Errorf("delivery %s: %w", a.DeliveryID, err)
-			}
-			var failures int
-			var disabled bool
-			if c.Status == aviso.StatusSucceeded {
-				err = succeeded.QueryRowContext(ctx, endpointID).Scan(&disabled)
-			} else {
-				err = failed.QueryRowContext(ctx, endpointID).Scan(&failures, &disabled)
-			}
-			if err != nil {
-				return fmt.Errorf("endpoint %s: %w", endpointID, err)
-			}
-			if !disabled && c.DisableAfter > 0 && failures >= c.DisableAfter {
-				if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET disabled = 1, disabled_reason = ?, updated_at = ? WHERE id = ?`,
-					aviso.DisabledConsecutiveFailed, micros(a.At), endpointID); err != nil {
-					return fmt.Errorf("disable endpoint %s: %w", endpointID, err)
-				}
-				if err := failPending(ctx, tx, endpointID, a.At); err != nil {
-					return err
-				}
-				s.log.Warn("endpoint disabled after consecutive failures", "endpoint_id", endpointID, "failures", failures)
-			}
+			return append(dst, c.Attempt.DeliveryID, string(c.Status), microsPtr(next), c.Attempt.ResponseStatus,
+				c.Attempt.Error, micros(c.Attempt.At))
+		})
+		if err != nil {
+			return fmt.Errorf("update deliveries: %w", err)
+		}
+		err = s.exec(ctx, tx, updateEndpointFailures, len(order), func(dst []any, i int) []any {
+			return append(dst, order[i], endpoints[order[i]].failures)
+		})
+		if err != nil {
+			return fmt.Errorf("update endpoints: %w", err)
 		}
 		return nil
 	})
+}
+
+// completeEach applies completions one at a time, in order, within tx.
+func (s *Store) completeEach(ctx context.Context, tx *sql.Tx, cs []aviso.Completion) error {
+	find, err := tx.PrepareContext(ctx, `SELECT endpoint_id FROM deliveries WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	defer find.Close()
+	insAttempt, err := tx.PrepareContext(ctx, `INSERT INTO attempts (`+attemptCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer insAttempt.Close()
+	update, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, attempt_count = attempt_count + 1,
+		round_attempts = round_attempts + 1, next_attempt_at = ?, last_response_status = ?, last_error = ?,
+		lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	defer update.Close()
+	succeeded, err := tx.PrepareContext(ctx, `UPDATE endpoints SET consecutive_failures = 0 WHERE id = ? RETURNING disabled`)
+	if err != nil {
+		return err
+	}
+	defer succeeded.Close()
+	failed, err := tx.PrepareContext(ctx, `UPDATE endpoints SET consecutive_failures = consecutive_failures + 1
+		WHERE id = ? RETURNING consecutive_failures, disabled`)
+	if err != nil {
+		return err
+	}
+	defer failed.Close()
+
+	for _, c := range cs {
+		a := c.Attempt
+		var endpointID string
+		switch err := find.QueryRowContext(ctx, a.DeliveryID).Scan(&endpointID); err {
+		case nil:
+		case sql.ErrNoRows:
+			continue // deleted with its endpoint or event meanwhile
+		default:
+			return fmt.Errorf("delivery %s: %w", a.DeliveryID, err)
+		}
+		if _, err := insAttempt.ExecContext(ctx, a.ID, a.DeliveryID, a.TenantID, endpointID, a.EventID, micros(a.At), a.URL,
+			mapText(a.RequestHeaders), a.ResponseStatus, a.ResponseBody, a.DurationMS, a.Error); err != nil {
+			return fmt.Errorf("attempt %s: %w", a.ID, err)
+		}
+		var next *time.Time
+		if c.Status == aviso.StatusPending {
+			next = c.NextAttemptAt
+		}
+		if _, err := update.ExecContext(ctx, string(c.Status), microsPtr(next), a.ResponseStatus, a.Error, micros(a.At), a.DeliveryID); err != nil {
+			return fmt.Errorf("delivery %s: %w", a.DeliveryID, err)
+		}
+		var failures int
+		var disabled bool
+		if c.Status == aviso.StatusSucceeded {
+			err = succeeded.QueryRowContext(ctx, endpointID).Scan(&disabled)
+		} else {
+			err = failed.QueryRowContext(ctx, endpointID).Scan(&failures, &disabled)
+		}
+		if err != nil {
+			return fmt.Errorf("endpoint %s: %w", endpointID, err)
+		}
+		if !disabled && c.DisableAfter > 0 && failures >= c.DisableAfter {
+			if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET disabled = 1, disabled_reason = ?, updated_at = ? WHERE id = ?`,
+				aviso.DisabledConsecutiveFailed, micros(a.At), endpointID); err != nil {
+				return fmt.Errorf("disable endpoint %s: %w", endpointID, err)
+			}
+			if err := failPending(ctx, tx, endpointID, a.At); err != nil {
+				return err
+			}
+			s.log.Warn("endpoint disabled after consecutive failures", "endpoint_id", endpointID, "failures", failures)
+		}
+	}
+	return nil
 }
 
 // ReleaseDeliveries gives up owner's leases on the given deliveries.

@@ -62,6 +62,9 @@ type Store struct {
 	r       *sql.DB // the readers
 	log     *slog.Logger
 	wakeups chan struct{}
+	// prepared holds the hot paths' statements, prepared on the writer at Open (see prepare);
+	// read-only afterwards.
+	prepared map[string]*sql.Stmt
 }
 
 var _ aviso.Store = (*Store)(nil)
@@ -112,6 +115,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
 		s.log.Info("released the leases of a previous run", "deliveries", n)
+	}
+	if err := s.prepare(ctx); err != nil {
+		s.closeStatements()
+		w.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 
 	// The readers open after the writer has switched the file to WAL.
@@ -199,6 +207,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.closeStatements()
 	var errR error
 	if s.r != nil {
 		errR = s.r.Close()

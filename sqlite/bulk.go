@@ -1,0 +1,113 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// The hot paths (publish, claim, complete) write many rows per transaction. Two things make
+// that cheap on SQLite through database/sql: statements are parsed once and kept (prepare), and
+// rows go in multi-row statements (bulkStatement) so that each row costs a few bound values rather than a
+// round trip through database/sql and the VDBE set-up of a statement of its own.
+
+// maxBulkRows is the most rows one multi-row statement carries. A batch is cut into chunks of
+// powers of two up to it, so at most log2(maxBulkRows)+1 statement shapes exist per kind.
+const maxBulkRows = 64
+
+// prepare prepares every statement of the hot paths on the writer, in each chunk size, once at
+// Open: the writer has one connection, and a statement prepared on the DB is then reused by every
+// transaction (sql.Tx.StmtContext binds it to the transaction without parsing it again). The map
+// is not modified after Open.
+func (s *Store) prepare(ctx context.Context) error {
+	s.prepared = make(map[string]*sql.Stmt)
+	for _, q := range hotStatements() {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		s.prepared[q] = st
+	}
+	return nil
+}
+
+// stmt returns query, prepared, bound to tx.
+func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := s.prepared[query]; ok {
+		return tx.StmtContext(ctx, st), nil
+	}
+	return tx.PrepareContext(ctx, query) // not a hot statement: parsed for this transaction
+}
+
+// closeStatements closes the prepared statements.
+func (s *Store) closeStatements() {
+	for _, st := range s.prepared {
+		st.Close()
+	}
+}
+
+// bulkStatement is a multi-row statement: head, then row repeated (comma-separated), then tail.
+type bulkStatement struct{ head, row, tail string }
+
+// sql is the statement for rows rows.
+func (b bulkStatement) sql(rows int) string {
+	return bulkSQL(b.head, b.row, b.tail, rows)
+}
+
+// hotStatements lists every statement prepare prepares.
+func hotStatements() []string {
+	var out []string
+	for _, b := range []bulkStatement{insertAttempts, updateCompleted, updateEndpointFailures} {
+		for size := maxBulkRows; size >= 1; size /= 2 {
+			out = append(out, b.sql(size))
+		}
+	}
+	return append(out, completeLookup)
+}
+
+// chunkSize is the size of the next chunk of a batch of n rows: the largest power of two ≤ n,
+// at most maxBulkRows.
+func chunkSize(n int) int {
+	size := maxBulkRows
+	for size > n {
+		size /= 2
+	}
+	return size
+}
+
+// bulkSQL is head followed by rows copies of row, comma-separated, then tail.
+func bulkSQL(head, row, tail string, rows int) string {
+	var b strings.Builder
+	b.Grow(len(head) + rows*(len(row)+1) + len(tail))
+	b.WriteString(head)
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(tail)
+	return b.String()
+}
+
+// exec runs b over n rows in chunks; args appends row i's values.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, b bulkStatement, n int, args func(dst []any, i int) []any) error {
+	var vals []any
+	for done := 0; done < n; {
+		size := chunkSize(n - done)
+		st, err := s.stmt(ctx, tx, b.sql(size))
+		if err != nil {
+			return err
+		}
+		vals = vals[:0]
+		for i := done; i < done+size; i++ {
+			vals = args(vals, i)
+		}
+		if _, err := st.ExecContext(ctx, vals...); err != nil {
+			return err
+		}
+		done += size
+	}
+	return nil
+}
