@@ -14,8 +14,10 @@
 //     and at most PerEndpoint to one endpoint, served round-robin, so a slow or dead endpoint
 //     holds PerEndpoint workers and no more: the others keep delivering.
 //     How much one endpoint may hold here (queued and in flight) follows its observed latency:
-//     enough to keep a fast endpoint busy between claims, few enough that a slow one's claims
-//     are all attempted well before their lease runs out. A claim that waited too long anyway
+//     about a second of its work (holdCap), enough to keep a fast endpoint busy between claims,
+//     few enough that a slow or dead one leaves the node's budget to the others and its claims
+//     are all attempted well before their lease runs out. A new endpoint starts with a quarter
+//     batch and its first finished attempt sets its latency. A claim that waited too long anyway
 //     is released rather than attempted late.
 //   - Attempt: webhook.Build renders the request (Standard Webhooks headers, signature, format);
 //     it is POSTed through the SSRF guard with the endpoint's timeout; redirects are not

@@ -71,7 +71,8 @@ func TestTimeout(t *testing.T) {
 }
 
 // TestHoldCap checks that a slow endpoint may hold no more claims than it can attempt in half a
-// lease, and that a fast one may hold a full claim batch.
+// lease (and in practice about a second's work), that a fast one may hold two claim batches, and
+// that an endpoint not measured yet holds a quarter batch.
 func TestHoldCap(t *testing.T) {
 	d := &Dispatcher{cfg: Config{Lease: 2 * time.Minute, PerEndpoint: 8, ClaimBatch: 256}}
 	tests := []struct {
@@ -79,8 +80,12 @@ func TestHoldCap(t *testing.T) {
 		latency time.Duration
 		want    int
 	}{
-		{"fast", time.Millisecond, 256},
-		{"ten second timeouts", 10 * time.Second, 48},
+		{"not measured yet", 0, 64},
+		{"fast", time.Millisecond, 512},
+		{"ten milliseconds", 10 * time.Millisecond, 512},
+		{"hundred milliseconds", 100 * time.Millisecond, 80},
+		{"one second timeouts", time.Second, 16},
+		{"ten second timeouts", 10 * time.Second, 16},
 		{"slower than half a lease", 90 * time.Second, 16},
 	}
 	for _, tt := range tests {

@@ -18,7 +18,7 @@ type endpointQueue struct {
 	inFlight int
 	ready    bool          // in runState.ready
 	excluded bool          // left out of the last claim request
-	latency  time.Duration // moving average of attempt durations; starts at the endpoint's timeout
+	latency  time.Duration // moving average of attempt durations; 0 until the first attempt finished
 	timeout  time.Duration
 }
 
@@ -44,13 +44,24 @@ type finished struct {
 	took       time.Duration
 }
 
-// holdCap is how many claims an endpoint may hold here. A fast endpoint gets up to ClaimBatch so
-// claims stay large; a slow one only as many as it can attempt in half a lease, so none of them
-// is still waiting when its lease runs out.
+// holdHorizon is how much work, in time, an endpoint may hold here: what its PerEndpoint
+// workers get through in that long at its observed latency.
+const holdHorizon = time.Second
+
+// holdCap is how many claims an endpoint may hold here: what it can attempt within holdHorizon
+// (or a quarter lease if shorter), at least 2×PerEndpoint so its workers never wait for a claim,
+// at most 2×ClaimBatch so a fast endpoint at half its cap takes a whole claim batch. A slow
+// endpoint so holds a few seconds of work and leaves the node's budget to the others; none of
+// its claims waits anywhere near half a lease. An endpoint whose first attempt has not finished
+// yet holds a quarter batch: enough to start fast, little for one that turns out dead.
 func (d *Dispatcher) holdCap(q *endpointQueue) int {
-	per := max(q.latency, time.Millisecond)
-	rounds := int((d.cfg.Lease / 2) / per)
-	return max(2*d.cfg.PerEndpoint, min(rounds*d.cfg.PerEndpoint, d.cfg.ClaimBatch))
+	lo := 2 * d.cfg.PerEndpoint
+	if q.latency == 0 {
+		return max(lo, d.cfg.ClaimBatch/4)
+	}
+	horizon := min(holdHorizon, d.cfg.Lease/4)
+	n := int(horizon/max(q.latency, 100*time.Microsecond)) * d.cfg.PerEndpoint
+	return max(lo, min(n, 2*d.cfg.ClaimBatch))
 }
 
 // claimRequest asks the claimer to give back release and then claim with params.
@@ -133,7 +144,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	)
 	helpers.Go(func() { d.complete(ctx, completions, flushed) })
 	helpers.Go(func() { d.claimer(ctx, reqs, results) })
-	maxHeld := d.cfg.Workers + d.cfg.ClaimBatch
+	// maxHeld bounds the claims held here (queued and in flight), hence memory: room for every
+	// worker and two batches, so a claim can be under way while a batch waits.
+	maxHeld := d.cfg.Workers + 2*d.cfg.ClaimBatch
 
 	start := func() {
 		if ctx.Err() != nil {
@@ -174,7 +187,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		q.inFlight--
 		s.inFlight--
 		d.stats.inFlight.Add(-1)
-		q.latency += (f.took - q.latency) / 8
+		if q.latency == 0 {
+			q.latency = max(f.took, time.Microsecond) // the first observation replaces the unknown
+		} else {
+			q.latency += (f.took - q.latency) / 8
+		}
 		if len(q.queued) > 0 && !q.ready && q.inFlight < d.cfg.PerEndpoint {
 			q.ready = true
 			s.ready = append(s.ready, q)
@@ -217,7 +234,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			q := s.eps[c.Delivery.EndpointID]
 			if q == nil {
 				t := Timeout(c.Endpoint)
-				q = &endpointQueue{id: c.Delivery.EndpointID, latency: t, timeout: t}
+				q = &endpointQueue{id: c.Delivery.EndpointID, timeout: t}
 				s.eps[q.id] = q
 			}
 			if q.outstanding() >= d.holdCap(q) {
