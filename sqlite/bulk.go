@@ -58,12 +58,12 @@ func (b bulkStatement) sql(rows int) string {
 // hotStatements lists every statement prepare prepares.
 func hotStatements() []string {
 	var out []string
-	for _, b := range []bulkStatement{insertAttempts, updateCompleted, updateEndpointFailures} {
+	for _, b := range []bulkStatement{insertAttempts, updateCompleted, updateEndpointFailures, insertEventRows, insertDeliveryRows} {
 		for size := maxBulkRows; size >= 1; size /= 2 {
 			out = append(out, b.sql(size))
 		}
 	}
-	return append(out, completeLookup)
+	return append(out, completeLookup, endpointTenants)
 }
 
 // chunkSize is the size of the next chunk of a batch of n rows: the largest power of two ≤ n,

@@ -37,63 +37,141 @@ func scanSeqEvent(sc scanner) (seqEvent, error) {
 	return seqEvent{seq, e}, err
 }
 
-// InsertEvents stores events and their deliveries in one transaction; see aviso.Store.
+// The statements of InsertEvents.
+var (
+	// insertEventRows inserts events, skipping those whose (tenant_id, id) exists, and returns
+	// the seq of those it stored.
+	insertEventRows = bulkStatement{
+		head: `INSERT INTO events (tenant_id, id, type, data, external_reference, created_at) VALUES `,
+		row:  `(?,?,?,?,?,?)`,
+		tail: ` ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq, tenant_id, id`,
+	}
+	insertDeliveryRows = bulkStatement{
+		head: `INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id, event_type, status, attempt_count,
+			round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at) VALUES `,
+		row: `(?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	}
+	// endpointTenants finds which of a batch's endpoints exist, and their tenant.
+	endpointTenants = `SELECT id, tenant_id FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`
+)
+
+// InsertEvents stores events and their deliveries in one transaction; see aviso.Store. Events go
+// in multi-row INSERT … ON CONFLICT DO NOTHING RETURNING statements (the rows not returned
+// existed already), the endpoints are checked in one query, and the deliveries go in multi-row
+// INSERTs.
 func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]aviso.InsertedEvent, error) {
 	out := make([]aviso.InsertedEvent, 0, len(events))
 	queued := false
 	err := s.write(ctx, "insert events", func(tx *sql.Tx) error {
-		insEvent, err := tx.PrepareContext(ctx, `INSERT INTO events (tenant_id, id, type, data, external_reference, created_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING`)
-		if err != nil {
-			return err
+		type key struct{ tenant, id string }
+		seqs := make(map[key]int64, len(events))
+		var vals []any
+		for done := 0; done < len(events); {
+			size := chunkSize(len(events) - done)
+			st, err := s.stmt(ctx, tx, insertEventRows.sql(size))
+			if err != nil {
+				return err
+			}
+			vals = vals[:0]
+			for _, ne := range events[done : done+size] {
+				ev := ne.Event
+				vals = append(vals, ev.TenantID, ev.ID, ev.Type, string(ev.Data), ev.ExternalReference, micros(ev.CreatedAt))
+			}
+			rows, err := st.QueryContext(ctx, vals...)
+			if err != nil {
+				return fmt.Errorf("insert events: %w", err)
+			}
+			for rows.Next() {
+				var seq int64
+				var k key
+				if err := rows.Scan(&seq, &k.tenant, &k.id); err != nil {
+					rows.Close()
+					return err
+				}
+				seqs[k] = seq
+			}
+			if err := rows.Err(); err != nil {
+				rows.Close()
+				return fmt.Errorf("insert events: %w", err)
+			}
+			rows.Close()
+			done += size
 		}
-		defer insEvent.Close()
-		getEvent, err := tx.PrepareContext(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = ? AND id = ?`)
-		if err != nil {
-			return err
-		}
-		defer getEvent.Close()
-		// A delivery is inserted only if its endpoint (of the same tenant) still exists.
-		insDelivery, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id,
-				event_type, status, attempt_count, round_attempts, next_attempt_at, last_response_status, last_error,
-				created_at, updated_at)
-			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM endpoints WHERE id = ? AND tenant_id = ?)`)
-		if err != nil {
-			return err
-		}
-		defer insDelivery.Close()
 
+		// The endpoints the new events' deliveries go to, with their tenant.
+		var endpointIDs []string
+		for _, ne := range events {
+			if _, ok := seqs[key{ne.Event.TenantID, ne.Event.ID}]; ok {
+				for _, d := range ne.Deliveries {
+					endpointIDs = append(endpointIDs, d.EndpointID)
+				}
+			}
+		}
+		tenantOf := make(map[string]string)
+		if len(endpointIDs) > 0 {
+			lookup, err := s.stmt(ctx, tx, endpointTenants)
+			if err != nil {
+				return err
+			}
+			rows, err := lookup.QueryContext(ctx, idList(endpointIDs))
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id, tenant string
+				if err := rows.Scan(&id, &tenant); err != nil {
+					rows.Close()
+					return err
+				}
+				tenantOf[id] = tenant
+			}
+			if err := rows.Err(); err != nil {
+				rows.Close()
+				return err
+			}
+			rows.Close()
+		}
+
+		type newDelivery struct {
+			d       *aviso.Delivery
+			seq     int64
+			eventID string
+		}
+		var ds []newDelivery
 		for _, ne := range events {
 			ev := ne.Event
-			res, err := insEvent.ExecContext(ctx, ev.TenantID, ev.ID, ev.Type, string(ev.Data), ev.ExternalReference, micros(ev.CreatedAt))
-			if err != nil {
-				return fmt.Errorf("event %s: %w", ev.ID, err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n == 0 {
-				stored, _, err := scanEvent(getEvent.QueryRowContext(ctx, ev.TenantID, ev.ID))
+			k := key{ev.TenantID, ev.ID}
+			seq, ok := seqs[k]
+			if !ok {
+				// It existed before, or earlier in this batch.
+				stored, _, err := scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = ? AND id = ?`,
+					ev.TenantID, ev.ID))
 				if err != nil {
 					return fmt.Errorf("event %s: %w", ev.ID, err)
 				}
 				out = append(out, aviso.InsertedEvent{Event: stored})
 				continue
 			}
-			seq, err := res.LastInsertId()
-			if err != nil {
-				return err
-			}
+			delete(seqs, k) // a later copy in this batch is not created again
 			for _, d := range ne.Deliveries {
-				if _, err := insDelivery.ExecContext(ctx, d.ID, d.TenantID, seq, ev.ID, d.EndpointID, d.EventType, string(d.Status),
-					d.AttemptCount, d.RoundAttempts, microsPtr(d.NextAttemptAt), d.LastResponseStatus, d.LastError,
-					micros(d.CreatedAt), micros(d.UpdatedAt), d.EndpointID, d.TenantID); err != nil {
-					return fmt.Errorf("delivery %s: %w", d.ID, err)
+				// A delivery is inserted only if its endpoint (of the same tenant) still exists.
+				if t, ok := tenantOf[d.EndpointID]; ok && t == d.TenantID {
+					ds = append(ds, newDelivery{d, seq, ev.ID})
+					queued = queued || d.Status == aviso.StatusPending
 				}
-				queued = queued || d.Status == aviso.StatusPending
 			}
 			stored := *ev
 			stored.CreatedAt = fromMicros(micros(ev.CreatedAt))
 			out = append(out, aviso.InsertedEvent{Event: &stored, Created: true})
+		}
+		err := s.exec(ctx, tx, insertDeliveryRows, len(ds), func(dst []any, i int) []any {
+			d := ds[i].d
+			return append(dst, d.ID, d.TenantID, ds[i].seq, ds[i].eventID, d.EndpointID, d.EventType, string(d.Status),
+				d.AttemptCount, d.RoundAttempts, microsPtr(d.NextAttemptAt), d.LastResponseStatus, d.LastError,
+				micros(d.CreatedAt), micros(d.UpdatedAt))
+		})
+		if err != nil {
+			return fmt.Errorf("insert deliveries: %w", err)
 		}
 		return nil
 	})
