@@ -63,7 +63,7 @@ func hotStatements() []string {
 			out = append(out, b.sql(size))
 		}
 	}
-	return append(out, completeLookup, endpointTenants)
+	return append(out, completeLookup, endpointTenants, claimDue, claimEvents, claimEndpoints)
 }
 
 // chunkSize is the size of the next chunk of a batch of n rows: the largest power of two ≤ n,

@@ -12,6 +12,22 @@ import (
 	"github.com/aviso-dev/aviso"
 )
 
+// The statements of ClaimDeliveries.
+const (
+	// claimDue leases the due deliveries (?1 owner, ?2 lease until, ?3 now, ?4 excluded
+	// endpoints as a JSON array, ?5 limit).
+	claimDue = `UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
+		WHERE id IN (
+			SELECT c.id FROM deliveries c JOIN endpoints e ON e.id = c.endpoint_id
+			WHERE c.status = 'pending' AND c.next_attempt_at <= ?3 AND e.disabled = 0
+				AND (c.lease_until IS NULL OR c.lease_until <= ?3)
+				AND c.endpoint_id NOT IN (SELECT value FROM json_each(?4))
+			ORDER BY c.next_attempt_at, c.id LIMIT ?5)
+		RETURNING ` + deliveryReturning + `, event_seq`
+	claimEvents    = `SELECT ` + eventCols + ` FROM events WHERE seq IN (SELECT value FROM json_each(?))`
+	claimEndpoints = `SELECT ` + endpointCols + ` FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`
+)
+
 // ClaimDeliveries leases up to Limit due deliveries of enabled endpoints, oldest due first, in one
 // UPDATE … RETURNING inside an IMMEDIATE transaction; see aviso.Store.
 func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, error) {
@@ -21,15 +37,11 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 	var claims []*aviso.Claim
 	err := s.write(ctx, "claim deliveries", func(tx *sql.Tx) error {
 		now := micros(p.Now)
-		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
-			WHERE id IN (
-				SELECT c.id FROM deliveries c JOIN endpoints e ON e.id = c.endpoint_id
-				WHERE c.status = 'pending' AND c.next_attempt_at <= ?3 AND e.disabled = 0
-					AND (c.lease_until IS NULL OR c.lease_until <= ?3)
-					AND c.endpoint_id NOT IN (SELECT value FROM json_each(?4))
-				ORDER BY c.next_attempt_at, c.id LIMIT ?5)
-			RETURNING `+deliveryReturning+`, event_seq`,
-			p.Owner, micros(p.LeaseUntil), now, idList(p.ExcludeEndpoints), p.Limit)
+		claim, err := s.stmt(ctx, tx, claimDue)
+		if err != nil {
+			return err
+		}
+		rows, err := claim.QueryContext(ctx, p.Owner, micros(p.LeaseUntil), now, idList(p.ExcludeEndpoints), p.Limit)
 		if err != nil {
 			return err
 		}
@@ -58,7 +70,11 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 			seqs = append(seqs, strconv.FormatInt(r.seq, 10))
 			endpointIDs = append(endpointIDs, r.d.EndpointID)
 		}
-		rows, err = tx.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE seq IN (SELECT value FROM json_each(?))`, idList(seqs))
+		getEvents, err := s.stmt(ctx, tx, claimEvents)
+		if err != nil {
+			return err
+		}
+		rows, err = getEvents.QueryContext(ctx, idList(seqs))
 		if err != nil {
 			return err
 		}
@@ -70,7 +86,11 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 		for _, e := range evs {
 			bySeq[e.seq] = e.e
 		}
-		rows, err = tx.QueryContext(ctx, `SELECT `+endpointCols+` FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`, idList(endpointIDs))
+		getEndpoints, err := s.stmt(ctx, tx, claimEndpoints)
+		if err != nil {
+			return err
+		}
+		rows, err = getEndpoints.QueryContext(ctx, idList(endpointIDs))
 		if err != nil {
 			return err
 		}
