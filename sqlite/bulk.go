@@ -63,7 +63,8 @@ func hotStatements() []string {
 			out = append(out, b.sql(size))
 		}
 	}
-	return append(out, completeLookup, endpointTenants, claimDue, claimEvents, claimEndpoints)
+	return append(out, completeLookup, endpointTenants, claimDue, claimEvents, claimEndpoints,
+		claimEligible, claimOldestOf, claimLease)
 }
 
 // chunkSize is the size of the next chunk of a batch of n rows: the largest power of two ≤ n,

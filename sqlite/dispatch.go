@@ -24,12 +24,29 @@ const (
 				AND c.endpoint_id NOT IN (SELECT value FROM json_each(?4))
 			ORDER BY c.next_attempt_at, c.id LIMIT ?5)
 		RETURNING ` + deliveryReturning + `, event_seq`
+	// claimEligible lists the enabled endpoints, but those in ?1 (a JSON array), that have a
+	// delivery claimable at ?2.
+	claimEligible = `SELECT e.id FROM endpoints e
+		WHERE e.disabled = 0 AND e.id NOT IN (SELECT value FROM json_each(?1))
+			AND EXISTS (SELECT 1 FROM deliveries c INDEXED BY deliveries_endpoint_due
+				WHERE c.endpoint_id = e.id AND c.status = 'pending' AND c.next_attempt_at <= ?2
+					AND (c.lease_until IS NULL OR c.lease_until <= ?2))`
+	// claimOldestOf lists up to ?3 deliveries of endpoint ?1 claimable at ?2, oldest due first.
+	claimOldestOf = `SELECT next_attempt_at, id FROM deliveries INDEXED BY deliveries_endpoint_due
+		WHERE endpoint_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2
+			AND (lease_until IS NULL OR lease_until <= ?2)
+		ORDER BY next_attempt_at, id LIMIT ?3`
+	// claimLease leases the deliveries ?3 (a JSON array) to ?1 until ?2.
+	claimLease = `UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
+		WHERE id IN (SELECT value FROM json_each(?3))
+		RETURNING ` + deliveryReturning + `, event_seq`
 	claimEvents    = `SELECT ` + eventCols + ` FROM events WHERE seq IN (SELECT value FROM json_each(?))`
 	claimEndpoints = `SELECT ` + endpointCols + ` FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`
 )
 
 // ClaimDeliveries leases up to Limit due deliveries of enabled endpoints, oldest due first, in one
-// UPDATE … RETURNING inside an IMMEDIATE transaction; see aviso.Store.
+// UPDATE … RETURNING inside an IMMEDIATE transaction; see aviso.Store. With ExcludeEndpoints it
+// goes endpoint by endpoint (claimOthers).
 func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, error) {
 	if p.Limit <= 0 {
 		return []*aviso.Claim{}, nil
@@ -37,13 +54,22 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 	var claims []*aviso.Claim
 	err := s.write(ctx, "claim deliveries", func(tx *sql.Tx) error {
 		now := micros(p.Now)
-		claim, err := s.stmt(ctx, tx, claimDue)
+		var rows *sql.Rows
+		var err error
+		if len(p.ExcludeEndpoints) == 0 {
+			claim, err := s.stmt(ctx, tx, claimDue)
+			if err != nil {
+				return err
+			}
+			rows, err = claim.QueryContext(ctx, p.Owner, micros(p.LeaseUntil), now, idList(nil), p.Limit)
+		} else {
+			rows, err = s.claimOthers(ctx, tx, p)
+		}
 		if err != nil {
 			return err
 		}
-		rows, err := claim.QueryContext(ctx, p.Owner, micros(p.LeaseUntil), now, idList(p.ExcludeEndpoints), p.Limit)
-		if err != nil {
-			return err
+		if rows == nil {
+			return nil
 		}
 		type row struct {
 			d   *aviso.Delivery
@@ -145,6 +171,79 @@ var (
 		tail: `) UPDATE endpoints SET consecutive_failures = v.failures FROM v WHERE endpoints.id = v.id`,
 	}
 )
+
+// claimOthers leases, as claimDue does, the oldest due deliveries of the endpoints not in
+// p.ExcludeEndpoints, endpoint by endpoint: the endpoints left out are usually those with the
+// most due work, and walking the due order past all of it would cost the whole backlog per claim.
+// It finds the enabled endpoints with claimable work (one probe each of deliveries_endpoint_due),
+// takes up to Limit of each one's oldest, keeps the Limit oldest of those, and leases them. It
+// returns nil rows when there is nothing to claim.
+func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) (*sql.Rows, error) {
+	now := micros(p.Now)
+	eligible, err := s.stmt(ctx, tx, claimEligible)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := eligible.QueryContext(ctx, idList(p.ExcludeEndpoints), now)
+	if err != nil {
+		return nil, err
+	}
+	var endpoints []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		endpoints = append(endpoints, id)
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, err
+	}
+	rows.Close()
+	if len(endpoints) == 0 {
+		return nil, nil
+	}
+	type due struct {
+		at int64
+		id string
+	}
+	var dues []due
+	oldest, err := s.stmt(ctx, tx, claimOldestOf)
+	if err != nil {
+		return nil, err
+	}
+	for _, ep := range endpoints {
+		rows, err := oldest.QueryContext(ctx, ep, now, p.Limit)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var d due
+			if err := rows.Scan(&d.at, &d.id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			dues = append(dues, d)
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		rows.Close()
+	}
+	slices.SortFunc(dues, func(a, b due) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) })
+	ids := make([]string, 0, min(len(dues), p.Limit))
+	for _, d := range dues[:min(len(dues), p.Limit)] {
+		ids = append(ids, d.id)
+	}
+	lease, err := s.stmt(ctx, tx, claimLease)
+	if err != nil {
+		return nil, err
+	}
+	return lease.QueryContext(ctx, p.Owner, micros(p.LeaseUntil), idList(ids))
+}
 
 // CompleteDeliveries records attempts and their outcome in one transaction; see aviso.Store.
 // Completions apply in order. A completion is recorded whoever holds the lease now: the attempt

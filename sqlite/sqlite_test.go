@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -199,5 +200,59 @@ func TestReadsDoNotWaitForWrites(t *testing.T) {
 	}
 	if err := s.CreateTenant(t.Context(), &aviso.Tenant{ID: "free", Name: "Free", CreatedAt: storetest.Base(), UpdatedAt: storetest.Base()}); err != nil {
 		t.Errorf("write once the lock is released: %v", err)
+	}
+}
+
+// TestClaimExcludingEndpoints checks the endpoint-by-endpoint claim used when endpoints are left
+// out: the oldest due deliveries of the other endpoints, merged across endpoints in due order,
+// skipping leased, future and left-out ones, and nothing (without error) when only left-out
+// endpoints have work.
+func TestClaimExcludingEndpoints(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{})
+	ten := storetest.NewTenant(t, s)
+	a, b, out := storetest.NewEndpoint(t, s, ten.ID), storetest.NewEndpoint(t, s, ten.ID), storetest.NewEndpoint(t, s, ten.ID)
+	at := func(sec int) time.Time { return storetest.Base().Add(time.Duration(sec) * time.Second) }
+	id := func(ep *aviso.Endpoint, sec int) string {
+		t.Helper()
+		_, ds := storetest.Publish(t, s, ten.ID, at(sec), ep)
+		return ds[0].ID
+	}
+	outFirst := id(out, -5)
+	a1, b2, a3, b4, a5 := id(a, 1), id(b, 2), id(a, 3), id(b, 4), id(a, 5)
+	id(b, 3600) // not due
+	now := at(10)
+	claim := func(limit int, exclude ...string) []string {
+		t.Helper()
+		cs, err := s.ClaimDeliveries(t.Context(), aviso.ClaimParams{Now: now, Limit: limit, Owner: "node",
+			LeaseUntil: now.Add(time.Minute), ExcludeEndpoints: exclude})
+		if err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+		var ids []string
+		for _, c := range cs {
+			if c.Event == nil || c.Endpoint == nil || c.Endpoint.ID != c.Delivery.EndpointID {
+				t.Errorf("claim %s without its event or endpoint", c.Delivery.ID)
+			}
+			ids = append(ids, c.Delivery.ID)
+		}
+		return ids
+	}
+	tests := []struct {
+		name    string
+		limit   int
+		exclude []string
+		want    []string
+	}{
+		{"merged in due order", 3, []string{out.ID}, []string{a1, b2, a3}},
+		{"leased ones skipped", 10, []string{out.ID}, []string{b4, a5}},
+		{"only left-out work", 10, []string{out.ID}, nil},
+		{"left out no more", 10, nil, []string{outFirst}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := claim(tt.limit, tt.exclude...); !slices.Equal(got, tt.want) {
+				t.Errorf("claimed %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
