@@ -450,11 +450,13 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 	return err
 }
 
-// NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint.
+// NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint. It
+// walks deliveries_due, which is in that order (left to itself the planner may prefer
+// deliveries_endpoint_due and sort the whole backlog).
 func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
 	err := s.read(ctx, "next due", func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+		err := tx.QueryRowContext(ctx, `SELECT d.next_attempt_at FROM deliveries d INDEXED BY deliveries_due JOIN endpoints e ON e.id = d.endpoint_id
 			WHERE d.status = 'pending' AND e.disabled = 0 ORDER BY d.next_attempt_at LIMIT 1`).Scan(&next)
 		if err == sql.ErrNoRows {
 			return nil
