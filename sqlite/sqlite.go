@@ -1,6 +1,10 @@
 // Package sqlite implements aviso.Store on SQLite through the pure-Go driver modernc.org/sqlite:
 // no cgo, one file, nothing else to run.
 //
+// Writes from concurrent callers share commits (group commit, see write): a method's changes are
+// atomic and durable when it returns, but one WAL sync serves all the methods that were waiting
+// while the previous commit ran.
+//
 // The store owns its file: it is single-process. It writes through one connection (SQLite allows
 // one writer at a time, and queueing writers in Go is cheaper than letting them spin on
 // SQLITE_BUSY) and reads through a separate pool, so that with WAL journaling reads never wait
@@ -64,6 +68,7 @@ type Store struct {
 	r       *sql.DB // the readers
 	log     *slog.Logger
 	wakeups chan struct{}
+	commit  *committer // group commit of write bodies (see write)
 	// prepared holds the hot paths' statements, prepared on the writer at Open (see prepare);
 	// read-only afterwards.
 	prepared map[string]*sql.Stmt
@@ -105,7 +110,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, log: opts.Logger, wakeups: make(chan struct{}, 1)}
+	s := &Store{w: w, log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter()}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
@@ -264,19 +269,6 @@ func storeErr(op string, err error) error {
 // notFound is the ENOTFOUND of an update or delete that matched no row.
 func notFound(op string) error {
 	return &aviso.Error{Code: aviso.ENOTFOUND, Message: op + ": not found"}
-}
-
-// write runs fn in one IMMEDIATE transaction on the writer.
-func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return storeErr(op, err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return storeErr(op, err)
-	}
-	return storeErr(op, tx.Commit())
 }
 
 // read runs fn in one read transaction on the reader pool (one snapshot of the database).
