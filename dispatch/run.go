@@ -20,7 +20,12 @@ type endpointQueue struct {
 	excluded bool          // left out of the last claim request
 	latency  time.Duration // moving average of attempt durations; 0 until the first attempt finished
 	timeout  time.Duration
+	// idleSince is when it last had nothing queued or in flight.
+	idleSince time.Time
 }
+
+// forgetAfter is how long a quick endpoint with no work here is remembered.
+const forgetAfter = time.Minute
 
 type queuedClaim struct {
 	claim *aviso.Claim
@@ -200,9 +205,20 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			q.excluded = false
 			dirty = true // it was left out of the last claim and may take more now
 		}
-		if q.outstanding() == 0 && q.latency < q.timeout/2 {
-			// Forget quick endpoints; keep slow ones so their small hold cap survives.
-			delete(s.eps, f.endpointID)
+		if q.outstanding() == 0 {
+			q.idleSince = time.Now()
+		}
+	}
+	// forgetIdle drops quick endpoints idle for a while (keeping slow ones so that their small
+	// hold cap survives). An endpoint that merely ran out of work between publishes keeps its
+	// latency: forgotten, it would start again at the unmeasured cap, and a full claim for it
+	// would be mostly given back.
+	forgetIdle := func() {
+		now := time.Now()
+		for id, q := range s.eps {
+			if q.outstanding() == 0 && q.latency < q.timeout/2 && now.Sub(q.idleSince) > forgetAfter {
+				delete(s.eps, id)
+			}
 		}
 	}
 	// requestClaim asks the claimer for due work if there is room to take a batch.
@@ -211,6 +227,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		if limit <= 0 || (limit < d.cfg.ClaimBatch/2 && s.queued > 0) {
 			return false // wait for room, to claim in batches
 		}
+		forgetIdle()
 		var exclude []string
 		for id, q := range s.eps {
 			q.excluded = q.outstanding() > d.holdCap(q)/2
