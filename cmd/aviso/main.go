@@ -1,8 +1,10 @@
 // Command aviso runs the Aviso webhook delivery service.
 //
-//	aviso serve      run a node: JSON API, dashboard, delivery engine (default: SQLite in ./aviso-data)
-//	aviso migrate    apply the PostgreSQL migrations (serve also does it unless --no-migrate)
-//	aviso version    print the version
+//	aviso serve          run a node: JSON API, dashboard, delivery engine (default: SQLite in ./aviso-data)
+//	aviso migrate        apply the PostgreSQL migrations (serve also does it unless --no-migrate)
+//	aviso migrate-store  copy an SQLite store into PostgreSQL
+//	aviso bench          measure throughput, latency, isolation and backlog
+//	aviso version        print the version
 //
 // Every flag has an environment equivalent (AVISO_ADDR for --addr, …); a flag given on the
 // command line wins over the environment.
@@ -61,10 +63,11 @@ func NewMain(stdout, stderr io.Writer, getenv func(string) string) *Main {
 const usage = `Usage: aviso <command> [flags]
 
 Commands:
-  serve     run a node: JSON API on /v1/, dashboard on /ui/, delivery engine
-  migrate   apply the PostgreSQL migrations (--database or AVISO_DATABASE_URL)
+  serve          run a node: JSON API on /v1/, dashboard on /ui/, delivery engine
+  migrate        apply the PostgreSQL migrations (--database or AVISO_DATABASE_URL)
   migrate-store  copy an SQLite store into an empty PostgreSQL database (--from, --to)
-  version   print the version
+  bench          measure throughput, latency, isolation and backlog (aviso bench --quick)
+  version        print the version
 
 Run 'aviso <command> -h' for the flags of a command.
 `
