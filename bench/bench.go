@@ -55,6 +55,12 @@ type Config struct {
 	// DatabaseURL, when set, runs every scenario a second time on an in-process node storing
 	// in this PostgreSQL database, after SQLite. Ignored with URL.
 	DatabaseURL string
+	// Nodes is how many in-process nodes run the end-to-end scenario on PostgreSQL: each opens
+	// DatabaseURL with a delivery engine of its own, events are published round-robin across
+	// their APIs (one batch each in turn) and the deliveries counted at the one receiver, so the
+	// figure is the group's. Default 1. Above 1 it needs DatabaseURL and no URL (an SQLite store
+	// belongs to one node); the SQLite figures and the other scenarios stay on one node.
+	Nodes int
 	// Quick scales the counts down (QuickSizes) so that the whole run takes under a minute.
 	// Default false: FullSizes, the figures of issue 6.
 	Quick bool
@@ -148,9 +154,10 @@ type Machine struct {
 
 // Result is one figure of one scenario on one store.
 type Result struct {
-	Store    string  `json:"store"`    // "sqlite", "postgres", "remote"; "" for the ceiling
-	Scenario string  `json:"scenario"` // "ceiling" or one of Scenarios
-	Metric   string  `json:"metric"`   // e.g. "deliveries_per_s", "p99_ms"
+	Store    string  `json:"store"`           // "sqlite", "postgres", "remote"; "" for the ceiling
+	Scenario string  `json:"scenario"`        // "ceiling" or one of Scenarios
+	Nodes    int     `json:"nodes,omitempty"` // Aviso nodes that served it: 0 for the ceiling, 1 for a URL
+	Metric   string  `json:"metric"`          // e.g. "deliveries_per_s", "p99_ms"
 	Value    float64 `json:"value"`
 	Unit     string  `json:"unit"`
 	// OfCeiling is a throughput divided by the ceiling (0 for figures that are not throughputs).
@@ -163,7 +170,10 @@ type Result struct {
 	Expected int64   `json:"expected"`
 	Complete bool    `json:"complete"`
 	Seconds  float64 `json:"seconds"`
-	Note     string  `json:"note,omitempty"`
+	// NodeAttempts, for a scenario run on several nodes, is how many attempts each node's
+	// delivery engine made, in the order the nodes were started.
+	NodeAttempts []int64 `json:"node_attempts,omitempty"`
+	Note         string  `json:"note,omitempty"`
 }
 
 // Target is the figure issue 6 asks for: Value at least (">=") or at most ("<=").
@@ -285,6 +295,16 @@ func (c *Config) setDefaults() error {
 	if c.URL != "" && c.RootKey == "" {
 		return errors.New("bench: a root key is required with a URL")
 	}
+	switch {
+	case c.Nodes == 0:
+		c.Nodes = 1
+	case c.Nodes < 0:
+		return fmt.Errorf("bench: %d nodes: the count of nodes must be at least 1", c.Nodes)
+	case c.Nodes > 1 && c.URL != "":
+		return fmt.Errorf("bench: %d nodes: several nodes are started by the bench on PostgreSQL, not measured at a URL", c.Nodes)
+	case c.Nodes > 1 && c.DatabaseURL == "":
+		return fmt.Errorf("bench: %d nodes need a shared PostgreSQL database (--database): an SQLite store belongs to one node", c.Nodes)
+	}
 	return nil
 }
 
@@ -310,6 +330,14 @@ func (r *runner) stores() []string {
 		stores = append(stores, "postgres")
 	}
 	return stores
+}
+
+// clusterSize is how many nodes the end-to-end scenario runs on for store.
+func (r *runner) clusterSize(store string) int {
+	if store == "postgres" {
+		return r.cfg.Nodes
+	}
+	return 1
 }
 
 func (r *runner) wants(s string) bool { return slices.Contains(r.cfg.Scenarios, s) }

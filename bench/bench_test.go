@@ -165,7 +165,7 @@ func TestBacklogInChildProcess(t *testing.T) {
 }
 
 func TestRunPostgres(t *testing.T) {
-	dbURL := testenv.PostgresURL(t)
+	dbURL := testenv.SchemaURL(testenv.PostgresSchema(t, "aviso_bench_"))
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	sizes := testSizes()
@@ -180,6 +180,65 @@ func TestRunPostgres(t *testing.T) {
 	checkReport(t, rep, jsonPath, []string{"sqlite", "postgres"}, scenarios)
 }
 
+// TestEndToEndOnTwoNodes runs the end-to-end scenario on two nodes sharing one PostgreSQL
+// schema: every event published (round-robin to both APIs) arrives, both engines delivered, and
+// the report and the table say two nodes — while SQLite's end-to-end stays on one.
+func TestEndToEndOnTwoNodes(t *testing.T) {
+	dbURL := testenv.SchemaURL(testenv.PostgresSchema(t, "aviso_bench_"))
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	var table bytes.Buffer
+	jsonPath := filepath.Join(t.TempDir(), "bench.json")
+	rep, err := Run(ctx, Config{Sizes: testSizes(), DatabaseURL: dbURL, Nodes: 2, DataDir: t.TempDir(),
+		Scenarios: []string{ScenarioEndToEnd}, Out: &table, JSONPath: jsonPath, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + table.String())
+	checkReport(t, rep, jsonPath, []string{"sqlite", "postgres"}, []string{ScenarioEndToEnd})
+
+	byStore := map[string]Result{}
+	for _, r := range rep.Results {
+		if r.Scenario == ScenarioEndToEnd {
+			byStore[r.Store] = r
+		}
+	}
+	if r := byStore["sqlite"]; r.Nodes != 1 || r.NodeAttempts != nil {
+		t.Errorf("sqlite end-to-end ran on %d nodes (attempts by node %v), want 1", r.Nodes, r.NodeAttempts)
+	}
+	pg := byStore["postgres"]
+	if pg.Nodes != 2 || len(pg.NodeAttempts) != 2 {
+		t.Fatalf("postgres end-to-end: %d nodes, attempts by node %v; want 2 nodes, 2 counts", pg.Nodes, pg.NodeAttempts)
+	}
+	var sum int64
+	for i, a := range pg.NodeAttempts {
+		if a <= 0 {
+			t.Errorf("node %d made %d attempts; want both nodes to deliver (attempts by node %v)", i, a, pg.NodeAttempts)
+		}
+		sum += a
+	}
+	if sum < pg.Count {
+		t.Errorf("the nodes made %d attempts in all for %d deliveries received", sum, pg.Count)
+	}
+	if !strings.Contains(table.String(), "attempts by node: ") || !strings.Contains(pg.Note, "2 nodes on one database") {
+		t.Errorf("the table does not tell the nodes apart:\n%s", table.String())
+	}
+
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range back.Results {
+		if r.Store == "postgres" && (r.Nodes != 2 || !slices.Equal(r.NodeAttempts, pg.NodeAttempts)) {
+			t.Errorf("JSON says %d nodes, attempts %v; want 2, %v", r.Nodes, r.NodeAttempts, pg.NodeAttempts)
+		}
+	}
+}
+
 func TestConfigRejects(t *testing.T) {
 	tests := []struct {
 		name string
@@ -188,6 +247,9 @@ func TestConfigRejects(t *testing.T) {
 	}{
 		{"unknown scenario", Config{Scenarios: []string{"warp"}}, "unknown scenario"},
 		{"URL without key", Config{URL: "http://127.0.0.1:1"}, "root key"},
+		{"two nodes on SQLite", Config{Nodes: 2}, "PostgreSQL"},
+		{"two nodes at a URL", Config{Nodes: 2, URL: "http://127.0.0.1:1", RootKey: "k", DatabaseURL: "postgres://x"}, "not measured at a URL"},
+		{"no nodes", Config{Nodes: -1}, "at least 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

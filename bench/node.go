@@ -30,15 +30,49 @@ type node struct {
 	// resume starts the delivery engine of a node opened paused; nil otherwise.
 	resume func() error
 	stop   func() error
+	// attempts returns how many attempts the node's delivery engine has finished; nil for nodes
+	// the bench cannot look into (remote, child process). Read after stop, it counts them all.
+	attempts func() int64
 }
 
 // errNeedsLocalNode is returned for the backlog scenario against a remote node: building the
 // backlog needs a node whose delivery engine has not started yet.
 var errNeedsLocalNode = errors.New("the backlog scenario needs a node started by the bench (no --url)")
 
-// startNode starts the node of a store. A paused node serves the API but does not deliver
-// until resume is called.
+// startNode starts the node of a store with a root key of its own. A paused node serves the API
+// but does not deliver until resume is called.
 func (r *runner) startNode(ctx context.Context, store string, paused bool) (*node, error) {
+	return r.startNodeKey(ctx, store, paused, "avk_bench_"+randomHex(16))
+}
+
+// startCluster starts count running in-process nodes of store one after another (the first runs
+// the migrations of a fresh PostgreSQL database before the others open it), all with one root key
+// — the root key is a row of the shared store, and a node started with another key would replace
+// it — and each with its own delivery engine. With count 1 it is startNode.
+func (r *runner) startCluster(ctx context.Context, store string, count int) ([]*node, error) {
+	key := "avk_bench_" + randomHex(16)
+	nodes := make([]*node, 0, count)
+	for range count {
+		n, err := r.startNodeKey(ctx, store, false, key)
+		if err != nil {
+			return nil, errors.Join(err, stopNodes(nodes))
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, nil
+}
+
+// stopNodes stops nodes one after another and returns their errors joined.
+func stopNodes(nodes []*node) error {
+	var errs []error
+	for _, n := range nodes {
+		errs = append(errs, n.stop())
+	}
+	return errors.Join(errs...)
+}
+
+// startNodeKey is startNode with the root key given.
+func (r *runner) startNodeKey(ctx context.Context, store string, paused bool, key string) (*node, error) {
 	hc := newClient(64)
 	if store == "remote" {
 		if paused {
@@ -55,7 +89,6 @@ func (r *runner) startNode(ctx context.Context, store string, paused bool) (*nod
 	} else {
 		n.dataDir = filepath.Join(r.dataDir, fmt.Sprintf("%s-%d", store, r.nodes))
 	}
-	key := "avk_bench_" + randomHex(16)
 	var url string
 	switch {
 	case paused && len(r.cfg.NodeCommand) > 0:
@@ -70,6 +103,7 @@ func (r *runner) startNode(ctx context.Context, store string, paused bool) (*nod
 			return nil, err
 		}
 		url, n.resume, n.stop = p.URL(), p.resume, p.close
+		n.attempts = func() int64 { return p.srv.Dispatcher.Stats().Attempts }
 	default:
 		srv, err := server.Open(ctx, nodeServerConfig(n.dataDir, dbURL, key, r.cfg.SQLiteSynchronous, r.log))
 		if err != nil {
@@ -79,6 +113,7 @@ func (r *runner) startNode(ctx context.Context, store string, paused bool) (*nod
 		done := make(chan error, 1)
 		go func() { done <- srv.Run(runCtx) }()
 		url = srv.URL()
+		n.attempts = func() int64 { return srv.Dispatcher.Stats().Attempts }
 		n.stop = func() error {
 			cancel()
 			return <-done

@@ -17,7 +17,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 	fmt.Fprintf(w, "aviso bench — %s — %d CPUs %s, %s/%s, %s, aviso %s\n", mode, m.CPUs, m.CPUModel,
 		m.OS, m.Arch, m.GoVersion, m.AvisoVersion)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "store\tscenario\tmetric\tvalue\tunit\t×ceiling\ttarget\tmet\tcount\t")
+	fmt.Fprintln(tw, "store\tnodes\tscenario\tmetric\tvalue\tunit\t×ceiling\ttarget\tmet\tcount\t")
 	for _, r := range rep.Results {
 		of := ""
 		if r.OfCeiling > 0 {
@@ -31,11 +31,14 @@ func WriteTable(w io.Writer, rep *Report) error {
 		if !r.Complete {
 			count += " INCOMPLETE"
 		}
-		store := r.Store
+		store, nodes := r.Store, "-"
 		if store == "" {
 			store = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", store, r.Scenario, r.Metric,
+		if r.Nodes > 0 {
+			nodes = fmt.Sprint(r.Nodes)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", store, nodes, r.Scenario, r.Metric,
 			formatValue(r.Value), r.Unit, of, r.Target.String(), met, count)
 	}
 	if err := tw.Flush(); err != nil {

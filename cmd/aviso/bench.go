@@ -19,6 +19,7 @@ func (m *Main) parseBench(args []string) error {
 	var cfg bench.Config
 	fs.StringVar(&cfg.URL, "url", m.getenv("AVISO_BENCH_URL"), "measure the running node at this URL instead of starting one; its root key in AVISO_ROOT_KEY; it must allow private networks (env AVISO_BENCH_URL)")
 	fs.StringVar(&cfg.DatabaseURL, "database", m.getenv("AVISO_BENCH_DATABASE_URL"), "also run every scenario on PostgreSQL at this URL (env AVISO_BENCH_DATABASE_URL)")
+	fs.IntVar(&cfg.Nodes, "nodes", m.envInt("AVISO_BENCH_NODES", 1), "run PostgreSQL's end-to-end scenario on this many in-process nodes sharing the --database, publishing to each in turn; above 1 needs --database; the other scenarios stay on one node (env AVISO_BENCH_NODES)")
 	fs.BoolVar(&cfg.Quick, "quick", m.envBool("AVISO_BENCH_QUICK"), "small counts: the whole run takes under a minute; figures are indicative only (env AVISO_BENCH_QUICK=1)")
 	scenarios := fs.String("scenarios", m.getenv("AVISO_BENCH_SCENARIOS"), "comma-separated scenarios to run, of "+strings.Join(bench.Scenarios, ",")+"; default all (env AVISO_BENCH_SCENARIOS)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", m.envInt("AVISO_BENCH_CONCURRENCY", 8), "requests in flight of the ceiling's bare client; default the server's per-endpoint cap (env AVISO_BENCH_CONCURRENCY)")
@@ -43,6 +44,12 @@ func (m *Main) parseBench(args []string) error {
 				RootKey: m.getenv("AVISO_ROOT_KEY"), SQLiteSynchronous: cfg.SQLiteSynchronous, Logger: log}, os.Stdin, m.stdout)
 		}
 		return nil
+	}
+	if cfg.Nodes < 1 {
+		return fmt.Errorf("bench: --nodes %d: at least one node is needed", cfg.Nodes)
+	}
+	if cfg.Nodes > 1 && (cfg.DatabaseURL == "" || cfg.URL != "") {
+		return fmt.Errorf("bench: --nodes %d needs --database postgres://… and no --url: the nodes share one PostgreSQL database (an SQLite store belongs to one node)", cfg.Nodes)
 	}
 	if *scenarios != "" {
 		for _, s := range strings.Split(*scenarios, ",") {
