@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso/internal/testenv"
+	"github.com/jackc/pgx/v5"
 )
 
 // childNodeEnv makes the test binary act as the backlog node's child process (ServeNode), the
@@ -222,6 +223,21 @@ func TestEndToEndOnTwoNodes(t *testing.T) {
 	}
 	if !strings.Contains(table.String(), "attempts by node: ") || !strings.Contains(pg.Note, "2 nodes on one database") {
 		t.Errorf("the table does not tell the nodes apart:\n%s", table.String())
+	}
+
+	// The scenario's tenant was deleted with its deliveries: the shared database keeps nothing.
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var tenants, deliveries int
+	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM deliveries)").
+		Scan(&tenants, &deliveries); err != nil {
+		t.Fatal(err)
+	}
+	if tenants != 0 || deliveries != 0 {
+		t.Errorf("after the run the database holds %d tenants and %d deliveries, want none", tenants, deliveries)
 	}
 
 	b, err := os.ReadFile(jsonPath)

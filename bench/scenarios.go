@@ -141,7 +141,16 @@ func (r *runner) tenant(ctx context.Context, n *node, name string) (string, func
 	return id, func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 		defer cancel()
-		if err := n.api.deleteTenant(ctx, id); err != nil {
+		// A 5xx is tried again, twice: on PostgreSQL the deletion can be chosen as a deadlock's
+		// victim while another node's engine still records completions of the tenant's deliveries.
+		var err error
+		for range 3 {
+			var se *statusError
+			if err = n.api.deleteTenant(ctx, id); err == nil || !errors.As(err, &se) || se.Status < 500 {
+				break
+			}
+		}
+		if err != nil {
 			r.log.Warn("bench: delete tenant", "tenant_id", id, "err", err)
 		}
 	}, nil
