@@ -3,7 +3,9 @@
 // running node at a URL — measures the machine's own HTTP ceiling with a bare Go client, runs
 // bounded scenarios (end-to-end delivery, the publish API, publish→receive latency, fan-out,
 // isolation beside a dead endpoint, a backlog drained after an outage) and reports each figure
-// beside its target and, for throughputs, as a fraction of the ceiling.
+// beside its target and, for throughputs, as a fraction of the ceiling. On PostgreSQL the
+// end-to-end scenario can run on several nodes sharing the database (Config.Nodes), publishing
+// to each in turn, for the figure of a group of nodes.
 //
 // Every scenario has a count and a time bound and stops by itself; one that runs out of time is
 // reported incomplete with what it saw, never padded. The load generator, the receivers and the
