@@ -6,6 +6,7 @@ import (
 
 	"github.com/aviso-dev/aviso"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // CreateTenant stores a new tenant. ECONFLICT if the ID is taken.
@@ -56,7 +57,12 @@ func (s *Store) UpdateTenant(ctx context.Context, t *aviso.Tenant) error {
 
 // DeleteTenant removes a tenant; the foreign keys cascade to everything it owns. ENOTFOUND.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM tenants WHERE id = $1`, id)
+	var tag pgconn.CommandTag
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		tag, err = tx.Exec(ctx, `DELETE FROM tenants WHERE id = $1`, id)
+		return err
+	})
 	return dbError("delete tenant", "tenant", affected(tag.RowsAffected(), err))
 }
 

@@ -182,7 +182,40 @@ func (s *Store) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, connected f
 }
 
 // inTx runs fn in a transaction and commits it, rolling back on error.
+//
+// A transaction that PostgreSQL aborted as a deadlock victim or a serialization failure is run
+// again from the start, a few times: fn must therefore only assign (never append to) state
+// outside the transaction. Under concurrent nodes such aborts are expected — cascading deletes
+// and foreign-key checks take row locks in orders no statement controls — and none of them may
+// reach an API caller as a 500.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	var err error
+	for try := 1; ; try++ {
+		err = s.inTxOnce(ctx, fn)
+		if try == maxTxTries || !retryableTx(err) {
+			return err
+		}
+		t := time.NewTimer(time.Duration(try*(5+rand.IntN(20))) * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// maxTxTries is how many times inTx runs a transaction PostgreSQL aborted as retryable.
+const maxTxTries = 5
+
+// retryableTx reports whether err is a deadlock (40P01) or serialization failure (40001):
+// PostgreSQL rolled the whole transaction back, so running it again is safe.
+func retryableTx(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+func (s *Store) inTxOnce(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return err
