@@ -123,10 +123,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if n, _ := res.RowsAffected(); n > 0 {
 		s.log.Info("released the leases of a previous run", "deliveries", n)
 	}
-	if err := s.ensureIndexes(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite: %w", err)
-	}
 	if err := s.prepare(ctx); err != nil {
 		s.closeStatements()
 		w.Close()
@@ -147,26 +143,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	return s, nil
-}
-
-// hotIndexes are indexes the hot paths need that hold no data of their own. Open creates them if
-// missing, outside the versioned migrations: they change no table, so tools that read a store by
-// its schema version (storecopy) need not change with them.
-var hotIndexes = []string{
-	// A claim that leaves some endpoints out (they already hold enough work on the node) finds
-	// the due deliveries of the others endpoint by endpoint through this index, instead of
-	// walking the due order past every delivery of the endpoints left out (see claimOthers).
-	`CREATE INDEX IF NOT EXISTS deliveries_endpoint_due ON deliveries (endpoint_id, next_attempt_at, id) WHERE status = 'pending'`,
-}
-
-// ensureIndexes creates the hotIndexes that are missing.
-func (s *Store) ensureIndexes(ctx context.Context) error {
-	for _, q := range hotIndexes {
-		if _, err := s.w.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("create index: %w", err)
-		}
-	}
-	return nil
 }
 
 // migrate applies, in order, the embedded migrations not yet recorded in schema_migrations.
