@@ -91,10 +91,16 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 		slices.SortFunc(got, func(a, b row) int {
 			return cmp.Or(a.d.NextAttemptAt.Compare(*b.d.NextAttemptAt), cmp.Compare(a.d.ID, b.d.ID))
 		})
-		var seqs, endpointIDs []string
+		// Each endpoint is read once, however many of its deliveries were claimed.
+		seqs := make([]string, 0, len(got))
+		var endpointIDs []string
+		seen := make(map[string]bool)
 		for _, r := range got {
 			seqs = append(seqs, strconv.FormatInt(r.seq, 10))
-			endpointIDs = append(endpointIDs, r.d.EndpointID)
+			if !seen[r.d.EndpointID] {
+				seen[r.d.EndpointID] = true
+				endpointIDs = append(endpointIDs, r.d.EndpointID)
+			}
 		}
 		getEvents, err := s.stmt(ctx, tx, claimEvents)
 		if err != nil {
