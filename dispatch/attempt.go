@@ -65,7 +65,7 @@ func (d *Dispatcher) Send(ctx context.Context, ep *aviso.Endpoint, ev *aviso.Eve
 // following redirects. eventID is recorded on the attempt. It never returns nil; the request is
 // not modified.
 func (d *Dispatcher) Do(ctx context.Context, ep *aviso.Endpoint, req *webhook.Request, eventID string) *aviso.Attempt {
-	a, _ := d.do(ctx, ep, req, eventID, d.now())
+	a, _ := d.do(ctx, ep, req, eventID, d.now(), true)
 	return a
 }
 
@@ -78,7 +78,7 @@ func (d *Dispatcher) send(ctx context.Context, ep *aviso.Endpoint, ev *aviso.Eve
 		a.Error = fmt.Sprintf("render request: %v", err)
 		return a, 0
 	}
-	return d.do(ctx, ep, req, ev.ID, now)
+	return d.do(ctx, ep, req, ev.ID, now, false) // req is this attempt's own: no copy of its header
 }
 
 func (d *Dispatcher) newAttempt(ep *aviso.Endpoint, eventID string, now time.Time, h http.Header) *aviso.Attempt {
@@ -97,7 +97,9 @@ func (d *Dispatcher) newAttempt(ep *aviso.Endpoint, eventID string, now time.Tim
 	}
 }
 
-func (d *Dispatcher) do(ctx context.Context, ep *aviso.Endpoint, req *webhook.Request, eventID string, now time.Time) (*aviso.Attempt, time.Duration) {
+// do POSTs req to ep. With shared, req belongs to the caller and its header is copied first, so
+// that it is never modified.
+func (d *Dispatcher) do(ctx context.Context, ep *aviso.Endpoint, req *webhook.Request, eventID string, now time.Time, shared bool) (*aviso.Attempt, time.Duration) {
 	a := d.newAttempt(ep, eventID, now, req.Header)
 	timeout := Timeout(ep)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -108,7 +110,10 @@ func (d *Dispatcher) do(ctx context.Context, ep *aviso.Endpoint, req *webhook.Re
 		a.Error = fmt.Sprintf("invalid URL: %v", err)
 		return a, 0
 	}
-	hr.Header = req.Header.Clone()
+	hr.Header = req.Header
+	if shared {
+		hr.Header = req.Header.Clone()
+	}
 	start := time.Now()
 	resp, err := d.client.Do(hr)
 	if err != nil {
