@@ -1,21 +1,14 @@
 package server_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -227,39 +220,7 @@ func TestRestartResumesPending(t *testing.T) {
 // from the environment) against real deliveries: 200 with the right token; with a wrong one it
 // answers 403, which is recorded as a failed attempt and retried.
 func TestTusFacturasFlaskReceiver(t *testing.T) {
-	python := testenv.PythonWith(t, "flask")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, python, filepath.Join("..", "examples", "tusfacturas-flask", "app.py"))
-	cmd.Env = append(os.Environ(), "HOST=127.0.0.1", "PORT="+strconv.Itoa(port), "TF_WEBHOOK_TOKEN=TOKEN_TF", "PYTHONUNBUFFERED=1")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		started := false
-		for sc.Scan() {
-			if !started && strings.Contains(sc.Text(), "Running on") {
-				started = true
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		t.Fatal("the Flask receiver did not start")
-	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/webhook", port)
+	url, _ := testenv.TusFacturasFlask(t, "TOKEN_TF")
 
 	n := startNode(t, t.TempDir(), 50*time.Millisecond, time.Hour)
 	mustCall(t, n, 201, "POST", "/v1/tenants", map[string]any{"id": "tf", "name": "TF"}, nil)

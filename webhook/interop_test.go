@@ -1,15 +1,12 @@
 package webhook
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,55 +96,9 @@ func TestPythonHMAC(t *testing.T) {
 // with the endpoint's token, reaching consultar_por_ext_ref with the external_reference, and 403
 // with a wrong token.
 func TestFlaskTusFacturasReceiver(t *testing.T) {
-	python := testenv.PythonWith(t, "flask")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-
+	url, consulted := testenv.TusFacturasFlask(t, testToken)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, python, filepath.Join("..", "examples", "tusfacturas-flask", "app.py"))
-	cmd.Env = append(os.Environ(), "HOST=127.0.0.1", "PORT="+strconv.Itoa(port), "TF_WEBHOOK_TOKEN="+testToken,
-		"PYTHONUNBUFFERED=1", "FLASK_DEBUG=0")
-	stderr, _ := cmd.StderrPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		once := false
-		for sc.Scan() {
-			if !once && strings.Contains(sc.Text(), "Running on") {
-				once = true
-				close(ready)
-			}
-		}
-	}()
-	consulted := make(chan string, 4)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if ref, ok := strings.CutPrefix(sc.Text(), "CONSULTED "); ok {
-				consulted <- ref
-			}
-		}
-		close(consulted)
-	}()
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		t.Fatal("the Flask receiver did not start within a minute")
-	}
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/webhook"
 
 	t.Run("right token", func(t *testing.T) {
 		req := testRequest(t, aviso.FormatTusFacturas, "invoice.created")
