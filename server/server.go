@@ -68,6 +68,9 @@ type Config struct {
 	// base of portal links, and with https the dashboard's cookies are Secure. Default: links
 	// are made from the request's Host.
 	PublicURL string
+	// PortalFrameAncestors lists the sites that may embed the tenant portal in an iframe (CSP
+	// frame-ancestors), e.g. "https://app.example.com". Default "*": any site.
+	PortalFrameAncestors string
 	// DisableUI leaves /ui/ unmounted.
 	DisableUI bool
 }
@@ -167,7 +170,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 		ui, err := web.New(web.Config{Service: s.Service, Store: s.Store, Logger: s.log, PortalSecret: secret,
-			BaseURL: cfg.PublicURL, Secure: strings.HasPrefix(cfg.PublicURL, "https://")})
+			BaseURL: cfg.PublicURL, Secure: strings.HasPrefix(cfg.PublicURL, "https://"),
+			PortalFrameAncestors: cfg.PortalFrameAncestors})
 		if err != nil {
 			return nil, fmt.Errorf("dashboard: %w", err)
 		}

@@ -156,6 +156,7 @@ func (m *Main) parseServe(args []string) error {
 	fs.IntVar(&c.PerEndpoint, "per-endpoint", m.envInt("AVISO_PER_ENDPOINT", 8), "attempts in flight to one endpoint (env AVISO_PER_ENDPOINT)")
 	fs.StringVar(&c.SQLiteSynchronous, "sqlite-synchronous", m.envString("AVISO_SQLITE_SYNCHRONOUS", "FULL"), "SQLite synchronous pragma: FULL (every accepted event on disk) or NORMAL (env AVISO_SQLITE_SYNCHRONOUS)")
 	fs.StringVar(&c.PublicURL, "public-url", m.getenv("AVISO_PUBLIC_URL"), "URL people reach this server at, e.g. https://aviso.example.com: base of portal links; https makes dashboard cookies Secure (env AVISO_PUBLIC_URL)")
+	fs.StringVar(&c.PortalFrameAncestors, "portal-frame-ancestors", m.getenv("AVISO_PORTAL_FRAME_ANCESTORS"), "sites that may embed the tenant portal in an iframe, e.g. https://app.example.com; default any (env AVISO_PORTAL_FRAME_ANCESTORS)")
 	schedule := fs.String("retry-schedule", m.envString("AVISO_RETRY_SCHEDULE", "5s,25s,125s,625s,3125s"), "default wait before each retry (env AVISO_RETRY_SCHEDULE)")
 	fs.DurationVar(&c.Lease, "lease", envDuration(m.getenv("AVISO_LEASE"), 2*time.Minute), "how long a node reserves claimed deliveries; a dead node's work moves to the others after this (env AVISO_LEASE)")
 	retention := fs.Duration("retention", envDuration(m.getenv("AVISO_RETENTION"), 30*24*time.Hour), "how long events and their deliveries are kept; 0 keeps them forever (env AVISO_RETENTION)")
