@@ -94,6 +94,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 		}
 		ep.VerifiedAt = &now
 	}
+	defer s.endpoints.forget(tenantID)
 	if err := s.store.CreateEndpoint(ctx, ep); err != nil {
 		return nil, fmt.Errorf("create endpoint: %w", err)
 	}
@@ -258,6 +259,7 @@ func (s *Service) UpdateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 		}
 	}
 	ep.UpdatedAt = s.now()
+	defer s.endpoints.forget(tenantID)
 	if err := s.store.UpdateEndpoint(ctx, ep); err != nil {
 		return nil, fmt.Errorf("update endpoint: %w", err)
 	}
@@ -276,6 +278,7 @@ func set[T any](dst *T, v *T) {
 }
 
 func (s *Service) setDisabled(ctx context.Context, ep *aviso.Endpoint, disabled bool) (*aviso.Endpoint, error) {
+	defer s.endpoints.forget(ep.TenantID)
 	out, err := s.store.SetEndpointDisabled(ctx, aviso.SetEndpointDisabledParams{TenantID: ep.TenantID,
 		ID: ep.ID, Disabled: disabled, Reason: aviso.DisabledByUser, Now: s.now()})
 	if err != nil {
@@ -291,6 +294,7 @@ func (s *Service) DeleteEndpoint(ctx context.Context, p aviso.Principal, tenantI
 	if _, err := s.tenant(ctx, p, tenantID); err != nil {
 		return err
 	}
+	defer s.endpoints.forget(tenantID)
 	if err := s.store.DeleteEndpoint(ctx, tenantID, id); err != nil {
 		if aviso.ErrorCode(err) == aviso.ENOTFOUND {
 			return aviso.Errorf(aviso.ENOTFOUND, "endpoint %q not found", id)
@@ -325,6 +329,7 @@ func (s *Service) RotateSecret(ctx context.Context, p aviso.Principal, tenantID,
 	}
 	ep.Secrets = secrets
 	ep.UpdatedAt = now
+	defer s.endpoints.forget(tenantID)
 	if err := s.store.UpdateEndpoint(ctx, ep); err != nil {
 		return nil, fmt.Errorf("rotate secret: %w", err)
 	}

@@ -34,7 +34,7 @@ type PublishResult struct {
 // event's position: "/events/3/type", "/events/3/data/total"; with one it is "type" or
 // "/data/total".
 func (s *Service) Publish(ctx context.Context, p aviso.Principal, tenantID string, in []PublishInput) ([]PublishResult, error) {
-	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+	if err := s.tenantExists(ctx, p, tenantID); err != nil {
 		return nil, err
 	}
 	switch {
@@ -44,9 +44,7 @@ func (s *Service) Publish(ctx context.Context, p aviso.Principal, tenantID strin
 		return nil, &aviso.Error{Code: aviso.ETOOLARGE, Field: "events",
 			Message: fmt.Sprintf("a batch holds at most %d events, got %d", MaxBatch, len(in))}
 	}
-	endpoints, err := listAll(ctx, func(ctx context.Context, lp aviso.ListParams) (*aviso.Page[*aviso.Endpoint], error) {
-		return s.store.ListEndpoints(ctx, aviso.ListEndpointsParams{ListParams: lp, TenantID: tenantID, Enabled: true})
-	})
+	endpoints, err := s.enabledEndpoints(ctx, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("publish: list endpoints: %w", err)
 	}
@@ -69,6 +67,12 @@ func (s *Service) Publish(ctx context.Context, p aviso.Principal, tenantID strin
 		batch = append(batch, ne)
 	}
 	inserted, err := s.store.InsertEvents(ctx, batch)
+	if aviso.ErrorCode(err) == aviso.ENOTFOUND {
+		// The tenant was deleted, on another node, after this one last read it.
+		s.tenants.forget(tenantID)
+		s.endpoints.forget(tenantID)
+		return nil, tenantNotFound(tenantID)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
@@ -81,6 +85,16 @@ func (s *Service) Publish(ctx context.Context, p aviso.Principal, tenantID strin
 		}
 	}
 	return out, nil
+}
+
+// enabledEndpoints returns the tenant's enabled endpoints, from the endpoint cache (see
+// cache.go). The slice and the endpoints are shared: read only.
+func (s *Service) enabledEndpoints(ctx context.Context, tenantID string) ([]*aviso.Endpoint, error) {
+	return s.endpoints.get(ctx, tenantID, func(ctx context.Context) ([]*aviso.Endpoint, error) {
+		return listAll(ctx, func(ctx context.Context, lp aviso.ListParams) (*aviso.Page[*aviso.Endpoint], error) {
+			return s.store.ListEndpoints(ctx, aviso.ListEndpointsParams{ListParams: lp, TenantID: tenantID, Enabled: true})
+		})
+	})
 }
 
 // atIndex prefixes an error's field with the event's position in a batch.
@@ -119,7 +133,9 @@ func (s *Service) newEvent(ctx context.Context, tenantID string, in PublishInput
 	et, ok := types[ev.Type]
 	if !ok {
 		var err error
-		et, err = s.store.GetEventType(ctx, ev.Type)
+		et, err = s.eventTypes.get(ctx, ev.Type, func(ctx context.Context) (*aviso.EventType, error) {
+			return s.store.GetEventType(ctx, ev.Type)
+		})
 		if aviso.ErrorCode(err) == aviso.ENOTFOUND {
 			return aviso.NewEvent{}, aviso.Invalid("type", "%q is not in the event catalog", ev.Type)
 		}

@@ -49,6 +49,7 @@ func (s *Service) CreateEventType(ctx context.Context, p aviso.Principal, t *avi
 	}
 	now := s.now()
 	t.CreatedAt, t.UpdatedAt = now, now
+	defer s.eventTypes.forget(t.Name)
 	if err := s.store.CreateEventType(ctx, t); err != nil {
 		if aviso.ErrorCode(err) == aviso.ECONFLICT {
 			return nil, aviso.Errorf(aviso.ECONFLICT, "event type %q already exists", t.Name)
@@ -105,6 +106,7 @@ func (s *Service) UpdateEventType(ctx context.Context, p aviso.Principal, name s
 		return nil, err
 	}
 	t.UpdatedAt = s.now()
+	defer s.eventTypes.forget(name)
 	if err := s.store.UpdateEventType(ctx, t); err != nil {
 		return nil, fmt.Errorf("update event type: %w", err)
 	}
@@ -116,6 +118,7 @@ func (s *Service) DeleteEventType(ctx context.Context, p aviso.Principal, name s
 	if err := requireRoot(p, "change the event catalog"); err != nil {
 		return err
 	}
+	defer s.eventTypes.forget(name)
 	if err := s.store.DeleteEventType(ctx, name); err != nil {
 		if aviso.ErrorCode(err) == aviso.ENOTFOUND {
 			return aviso.Errorf(aviso.ENOTFOUND, "event type %q not found", name)
@@ -142,7 +145,9 @@ func (s *Service) SeedCatalog(ctx context.Context, types []*aviso.EventType) err
 			return fmt.Errorf("seed catalog: %s: %w", t.Name, err)
 		}
 		c.CreatedAt, c.UpdatedAt = now, now
-		if err := s.store.CreateEventType(ctx, &c); err != nil && aviso.ErrorCode(err) != aviso.ECONFLICT {
+		err = s.store.CreateEventType(ctx, &c)
+		s.eventTypes.forget(c.Name)
+		if err != nil && aviso.ErrorCode(err) != aviso.ECONFLICT {
 			return fmt.Errorf("seed catalog: %w", err)
 		}
 	}

@@ -33,19 +33,26 @@ func keyPrefix(key string) string {
 }
 
 // Authenticate returns the principal an API key stands for. EUNAUTHORIZED when the key is empty
-// or unknown.
+// or unknown. A known key's principal is cached for Config.CacheTTL (unknown keys are not).
 func (s *Service) Authenticate(ctx context.Context, key string) (aviso.Principal, error) {
 	if key == "" {
 		return aviso.Principal{}, aviso.Errorf(aviso.EUNAUTHORIZED, "an API key is required")
 	}
-	k, err := s.store.GetAPIKeyByHash(ctx, HashKey(key))
+	hash := HashKey(key)
+	p, err := s.keys.get(ctx, hash, func(ctx context.Context) (aviso.Principal, error) {
+		k, err := s.store.GetAPIKeyByHash(ctx, hash)
+		if err != nil {
+			return aviso.Principal{}, err
+		}
+		return aviso.Principal{KeyID: k.ID, TenantID: k.TenantID}, nil
+	})
 	if aviso.ErrorCode(err) == aviso.ENOTFOUND {
 		return aviso.Principal{}, aviso.Errorf(aviso.EUNAUTHORIZED, "unknown API key")
 	}
 	if err != nil {
 		return aviso.Principal{}, fmt.Errorf("authenticate: %w", err)
 	}
-	return aviso.Principal{KeyID: k.ID, TenantID: k.TenantID}, nil
+	return p, nil
 }
 
 // EnsureRootKey makes sure a root key exists. With configured non-empty, that key becomes the
@@ -66,6 +73,7 @@ func (s *Service) EnsureRootKey(ctx context.Context, configured string) (generat
 		generated = key
 	}
 	k := &aviso.APIKey{ID: aviso.RootKeyID, Hash: HashKey(key), Prefix: keyPrefix(key), CreatedAt: s.now()}
+	defer s.keys.forgetAll() // the root key it replaces may be cached
 	if err := s.store.SaveAPIKey(ctx, k); err != nil {
 		return "", fmt.Errorf("ensure root key: %w", err)
 	}
@@ -83,6 +91,7 @@ func (s *Service) CreateTenantKey(ctx context.Context, p aviso.Principal, tenant
 	key = newKey()
 	k = &aviso.APIKey{ID: aviso.NewID(aviso.PrefixKey, now), TenantID: tenantID, Hash: HashKey(key),
 		Prefix: keyPrefix(key), CreatedAt: now}
+	defer s.keys.forget(k.Hash)
 	if err := s.store.SaveAPIKey(ctx, k); err != nil {
 		return "", nil, fmt.Errorf("create tenant key: %w", err)
 	}

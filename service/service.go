@@ -8,6 +8,15 @@
 // principal scoped to a tenant sees only that tenant: another tenant's resources answer
 // ENOTFOUND, as if they did not exist, and tenant administration and catalog writes answer
 // EFORBIDDEN. Errors carry aviso error codes; api/errors.go turns them into HTTP statuses.
+//
+// Authentication and publishing reuse what they read of API keys, tenants, event types and a
+// tenant's enabled endpoints for up to Config.CacheTTL (1 s by default; see cache.go). Changes
+// made through the same Service are seen at once. A change made on another node sharing the
+// store — a new or deleted endpoint, a deleted tenant and its keys, a catalog change — takes
+// effect here within CacheTTL; so does an endpoint the delivery engine disables after
+// consecutive failures. An event is still accepted only once it is committed, and the store
+// still refuses events of a tenant that no longer exists and skips deliveries to deleted
+// endpoints.
 package service
 
 import (
@@ -41,6 +50,8 @@ const (
 	DefaultMaxPayloadBytes  = 1 << 20
 	DefaultSecretOverlap    = 24 * time.Hour
 	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultCacheTTL is how long reads on the publish path are reused (see Config.CacheTTL).
+	DefaultCacheTTL = time.Second
 	// MaxBatch is how many events one Publish call accepts.
 	MaxBatch = 1000
 )
@@ -69,7 +80,16 @@ type Config struct {
 	// RetrySchedule is the schedule of endpoints without their own, used when a test send
 	// fails. Default aviso.DefaultRetrySchedule.
 	RetrySchedule []time.Duration
+	// CacheTTL is how long the service reuses what it read of API keys, tenants, event types and
+	// a tenant's enabled endpoints when authenticating and publishing. Its own writes invalidate
+	// at once; a change made by another node sharing the store (or an endpoint the delivery
+	// engine disables) is seen within CacheTTL. Default 1s (DefaultCacheTTL); negative: no
+	// caching, every request reads the store.
+	CacheTTL time.Duration
 }
+
+// cacheSize bounds each read cache (keys, tenants, event types, tenants' endpoint lists).
+const cacheSize = 10_000
 
 // Service is Aviso's set of operations. It is safe for concurrent use.
 type Service struct {
@@ -82,6 +102,12 @@ type Service struct {
 
 	mu      sync.Mutex
 	schemas map[string]*cachedSchema // by event type name
+
+	// Read caches of the publish path (see cache.go).
+	keys       *readCache[string, aviso.Principal]   // by key hash
+	tenants    *readCache[string, struct{}]          // tenants that exist
+	eventTypes *readCache[string, *aviso.EventType]  // by name
+	endpoints  *readCache[string, []*aviso.Endpoint] // a tenant's enabled endpoints
 }
 
 // New validates cfg, fills its defaults and returns a Service.
@@ -110,14 +136,22 @@ func New(cfg Config) (*Service, error) {
 	if len(cfg.RetrySchedule) == 0 {
 		cfg.RetrySchedule = aviso.DefaultRetrySchedule
 	}
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = DefaultCacheTTL
+	}
+	now := cfg.Now
 	return &Service{
-		store:   cfg.Store,
-		sender:  cfg.Sender,
-		log:     cfg.Logger,
-		now:     func() time.Time { return cfg.Now().UTC() },
-		guard:   &netguard.Guard{AllowPrivate: cfg.AllowPrivateNetworks},
-		cfg:     cfg,
-		schemas: make(map[string]*cachedSchema),
+		keys:       newReadCache[string, aviso.Principal](cfg.CacheTTL, cacheSize, now),
+		tenants:    newReadCache[string, struct{}](cfg.CacheTTL, cacheSize, now),
+		eventTypes: newReadCache[string, *aviso.EventType](cfg.CacheTTL, cacheSize, now),
+		endpoints:  newReadCache[string, []*aviso.Endpoint](cfg.CacheTTL, cacheSize, now),
+		store:      cfg.Store,
+		sender:     cfg.Sender,
+		log:        cfg.Logger,
+		now:        func() time.Time { return cfg.Now().UTC() },
+		guard:      &netguard.Guard{AllowPrivate: cfg.AllowPrivateNetworks},
+		cfg:        cfg,
+		schemas:    make(map[string]*cachedSchema),
 	}, nil
 }
 
@@ -153,6 +187,19 @@ func (s *Service) tenant(ctx context.Context, p aviso.Principal, tenantID string
 		return nil, fmt.Errorf("get tenant: %w", err)
 	}
 	return t, nil
+}
+
+// tenantExists answers like tenant, from the tenant cache (see cache.go): for paths that need
+// only to know the tenant is there.
+func (s *Service) tenantExists(ctx context.Context, p aviso.Principal, tenantID string) error {
+	if !p.CanSeeTenant(tenantID) {
+		return tenantNotFound(tenantID)
+	}
+	_, err := s.tenants.get(ctx, tenantID, func(ctx context.Context) (struct{}, error) {
+		_, err := s.tenant(ctx, p, tenantID)
+		return struct{}{}, err
+	})
+	return err
 }
 
 func tenantNotFound(id string) error {

@@ -95,6 +95,7 @@ func (s *Service) DeleteTenant(ctx context.Context, p aviso.Principal, id string
 	if err := requireRoot(p, "delete tenants"); err != nil {
 		return err
 	}
+	defer s.forgetTenant(id)
 	if err := s.store.DeleteTenant(ctx, id); err != nil {
 		if aviso.ErrorCode(err) == aviso.ENOTFOUND {
 			return tenantNotFound(id)
@@ -103,4 +104,12 @@ func (s *Service) DeleteTenant(ctx context.Context, p aviso.Principal, id string
 	}
 	s.log.InfoContext(ctx, "tenant deleted", "tenant_id", id)
 	return nil
+}
+
+// forgetTenant drops what the read caches hold of a tenant: itself, its endpoints and (not
+// knowing which are its) every API key.
+func (s *Service) forgetTenant(id string) {
+	s.tenants.forget(id)
+	s.endpoints.forget(id)
+	s.keys.forgetAll()
 }
