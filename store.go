@@ -69,8 +69,8 @@ type Store interface {
 	// InsertEvents stores events and their deliveries, all in one transaction, and wakes the
 	// dispatchers (see Wakeups). An event whose (TenantID, ID) already exists is not stored
 	// again and none of its deliveries are inserted: the result holds the stored event and
-	// Created false. Deliveries whose endpoint no longer exists are skipped. ENOTFOUND if a
-	// tenant does not exist.
+	// Created false. Deliveries whose endpoint no longer exists or is disabled are skipped (the
+	// caller's list of endpoints may be a moment old). ENOTFOUND if a tenant does not exist.
 	InsertEvents(ctx context.Context, events []NewEvent) ([]InsertedEvent, error)
 	// GetEvent returns one event of a tenant. ENOTFOUND.
 	GetEvent(ctx context.Context, tenantID, id string) (*Event, error)

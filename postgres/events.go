@@ -85,7 +85,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 				FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
 					$7::timestamptz[], $8::timestamptz[])
 					AS x(id, tenant_id, event_id, endpoint_id, event_type, next_at, created_at, updated_at)
-				JOIN endpoints ep ON ep.id = x.endpoint_id AND ep.tenant_id = x.tenant_id`,
+				JOIN endpoints ep ON ep.id = x.endpoint_id AND ep.tenant_id = x.tenant_id AND NOT ep.disabled`,
 				dIDs, dTenants, dEvents, dEndpoints, dTypes, dNext, dCreated, dUpdated)
 			if err != nil {
 				return err

@@ -51,8 +51,8 @@ var (
 			round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at) VALUES `,
 		row: `(?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 	}
-	// endpointTenants finds which of a batch's endpoints exist, and their tenant.
-	endpointTenants = `SELECT id, tenant_id FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`
+	// endpointTenants finds which of a batch's endpoints exist and are enabled, and their tenant.
+	endpointTenants = `SELECT id, tenant_id FROM endpoints WHERE id IN (SELECT value FROM json_each(?)) AND disabled = 0`
 )
 
 // InsertEvents stores events and their deliveries in one transaction; see aviso.Store. Events go

@@ -14,7 +14,13 @@ func testInsertEvents(t *testing.T, s aviso.Store) {
 	ctx := t.Context()
 	ten := NewTenant(t, s)
 	ep1, ep2, gone := NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID)
-	a := NewEvent(ten.ID, "invoice.created", Base(), ep1, ep2, gone)
+	off := NewEndpoint(t, s, ten.ID)
+	if _, err := s.SetEndpointDisabled(ctx, aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: off.ID,
+		Disabled: true, Reason: aviso.DisabledByUser, Now: Base()}); err != nil {
+		t.Fatalf("disable endpoint: %v", err)
+	}
+	// gone is deleted and off disabled after the caller listed them: their deliveries are skipped.
+	a := NewEvent(ten.ID, "invoice.created", Base(), ep1, ep2, gone, off)
 	a.Event.ExternalReference = "FV-0001"
 	a.Event.Data = json.RawMessage(`{"number":"FV-0001","items":[{"sku":"A","qty":2}],"paid":false,"note":null}`)
 	b := NewEvent(ten.ID, "invoice.voided", Base().Add(time.Millisecond), ep1)
@@ -44,12 +50,14 @@ func testInsertEvents(t *testing.T, s aviso.Store) {
 	}
 	_, err = s.GetDelivery(ctx, ten.ID, a.Deliveries[2].ID)
 	wantCode(t, "delivery to a deleted endpoint", err, aviso.ENOTFOUND)
+	_, err = s.GetDelivery(ctx, ten.ID, a.Deliveries[3].ID)
+	wantCode(t, "delivery to a disabled endpoint", err, aviso.ENOTFOUND)
 	p, err := s.ListDeliveries(ctx, aviso.ListDeliveriesParams{TenantID: ten.ID, ListParams: aviso.ListParams{Limit: aviso.MaxLimit}})
 	if err != nil {
 		t.Fatalf("list deliveries: %v", err)
 	}
 	if len(p.Data) != 3 {
-		t.Errorf("%d deliveries stored, want 3 (the deleted endpoint's is skipped)", len(p.Data))
+		t.Errorf("%d deliveries stored, want 3 (the deleted and the disabled endpoint's are skipped)", len(p.Data))
 	}
 	_, err = s.GetEvent(ctx, ten.ID, "evt_none")
 	wantCode(t, "get a missing event", err, aviso.ENOTFOUND)
