@@ -55,6 +55,10 @@ type Config struct {
 	// Lease is how long a node reserves the deliveries it claims; a node that dies loses its
 	// leases when they expire and the others deliver its work. Default 2 minutes (see dispatch).
 	Lease time.Duration
+	// CacheTTL bounds how long this node may take to notice a change made on another node to
+	// API keys, tenants, the catalog or a tenant's endpoints (the publish path caches them).
+	// Default 1 s (service.DefaultCacheTTL); negative turns the cache off.
+	CacheTTL time.Duration
 	// Retention is how long events, deliveries and attempts are kept. Default 30 days; negative
 	// keeps everything.
 	Retention time.Duration
@@ -148,6 +152,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		MaxPayloadBytes:      cfg.MaxPayloadBytes,
 		AllowPrivateNetworks: cfg.AllowPrivateNetworks,
 		RetrySchedule:        cfg.RetrySchedule,
+		CacheTTL:             cfg.CacheTTL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("service: %w", err)

@@ -159,6 +159,7 @@ func (m *Main) parseServe(args []string) error {
 	fs.StringVar(&c.PortalFrameAncestors, "portal-frame-ancestors", m.getenv("AVISO_PORTAL_FRAME_ANCESTORS"), "sites that may embed the tenant portal in an iframe, e.g. https://app.example.com; default any (env AVISO_PORTAL_FRAME_ANCESTORS)")
 	schedule := fs.String("retry-schedule", m.envString("AVISO_RETRY_SCHEDULE", "5s,25s,125s,625s,3125s"), "default wait before each retry (env AVISO_RETRY_SCHEDULE)")
 	fs.DurationVar(&c.Lease, "lease", envDuration(m.getenv("AVISO_LEASE"), 2*time.Minute), "how long a node reserves claimed deliveries; a dead node's work moves to the others after this (env AVISO_LEASE)")
+	fs.DurationVar(&c.CacheTTL, "cache-ttl", envDuration(m.getenv("AVISO_CACHE_TTL"), time.Second), "longest a node takes to see keys, tenants, catalog and endpoints changed on another node; negative disables the cache (env AVISO_CACHE_TTL)")
 	retention := fs.Duration("retention", envDuration(m.getenv("AVISO_RETENTION"), 30*24*time.Hour), "how long events and their deliveries are kept; 0 keeps them forever (env AVISO_RETENTION)")
 	if err := fs.Parse(args); err != nil {
 		return err
