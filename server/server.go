@@ -62,6 +62,9 @@ type Config struct {
 	// Retention is how long events, deliveries and attempts are kept. Default 30 days; negative
 	// keeps everything.
 	Retention time.Duration
+	// PruneInterval is how often retention runs (the first run comes after a minute, or after
+	// PruneInterval when that is shorter). Default 10 minutes.
+	PruneInterval time.Duration
 	// SQLiteSynchronous is SQLite's synchronous pragma: "FULL" (default) or "NORMAL".
 	SQLiteSynchronous string
 	// Logger receives the node's logs. Default: text to stderr.
@@ -94,6 +97,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Retention == 0 {
 		c.Retention = 30 * 24 * time.Hour
+	}
+	if c.PruneInterval <= 0 {
+		c.PruneInterval = 10 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -303,11 +309,11 @@ func (s *Server) storeKind() string {
 	return "sqlite:" + filepath.Join(s.cfg.DataDir, "aviso.db")
 }
 
-// prune deletes data older than the retention period in small batches, pausing between batches
-// so delivery is never blocked for long, and between rounds for a while.
+// prune deletes data older than the retention period in small batches — each its own short
+// write transaction, so delivery is never blocked for long — every PruneInterval.
 func (s *Server) prune(ctx context.Context) {
 	const batch = 500
-	t := time.NewTimer(time.Minute)
+	t := time.NewTimer(min(time.Minute, s.cfg.PruneInterval))
 	defer t.Stop()
 	for {
 		select {
@@ -332,7 +338,7 @@ func (s *Server) prune(ctx context.Context) {
 		if total > 0 {
 			s.log.Info("pruned old events", "events", total, "older_than", s.cfg.Retention.String())
 		}
-		t.Reset(10 * time.Minute)
+		t.Reset(s.cfg.PruneInterval)
 	}
 }
 

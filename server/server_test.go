@@ -314,3 +314,44 @@ func newJar() http.CookieJar {
 	j, _ := cookiejar.New(nil)
 	return j
 }
+
+// TestRetentionPrunes runs a node whose retention is shorter than the test: the pruner deletes
+// the old event with its deliveries and attempts, through the real loop.
+func TestRetentionPrunes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := server.Open(ctx, server.Config{
+		Addr: "127.0.0.1:0", DataDir: t.TempDir(), RootKey: rootKey, AllowPrivateNetworks: true,
+		Retention: time.Second, PruneInterval: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Stdout: io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	n := &node{Server: srv}
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer recv.Close()
+	mustCall(t, n, 201, "POST", "/v1/tenants", map[string]any{"id": "acme", "name": "ACME"}, nil)
+	mustCall(t, n, 201, "POST", "/v1/tenants/acme/endpoints", map[string]any{"url": recv.URL}, nil)
+	var ev aviso.Event
+	mustCall(t, n, 202, "POST", "/v1/tenants/acme/events", map[string]any{"type": "customer.created",
+		"data": map[string]any{"id": "1", "name": map[string]any{"fullname": "Ana"}}}, &ev)
+	d := eventDeliveries(t, n, "acme", ev.ID)[0]
+	waitDelivery(t, n, "acme", d.ID, aviso.StatusSucceeded, 1)
+	deadline := time.Now().Add(20 * time.Second)
+	for call(t, n, "GET", "/v1/tenants/acme/events/"+ev.ID, nil, nil) != 404 {
+		if time.Now().After(deadline) {
+			t.Fatal("the event was not pruned within 20 s")
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval of a condition with a deadline
+	}
+	if code := call(t, n, "GET", "/v1/tenants/acme/deliveries/"+d.ID, nil, nil); code != 404 {
+		t.Fatalf("delivery of a pruned event: %d, want 404", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
