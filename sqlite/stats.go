@@ -18,10 +18,13 @@ func (s *Store) EndpointStats(ctx context.Context, tenantID string, since time.T
 	err := s.read(ctx, "endpoint stats", func(tx *sql.Tx) error {
 		// With a single max() aggregate SQLite takes the bare columns (response_status, error)
 		// from the row holding the maximum: the newest attempt.
-		rows, err := tx.QueryContext(ctx, `SELECT endpoint_id,
-				sum(response_status BETWEEN 200 AND 299), sum(response_status NOT BETWEEN 200 AND 299),
-				max(at), response_status, error
-			FROM attempts WHERE tenant_id = ? AND at >= ? GROUP BY endpoint_id`, tenantID, micros(since))
+		// The tenant's attempts are read endpoint by endpoint, through endpoints_tenant and
+		// attempts_endpoint_at: an attempt's endpoint is one of its tenant's.
+		rows, err := tx.QueryContext(ctx, `SELECT a.endpoint_id,
+				sum(a.response_status BETWEEN 200 AND 299), sum(a.response_status NOT BETWEEN 200 AND 299),
+				max(a.at), a.response_status, a.error
+			FROM endpoints e JOIN attempts a ON a.endpoint_id = e.id
+			WHERE e.tenant_id = ?1 AND a.tenant_id = ?1 AND a.at >= ?2 GROUP BY a.endpoint_id`, tenantID, micros(since))
 		if err != nil {
 			return err
 		}
@@ -65,16 +68,22 @@ func (s *Store) AttemptHistogram(ctx context.Context, p aviso.HistogramParams) (
 		out[i].Start = since.Add(time.Duration(i) * p.Bucket)
 	}
 	err := s.read(ctx, "attempt histogram", func(tx *sql.Tx) error {
+		// Without an endpoint the tenant's attempts are read endpoint by endpoint, as in
+		// EndpointStats.
 		q := &query{}
-		q.where("tenant_id = ?", p.TenantID)
+		q.where("a.tenant_id = ?", p.TenantID)
+		from := "endpoints e JOIN attempts a ON a.endpoint_id = e.id"
 		if p.EndpointID != "" {
-			q.where("endpoint_id = ?", p.EndpointID)
+			from = "attempts a"
+			q.where("a.endpoint_id = ?", p.EndpointID)
+		} else {
+			q.where("e.tenant_id = ?", p.TenantID)
 		}
-		q.where("at >= ?", micros(p.Since))
-		q.where("at < ?", micros(p.Until))
-		rows, err := tx.QueryContext(ctx, `SELECT (at - ?) / ? AS bucket,
-				sum(response_status BETWEEN 200 AND 299), sum(response_status NOT BETWEEN 200 AND 299)
-			FROM attempts`+q.sql()+` GROUP BY bucket`,
+		q.where("a.at >= ?", micros(p.Since))
+		q.where("a.at < ?", micros(p.Until))
+		rows, err := tx.QueryContext(ctx, `SELECT (a.at - ?) / ? AS bucket,
+				sum(a.response_status BETWEEN 200 AND 299), sum(a.response_status NOT BETWEEN 200 AND 299)
+			FROM `+from+q.sql()+` GROUP BY bucket`,
 			append([]any{micros(p.Since), p.Bucket.Microseconds()}, q.args...)...)
 		if err != nil {
 			return err
