@@ -279,6 +279,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		}
 		type endpointState struct {
 			failures int
+			was      int // failures before the batch: an unchanged count is not written
 			disabled bool
 		}
 		endpointOf := make(map[string]string, len(cs))
@@ -292,6 +293,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 				return err
 			}
 			endpointOf[id] = ep
+			st.was = st.failures
 			if endpoints[ep] == nil {
 				endpoints[ep] = &st
 				order = append(order, ep)
@@ -349,8 +351,16 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		if err != nil {
 			return fmt.Errorf("update deliveries: %w", err)
 		}
-		err = s.exec(ctx, tx, updateEndpointFailures, len(order), func(dst []any, i int) []any {
-			return append(dst, order[i], endpoints[order[i]].failures)
+		// Usually every attempt to an endpoint succeeds and its count stays 0: its row is left as
+		// it is.
+		changed := order[:0]
+		for _, ep := range order {
+			if st := endpoints[ep]; st.failures != st.was {
+				changed = append(changed, ep)
+			}
+		}
+		err = s.exec(ctx, tx, updateEndpointFailures, len(changed), func(dst []any, i int) []any {
+			return append(dst, changed[i], endpoints[changed[i]].failures)
 		})
 		if err != nil {
 			return fmt.Errorf("update endpoints: %w", err)
