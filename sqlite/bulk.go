@@ -63,7 +63,7 @@ func hotStatements() []string {
 			out = append(out, b.sql(size))
 		}
 	}
-	return append(out, completeLookup, endpointTenants, claimDue, claimEvents, claimEndpoints,
+	return append(out, completeEndpoints, endpointTenants, claimDue, claimEvents, claimEndpoints,
 		claimEligible, claimOldestOf, claimLease)
 }
 
@@ -111,4 +111,32 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, b bulkStatement, n int, ar
 		done += size
 	}
 	return nil
+}
+
+// execCount is exec, returning how many rows the statements changed.
+func (s *Store) execCount(ctx context.Context, tx *sql.Tx, b bulkStatement, n int, args func(dst []any, i int) []any) (int64, error) {
+	var vals []any
+	var total int64
+	for done := 0; done < n; {
+		size := chunkSize(n - done)
+		st, err := s.stmt(ctx, tx, b.sql(size))
+		if err != nil {
+			return 0, err
+		}
+		vals = vals[:0]
+		for i := done; i < done+size; i++ {
+			vals = args(vals, i)
+		}
+		res, err := st.ExecContext(ctx, vals...)
+		if err != nil {
+			return 0, err
+		}
+		changed, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		total += changed
+		done += size
+	}
+	return total, nil
 }

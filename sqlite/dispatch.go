@@ -154,22 +154,20 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 
 // The statements of CompleteDeliveries' bulk path.
 var (
-	// completeLookup finds the deliveries of a batch with their endpoint's failure count.
-	completeLookup = `SELECT d.id, d.endpoint_id, e.consecutive_failures, e.disabled
-		FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-		WHERE d.id IN (SELECT value FROM json_each(?))`
-	insertAttempts = bulkStatement{
+	// completeEndpoints reads the failure counts of a batch's endpoints.
+	completeEndpoints = `SELECT id, consecutive_failures, disabled FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`
+	insertAttempts    = bulkStatement{
 		head: `INSERT INTO attempts (` + attemptCols + `) VALUES `,
 		row:  `(?,?,?,?,?,?,?,?,?,?,?,?)`,
 	}
 	updateCompleted = bulkStatement{
-		head: `WITH v (id, status, next_at, response_status, error, at) AS (VALUES `,
-		row:  `(?,?,?,?,?,?)`,
+		head: `WITH v (id, endpoint_id, status, next_at, response_status, error, at) AS (VALUES `,
+		row:  `(?,?,?,?,?,?,?)`,
 		tail: `) UPDATE deliveries SET status = v.status, attempt_count = attempt_count + 1,
 			round_attempts = round_attempts + 1, next_attempt_at = v.next_at,
 			last_response_status = v.response_status, last_error = v.error,
 			lease_owner = NULL, lease_until = NULL, updated_at = v.at
-		FROM v WHERE deliveries.id = v.id`,
+		FROM v WHERE deliveries.id = v.id AND deliveries.endpoint_id = v.endpoint_id`,
 	}
 	updateEndpointFailures = bulkStatement{
 		head: `WITH v (id, failures) AS (VALUES `,
@@ -256,48 +254,51 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 // happened, and the at-least-once log keeps it.
 //
 // The usual batch is written with a handful of multi-row statements: one lookup of the
-// deliveries and their endpoints, the attempts inserted, the deliveries updated, and each
-// endpoint's failure count written once, computed here in order. A batch in which an endpoint
-// reaches DisableAfter, or which completes one delivery twice, is applied one completion at a
-// time instead (completeEach), so its order-dependent effects stay exactly as specified.
+// endpoints' failure counts, the deliveries updated, the attempts inserted, and each endpoint's
+// failure count written once if it changed, computed here in order. A batch in which an endpoint
+// reaches DisableAfter, which completes one delivery twice, or one of whose deliveries is gone,
+// is applied one completion at a time instead (completeEach), so its order-dependent effects
+// stay exactly as specified.
 func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) error {
 	if len(cs) == 0 {
 		return nil
 	}
 	return s.write(ctx, "complete deliveries", func(tx *sql.Tx) error {
-		ids := make([]string, len(cs))
-		for i, c := range cs {
-			ids[i] = c.Attempt.DeliveryID
-		}
-		lookup, err := s.stmt(ctx, tx, completeLookup)
-		if err != nil {
-			return err
-		}
-		rows, err := lookup.QueryContext(ctx, idList(ids))
-		if err != nil {
-			return err
-		}
 		type endpointState struct {
 			failures int
 			was      int // failures before the batch: an unchanged count is not written
 			disabled bool
 		}
-		endpointOf := make(map[string]string, len(cs))
 		endpoints := map[string]*endpointState{}
 		var order []string // endpoints in first-seen order, so writes are deterministic
+		seen := make(map[string]bool, len(cs))
+		for _, c := range cs {
+			if seen[c.Attempt.DeliveryID] {
+				return s.completeEach(ctx, tx, cs)
+			}
+			seen[c.Attempt.DeliveryID] = true
+			if _, ok := endpoints[c.Attempt.EndpointID]; !ok {
+				endpoints[c.Attempt.EndpointID] = nil
+				order = append(order, c.Attempt.EndpointID)
+			}
+		}
+		lookup, err := s.stmt(ctx, tx, completeEndpoints)
+		if err != nil {
+			return err
+		}
+		rows, err := lookup.QueryContext(ctx, idList(order))
+		if err != nil {
+			return err
+		}
 		for rows.Next() {
-			var id, ep string
+			var id string
 			var st endpointState
-			if err := rows.Scan(&id, &ep, &st.failures, &st.disabled); err != nil {
+			if err := rows.Scan(&id, &st.failures, &st.disabled); err != nil {
 				rows.Close()
 				return err
 			}
-			endpointOf[id] = ep
 			st.was = st.failures
-			if endpoints[ep] == nil {
-				endpoints[ep] = &st
-				order = append(order, ep)
-			}
+			endpoints[id] = &st
 		}
 		if err := rows.Err(); err != nil {
 			return err
@@ -305,19 +306,12 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		rows.Close()
 
 		// Replay the batch on the endpoints' counts; fall back to one at a time if an endpoint
-		// would be disabled or a delivery appears twice.
-		live := cs[:0:0]
-		seen := make(map[string]bool, len(cs))
+		// would be disabled or is gone.
 		for _, c := range cs {
-			ep, ok := endpointOf[c.Attempt.DeliveryID]
-			if !ok {
-				continue // deleted with its endpoint or event meanwhile
-			}
-			if seen[c.Attempt.DeliveryID] {
+			st := endpoints[c.Attempt.EndpointID]
+			if st == nil {
 				return s.completeEach(ctx, tx, cs)
 			}
-			seen[c.Attempt.DeliveryID] = true
-			st := endpoints[ep]
 			if c.Status == aviso.StatusSucceeded {
 				st.failures = 0
 			} else {
@@ -326,30 +320,42 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 					return s.completeEach(ctx, tx, cs)
 				}
 			}
-			live = append(live, c)
 		}
-		if len(live) == 0 {
-			return nil
+
+		// The deliveries are updated first: if one is gone (deleted with its endpoint or event
+		// meanwhile) or not the attempt's endpoint's, the replay above did not hold and the batch
+		// goes one at a time after all.
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT complete_bulk`); err != nil {
+			return err
 		}
-		err = s.exec(ctx, tx, insertAttempts, len(live), func(dst []any, i int) []any {
-			a := live[i].Attempt
-			return append(dst, a.ID, a.DeliveryID, a.TenantID, endpointOf[a.DeliveryID], a.EventID, micros(a.At), a.URL,
-				mapText(a.RequestHeaders), a.ResponseStatus, a.ResponseBody, a.DurationMS, a.Error)
-		})
-		if err != nil {
-			return fmt.Errorf("insert attempts: %w", err)
-		}
-		err = s.exec(ctx, tx, updateCompleted, len(live), func(dst []any, i int) []any {
-			c := live[i]
+		updated, err := s.execCount(ctx, tx, updateCompleted, len(cs), func(dst []any, i int) []any {
+			c := cs[i]
 			var next *time.Time
 			if c.Status == aviso.StatusPending {
 				next = c.NextAttemptAt
 			}
-			return append(dst, c.Attempt.DeliveryID, string(c.Status), microsPtr(next), c.Attempt.ResponseStatus,
-				c.Attempt.Error, micros(c.Attempt.At))
+			return append(dst, c.Attempt.DeliveryID, c.Attempt.EndpointID, string(c.Status), microsPtr(next),
+				c.Attempt.ResponseStatus, c.Attempt.Error, micros(c.Attempt.At))
 		})
 		if err != nil {
 			return fmt.Errorf("update deliveries: %w", err)
+		}
+		if updated != int64(len(cs)) {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO complete_bulk; RELEASE complete_bulk`); err != nil {
+				return err
+			}
+			return s.completeEach(ctx, tx, cs)
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE complete_bulk`); err != nil {
+			return err
+		}
+		err = s.exec(ctx, tx, insertAttempts, len(cs), func(dst []any, i int) []any {
+			a := cs[i].Attempt
+			return append(dst, a.ID, a.DeliveryID, a.TenantID, a.EndpointID, a.EventID, micros(a.At), a.URL,
+				mapText(a.RequestHeaders), a.ResponseStatus, a.ResponseBody, a.DurationMS, a.Error)
+		})
+		if err != nil {
+			return fmt.Errorf("insert attempts: %w", err)
 		}
 		// Usually every attempt to an endpoint succeeds and its count stays 0: its row is left as
 		// it is.
