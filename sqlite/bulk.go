@@ -63,7 +63,7 @@ func hotStatements() []string {
 			out = append(out, b.sql(size))
 		}
 	}
-	return append(out, completeEndpoints, endpointTenants, claimDue, claimEvents, claimEndpoints,
+	return append(out, completeEndpoints, completeSavepoint, completeRelease, endpointTenants, claimDue, claimEvents, claimEndpoints,
 		claimEligible, claimOldestOf, claimLease)
 }
 

@@ -66,3 +66,30 @@ func TestCompleteFallsBackWhenAnAttemptNamesAnotherEndpoint(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkCompleteDeliveries8 completes batches of 8, the size a dispatcher sending 8 requests
+// at a time to one endpoint tends to record, with synchronous NORMAL so that the WAL sync does
+// not hide the statements' cost.
+func BenchmarkCompleteDeliveries8(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "aviso.db"), sqlite.Options{Synchronous: "NORMAL"})
+	ten := storetest.NewTenant(b, s)
+	ep := storetest.NewEndpoint(b, s, ten.ID)
+	for i := range 64 {
+		storetest.Publish(b, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
+	}
+	now := storetest.Base().Add(time.Hour)
+	for b.Loop() {
+		b.StopTimer()
+		cs := storetest.Claim(b, s, "bench", now, 8)
+		comps := make([]aviso.Completion, len(cs))
+		for i, c := range cs {
+			// Failed attempts keep the deliveries pending, due again a minute later.
+			comps[i] = storetest.Completion(c.Delivery, "bench", now, 503, false)
+		}
+		b.StartTimer()
+		if err := s.CompleteDeliveries(b.Context(), comps); err != nil {
+			b.Fatalf("complete deliveries: %v", err)
+		}
+		now = now.Add(2 * time.Minute)
+	}
+}

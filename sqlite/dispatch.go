@@ -154,6 +154,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 
 // The statements of CompleteDeliveries' bulk path.
 var (
+	// completeSavepoint and completeRelease bracket the deliveries' update, which the batch
+	// rolls back to go one completion at a time.
+	completeSavepoint = `SAVEPOINT complete_bulk`
+	completeRelease   = `RELEASE complete_bulk`
 	// completeEndpoints reads the failure counts of a batch's endpoints.
 	completeEndpoints = `SELECT id, consecutive_failures, disabled FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`
 	insertAttempts    = bulkStatement{
@@ -325,7 +329,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		// The deliveries are updated first: if one is gone (deleted with its endpoint or event
 		// meanwhile) or not the attempt's endpoint's, the replay above did not hold and the batch
 		// goes one at a time after all.
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT complete_bulk`); err != nil {
+		if err := s.execStmt(ctx, tx, completeSavepoint); err != nil {
 			return err
 		}
 		updated, err := s.execCount(ctx, tx, updateCompleted, len(cs), func(dst []any, i int) []any {
@@ -346,7 +350,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 			}
 			return s.completeEach(ctx, tx, cs)
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE complete_bulk`); err != nil {
+		if err := s.execStmt(ctx, tx, completeRelease); err != nil {
 			return err
 		}
 		err = s.exec(ctx, tx, insertAttempts, len(cs), func(dst []any, i int) []any {
@@ -489,4 +493,14 @@ func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, err
 	}
 	return fromMicros(next.Int64), true, nil
+}
+
+// execStmt runs a statement without arguments, prepared if it is a hot one.
+func (s *Store) execStmt(ctx context.Context, tx *sql.Tx, query string) error {
+	st, err := s.stmt(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx)
+	return err
 }
