@@ -7,7 +7,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,8 +16,8 @@ import (
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/catalog"
 	"github.com/aviso-dev/aviso/dispatch"
+	"github.com/aviso-dev/aviso/internal/testenv"
 	"github.com/aviso-dev/aviso/service"
-	"github.com/aviso-dev/aviso/sqlite"
 	"github.com/aviso-dev/aviso/web"
 )
 
@@ -53,11 +52,7 @@ var root = aviso.Principal{KeyID: aviso.RootKeyID}
 func newEnv(tb testing.TB, mod ...func(*web.Config)) *env {
 	tb.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "aviso.db"), sqlite.Options{})
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { st.Close() })
+	st := testenv.SQLite(tb)
 	d, err := dispatch.New(dispatch.Config{Store: st, AllowPrivateNetworks: true})
 	if err != nil {
 		tb.Fatalf("dispatcher: %v", err)
