@@ -93,7 +93,9 @@ type Store interface {
 	// ClaimDeliveries leases up to Limit pending deliveries due at Now (NextAttemptAt ≤ Now) of
 	// enabled endpoints, oldest due first, skipping ExcludeEndpoints and deliveries whose lease is
 	// still valid. Each claimed delivery is leased to Owner until LeaseUntil; while the lease is
-	// valid no other claim returns it. Safe to call from several processes at once.
+	// valid no other claim returns it. Safe to call from several processes at once where the
+	// store is shared (PostgreSQL); an SQLite store belongs to one process and keeps its leases
+	// in memory.
 	ClaimDeliveries(ctx context.Context, p ClaimParams) ([]*Claim, error)
 	// CompleteDeliveries records attempts in one transaction: for each, insert the attempt,
 	// update the delivery (status, counts, NextAttemptAt, last response), release its lease,

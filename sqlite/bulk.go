@@ -32,6 +32,28 @@ func (s *Store) prepare(ctx context.Context) error {
 	return nil
 }
 
+// prepareReads prepares the claim's statements on the readers: database/sql prepares a DB
+// statement on each reader connection the first time it runs there, and keeps it.
+func (s *Store) prepareReads(ctx context.Context) error {
+	s.rprepared = make(map[string]*sql.Stmt)
+	for _, q := range claimStatements() {
+		st, err := s.r.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		s.rprepared[q] = st
+	}
+	return nil
+}
+
+// rstmt returns a claim statement, prepared, bound to the read transaction tx.
+func (s *Store) rstmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := s.rprepared[query]; ok {
+		return tx.StmtContext(ctx, st), nil
+	}
+	return nil, fmt.Errorf("statement %q is not prepared on the readers", query)
+}
+
 // stmt returns query, prepared, bound to tx.
 func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
 	if st, ok := s.prepared[query]; ok {
@@ -43,6 +65,9 @@ func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, 
 // closeStatements closes the prepared statements.
 func (s *Store) closeStatements() {
 	for _, st := range s.prepared {
+		st.Close()
+	}
+	for _, st := range s.rprepared {
 		st.Close()
 	}
 }
@@ -63,8 +88,7 @@ func hotStatements() []string {
 			out = append(out, b.sql(size))
 		}
 	}
-	return append(out, completeEndpoints, completeSavepoint, completeRelease, endpointTenants, claimDue, claimEvents, claimEndpoints,
-		claimEligible, claimOldestOf, claimLease)
+	return append(out, completeEndpoints, completeSavepoint, completeRelease, endpointTenants)
 }
 
 // chunkSize is the size of the next chunk of a batch of n rows: the largest power of two ≤ n,

@@ -12,142 +12,178 @@ import (
 	"github.com/aviso-dev/aviso"
 )
 
-// The statements of ClaimDeliveries.
+// The statements of ClaimDeliveries, run on the readers (see lease.go).
 const (
-	// claimDue leases the due deliveries (?1 owner, ?2 lease until, ?3 now, ?4 excluded
-	// endpoints as a JSON array, ?5 limit).
-	claimDue = `UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
-		WHERE id IN (
-			SELECT c.id FROM deliveries c JOIN endpoints e ON e.id = c.endpoint_id
-			WHERE c.status = 'pending' AND c.next_attempt_at <= ?3 AND e.disabled = 0
-				AND (c.lease_until IS NULL OR c.lease_until <= ?3)
-				AND c.endpoint_id NOT IN (SELECT value FROM json_each(?4))
-			ORDER BY c.next_attempt_at, c.id LIMIT ?5)
-		RETURNING ` + deliveryReturning + `, event_seq`
+	// claimDue lists, oldest due first, up to ?2 deliveries of enabled endpoints due at ?1.
+	claimDue = `SELECT c.id FROM deliveries c INDEXED BY deliveries_due JOIN endpoints e ON e.id = c.endpoint_id
+		WHERE c.status = 'pending' AND c.next_attempt_at <= ?1 AND e.disabled = 0
+		ORDER BY c.next_attempt_at, c.id LIMIT ?2`
 	// claimEligible lists the enabled endpoints, but those in ?1 (a JSON array), that have a
-	// delivery claimable at ?2.
+	// delivery due at ?2.
 	claimEligible = `SELECT e.id FROM endpoints e
 		WHERE e.disabled = 0 AND e.id NOT IN (SELECT value FROM json_each(?1))
 			AND EXISTS (SELECT 1 FROM deliveries c INDEXED BY deliveries_endpoint_due
-				WHERE c.endpoint_id = e.id AND c.status = 'pending' AND c.next_attempt_at <= ?2
-					AND (c.lease_until IS NULL OR c.lease_until <= ?2))`
-	// claimOldestOf lists up to ?3 deliveries of endpoint ?1 claimable at ?2, oldest due first.
+				WHERE c.endpoint_id = e.id AND c.status = 'pending' AND c.next_attempt_at <= ?2)`
+	// claimOldestOf lists up to ?3 deliveries of endpoint ?1 due at ?2, oldest due first.
 	claimOldestOf = `SELECT next_attempt_at, id FROM deliveries INDEXED BY deliveries_endpoint_due
 		WHERE endpoint_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2
-			AND (lease_until IS NULL OR lease_until <= ?2)
 		ORDER BY next_attempt_at, id LIMIT ?3`
-	// claimLease leases the deliveries ?3 (a JSON array) to ?1 until ?2.
-	claimLease = `UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
-		WHERE id IN (SELECT value FROM json_each(?3))
-		RETURNING ` + deliveryReturning + `, event_seq`
+	// claimRows reads the deliveries ?1 (a JSON array).
+	claimRows      = `SELECT ` + deliveryReturning + `, event_seq FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))`
 	claimEvents    = `SELECT ` + eventCols + ` FROM events WHERE seq IN (SELECT value FROM json_each(?))`
 	claimEndpoints = `SELECT ` + endpointCols + ` FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`
 )
 
-// ClaimDeliveries leases up to Limit due deliveries of enabled endpoints, oldest due first, in one
-// UPDATE … RETURNING inside an IMMEDIATE transaction; see aviso.Store. With ExcludeEndpoints it
-// goes endpoint by endpoint (claimOthers).
+// claimStatements lists the statements prepared on the readers.
+func claimStatements() []string {
+	return []string{claimDue, claimEligible, claimOldestOf, claimRows, claimEvents, claimEndpoints}
+}
+
+// ClaimDeliveries leases up to Limit due deliveries of enabled endpoints, oldest due first; see
+// aviso.Store. It reads in a read transaction and keeps the leases in memory (lease.go): the
+// writer is not involved. Claims run one at a time. With ExcludeEndpoints it goes endpoint by
+// endpoint (claimOthers).
 func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, error) {
 	if p.Limit <= 0 {
 		return []*aviso.Claim{}, nil
 	}
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	now := micros(p.Now)
+	s.leases.startClaim(s.commit.commits.Load(), now)
 	var claims []*aviso.Claim
-	err := s.write(ctx, "claim deliveries", func(tx *sql.Tx) error {
-		now := micros(p.Now)
-		var rows *sql.Rows
+	err := s.read(ctx, "claim deliveries", func(tx *sql.Tx) error {
+		if s.claimReadHook != nil {
+			s.claimReadHook(tx)
+		}
+		var ids []string
 		var err error
 		if len(p.ExcludeEndpoints) == 0 {
-			claim, err := s.stmt(ctx, tx, claimDue)
-			if err != nil {
-				return err
-			}
-			rows, err = claim.QueryContext(ctx, p.Owner, micros(p.LeaseUntil), now, idList(nil), p.Limit)
+			ids, err = s.claimOldest(ctx, tx, p)
 		} else {
-			rows, err = s.claimOthers(ctx, tx, p)
+			ids, err = s.claimOthers(ctx, tx, p)
 		}
-		if err != nil {
+		if err != nil || len(ids) == 0 {
 			return err
 		}
-		if rows == nil {
-			return nil
-		}
-		type row struct {
-			d   *aviso.Delivery
-			seq int64
-		}
-		got, err := collect(rows, func(sc scanner) (row, error) {
-			var r row
-			var err error
-			r.d, err = scanDelivery(sc, &r.seq)
-			return r, err
-		})
-		if err != nil {
-			return err
-		}
-		if len(got) == 0 {
-			return nil
-		}
-		// RETURNING gives no order: put the oldest due first again.
-		slices.SortFunc(got, func(a, b row) int {
-			return cmp.Or(a.d.NextAttemptAt.Compare(*b.d.NextAttemptAt), cmp.Compare(a.d.ID, b.d.ID))
-		})
-		// Each endpoint is read once, however many of its deliveries were claimed.
-		seqs := make([]string, 0, len(got))
-		var endpointIDs []string
-		seen := make(map[string]bool)
-		for _, r := range got {
-			seqs = append(seqs, strconv.FormatInt(r.seq, 10))
-			if !seen[r.d.EndpointID] {
-				seen[r.d.EndpointID] = true
-				endpointIDs = append(endpointIDs, r.d.EndpointID)
-			}
-		}
-		getEvents, err := s.stmt(ctx, tx, claimEvents)
-		if err != nil {
-			return err
-		}
-		rows, err = getEvents.QueryContext(ctx, idList(seqs))
-		if err != nil {
-			return err
-		}
-		evs, err := collect(rows, scanSeqEvent)
-		if err != nil {
-			return err
-		}
-		bySeq := make(map[int64]*aviso.Event, len(evs))
-		for _, e := range evs {
-			bySeq[e.seq] = e.e
-		}
-		getEndpoints, err := s.stmt(ctx, tx, claimEndpoints)
-		if err != nil {
-			return err
-		}
-		rows, err = getEndpoints.QueryContext(ctx, idList(endpointIDs))
-		if err != nil {
-			return err
-		}
-		eps, err := collect(rows, scanEndpoint)
-		if err != nil {
-			return err
-		}
-		byID := make(map[string]*aviso.Endpoint, len(eps))
-		for _, e := range eps {
-			byID[e.ID] = e
-		}
-		claims = make([]*aviso.Claim, len(got))
-		for i, r := range got {
-			claims[i] = &aviso.Claim{Delivery: r.d, Event: bySeq[r.seq], Endpoint: byID[r.d.EndpointID]}
-			if claims[i].Event == nil || claims[i].Endpoint == nil {
-				return fmt.Errorf("delivery %s: its event or endpoint is missing", r.d.ID)
-			}
-		}
-		return nil
+		claims, err = s.claimsOf(ctx, tx, ids)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]string, len(claims))
+	for i, c := range claims {
+		ids[i] = c.Delivery.ID
+	}
+	s.leases.take(ids, p.Owner, micros(p.LeaseUntil))
 	if claims == nil {
 		claims = []*aviso.Claim{}
+	}
+	return claims, nil
+}
+
+// claimOldest walks the due deliveries in due order and returns the first p.Limit claimable
+// ones. It steps over at most as many as the lease table holds.
+func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]string, error) {
+	now := micros(p.Now)
+	st, err := s.rstmt(ctx, tx, claimDue)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, now, p.Limit+s.leases.size())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for len(ids) < p.Limit && rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		if s.leases.claimable(id, now) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, rows.Err()
+}
+
+// claimsOf reads the deliveries ids with their events and endpoints, in due order.
+func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, ids []string) ([]*aviso.Claim, error) {
+	st, err := s.rstmt(ctx, tx, claimRows)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, idList(ids))
+	if err != nil {
+		return nil, err
+	}
+	type row struct {
+		d   *aviso.Delivery
+		seq int64
+	}
+	got, err := collect(rows, func(sc scanner) (row, error) {
+		var r row
+		var err error
+		r.d, err = scanDelivery(sc, &r.seq)
+		return r, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(got, func(a, b row) int {
+		return cmp.Or(a.d.NextAttemptAt.Compare(*b.d.NextAttemptAt), cmp.Compare(a.d.ID, b.d.ID))
+	})
+	// Each endpoint is read once, however many of its deliveries were claimed.
+	seqs := make([]string, 0, len(got))
+	var endpointIDs []string
+	seen := make(map[string]bool)
+	for _, r := range got {
+		seqs = append(seqs, strconv.FormatInt(r.seq, 10))
+		if !seen[r.d.EndpointID] {
+			seen[r.d.EndpointID] = true
+			endpointIDs = append(endpointIDs, r.d.EndpointID)
+		}
+	}
+	getEvents, err := s.rstmt(ctx, tx, claimEvents)
+	if err != nil {
+		return nil, err
+	}
+	rows, err = getEvents.QueryContext(ctx, idList(seqs))
+	if err != nil {
+		return nil, err
+	}
+	evs, err := collect(rows, scanSeqEvent)
+	if err != nil {
+		return nil, err
+	}
+	bySeq := make(map[int64]*aviso.Event, len(evs))
+	for _, e := range evs {
+		bySeq[e.seq] = e.e
+	}
+	getEndpoints, err := s.rstmt(ctx, tx, claimEndpoints)
+	if err != nil {
+		return nil, err
+	}
+	rows, err = getEndpoints.QueryContext(ctx, idList(endpointIDs))
+	if err != nil {
+		return nil, err
+	}
+	eps, err := collect(rows, scanEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*aviso.Endpoint, len(eps))
+	for _, e := range eps {
+		byID[e.ID] = e
+	}
+	claims := make([]*aviso.Claim, len(got))
+	for i, r := range got {
+		claims[i] = &aviso.Claim{Delivery: r.d, Event: bySeq[r.seq], Endpoint: byID[r.d.EndpointID]}
+		if claims[i].Event == nil || claims[i].Endpoint == nil {
+			return nil, fmt.Errorf("delivery %s: its event or endpoint is missing", r.d.ID)
+		}
 	}
 	return claims, nil
 }
@@ -180,15 +216,14 @@ var (
 	}
 )
 
-// claimOthers leases, as claimDue does, the oldest due deliveries of the endpoints not in
-// p.ExcludeEndpoints, endpoint by endpoint: the endpoints left out are usually those with the
+// claimOthers returns, as claimOldest does, the oldest claimable deliveries of the endpoints not
+// in p.ExcludeEndpoints, endpoint by endpoint: the endpoints left out are usually those with the
 // most due work, and walking the due order past all of it would cost the whole backlog per claim.
-// It finds the enabled endpoints with claimable work (one probe each of deliveries_endpoint_due),
-// takes up to Limit of each one's oldest, keeps the Limit oldest of those, and leases them. It
-// returns nil rows when there is nothing to claim.
-func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) (*sql.Rows, error) {
+// It finds the enabled endpoints with due work (one probe each of deliveries_endpoint_due), takes
+// up to Limit claimable of each one's oldest, and keeps the Limit oldest of those.
+func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]string, error) {
 	now := micros(p.Now)
-	eligible, err := s.stmt(ctx, tx, claimEligible)
+	eligible, err := s.rstmt(ctx, tx, claimEligible)
 	if err != nil {
 		return nil, err
 	}
@@ -196,61 +231,49 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 	if err != nil {
 		return nil, err
 	}
-	var endpoints []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		endpoints = append(endpoints, id)
-	}
-	if err := rows.Err(); err != nil {
-		rows.Close()
+	endpoints, err := collect(rows, func(sc scanner) (id string, err error) { return id, sc.Scan(&id) })
+	if err != nil || len(endpoints) == 0 {
 		return nil, err
-	}
-	rows.Close()
-	if len(endpoints) == 0 {
-		return nil, nil
 	}
 	type due struct {
 		at int64
 		id string
 	}
 	var dues []due
-	oldest, err := s.stmt(ctx, tx, claimOldestOf)
+	oldest, err := s.rstmt(ctx, tx, claimOldestOf)
 	if err != nil {
 		return nil, err
 	}
+	walk := p.Limit + s.leases.size()
 	for _, ep := range endpoints {
-		rows, err := oldest.QueryContext(ctx, ep, now, p.Limit)
+		rows, err := oldest.QueryContext(ctx, ep, now, walk)
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
+		taken := 0
+		for taken < p.Limit && rows.Next() {
 			var d due
 			if err := rows.Scan(&d.at, &d.id); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			dues = append(dues, d)
+			if s.leases.claimable(d.id, now) {
+				dues = append(dues, d)
+				taken++
+			}
 		}
-		if err := rows.Err(); err != nil {
-			rows.Close()
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
 			return nil, err
 		}
-		rows.Close()
 	}
 	slices.SortFunc(dues, func(a, b due) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) })
 	ids := make([]string, 0, min(len(dues), p.Limit))
 	for _, d := range dues[:min(len(dues), p.Limit)] {
 		ids = append(ids, d.id)
 	}
-	lease, err := s.stmt(ctx, tx, claimLease)
-	if err != nil {
-		return nil, err
-	}
-	return lease.QueryContext(ctx, p.Owner, micros(p.LeaseUntil), idList(ids))
+	return ids, nil
 }
 
 // CompleteDeliveries records attempts and their outcome in one transaction; see aviso.Store.
@@ -267,7 +290,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 	if len(cs) == 0 {
 		return nil
 	}
-	return s.write(ctx, "complete deliveries", func(tx *sql.Tx) error {
+	err := s.write(ctx, "complete deliveries", func(tx *sql.Tx) error {
 		type endpointState struct {
 			failures int
 			was      int // failures before the batch: an unchanged count is not written
@@ -377,6 +400,16 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// The leases end once the outcomes are committed; see lease.go.
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.Attempt.DeliveryID
+	}
+	s.leases.end(ids, s.commit.commits.Load())
+	return nil
 }
 
 // completeEach applies completions one at a time, in order, within tx.
@@ -455,25 +488,16 @@ func (s *Store) completeEach(ctx context.Context, tx *sql.Tx, cs []aviso.Complet
 	return nil
 }
 
-// ReleaseDeliveries gives up owner's leases on the given deliveries.
+// ReleaseDeliveries gives up owner's leases on the given deliveries. Leases are in memory
+// (lease.go): nothing is written.
 func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string) error {
-	if len(ids) == 0 {
-		return nil
+	if err := ctx.Err(); err != nil {
+		return storeErr("release deliveries", err)
 	}
-	var n int64
-	err := s.write(ctx, "release deliveries", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
-			WHERE lease_owner = ? AND id IN (SELECT value FROM json_each(?))`, owner, idList(ids))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	if err == nil && n > 0 {
+	if s.leases.release(owner, ids) > 0 {
 		s.wake()
 	}
-	return err
+	return nil
 }
 
 // NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint. It

@@ -385,6 +385,7 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 	if err != nil {
 		return nil, err
 	}
+	s.leases.drop([]string{d.ID}) // queued again: claimable at once, as the requeue says
 	s.wake()
 	return d, nil
 }

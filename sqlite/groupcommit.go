@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Group commit. Every write method's transaction body goes through write. Bodies that arrive
@@ -28,6 +29,9 @@ type committer struct {
 	mu      sync.Mutex
 	pending []*writeReq
 	leader  chan struct{} // capacity 1: holding a value is leading
+	// commits counts the groups committed, incremented once a commit has finished: a read
+	// transaction started after reading n sees every commit up to the nth (see lease.go).
+	commits atomic.Uint64
 }
 
 func newCommitter() *committer { return &committer{leader: make(chan struct{}, 1)} }
@@ -118,6 +122,9 @@ func (s *Store) commitGroup(group []*writeReq) {
 		ok = append(ok, r)
 	}
 	err = tx.Commit()
+	if err == nil {
+		s.commit.commits.Add(1)
+	}
 	for _, r := range ok {
 		r.done <- storeErr(r.op, err)
 	}

@@ -13,10 +13,12 @@
 // memory (temp_store=MEMORY): the statement journals of its multi-row statements would
 // otherwise spill to temporary files, a write system call per page.
 //
-// Because only this process uses the file, Open releases every delivery lease left by the
-// previous run: deliveries that were in flight when the process stopped are claimable again at
-// once. A delivery whose request had reached the receiver before the stop is then sent twice;
-// that is Aviso's at-least-once guarantee, which receivers handle with the webhook-id header.
+// Because only this process uses the file, delivery leases are kept in memory (lease.go), and
+// claims read on the reader pool instead of writing: deliveries that were in flight when the
+// process stopped are claimable again at once when it starts. A delivery whose request had
+// reached the receiver before the stop is then sent twice; that is Aviso's at-least-once
+// guarantee, which receivers handle with the webhook-id header. (Open still clears the
+// lease columns that earlier versions wrote.)
 //
 // Migrations are the embedded files migrations/NNNN_name.sql, applied in order, each in its own
 // transaction, and recorded in the schema_migrations table.
@@ -36,6 +38,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aviso-dev/aviso"
@@ -72,6 +75,12 @@ type Store struct {
 	// prepared holds the hot paths' statements, prepared on the writer at Open (see prepare);
 	// read-only afterwards.
 	prepared map[string]*sql.Stmt
+	// rprepared holds the claim's statements, prepared on the readers (see prepare).
+	rprepared map[string]*sql.Stmt
+	claimMu   sync.Mutex  // claims run one at a time (see lease.go)
+	leases    *leaseTable // the delivery leases
+	// claimReadHook, set by tests only, runs at the start of each claim's read transaction.
+	claimReadHook func(tx *sql.Tx)
 }
 
 var _ aviso.Store = (*Store)(nil)
@@ -110,7 +119,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter()}
+	s := &Store{w: w, log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter(), leases: newLeaseTable()}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
@@ -139,6 +148,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	r.SetMaxIdleConns(opts.ReadConns)
 	s.r = r
 	if err := r.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	if err := s.prepareReads(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}

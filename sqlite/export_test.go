@@ -1,0 +1,6 @@
+package sqlite
+
+import "database/sql"
+
+// SetClaimReadHook makes fn run at the start of each claim's read transaction.
+func SetClaimReadHook(s *Store, fn func(tx *sql.Tx)) { s.claimReadHook = fn }
