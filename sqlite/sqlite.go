@@ -111,7 +111,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
 
 	w, err := sql.Open("sqlite", path+"?_txlock=immediate&_pragma=busy_timeout("+busy+")&_pragma=foreign_keys(1)"+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_pragma=temp_store(MEMORY)")
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_pragma=temp_store(MEMORY)&_pragma=cache_size(-32768)")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
@@ -139,7 +139,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 
 	// The readers open after the writer has switched the file to WAL.
-	r, err := sql.Open("sqlite", path+"?_pragma=busy_timeout("+busy+")&_pragma=foreign_keys(1)&_query_only=1")
+	r, err := sql.Open("sqlite", path+"?_pragma=busy_timeout("+busy+")&_pragma=foreign_keys(1)&_query_only=1&_pragma=cache_size(-8192)")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
