@@ -108,7 +108,11 @@ func (s *Store) AttemptHistogram(ctx context.Context, p aviso.HistogramParams) (
 }
 
 // Prune deletes up to limit of the oldest events created before before, with (by cascade) their
-// deliveries and attempts.
+// deliveries and attempts. It walks events in publication order (seq, the table's own key, so no
+// index is written for pruning's sake) and stops at the first event not created before before.
+// Events are stamped by the publishing node's clock in publication order; should that clock have
+// stepped back, an older event behind a newer one waits until the newer is old enough too, so
+// pruning may come late, never early.
 func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
@@ -116,7 +120,10 @@ func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, er
 	var n int64
 	err := s.write(ctx, "prune", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN (
-			SELECT seq FROM events WHERE created_at < ? ORDER BY created_at, seq LIMIT ?)`, micros(before), limit)
+			SELECT seq FROM events WHERE seq < coalesce(
+				(SELECT seq FROM (SELECT seq, created_at FROM events ORDER BY seq LIMIT ?2) WHERE created_at >= ?1 ORDER BY seq LIMIT 1),
+				9223372036854775807)
+			ORDER BY seq LIMIT ?2)`, micros(before), limit)
 		if err != nil {
 			return err
 		}
