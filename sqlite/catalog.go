@@ -75,7 +75,31 @@ func (s *Store) UpdateTenant(ctx context.Context, t *aviso.Tenant) error {
 }
 
 // DeleteTenant removes a tenant and, by cascade, everything it owns. ENOTFOUND.
+//
+// A tenant may own millions of rows, and the store has one writer: deleting them in one
+// transaction would hold every other write (every publish) for seconds. The tenant's events, with
+// their deliveries and attempts by cascade, are deleted first, deleteChunk at a time, each chunk
+// its own write; then the tenant and what remains. Should the process stop half-way, the tenant
+// is still there with fewer events, and deleting it again finishes the job.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
+	for {
+		var n int64
+		err := s.write(ctx, "delete tenant", func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN (
+				SELECT seq FROM events WHERE tenant_id = ? LIMIT ?)`, id, s.deleteChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if n < int64(s.deleteChunk) {
+			break
+		}
+	}
 	return s.write(ctx, "delete tenant", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
 		return affected(res, err, "delete tenant")

@@ -79,6 +79,7 @@ type Store struct {
 	rprepared map[string]*sql.Stmt
 	claimMu   sync.Mutex  // claims run one at a time (see lease.go)
 	leases    *leaseTable // the delivery leases
+	deleteChunk int // events deleted per write by DeleteTenant
 	// claimReadHook, set by tests only, runs at the start of each claim's read transaction.
 	claimReadHook func(tx *sql.Tx)
 }
@@ -119,7 +120,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter(), leases: newLeaseTable()}
+	s := &Store{w: w, log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter(), leases: newLeaseTable(),
+		deleteChunk: 1000}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
