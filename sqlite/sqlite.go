@@ -76,10 +76,10 @@ type Store struct {
 	// read-only afterwards.
 	prepared map[string]*sql.Stmt
 	// rprepared holds the claim's statements, prepared on the readers (see prepare).
-	rprepared map[string]*sql.Stmt
-	claimMu   sync.Mutex  // claims run one at a time (see lease.go)
-	leases    *leaseTable // the delivery leases
-	deleteChunk int // events deleted per write by DeleteTenant
+	rprepared   map[string]*sql.Stmt
+	claimMu     sync.Mutex  // claims run one at a time (see lease.go)
+	leases      *leaseTable // the delivery leases
+	deleteChunk int         // events deleted per write by DeleteTenant
 	// claimReadHook, set by tests only, runs at the start of each claim's read transaction.
 	claimReadHook func(tx *sql.Tx)
 }
