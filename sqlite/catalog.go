@@ -29,7 +29,7 @@ func scanTenant(sc scanner) (*aviso.Tenant, error) {
 
 // CreateTenant stores a new tenant. ECONFLICT if the ID is taken.
 func (s *Store) CreateTenant(ctx context.Context, t *aviso.Tenant) error {
-	return s.write(ctx, "create tenant", func(tx *sql.Tx) error {
+	return s.write(ctx, "create tenant", func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tenants (`+tenantCols+`) VALUES (?, ?, ?, ?, ?)`,
 			t.ID, t.Name, mapText(t.Metadata), micros(t.CreatedAt), micros(t.UpdatedAt))
 		return err
@@ -67,7 +67,7 @@ func (s *Store) ListTenants(ctx context.Context, p aviso.ListParams) (*aviso.Pag
 
 // UpdateTenant replaces the name and metadata and stores t.UpdatedAt. ENOTFOUND.
 func (s *Store) UpdateTenant(ctx context.Context, t *aviso.Tenant) error {
-	return s.write(ctx, "update tenant", func(tx *sql.Tx) error {
+	return s.write(ctx, "update tenant", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE tenants SET name = ?, metadata = ?, updated_at = ? WHERE id = ?`,
 			t.Name, mapText(t.Metadata), micros(t.UpdatedAt), t.ID)
 		return affected(res, err, "update tenant")
@@ -84,7 +84,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *aviso.Tenant) error {
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 	for {
 		var n int64
-		err := s.write(ctx, "delete tenant", func(tx *sql.Tx) error {
+		err := s.write(ctx, "delete tenant", func(ctx context.Context, tx *sql.Tx) error {
 			res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN (
 				SELECT seq FROM events WHERE tenant_id = ? LIMIT ?)`, id, s.deleteChunk)
 			if err != nil {
@@ -100,7 +100,7 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 			break
 		}
 	}
-	return s.write(ctx, "delete tenant", func(tx *sql.Tx) error {
+	return s.write(ctx, "delete tenant", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
 		return affected(res, err, "delete tenant")
 	})
@@ -137,7 +137,7 @@ func scanKey(sc scanner) (*aviso.APIKey, error) {
 // SaveAPIKey inserts a key or replaces the key with the same ID. ENOTFOUND for an unknown tenant.
 func (s *Store) SaveAPIKey(ctx context.Context, k *aviso.APIKey) error {
 	tenant := sql.NullString{String: k.TenantID, Valid: k.TenantID != ""}
-	return s.write(ctx, "save api key", func(tx *sql.Tx) error {
+	return s.write(ctx, "save api key", func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, hash = excluded.hash,
 				prefix = excluded.prefix, created_at = excluded.created_at`,
@@ -187,7 +187,7 @@ func scanEventType(sc scanner) (*aviso.EventType, error) {
 
 // CreateEventType adds to the catalog. ECONFLICT if the name is taken.
 func (s *Store) CreateEventType(ctx context.Context, t *aviso.EventType) error {
-	return s.write(ctx, "create event type", func(tx *sql.Tx) error {
+	return s.write(ctx, "create event type", func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO event_types (`+eventTypeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			t.Name, t.Description, mapText(t.Descriptions), rawText(t.Schema), rawText(t.Example),
 			micros(t.CreatedAt), micros(t.UpdatedAt))
@@ -226,7 +226,7 @@ func (s *Store) ListEventTypes(ctx context.Context, p aviso.ListParams) (*aviso.
 
 // UpdateEventType replaces the descriptions, schema and example and stores t.UpdatedAt. ENOTFOUND.
 func (s *Store) UpdateEventType(ctx context.Context, t *aviso.EventType) error {
-	return s.write(ctx, "update event type", func(tx *sql.Tx) error {
+	return s.write(ctx, "update event type", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE event_types SET description = ?, descriptions = ?, schema = ?, example = ?,
 			updated_at = ? WHERE name = ?`,
 			t.Description, mapText(t.Descriptions), rawText(t.Schema), rawText(t.Example), micros(t.UpdatedAt), t.Name)
@@ -236,7 +236,7 @@ func (s *Store) UpdateEventType(ctx context.Context, t *aviso.EventType) error {
 
 // DeleteEventType removes a catalog entry. ENOTFOUND.
 func (s *Store) DeleteEventType(ctx context.Context, name string) error {
-	return s.write(ctx, "delete event type", func(tx *sql.Tx) error {
+	return s.write(ctx, "delete event type", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM event_types WHERE name = ?`, name)
 		return affected(res, err, "delete event type")
 	})
@@ -323,7 +323,7 @@ func scanEndpoint(sc scanner) (*aviso.Endpoint, error) {
 
 // CreateEndpoint stores a new endpoint. ENOTFOUND for an unknown tenant; ECONFLICT if the ID is taken.
 func (s *Store) CreateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
-	return s.write(ctx, "create endpoint", func(tx *sql.Tx) error {
+	return s.write(ctx, "create endpoint", func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO endpoints (`+endpointCols+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.TenantID, e.URL, e.Description, stringsText(e.EventTypes), string(e.Format), mapText(e.Headers),
@@ -371,7 +371,7 @@ func (s *Store) ListEndpoints(ctx context.Context, p aviso.ListEndpointsParams) 
 // UpdateEndpoint replaces every field but ID, TenantID, CreatedAt, Disabled, DisabledReason and
 // ConsecutiveFailures, and stores e.UpdatedAt. ENOTFOUND.
 func (s *Store) UpdateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
-	return s.write(ctx, "update endpoint", func(tx *sql.Tx) error {
+	return s.write(ctx, "update endpoint", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE endpoints SET url = ?, description = ?, event_types = ?, format = ?,
 			headers = ?, timeout_seconds = ?, retry_schedule = ?, metadata = ?, secrets = ?, token = ?, verified_at = ?,
 			updated_at = ? WHERE tenant_id = ? AND id = ?`,
@@ -389,7 +389,7 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 		op = "disable endpoint"
 	}
 	var e *aviso.Endpoint
-	err := s.write(ctx, op, func(tx *sql.Tx) error {
+	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		var res sql.Result
 		var err error
 		if p.Disabled {
@@ -426,7 +426,7 @@ func failPending(ctx context.Context, tx *sql.Tx, endpointID string, now time.Ti
 
 // DeleteEndpoint removes an endpoint and, by cascade, its deliveries and attempts. ENOTFOUND.
 func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
-	return s.write(ctx, "delete endpoint", func(tx *sql.Tx) error {
+	return s.write(ctx, "delete endpoint", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM endpoints WHERE tenant_id = ? AND id = ?`, tenantID, id)
 		return affected(res, err, "delete endpoint")
 	})

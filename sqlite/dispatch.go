@@ -290,7 +290,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 	if len(cs) == 0 {
 		return nil
 	}
-	err := s.write(ctx, "complete deliveries", func(tx *sql.Tx) error {
+	err := s.write(ctx, "complete deliveries", func(ctx context.Context, tx *sql.Tx) error {
 		type endpointState struct {
 			failures int
 			was      int // failures before the batch: an unchanged count is not written

@@ -62,7 +62,7 @@ var (
 func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]aviso.InsertedEvent, error) {
 	out := make([]aviso.InsertedEvent, 0, len(events))
 	queued := false
-	err := s.write(ctx, "insert events", func(tx *sql.Tx) error {
+	err := s.write(ctx, "insert events", func(ctx context.Context, tx *sql.Tx) error {
 		type key struct{ tenant, id string }
 		seqs := make(map[key]int64, len(events))
 		var vals []any
@@ -377,7 +377,7 @@ const requeue = `status = 'pending', next_attempt_at = ?1, round_attempts = 0, l
 // RetryDelivery queues a delivery for an attempt now. ENOTFOUND.
 func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time.Time) (*aviso.Delivery, error) {
 	var d *aviso.Delivery
-	err := s.write(ctx, "retry delivery", func(tx *sql.Tx) (err error) {
+	err := s.write(ctx, "retry delivery", func(ctx context.Context, tx *sql.Tx) (err error) {
 		d, err = scanDelivery(tx.QueryRowContext(ctx, `UPDATE deliveries SET `+requeue+`
 			WHERE tenant_id = ?2 AND id = ?3 RETURNING `+deliveryReturning, micros(now), tenantID, id))
 		return err
@@ -394,7 +394,7 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 // at or after Since. ENOTFOUND if the endpoint does not exist.
 func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int, error) {
 	var n int64
-	err := s.write(ctx, "replay deliveries", func(tx *sql.Tx) error {
+	err := s.write(ctx, "replay deliveries", func(ctx context.Context, tx *sql.Tx) error {
 		var one int
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM endpoints WHERE tenant_id = ? AND id = ?`, p.TenantID, p.EndpointID).Scan(&one); err != nil {
 			return err

@@ -20,7 +20,7 @@ import (
 type writeReq struct {
 	ctx  context.Context
 	op   string
-	fn   func(tx *sql.Tx) error
+	fn   func(ctx context.Context, tx *sql.Tx) error
 	done chan error // buffered: receives the body's outcome once its group committed
 }
 
@@ -38,7 +38,12 @@ func newCommitter() *committer { return &committer{leader: make(chan struct{}, 1
 
 // write runs fn in a write transaction on the writer (shared with other bodies waiting at the
 // same time; see above) and returns once it is committed.
-func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+//
+// ctx decides whether fn runs: a body whose context has ended by its turn is not run. Once
+// started, a body runs to its end: fn gets ctx without its cancellation. Bodies are short, and the
+// SQLite driver would otherwise start a goroutine per statement to watch a cancellable context,
+// a cost every statement of the single writer paid.
+func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	c := s.commit
 	req := &writeReq{ctx: ctx, op: op, fn: fn, done: make(chan error, 1)}
 	c.mu.Lock()
@@ -92,7 +97,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 				return
 			}
 		}
-		if err := r.fn(tx); err != nil {
+		if err := r.fn(context.WithoutCancel(r.ctx), tx); err != nil {
 			r.done <- storeErr(r.op, err)
 			if single {
 				return

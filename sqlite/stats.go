@@ -118,7 +118,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, er
 		return 0, nil
 	}
 	var n int64
-	err := s.write(ctx, "prune", func(tx *sql.Tx) error {
+	err := s.write(ctx, "prune", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN (
 			SELECT seq FROM events WHERE seq < coalesce(
 				(SELECT seq FROM (SELECT seq, created_at FROM events ORDER BY seq LIMIT ?2) WHERE created_at >= ?1 ORDER BY seq LIMIT 1),

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +29,25 @@ func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 			}
 		}
 		b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+	})
+	// One event per call from 16 goroutines at once, as single-event publishes arrive: what a
+	// write costs when the store's commits are shared (SQLite's group commit) or concurrent.
+	b.Run("InsertEvents1x16", func(b *testing.B) {
+		s := open(b)
+		ten := NewTenant(b, s)
+		ep := NewEndpoint(b, s, ten.ID)
+		var seq atomic.Int64
+		b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				at := Base().Add(time.Duration(seq.Add(1)) * time.Microsecond)
+				if _, err := s.InsertEvents(b.Context(), []aviso.NewEvent{NewEvent(ten.ID, "invoice.created", at, ep)}); err != nil {
+					b.Errorf("insert events: %v", err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
 	b.Run("ClaimDeliveries256", func(b *testing.B) {
 		s := open(b)
