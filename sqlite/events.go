@@ -59,10 +59,38 @@ var (
 // in multi-row INSERT … ON CONFLICT DO NOTHING RETURNING statements (the rows not returned
 // existed already), the endpoints are checked in one query, and the deliveries go in multi-row
 // INSERTs.
+//
+// Concurrent calls may share one body (see mergeInserts in groupcommit.go).
 func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]aviso.InsertedEvent, error) {
+	ins := &insertReq{events: events}
+	req := &writeReq{ctx: ctx, op: "insert events", insert: ins, done: make(chan error, 1)}
+	req.fn = func(ctx context.Context, tx *sql.Tx) (err error) {
+		ins.out, ins.queued, err = s.insertEvents(ctx, tx, events)
+		return err
+	}
+	if err := s.submit(req); err != nil {
+		return nil, err
+	}
+	if ins.queued {
+		s.wake()
+	}
+	return ins.out, nil
+}
+
+// insertReq is an InsertEvents call: its events, and once run, what was stored and whether a
+// delivery was queued.
+type insertReq struct {
+	events []aviso.NewEvent
+	out    []aviso.InsertedEvent
+	queued bool
+}
+
+// insertEvents is the body of InsertEvents: it returns the events in order, stored or found, and
+// whether it queued a pending delivery.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.NewEvent) ([]aviso.InsertedEvent, bool, error) {
 	out := make([]aviso.InsertedEvent, 0, len(events))
 	queued := false
-	err := s.write(ctx, "insert events", func(ctx context.Context, tx *sql.Tx) error {
+	err := func() error {
 		type key struct{ tenant, id string }
 		seqs := make(map[key]int64, len(events))
 		var vals []any
@@ -174,14 +202,11 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 			return fmt.Errorf("insert deliveries: %w", err)
 		}
 		return nil
-	})
+	}()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if queued {
-		s.wake()
-	}
-	return out, nil
+	return out, queued, nil
 }
 
 // GetEvent returns one event of a tenant. ENOTFOUND.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/aviso-dev/aviso"
 )
 
 // Group commit. Every write method's transaction body goes through write. Bodies that arrive
@@ -16,12 +18,43 @@ import (
 // error; if the commit fails every body of the group fails), and none returns before its
 // changes are durable. Bodies of a group run one after another, as they would have serially.
 
+// Several InsertEvents calls in one group (single-event publishes arriving together) run as one
+// body that inserts all their events with multi-row statements (mergeInserts): a one-event call
+// costs a handful of statements, most of it fixed overhead, and a batch shares them. The calls
+// were all waiting, none answered, so running them together (and before bodies queued between
+// them) is an order they could have had. Should the merged body fail, it is rolled back and the
+// calls run one at a time, each in a savepoint of its own, so each gets its own outcome.
+
 // writeReq is one write method's transaction body waiting for a group commit.
 type writeReq struct {
 	ctx  context.Context
 	op   string
 	fn   func(ctx context.Context, tx *sql.Tx) error
 	done chan error // buffered: receives the body's outcome once its group committed
+
+	// insert is set on an InsertEvents call: a group runs several of them as one (mergeInserts).
+	insert *insertReq
+	merged bool // set by mergeInserts on the calls it merged
+	// members are the calls a merged body runs; own is a member's own failure, when the merged
+	// body went one call at a time (insertMerged).
+	members []*writeReq
+	own     error
+}
+
+// finish delivers a body's outcome: to its caller, or to the callers it was merged from, each of
+// whom gets its own failure if it had one.
+func (r *writeReq) finish(err error) {
+	if r.members == nil {
+		r.done <- storeErr(r.op, err)
+		return
+	}
+	for _, m := range r.members {
+		if m.own != nil {
+			m.done <- storeErr(m.op, m.own)
+		} else {
+			m.done <- storeErr(m.op, err)
+		}
+	}
 }
 
 // committer queues bodies and elects the leader that commits them.
@@ -32,6 +65,83 @@ type committer struct {
 	// commits counts the groups committed, incremented once a commit has finished: a read
 	// transaction started after reading n sees every commit up to the nth (see lease.go).
 	commits atomic.Uint64
+	merges  atomic.Int64 // InsertEvents bodies merged by mergeInserts (for tests)
+}
+
+// mergeInserts returns group with its InsertEvents calls, if there are several whose context is
+// alive, replaced by one body at the place of the first of them.
+func (s *Store) mergeInserts(group []*writeReq) []*writeReq {
+	var ins []*writeReq
+	for _, r := range group {
+		if r.insert != nil && r.ctx.Err() == nil {
+			r.merged = true
+			ins = append(ins, r)
+		}
+	}
+	if len(ins) < 2 {
+		for _, r := range ins {
+			r.merged = false
+		}
+		return group
+	}
+	s.commit.merges.Add(int64(len(ins)))
+	merged := &writeReq{ctx: context.Background(), op: "insert events", members: ins}
+	merged.fn = func(ctx context.Context, tx *sql.Tx) error { return s.insertMerged(ctx, tx, ins) }
+	out := make([]*writeReq, 0, len(group)-len(ins)+1)
+	for _, r := range group {
+		switch {
+		case r == ins[0]:
+			out = append(out, merged)
+		case r.merged:
+		default:
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// insertMerged runs the InsertEvents calls reqs as one body; see mergeInserts.
+func (s *Store) insertMerged(ctx context.Context, tx *sql.Tx, reqs []*writeReq) error {
+	var all []aviso.NewEvent
+	var live []*writeReq
+	for _, r := range reqs {
+		if err := r.ctx.Err(); err != nil { // ended while the group ran
+			r.own = err
+			continue
+		}
+		live = append(live, r)
+		all = append(all, r.insert.events...)
+	}
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT merged`); err != nil {
+		return err
+	}
+	out, queued, err := s.insertEvents(ctx, tx, all)
+	if err == nil {
+		for _, r := range live {
+			n := len(r.insert.events)
+			r.insert.out, r.insert.queued = out[:n:n], queued
+			out = out[n:]
+		}
+		_, err = tx.ExecContext(ctx, `RELEASE merged`)
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `ROLLBACK TO merged; RELEASE merged`); err != nil {
+		return err
+	}
+	for _, r := range live {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT one`); err != nil {
+			return err
+		}
+		r.insert.out, r.insert.queued, r.own = s.insertEvents(ctx, tx, r.insert.events)
+		undo := `RELEASE one`
+		if r.own != nil {
+			undo = `ROLLBACK TO one; RELEASE one`
+		}
+		if _, err := tx.ExecContext(ctx, undo); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func newCommitter() *committer { return &committer{leader: make(chan struct{}, 1)} }
@@ -44,8 +154,12 @@ func newCommitter() *committer { return &committer{leader: make(chan struct{}, 1
 // SQLite driver would otherwise start a goroutine per statement to watch a cancellable context,
 // a cost every statement of the single writer paid.
 func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.submit(&writeReq{ctx: ctx, op: op, fn: fn, done: make(chan error, 1)})
+}
+
+// submit queues req for a group commit (see write) and returns its outcome.
+func (s *Store) submit(req *writeReq) error {
 	c := s.commit
-	req := &writeReq{ctx: ctx, op: op, fn: fn, done: make(chan error, 1)}
 	c.mu.Lock()
 	c.pending = append(c.pending, req)
 	c.mu.Unlock()
@@ -73,9 +187,10 @@ func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Contex
 func (s *Store) commitGroup(group []*writeReq) {
 	fail := func(reqs []*writeReq, err error) {
 		for _, r := range reqs {
-			r.done <- storeErr(r.op, err)
+			r.finish(err)
 		}
 	}
+	group = s.mergeInserts(group)
 	// The transaction outlives any one body's context; each body's statements use its own.
 	tx, err := s.w.BeginTx(context.WithoutCancel(group[0].ctx), nil)
 	if err != nil {
@@ -87,7 +202,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 	var ok []*writeReq
 	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
-			r.done <- storeErr(r.op, err)
+			r.finish(err)
 			continue
 		}
 		if !single {
@@ -98,7 +213,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 			}
 		}
 		if err := r.fn(context.WithoutCancel(r.ctx), tx); err != nil {
-			r.done <- storeErr(r.op, err)
+			r.finish(err)
 			if single {
 				return
 			}
@@ -119,7 +234,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 		if !single {
 			if _, err := tx.ExecContext(context.WithoutCancel(r.ctx), `RELEASE body`); err != nil {
 				fail(ok, err)
-				r.done <- storeErr(r.op, err)
+				r.finish(err)
 				fail(group[i+1:], err)
 				return
 			}
@@ -131,6 +246,6 @@ func (s *Store) commitGroup(group []*writeReq) {
 		s.commit.commits.Add(1)
 	}
 	for _, r := range ok {
-		r.done <- storeErr(r.op, err)
+		r.finish(err)
 	}
 }
