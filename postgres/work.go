@@ -3,6 +3,7 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -110,9 +111,12 @@ const completeSQL = `WITH d AS (
 	FROM old WHERE e.id = old.id AND NOT ($12 AND old.consecutive_failures = 0)
 	RETURNING e.id, (NOT old.disabled AND e.disabled)`
 
-// CompleteDeliveries records attempts in one transaction and two round trips at most: one
-// pipelined batch with a statement per completion, then, only if some endpoint reached its
-// failure limit, one batch failing the pending deliveries of the endpoints just disabled.
+// CompleteDeliveries records attempts in one transaction. The usual batch goes set-based
+// (completeSet): three statements whatever its size. A batch that disables an endpoint, completes
+// a delivery twice or names a delivery that is gone or not of the attempt's endpoint takes the
+// general path: one pipelined batch with a statement per completion, in order, then, only if
+// some endpoint reached its failure limit, the pending deliveries of the endpoints just disabled
+// are failed.
 func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) error {
 	if len(cs) == 0 {
 		return nil
@@ -122,6 +126,10 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		return cmp.Or(strings.Compare(a.Attempt.EndpointID, b.Attempt.EndpointID), strings.Compare(a.Attempt.DeliveryID, b.Attempt.DeliveryID))
 	})
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		done, err := completeSet(ctx, tx, cs)
+		if err != nil || done {
+			return err
+		}
 		b := &pgx.Batch{}
 		for _, c := range cs {
 			a := c.Attempt
@@ -223,4 +231,137 @@ func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, er
 		return 0, dbError("prune", "event", err)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// The statements of completeSet.
+const (
+	// completeLockEndpoints locks the batch's endpoints, in ID order as every completion does, and
+	// reads their failure counts.
+	completeLockEndpoints = `SELECT id, consecutive_failures, disabled FROM endpoints
+		WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`
+	completeSetDeliveries = `UPDATE deliveries d SET status = v.status, attempt_count = d.attempt_count + 1,
+			round_attempts = d.round_attempts + 1, next_attempt_at = v.next, last_response_status = v.code,
+			last_error = v.err, updated_at = v.at, lease_owner = NULL, lease_until = NULL
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int[], $6::text[], $7::timestamptz[])
+			AS v (id, endpoint_id, status, next, code, err, at)
+		WHERE d.id = v.id AND d.endpoint_id = v.endpoint_id`
+	completeSetAttempts = `INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, event_id, at, url,
+			request_headers, response_status, response_body, duration_ms, error)
+		SELECT v.id, d.id, d.tenant_id, d.endpoint_id, d.event_id, v.at, v.url, v.headers::jsonb, v.code, v.body,
+			v.ms, v.err
+		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int[], $7::text[],
+			$8::bigint[], $9::text[]) AS v (id, delivery_id, at, url, headers, code, body, ms, err)
+		JOIN deliveries d ON d.id = v.delivery_id`
+	completeSetEndpoints = `UPDATE endpoints e SET consecutive_failures = v.failures
+		FROM unnest($1::text[], $2::int[]) AS v (id, failures) WHERE e.id = v.id`
+)
+
+// completeSet applies cs, sorted by endpoint, with three set-based statements after locking the
+// endpoints: it replays the failure counts in Go, updates the deliveries from arrays, inserts the
+// attempts, and writes each changed count once. It reports false, having changed nothing, when
+// the batch needs the general path: an endpoint that is gone or would be disabled, a delivery
+// completed twice, or one that is gone or not of the attempt's endpoint.
+func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, error) {
+	type state struct {
+		failures, was int
+		disabled      bool
+	}
+	endpoints := map[string]*state{}
+	var ids []string
+	seen := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		if seen[c.Attempt.DeliveryID] {
+			return false, nil
+		}
+		seen[c.Attempt.DeliveryID] = true
+		if _, ok := endpoints[c.Attempt.EndpointID]; !ok {
+			endpoints[c.Attempt.EndpointID] = nil
+			ids = append(ids, c.Attempt.EndpointID)
+		}
+	}
+	rows, err := tx.Query(ctx, completeLockEndpoints, ids)
+	if err != nil {
+		return false, err
+	}
+	for rows.Next() {
+		var id string
+		var st state
+		if err := rows.Scan(&id, &st.failures, &st.disabled); err != nil {
+			rows.Close()
+			return false, err
+		}
+		st.was = st.failures
+		endpoints[id] = &st
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	for _, c := range cs {
+		st := endpoints[c.Attempt.EndpointID]
+		if st == nil {
+			return false, nil
+		}
+		if c.Status == aviso.StatusSucceeded {
+			st.failures = 0
+			continue
+		}
+		st.failures++
+		if !st.disabled && c.DisableAfter > 0 && st.failures >= c.DisableAfter {
+			return false, nil
+		}
+	}
+
+	n := len(cs)
+	var (
+		dIDs, eIDs, statuses, errs, aIDs, urls, headers, bodies = make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		nexts, ats = make([]*time.Time, n), make([]time.Time, n)
+		codes      = make([]int32, n)
+		durations  = make([]int64, n)
+	)
+	for i, c := range cs {
+		a := c.Attempt
+		dIDs[i], eIDs[i], statuses[i], errs[i] = a.DeliveryID, a.EndpointID, string(c.Status), cleanText(a.Error)
+		if c.Status == aviso.StatusPending {
+			nexts[i] = c.NextAttemptAt
+		}
+		ats[i], codes[i], durations[i] = a.At, int32(a.ResponseStatus), a.DurationMS
+		h, err := json.Marshal(nonNilMap(a.RequestHeaders))
+		if err != nil {
+			return false, err
+		}
+		aIDs[i], urls[i], headers[i], bodies[i] = a.ID, a.URL, string(h), cleanText(a.ResponseBody)
+	}
+	var changedIDs []string
+	var changedCounts []int32
+	for _, id := range ids {
+		if st := endpoints[id]; st.failures != st.was {
+			changedIDs = append(changedIDs, id)
+			changedCounts = append(changedCounts, int32(st.failures))
+		}
+	}
+
+	// In a savepoint: a delivery that is gone or not of its attempt's endpoint undoes the batch.
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = sp.Rollback(ctx) }()
+	tag, err := sp.Exec(ctx, completeSetDeliveries, dIDs, eIDs, statuses, nexts, codes, errs, ats)
+	if err != nil {
+		return false, err
+	}
+	if tag.RowsAffected() != int64(n) {
+		return false, sp.Rollback(ctx)
+	}
+	b := &pgx.Batch{}
+	b.Queue(completeSetAttempts, aIDs, dIDs, ats, urls, headers, codes, bodies, durations, errs)
+	if len(changedIDs) > 0 {
+		b.Queue(completeSetEndpoints, changedIDs, changedCounts)
+	}
+	if err := sp.SendBatch(ctx, b).Close(); err != nil {
+		return false, err
+	}
+	return true, sp.Commit(ctx)
 }
