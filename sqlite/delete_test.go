@@ -24,8 +24,14 @@ func TestDeleteTenantInChunks(t *testing.T) {
 		}
 		otherEv, otherDs := storetest.Publish(t, s, other.ID, storetest.Base(), otherEp)
 
+		before := sqlite.Commits(s)
 		if err := s.DeleteTenant(t.Context(), ten.ID); err != nil {
 			t.Fatalf("%d events: delete tenant: %v", events, err)
+		}
+		// A write per full chunk, one that finds the chunk short, and the tenant's own: each its
+		// own commit, as nothing else writes meanwhile.
+		if got, want := sqlite.Commits(s)-before, uint64(events/3+2); got != want {
+			t.Errorf("%d events: deleted in %d writes, want %d (chunks of 3)", events, got, want)
 		}
 		if _, err := s.GetTenant(t.Context(), ten.ID); aviso.ErrorCode(err) != aviso.ENOTFOUND {
 			t.Errorf("%d events: the tenant is still there: %v", events, err)

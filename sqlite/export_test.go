@@ -36,3 +36,6 @@ func QueuedWrites(s *Store) int {
 
 // MergedInserts is how many InsertEvents calls have run merged with others.
 func MergedInserts(s *Store) int64 { return s.commit.merges.Load() }
+
+// Commits is how many groups the writer has committed.
+func Commits(s *Store) uint64 { return s.commit.commits.Load() }
