@@ -112,7 +112,7 @@ const completeSQL = `WITH d AS (
 	RETURNING e.id, (NOT old.disabled AND e.disabled)`
 
 // CompleteDeliveries records attempts in one transaction. The usual batch goes set-based
-// (completeSet): three statements whatever its size. A batch that disables an endpoint, completes
+// (completeSet): a locking read of its endpoints and three statements whatever its size. A batch that disables an endpoint, completes
 // a delivery twice or names a delivery that is gone or not of the attempt's endpoint takes the
 // general path: one pipelined batch with a statement per completion, in order, then, only if
 // some endpoint reached its failure limit, the pending deliveries of the endpoints just disabled

@@ -74,15 +74,14 @@ func (s *Store) mergeInserts(group []*writeReq) []*writeReq {
 	var ins []*writeReq
 	for _, r := range group {
 		if r.insert != nil && r.ctx.Err() == nil {
-			r.merged = true
 			ins = append(ins, r)
 		}
 	}
 	if len(ins) < 2 {
-		for _, r := range ins {
-			r.merged = false
-		}
 		return group
+	}
+	for _, r := range ins {
+		r.merged = true
 	}
 	s.commit.merges.Add(int64(len(ins)))
 	merged := &writeReq{ctx: context.Background(), op: "insert events", members: ins}
