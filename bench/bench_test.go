@@ -154,14 +154,20 @@ func TestBacklogInChildProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkReport(t, rep, jsonPath, []string{"sqlite"}, []string{ScenarioBacklog})
-	var rss *Result
+	byMetric := map[string]*Result{}
 	for i, r := range rep.Results {
-		if r.Metric == "peak_rss_mib" {
-			rss = &rep.Results[i]
-		}
+		byMetric[r.Metric] = &rep.Results[i]
 	}
-	if rss == nil || !strings.Contains(rss.Note, "own process") {
+	if rss := byMetric["peak_rss_mib"]; rss == nil || !strings.Contains(rss.Note, "own process") {
 		t.Fatalf("no peak RSS of the child process in %+v", rep.Results)
+	}
+	// The drain is compared with end-to-end measured on a child node too.
+	ref, ratio, drain := byMetric["end_to_end_deliveries_per_s"], byMetric["drain_of_end_to_end"], byMetric["drain_deliveries_per_s"]
+	if ref == nil || ratio == nil || drain == nil {
+		t.Fatalf("want the drain, its reference and their ratio in %+v", rep.Results)
+	}
+	if got, want := ratio.Value, drain.Value/ref.Value; math.Abs(got-want) > 1e-9 || !strings.Contains(ratio.Note, "child process") {
+		t.Errorf("drain_of_end_to_end = %v (%q), want drain/reference = %v, said to be of a child node", got, ratio.Note, want)
 	}
 }
 
