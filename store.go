@@ -202,8 +202,11 @@ type SetEndpointDisabledParams struct {
 
 // NewEvent is an event to insert with the deliveries it fans out to.
 type NewEvent struct {
-	Event      *Event
-	Deliveries []*Delivery // Status pending, NextAttemptAt set (usually the event's CreatedAt)
+	Event *Event
+	// Deliveries are stored as new: pending and never attempted, whatever their Status,
+	// AttemptCount, RoundAttempts, LastResponseStatus and LastError say. NextAttemptAt (usually
+	// the event's CreatedAt), CreatedAt and UpdatedAt are stored as given.
+	Deliveries []*Delivery
 }
 
 // InsertedEvent is the outcome of inserting one event.

@@ -46,10 +46,12 @@ var (
 		row:  `(?,?,?,?,?,?)`,
 		tail: ` ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq, tenant_id, id`,
 	}
+	// insertDeliveryRows inserts deliveries as new (see aviso.NewEvent): pending, never attempted.
+	// Only what varies is bound: binding is a good part of a row's cost.
 	insertDeliveryRows = bulkStatement{
 		head: `INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id, event_type, status, attempt_count,
 			round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at) VALUES `,
-		row: `(?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		row: `(?,?,?,?,?,?,'pending',0,0,?,0,'',?,?)`,
 	}
 	// endpointTenants finds which of a batch's endpoints exist and are enabled, and their tenant.
 	endpointTenants = `SELECT id, tenant_id FROM endpoints WHERE id IN (SELECT value FROM json_each(?)) AND disabled = 0`
@@ -185,7 +187,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 				// A delivery is inserted only if its endpoint (of the same tenant) still exists.
 				if t, ok := tenantOf[d.EndpointID]; ok && t == d.TenantID {
 					ds = append(ds, newDelivery{d, seq, ev.ID})
-					queued = queued || d.Status == aviso.StatusPending
+					queued = true
 				}
 			}
 			stored := *ev
@@ -194,9 +196,8 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 		}
 		err := s.exec(ctx, tx, insertDeliveryRows, len(ds), func(dst []any, i int) []any {
 			d := ds[i].d
-			return append(dst, d.ID, d.TenantID, ds[i].seq, ds[i].eventID, d.EndpointID, d.EventType, string(d.Status),
-				d.AttemptCount, d.RoundAttempts, microsPtr(d.NextAttemptAt), d.LastResponseStatus, d.LastError,
-				micros(d.CreatedAt), micros(d.UpdatedAt))
+			return append(dst, d.ID, d.TenantID, ds[i].seq, ds[i].eventID, d.EndpointID, d.EventType,
+				microsPtr(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt))
 		})
 		if err != nil {
 			return fmt.Errorf("insert deliveries: %w", err)

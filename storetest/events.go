@@ -59,6 +59,33 @@ func testInsertEvents(t *testing.T, s aviso.Store) {
 	if len(p.Data) != 3 {
 		t.Errorf("%d deliveries stored, want 3 (the deleted and the disabled endpoint's are skipped)", len(p.Data))
 	}
+	// Deliveries are stored as new, pending and never attempted, whatever they say; their times
+	// are stored as given.
+	later := Base().Add(time.Hour)
+	for _, tc := range []struct {
+		name string
+		edit func(d *aviso.Delivery)
+	}{
+		{"said failed after attempts", func(d *aviso.Delivery) {
+			d.Status, d.AttemptCount, d.RoundAttempts, d.LastResponseStatus, d.LastError = aviso.StatusFailed, 3, 2, 503, "HTTP 503"
+		}},
+		{"said succeeded", func(d *aviso.Delivery) {
+			d.Status, d.AttemptCount, d.LastResponseStatus = aviso.StatusSucceeded, 1, 200
+		}},
+		{"due later", func(d *aviso.Delivery) { d.NextAttemptAt = &later }},
+		{"updated later", func(d *aviso.Delivery) { d.UpdatedAt = later }},
+	} {
+		ne := NewEvent(ten.ID, "invoice.created", Base().Add(2*time.Millisecond), ep1)
+		given := *ne.Deliveries[0]
+		tc.edit(ne.Deliveries[0])
+		if _, err := s.InsertEvents(ctx, []aviso.NewEvent{ne}); err != nil {
+			t.Fatalf("%s: insert events: %v", tc.name, err)
+		}
+		want := *ne.Deliveries[0]
+		want.Status, want.AttemptCount, want.RoundAttempts = aviso.StatusPending, 0, 0
+		want.LastResponseStatus, want.LastError = given.LastResponseStatus, given.LastError
+		checkDelivery(t, mustGetDelivery(t, s, ten.ID, want.ID), &want)
+	}
 	_, err = s.GetEvent(ctx, ten.ID, "evt_none")
 	wantCode(t, "get a missing event", err, aviso.ENOTFOUND)
 	if res, err := s.InsertEvents(ctx, nil); err != nil || len(res) != 0 {
