@@ -290,6 +290,11 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 	if len(cs) == 0 {
 		return nil
 	}
+	// Encoded before joining the single writer, which every write waits for.
+	headers := make([]string, len(cs))
+	for i, c := range cs {
+		headers[i] = mapText(c.Attempt.RequestHeaders)
+	}
 	err := s.write(ctx, "complete deliveries", func(ctx context.Context, tx *sql.Tx) error {
 		type endpointState struct {
 			failures int
@@ -379,7 +384,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		err = s.exec(ctx, tx, insertAttempts, len(cs), func(dst []any, i int) []any {
 			a := cs[i].Attempt
 			return append(dst, a.ID, a.DeliveryID, a.TenantID, a.EndpointID, a.EventID, micros(a.At), a.URL,
-				mapText(a.RequestHeaders), a.ResponseStatus, a.ResponseBody, a.DurationMS, a.Error)
+				headers[i], a.ResponseStatus, a.ResponseBody, a.DurationMS, a.Error)
 		})
 		if err != nil {
 			return fmt.Errorf("insert attempts: %w", err)

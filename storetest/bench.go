@@ -10,7 +10,8 @@ import (
 )
 
 // Benchmark measures a store's hot paths: publishing a batch of 100 events with one delivery
-// each, claiming 256 due deliveries, and completing 256 claimed deliveries. open must return a
+// each, claiming 256 due deliveries, and completing 256 claimed deliveries (failed and retried
+// later, and succeeded). open must return a
 // fresh, empty, migrated store and close it when b ends.
 func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 	b.Run("InsertEvents100", func(b *testing.B) {
@@ -90,6 +91,37 @@ func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 				b.Fatalf("complete deliveries: %v", err)
 			}
 			now = now.Add(2 * time.Minute)
+		}
+	})
+	// The usual batch: every attempt succeeded. Each round publishes and claims 256 fresh
+	// deliveries (untimed), then completes them.
+	b.Run("CompleteDeliveries256Succeeded", func(b *testing.B) {
+		s := open(b)
+		ten := NewTenant(b, s)
+		ep := NewEndpoint(b, s, ten.ID)
+		at := Base()
+		for b.Loop() {
+			b.StopTimer()
+			batch := make([]aviso.NewEvent, 256)
+			for i := range batch {
+				at = at.Add(time.Millisecond)
+				batch[i] = NewEvent(ten.ID, "invoice.created", at, ep)
+			}
+			if _, err := s.InsertEvents(b.Context(), batch); err != nil {
+				b.Fatalf("insert events: %v", err)
+			}
+			cs, err := s.ClaimDeliveries(b.Context(), aviso.ClaimParams{Now: at, Limit: 256, Owner: "bench", LeaseUntil: at.Add(time.Minute)})
+			if err != nil || len(cs) != 256 {
+				b.Fatalf("claim deliveries: %d, %v", len(cs), err)
+			}
+			comps := make([]aviso.Completion, len(cs))
+			for i, c := range cs {
+				comps[i] = Completion(c.Delivery, "bench", at, 204, false)
+			}
+			b.StartTimer()
+			if err := s.CompleteDeliveries(b.Context(), comps); err != nil {
+				b.Fatalf("complete deliveries: %v", err)
+			}
 		}
 	})
 }
