@@ -108,6 +108,7 @@ type Sizes struct {
 	FanoutEndpoints int           `json:"fanout_endpoints"`  // endpoints one event goes to
 	FanoutRounds    int           `json:"fanout_rounds"`     // events published one after another
 	Isolation       int           `json:"isolation_events"`  // events to the healthy endpoint, solo and beside the dead one
+	IsolationRounds int           `json:"isolation_rounds"`  // solo/beside pairs; the medians are reported
 	Backlog         int           `json:"backlog_deliveries"`
 	Timeout         time.Duration `json:"timeout_ns"`         // bound of each scenario but the backlog
 	BacklogTimeout  time.Duration `json:"backlog_timeout_ns"` // bound of the backlog scenario
@@ -117,7 +118,7 @@ type Sizes struct {
 var FullSizes = Sizes{
 	CeilingRequests: 100_000, EndToEnd: 100_000, PublishRequests: 20_000, PublishClients: 16,
 	BatchEvents: 200_000, BatchSize: 500, LatencyRate: 1000, LatencyEvents: 10_000,
-	FanoutEndpoints: 1000, FanoutRounds: 3, Isolation: 20_000, Backlog: 1_000_000,
+	FanoutEndpoints: 1000, FanoutRounds: 3, Isolation: 20_000, IsolationRounds: 3, Backlog: 1_000_000,
 	Timeout: 3 * time.Minute, BacklogTimeout: 10 * time.Minute,
 }
 
@@ -127,7 +128,7 @@ var FullSizes = Sizes{
 var QuickSizes = Sizes{
 	CeilingRequests: 10_000, EndToEnd: 3_000, PublishRequests: 1_000, PublishClients: 16,
 	BatchEvents: 5_000, BatchSize: 500, LatencyRate: 1000, LatencyEvents: 1_000,
-	FanoutEndpoints: 100, FanoutRounds: 2, Isolation: 1_000, Backlog: 10_000,
+	FanoutEndpoints: 100, FanoutRounds: 2, Isolation: 1_000, IsolationRounds: 1, Backlog: 10_000,
 	Timeout: 7 * time.Second, BacklogTimeout: 12 * time.Second,
 }
 

@@ -54,6 +54,7 @@ func testSizes() *Sizes {
 	s.CeilingRequests, s.EndToEnd, s.PublishRequests, s.BatchEvents = 2000, 1500, 500, 2000
 	s.LatencyEvents, s.FanoutEndpoints, s.Isolation, s.Backlog = 500, 50, 500, 3000
 	s.BatchSize = 250
+	s.IsolationRounds = 2 // more than one, so that the medians are taken
 	s.Timeout, s.BacklogTimeout = 40*time.Second, 40*time.Second
 	if raceEnabled {
 		s.CeilingRequests, s.EndToEnd, s.PublishRequests, s.BatchEvents = 500, 500, 200, 500
@@ -132,6 +133,11 @@ func TestRunQuickSQLite(t *testing.T) {
 	for _, s := range append(slices.Clone(Scenarios), "ceiling") {
 		if !strings.Contains(table.String(), s) {
 			t.Errorf("the table does not mention %s", s)
+		}
+	}
+	for _, r := range rep.Results {
+		if r.Metric == "healthy_kept" && !strings.Contains(r.Note, "median of 2 rounds") {
+			t.Errorf("healthy_kept: note %q, want it to say it is the median of the 2 rounds run", r.Note)
 		}
 	}
 	if !strings.Contains(prog.String(), "\r[sqlite] ") {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,27 @@ func seq(n int) []int {
 		out[i] = i + 1
 	}
 	return out
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{0.8}, 0.8},
+		{[]float64{0.9, 0.7}, 0.8},
+		{[]float64{0.95, 0.7, 0.85}, 0.85},
+		{[]float64{4, 1, 3, 2}, 2.5},
+	} {
+		in := slices.Clone(tc.in)
+		if got := median(tc.in); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+		if !slices.Equal(in, tc.in) {
+			t.Errorf("median reordered its input: %v, was %v", tc.in, in)
+		}
+	}
 }
 
 func TestSummariseSortsACopy(t *testing.T) {

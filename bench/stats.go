@@ -3,6 +3,8 @@ package bench
 import (
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -44,3 +46,25 @@ func rate(n int64, d time.Duration) float64 {
 
 // ms returns d in milliseconds as a float.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// median returns the median of v (the mean of the middle two for an even count), 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// joinFloats formats ratios with two decimals, comma-separated.
+func joinFloats(v []float64) string {
+	out := make([]string, len(v))
+	for i, f := range v {
+		out[i] = strconv.FormatFloat(f, 'f', 2, 64)
+	}
+	return strings.Join(out, ", ")
+}
