@@ -18,7 +18,10 @@
 //     few enough that a slow or dead one leaves the node's budget to the others and its claims
 //     are all attempted well before their lease runs out. A new endpoint starts with a quarter
 //     batch and its first finished attempt sets its latency. A claim that waited too long anyway
-//     is released rather than attempted late.
+//     is released rather than attempted late. Claims that have waited RecheckAfter make the
+//     next claim request check their endpoint first (at most once per RecheckAfter): one deleted
+//     or disabled meanwhile has its queue given back, so a slow endpoint that its owner removed
+//     or switched off stops getting requests within about a second, not after its queue drains.
 //   - Attempt: webhook.Build renders the request (Standard Webhooks headers, signature, format);
 //     it is POSTed through the SSRF guard with the endpoint's timeout; redirects are not
 //     followed; at most aviso.MaxResponseBody bytes of the answer are kept.
@@ -84,12 +87,16 @@ type Config struct {
 	// IdleWait is the longest the loop sleeps when nothing is due: a safety net, since wake-ups
 	// come from the store and from the next due time. Default: 1 second.
 	IdleWait time.Duration
+	// RecheckAfter is how long claims may wait in an endpoint's queue before the loop checks,
+	// at most that often, that the endpoint still exists and is enabled; if not, its queued
+	// claims are given back unattempted. Default: 1 second.
+	RecheckAfter time.Duration
 }
 
 // Stats counts what a Dispatcher has done since it was created.
 type Stats struct {
 	Claimed           int64 // deliveries claimed from the store
-	Released          int64 // claims given back unattempted (shutdown, or waited too long)
+	Released          int64 // claims given back unattempted (shutdown, waited too long, endpoint gone or disabled)
 	Attempts          int64 // attempts finished
 	Succeeded         int64 // attempts that got a 2xx
 	Failed            int64 // attempts that did not
@@ -161,6 +168,12 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.IdleWait < 0 {
 		return nil, fmt.Errorf("dispatch: Config.IdleWait must not be negative, got %s", cfg.IdleWait)
+	}
+	if cfg.RecheckAfter < 0 {
+		return nil, fmt.Errorf("dispatch: Config.RecheckAfter must not be negative, got %s", cfg.RecheckAfter)
+	}
+	if cfg.RecheckAfter == 0 {
+		cfg.RecheckAfter = time.Second
 	}
 	if cfg.IdleWait == 0 {
 		cfg.IdleWait = time.Second

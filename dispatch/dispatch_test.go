@@ -28,6 +28,7 @@ func TestEngine(t *testing.T) {
 		{"records timeouts", testTimeout},
 		{"disables after consecutive failures", testAutoDisable},
 		{"isolates a dead endpoint", testIsolation},
+		{"drops the queue of an endpoint deleted or disabled", testDropsQueueOfGoneEndpoint},
 		{"caps attempts per endpoint", testPerEndpointCap},
 		{"resumes after a restart", testRestart},
 		{"recovers a crashed node's leases", testCrashRecovery},
@@ -613,5 +614,48 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := dispatch.New(config(s)); err != nil {
 		t.Errorf("New rejected a valid config: %v", err)
+	}
+}
+
+// An endpoint deleted or disabled while claims wait in its queue gets no more requests than
+// those already in flight: once the claims have waited RecheckAfter, the loop asks the store
+// and gives the queue back.
+func testDropsQueueOfGoneEndpoint(t *testing.T, b backend) {
+	for _, how := range []string{"deleted", "disabled"} {
+		t.Run(how, func(t *testing.T) {
+			s := b.open(t, b.newKey(t))
+			ten := newTenant(t, s)
+			hold, open := gate(t)
+			rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) { <-hold })
+			ep := newEndpoint(t, s, ten.ID, rc.srv.URL, func(e *aviso.Endpoint) { e.TimeoutSeconds = 30 })
+			publish(t, s, ten.ID, 20, time.Now(), ep)
+			cfg := config(s)
+			cfg.Workers, cfg.PerEndpoint = 4, 2
+			cfg.RecheckAfter = 20 * time.Millisecond
+			r := start(t, cfg, open)
+
+			waitFor(t, "2 requests in flight", func() bool { return rc.cur.Load() == 2 })
+			claimed := r.d.Stats().Claimed
+			if claimed <= 2 {
+				t.Fatalf("claimed %d, want claims queued behind the 2 in flight", claimed)
+			}
+			switch how {
+			case "deleted":
+				if err := s.DeleteEndpoint(t.Context(), ten.ID, ep.ID); err != nil {
+					t.Fatal(err)
+				}
+			case "disabled":
+				if _, err := s.SetEndpointDisabled(t.Context(), aviso.SetEndpointDisabledParams{TenantID: ten.ID,
+					ID: ep.ID, Disabled: true, Reason: aviso.DisabledByUser, Now: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, "the queued claims to be given back", func() bool { return r.d.Stats().Released >= claimed-2 })
+			open()
+			r.stop(t)
+			if n := len(rc.requests()); n != 2 {
+				t.Errorf("the %s endpoint got %d requests, want the 2 in flight when it was %s", how, n, how)
+			}
+		})
 	}
 }

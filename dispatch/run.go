@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 // endpointQueue is the work one endpoint has on this node. Owned by Run's goroutine.
 type endpointQueue struct {
 	id       string
+	tenantID string
 	queued   []queuedClaim
 	inFlight int
 	ready    bool          // in runState.ready
@@ -22,6 +24,8 @@ type endpointQueue struct {
 	timeout  time.Duration
 	// idleSince is when it last had nothing queued or in flight.
 	idleSince time.Time
+	// checkedAt is when a claim request last asked the store whether it still exists, enabled.
+	checkedAt time.Time
 }
 
 // forgetAfter is how long a quick endpoint with no work here is remembered.
@@ -69,11 +73,16 @@ func (d *Dispatcher) holdCap(q *endpointQueue) int {
 	return max(lo, min(n, 2*d.cfg.ClaimBatch))
 }
 
-// claimRequest asks the claimer to give back release and then claim with params.
+// claimRequest asks the claimer to give back release, check the endpoints recheck, and then
+// claim with params.
 type claimRequest struct {
 	params  aviso.ClaimParams
 	release []string
+	recheck []endpointRef
 }
+
+// endpointRef names an endpoint to recheck.
+type endpointRef struct{ id, tenantID string }
 
 // claimResult is what a claimRequest got.
 type claimResult struct {
@@ -81,6 +90,7 @@ type claimResult struct {
 	full    bool      // as many as asked for: more may be due
 	nextDue time.Time // when not full: the next due delivery, if any
 	hasNext bool
+	gone    []string // of recheck, the endpoints deleted or disabled
 	err     error
 }
 
@@ -90,6 +100,7 @@ func (d *Dispatcher) claimer(ctx context.Context, reqs <-chan claimRequest, resu
 	for req := range reqs {
 		d.releaseDeliveries(ctx, req.release)
 		var res claimResult
+		res.gone = d.goneEndpoints(ctx, req.recheck)
 		res.claims, res.err = d.cfg.Store.ClaimDeliveries(ctx, req.params)
 		if res.err != nil {
 			res.err = fmt.Errorf("claim deliveries: %w", res.err)
@@ -105,6 +116,22 @@ func (d *Dispatcher) claimer(ctx context.Context, reqs <-chan claimRequest, resu
 		}
 		results <- res
 	}
+}
+
+// goneEndpoints returns the IDs of the endpoints of qs that are deleted or disabled. An endpoint
+// the store cannot say about (an error) counts as still there: its claims are attempted.
+func (d *Dispatcher) goneEndpoints(ctx context.Context, qs []endpointRef) []string {
+	var gone []string
+	for _, q := range qs {
+		e, err := d.cfg.Store.GetEndpoint(ctx, q.tenantID, q.id)
+		switch {
+		case aviso.ErrorCode(err) == aviso.ENOTFOUND, err == nil && e.Disabled:
+			gone = append(gone, q.id)
+		case err != nil && ctx.Err() == nil:
+			d.log.WarnContext(ctx, "recheck endpoint: its queued claims are kept", "endpoint_id", q.id, "error", err)
+		}
+	}
+	return gone
 }
 
 // releaseDeliveries gives leases back, even while shutting down.
@@ -229,20 +256,46 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		forgetIdle()
 		var exclude []string
+		var recheck []endpointRef
+		now := d.now()
 		for id, q := range s.eps {
 			q.excluded = q.outstanding() > d.holdCap(q)/2
 			if q.excluded {
 				exclude = append(exclude, id)
 			}
+			if len(q.queued) > 0 && now.Sub(q.queued[0].at) >= d.cfg.RecheckAfter && now.Sub(q.checkedAt) >= d.cfg.RecheckAfter {
+				q.checkedAt = now
+				recheck = append(recheck, endpointRef{q.id, q.tenantID})
+			}
 		}
-		now := d.now()
 		reqs <- claimRequest{
 			params: aviso.ClaimParams{Now: now, Limit: limit, Owner: d.cfg.NodeID,
 				LeaseUntil: now.Add(d.cfg.Lease), ExcludeEndpoints: exclude},
 			release: release,
+			recheck: recheck,
 		}
 		release = nil
 		return true
+	}
+	// drop gives back the claims queued for endpoints deleted or disabled since they were
+	// claimed; those in flight finish.
+	drop := func(gone []string) {
+		for _, id := range gone {
+			q := s.eps[id]
+			if q == nil || len(q.queued) == 0 {
+				continue
+			}
+			for _, qc := range q.queued {
+				release = append(release, qc.claim.Delivery.ID)
+			}
+			s.queued -= len(q.queued)
+			q.queued = nil
+			if q.ready {
+				q.ready = false
+				s.ready = slices.DeleteFunc(s.ready, func(r *endpointQueue) bool { return r == q })
+			}
+			dirty = true // give them back with the next request
+		}
 	}
 	// admit queues claimed work; what an endpoint cannot hold goes back.
 	admit := func(cs []*aviso.Claim) {
@@ -251,7 +304,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			q := s.eps[c.Delivery.EndpointID]
 			if q == nil {
 				t := Timeout(c.Endpoint)
-				q = &endpointQueue{id: c.Delivery.EndpointID, timeout: t}
+				q = &endpointQueue{id: c.Delivery.EndpointID, tenantID: c.Delivery.TenantID, timeout: t}
 				s.eps[q.id] = q
 			}
 			if q.outstanding() >= d.holdCap(q) {
@@ -296,6 +349,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				}
 				break
 			}
+			drop(res.gone)
 			admit(res.claims)
 			switch {
 			case res.full || len(release) > 0:
