@@ -1,8 +1,10 @@
 package aviso
 
 import (
+	"bytes"
 	"encoding/json"
-	"fmt"
+	"reflect"
+	"strconv"
 	"time"
 )
 
@@ -12,18 +14,41 @@ type Duration time.Duration
 // MarshalJSON writes the duration as a string such as "25s".
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
-// UnmarshalJSON reads a duration string such as "25s" or "10m".
+// UnmarshalJSON reads a duration string such as "25s" or "10m". Anything else is a
+// *json.UnmarshalTypeError of type Duration, whose Value says what was found: encoding/json
+// then names the field it was decoding, so a caller can say which one is wrong.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a duration must be a string such as \"25s\"")
+	if err := json.Unmarshal(b, &s); err != nil || string(bytes.TrimSpace(b)) == "null" {
+		return &json.UnmarshalTypeError{Value: "JSON " + jsonKind(b), Type: reflect.TypeFor[Duration]()}
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a duration such as \"25s\" or \"10m\"", s)
+		return &json.UnmarshalTypeError{Value: strconv.Quote(s), Type: reflect.TypeFor[Duration]()}
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// jsonKind names the kind of the JSON value b: "number", "object", …
+func jsonKind(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return "value"
+	}
+	switch b[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	case '"':
+		return "string"
+	}
+	return "number"
 }
 
 // Durations converts a retry schedule to time.Durations.

@@ -53,6 +53,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -234,6 +235,8 @@ func decode(r *http.Request, v any) error {
 		return aviso.Errorf(aviso.EBADREQUEST, "invalid JSON: the body ends too early")
 	case errors.As(err, &syn):
 		return aviso.Errorf(aviso.EBADREQUEST, "invalid JSON at byte %d: %s", syn.Offset, syn.Error())
+	case errors.As(err, &typ) && typ.Type == reflect.TypeFor[aviso.Duration]() && typ.Field != "":
+		return aviso.Invalid(typ.Field, "must be a duration such as \"25s\" or \"10m\", not %s", typ.Value)
 	case errors.As(err, &typ):
 		if typ.Field == "" {
 			return aviso.Errorf(aviso.EBADREQUEST, "the body must be a JSON object, not %s", typ.Value)

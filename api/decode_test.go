@@ -21,7 +21,8 @@ func TestDecode(t *testing.T) {
 		{"trailing garbage", `{} x`, aviso.EBADREQUEST, ""},
 		{"unknown field", `{"urll":"x"}`, aviso.EINVALID, "urll"},
 		{"wrong type", `{"timeout_seconds":"ten"}`, aviso.EINVALID, "timeout_seconds"},
-		{"bad duration", `{"retry_schedule":["soon"]}`, aviso.EBADREQUEST, ""},
+		{"bad duration", `{"retry_schedule":["5s","soon"]}`, aviso.EINVALID, "retry_schedule"},
+		{"duration not a string", `{"retry_schedule":[5]}`, aviso.EINVALID, "retry_schedule"},
 		{"array body", `[]`, aviso.EBADREQUEST, ""},
 	}
 	for _, tc := range tests {
