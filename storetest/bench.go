@@ -10,7 +10,7 @@ import (
 )
 
 // Benchmark measures a store's hot paths: publishing a batch of 100 events with one delivery
-// each, claiming 256 due deliveries, and completing 256 claimed deliveries (failed and retried
+// each (and of 500 sharing a millisecond, with two each), claiming 256 due deliveries, and completing 256 claimed deliveries (failed and retried
 // later, and succeeded). open must return a
 // fresh, empty, migrated store and close it when b ends.
 func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
@@ -30,6 +30,25 @@ func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 			}
 		}
 		b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+	})
+	// A batch as the publish API makes it: 500 events created in the same millisecond, each
+	// with a delivery to each of two endpoints.
+	b.Run("InsertEvents500x2", func(b *testing.B) {
+		s := open(b)
+		ten := NewTenant(b, s)
+		eps := []*aviso.Endpoint{NewEndpoint(b, s, ten.ID), NewEndpoint(b, s, ten.ID)}
+		at := Base()
+		for b.Loop() {
+			at = at.Add(time.Millisecond)
+			batch := make([]aviso.NewEvent, 500)
+			for i := range batch {
+				batch[i] = NewEvent(ten.ID, "invoice.created", at, eps...)
+			}
+			if _, err := s.InsertEvents(b.Context(), batch); err != nil {
+				b.Fatalf("insert events: %v", err)
+			}
+		}
+		b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "events/s")
 	})
 	// One event per call from 16 goroutines at once, as single-event publishes arrive: what a
 	// write costs when the store's commits are shared (SQLite's group commit) or concurrent.
