@@ -160,8 +160,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		store       = d.cfg.Store
 		completions = make(chan aviso.Completion, 2*d.cfg.ClaimBatch)
 		flushed     = make(chan struct{}, 1)
-		done        = make(chan finished, d.cfg.Workers) // never blocks: at most Workers in flight
-		reqs        = make(chan claimRequest, 1)         // never blocks: one claim at a time
+		done        = make(chan finished, d.cfg.Workers)     // never blocks: at most Workers in flight
+		work        = make(chan *aviso.Claim, d.cfg.Workers) // to the attempt workers; never blocks either
+		reqs        = make(chan claimRequest, 1)             // never blocks: one claim at a time
 		results     = make(chan claimResult, 1)
 		helpers     sync.WaitGroup
 		attempts    sync.WaitGroup
@@ -176,6 +177,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	)
 	helpers.Go(func() { d.complete(ctx, completions, flushed) })
 	helpers.Go(func() { d.claimer(ctx, reqs, results) })
+	// Attempts run on Workers long-lived goroutines rather than one goroutine each: an attempt
+	// goes deep into net/http, and a fresh goroutine's stack had to grow (and be copied) on
+	// every attempt.
+	for range d.cfg.Workers {
+		attempts.Go(func() {
+			for c := range work {
+				d.deliver(attemptCtx, c, completions, done)
+			}
+		})
+	}
 	// maxHeld bounds the claims held here (queued and in flight), hence memory: room for every
 	// worker and two batches, so a claim can be under way while a batch waits.
 	maxHeld := d.cfg.Workers + 2*d.cfg.ClaimBatch
@@ -202,8 +213,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				q.inFlight++
 				s.inFlight++
 				d.stats.inFlight.Add(1)
-				c := qc.claim
-				attempts.Go(func() { d.deliver(attemptCtx, c, completions, done) })
+				work <- qc.claim
 			}
 			if len(q.queued) > 0 && q.inFlight < d.cfg.PerEndpoint {
 				q.ready = true
@@ -390,6 +400,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	s.ready = nil
 	d.releaseDeliveries(ctx, release)
+	close(work)
 	attempts.Wait()
 	close(completions)
 	helpers.Wait()
