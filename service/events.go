@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/webhook"
 )
 
 // PublishInput is one event to publish. ID is optional: the same ID published again returns the
@@ -147,6 +148,7 @@ func (s *Service) newEvent(ctx context.Context, tenantID string, in PublishInput
 	if err := s.checkData(ctx, et, ev.Data); err != nil {
 		return aviso.NewEvent{}, err
 	}
+	ev.Data = webhook.CompactData(ev.Data) // stored as delivered; see webhook.Body
 	ne := aviso.NewEvent{Event: ev}
 	for _, ep := range endpoints {
 		if ep.Disabled || !ep.Subscribes(ev.Type) {

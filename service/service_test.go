@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -142,6 +143,47 @@ func TestPublishValidatesSeededSchemas(t *testing.T) {
 				t.Fatalf("an array passed the schema: %v", err)
 			}
 		})
+	}
+}
+
+// TestPublishStoresDataCompacted publishes data laid out with whitespace: it is stored (and so
+// delivered) without the whitespace between tokens, strings untouched.
+func TestPublishStoresDataCompacted(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newService(t, nil)
+	root := aviso.Principal{KeyID: aviso.RootKeyID}
+	if err := svc.SeedCatalog(ctx, catalog.EventTypes()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateTenant(ctx, root, service.TenantInput{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	var ex map[string]any
+	if err := json.Unmarshal(catalog.EventTypes()[0].Example, &ex); err != nil {
+		t.Fatal(err)
+	}
+	ex["nota"] = "dos  espacios <b>"
+	encode := func(indent string) []byte {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", indent)
+		if err := enc.Encode(ex); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	spaced, compact := encode("  "), bytes.TrimSuffix(encode(""), []byte("\n"))
+	res, err := svc.Publish(ctx, root, "acme", []service.PublishInput{{Type: catalog.EventTypes()[0].Name, Data: spaced}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := svc.GetEvent(ctx, root, "acme", res[0].Event.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ev.Data) != string(compact) {
+		t.Fatalf("stored data %s, want %s", ev.Data, compact)
 	}
 }
 

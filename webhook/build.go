@@ -123,10 +123,19 @@ type facturaScriptsBody struct {
 	} `json:"data"`
 }
 
-// Body renders an event's body in a format. The body is the same on every attempt.
+// Body renders an event's body in a format. The body is the same on every attempt. The event's
+// data must be valid JSON, as every stored event's is (the service checks it at publication).
 func Body(f aviso.Format, ev *aviso.Event) ([]byte, error) {
-	var v any
 	ts := ev.CreatedAt.UTC().Format(time.RFC3339Nano)
+	if b, ok := plainBody(f, ev, ts); ok {
+		return b, nil
+	}
+	return marshalBody(f, ev, ts)
+}
+
+// marshalBody renders the body with json.Marshal; ts is the event's RFC 3339 timestamp.
+func marshalBody(f aviso.Format, ev *aviso.Event, ts string) ([]byte, error) {
+	var v any
 	switch f {
 	case aviso.FormatStandard, "":
 		v = standardBody{ID: ev.ID, Type: ev.Type, Timestamp: ts, ExternalReference: ev.ExternalReference,

@@ -283,3 +283,56 @@ func TestParseEventErrors(t *testing.T) {
 		t.Error("ParseEvent of an empty body succeeded")
 	}
 }
+
+// TestPlainBodyApplies checks which bodies are written directly (the usual ones) and which are
+// left to json.Marshal, and that both give the same bytes.
+func TestPlainBodyApplies(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ref   string
+		data  string
+		plain bool
+	}{
+		{"compact data with spaces and accents in strings", "F-0001", `{"cliente":"José Pérez","total":"1.210,00 €"}`, true},
+		{"no external reference", "", `[1,{"a":null}]`, true},
+		{"escaped quote in data", "", `{"s":"a \" b"}`, true},
+		{"whitespace between tokens", "", `{"a": 1}`, false},
+		{"html in data", "", `{"nota":"<b>"}`, false},
+		{"ampersand in reference", "A&B", `{}`, false},
+		{"non-ASCII reference", "Nº1", `{}`, false},
+		{"line separator in data", "", "\"\u2028\"", false},
+		{"no data", "", ``, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := &aviso.Event{ID: "evt_1", Type: "invoice.created", ExternalReference: tc.ref,
+				Data: []byte(tc.data), CreatedAt: testNow}
+			ts := testNow.UTC().Format(time.RFC3339Nano)
+			got, ok := plainBody(aviso.FormatStandard, ev, ts)
+			if ok != tc.plain {
+				t.Fatalf("plainBody ok = %v, want %v", ok, tc.plain)
+			}
+			want, err := marshalBody(aviso.FormatStandard, ev, ts)
+			if ok && (err != nil || string(got) != string(want)) {
+				t.Fatalf("plain %s, marshal %s (%v)", got, want, err)
+			}
+			body, err := Body(aviso.FormatStandard, ev)
+			if string(body) != string(want) || (err == nil) != (want != nil) {
+				t.Fatalf("Body = %s, %v; want %s", body, err, want)
+			}
+		})
+	}
+}
+
+func TestCompactData(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"a":1}`, `{"a":1}`},
+		{"{\n  \"nombre\": \"José  Pérez\",\t\"items\": [ 1, 2 ]\r\n}", `{"nombre":"José  Pérez","items":[1,2]}`},
+		{`{"s":"a \" b"}`, `{"s":"a \" b"}`},
+		{` "x" `, `"x"`},
+		{`{"html":"<b>"}`, `{"html":"<b>"}`}, // not escaped: stored as sent
+	} {
+		if got := string(CompactData([]byte(tc.in))); got != tc.want {
+			t.Errorf("CompactData(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

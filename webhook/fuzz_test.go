@@ -144,3 +144,33 @@ func sameJSON(tb testing.TB, a, b []byte) bool {
 	}
 	return mustJSON(tb, x) == mustJSON(tb, y)
 }
+
+// FuzzPlainBody checks that the direct rendering of a body is byte for byte json.Marshal's, in
+// every format it covers, whenever it applies.
+func FuzzPlainBody(f *testing.F) {
+	f.Add("evt_1", "invoice.created", "F-1", []byte(`{"id":1,"total":"1.210,00 €"}`), int64(1772618405))
+	f.Add("evt_1", "invoice.created", "", []byte(`{"a": [1, 2]}`), int64(0))
+	f.Add("evt_<1>", "a&b", "x\"y", []byte(`{"html":"<b>&amp;</b>"}`), int64(-1))
+	f.Add("evt_1", "x", "", []byte("\"\u2028\\\"\u2029 \""), int64(1))
+	f.Add("evt_1", "x", "ref", []byte(`{"external_reference":"R-9","s":"\\\" {} "}`), int64(1))
+	f.Fuzz(func(t *testing.T, id, typ, ref string, data []byte, created int64) {
+		if !json.Valid(data) {
+			return // every stored event's data is valid JSON
+		}
+		ev := &aviso.Event{ID: id, Type: typ, ExternalReference: ref, Data: data, CreatedAt: time.Unix(created, 0).UTC()}
+		ts := ev.CreatedAt.Format(time.RFC3339Nano)
+		for _, format := range []aviso.Format{aviso.FormatStandard, aviso.FormatTusFacturas, aviso.FormatFacturaScripts} {
+			got, ok := plainBody(format, ev, ts)
+			if !ok {
+				continue
+			}
+			want, err := marshalBody(format, ev, ts)
+			if err != nil {
+				t.Fatalf("%s: plainBody rendered what json.Marshal rejects (%v): %s", format, err, got)
+			}
+			if string(got) != string(want) {
+				t.Fatalf("%s:\nplain   %s\nmarshal %s", format, got, want)
+			}
+		}
+	})
+}

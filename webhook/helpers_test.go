@@ -42,7 +42,7 @@ func testEvent(tb testing.TB, eventType string) *aviso.Event {
 	tb.Helper()
 	for _, et := range catalog.EventTypes() {
 		if et.Name == eventType {
-			return &aviso.Event{ID: testEventID, TenantID: "acme", Type: et.Name, Data: et.Example,
+			return &aviso.Event{ID: testEventID, TenantID: "acme", Type: et.Name, Data: CompactData(et.Example), // as the service stores it
 				ExternalReference: testExtRef, CreatedAt: time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)}
 		}
 	}
