@@ -117,18 +117,26 @@ func TestSeedCatalogKeepsEdits(t *testing.T) {
 	}
 }
 
+// newCatalogTenant returns a service with the seeded catalog and a tenant "acme", and the root
+// principal.
+func newCatalogTenant(t *testing.T) (*service.Service, aviso.Principal) {
+	t.Helper()
+	svc, _ := newService(t, nil)
+	root := aviso.Principal{KeyID: aviso.RootKeyID}
+	if err := svc.SeedCatalog(t.Context(), catalog.EventTypes()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateTenant(t.Context(), root, service.TenantInput{ID: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	return svc, root
+}
+
 // TestPublishValidatesSeededSchemas publishes every catalog example: the examples must satisfy
 // their own schemas, and a type's schema must reject a non-object.
 func TestPublishValidatesSeededSchemas(t *testing.T) {
 	ctx := context.Background()
-	svc, _ := newService(t, nil)
-	root := aviso.Principal{KeyID: aviso.RootKeyID}
-	if err := svc.SeedCatalog(ctx, catalog.EventTypes()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.CreateTenant(ctx, root, service.TenantInput{ID: "acme", Name: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	svc, root := newCatalogTenant(t)
 	for _, et := range catalog.EventTypes() {
 		t.Run(et.Name, func(t *testing.T) {
 			res, err := svc.Publish(ctx, root, "acme", []service.PublishInput{{Type: et.Name, Data: et.Example}})
@@ -150,14 +158,7 @@ func TestPublishValidatesSeededSchemas(t *testing.T) {
 // delivered) without the whitespace between tokens, strings untouched.
 func TestPublishStoresDataCompacted(t *testing.T) {
 	ctx := context.Background()
-	svc, _ := newService(t, nil)
-	root := aviso.Principal{KeyID: aviso.RootKeyID}
-	if err := svc.SeedCatalog(ctx, catalog.EventTypes()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.CreateTenant(ctx, root, service.TenantInput{ID: "acme", Name: "Acme"}); err != nil {
-		t.Fatal(err)
-	}
+	svc, root := newCatalogTenant(t)
 	var ex map[string]any
 	if err := json.Unmarshal(catalog.EventTypes()[0].Example, &ex); err != nil {
 		t.Fatal(err)
