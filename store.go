@@ -101,8 +101,11 @@ type Store interface {
 	// update the delivery (status, counts, NextAttemptAt, last response), release its lease,
 	// and update the endpoint's ConsecutiveFailures (reset on success, +1 on failure). When
 	// DisableAfter > 0 and the count reaches it, the endpoint is disabled with reason
-	// DisabledConsecutiveFailed exactly as SetEndpointDisabled does. A completion whose delivery
-	// or endpoint has been deleted is skipped.
+	// DisabledConsecutiveFailed exactly as SetEndpointDisabled does. A completion that would
+	// leave its delivery pending (a retry) while the endpoint is disabled (an attempt that was
+	// in flight when it was disabled, or one after the attempt that disabled it) fails the
+	// delivery as disabling does, LastError "endpoint disabled"; a success is recorded as one. A
+	// completion whose delivery or endpoint has been deleted is skipped.
 	CompleteDeliveries(ctx context.Context, cs []Completion) error
 	// ReleaseDeliveries gives up Owner's leases on the given deliveries so they can be claimed
 	// at once (graceful shutdown of work not yet started).

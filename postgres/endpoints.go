@@ -124,10 +124,14 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 	return e, nil
 }
 
+// failedByDisable is how disabling an endpoint leaves its pending deliveries (the SET list of an
+// UPDATE of deliveries; the time is $2).
+const failedByDisable = `status = 'failed', last_error = 'endpoint disabled', next_attempt_at = NULL,
+	lease_owner = NULL, lease_until = NULL, updated_at = $2`
+
 // failPending marks the pending deliveries of a disabled endpoint failed.
 func failPending(ctx context.Context, tx pgx.Tx, endpointID string, now time.Time) error {
-	_, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'failed', last_error = 'endpoint disabled',
-			next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $2
+	_, err := tx.Exec(ctx, `UPDATE deliveries SET `+failedByDisable+`
 		WHERE endpoint_id = $1 AND status = 'pending'`, endpointID, now)
 	return err
 }

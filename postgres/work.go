@@ -112,11 +112,12 @@ const completeSQL = `WITH d AS (
 	RETURNING e.id, (NOT old.disabled AND e.disabled)`
 
 // CompleteDeliveries records attempts in one transaction. The usual batch goes set-based
-// (completeSet): a locking read of its endpoints and three statements whatever its size. A batch that disables an endpoint, completes
-// a delivery twice or names a delivery that is gone or not of the attempt's endpoint takes the
-// general path: one pipelined batch with a statement per completion, in order, then, only if
-// some endpoint reached its failure limit, the pending deliveries of the endpoints just disabled
-// are failed.
+// (completeSet): a locking read of its endpoints and three statements whatever its size. A batch
+// that disables an endpoint, completes a delivery twice, names a delivery that is gone or not of
+// the attempt's endpoint, or retries a delivery of a disabled endpoint takes the general path:
+// one pipelined batch with a statement per completion, in order, then, only if some endpoint
+// reached its failure limit, the pending deliveries of the endpoints just disabled are failed,
+// and so are those the batch retried whose endpoint is disabled.
 func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) error {
 	if len(cs) == 0 {
 		return nil
@@ -168,7 +169,25 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 				return err
 			}
 		}
-		return nil
+		// A retry of a delivery whose endpoint was disabled while the attempt was in flight would
+		// bring back a delivery that disabling failed.
+		ids := make([]string, 0, len(cs))
+		var at time.Time
+		for _, c := range cs {
+			if c.Status == aviso.StatusPending {
+				ids = append(ids, c.Attempt.DeliveryID)
+				if c.Attempt.At.After(at) {
+					at = c.Attempt.At
+				}
+			}
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `UPDATE deliveries d SET `+failedByDisable+`
+			FROM endpoints e WHERE d.id = ANY($1::text[]) AND d.status = 'pending' AND e.id = d.endpoint_id AND e.disabled`,
+			ids, at)
+		return err
 	})
 	return dbError("complete deliveries", "delivery", err)
 }
@@ -309,6 +328,9 @@ func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, e
 		st.failures++
 		if !st.disabled && c.DisableAfter > 0 && st.failures >= c.DisableAfter {
 			return false, nil
+		}
+		if st.disabled && c.Status == aviso.StatusPending {
+			return false, nil // a retry on a disabled endpoint: see CompleteDeliveries
 		}
 	}
 

@@ -413,10 +413,14 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 	return e, err
 }
 
+// failedByDisable is how disabling an endpoint leaves its pending deliveries (the SET list of an
+// UPDATE of deliveries; its one parameter is the time).
+const failedByDisable = `status = 'failed', last_error = 'endpoint disabled', next_attempt_at = NULL,
+	lease_owner = NULL, lease_until = NULL, updated_at = ?`
+
 // failPending fails the pending deliveries of a disabled endpoint.
 func failPending(ctx context.Context, tx *sql.Tx, endpointID string, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', last_error = 'endpoint disabled',
-		next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ?
+	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET `+failedByDisable+`
 		WHERE endpoint_id = ? AND status = 'pending'`, micros(now), endpointID)
 	if err != nil {
 		return fmt.Errorf("fail pending deliveries: %w", err)

@@ -283,9 +283,9 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 // The usual batch is written with a handful of multi-row statements: one lookup of the
 // endpoints' failure counts, the deliveries updated, the attempts inserted, and each endpoint's
 // failure count written once if it changed, computed here in order. A batch in which an endpoint
-// reaches DisableAfter, which completes one delivery twice, or one of whose deliveries is gone,
-// is applied one completion at a time instead (completeEach), so its order-dependent effects
-// stay exactly as specified.
+// reaches DisableAfter, which completes one delivery twice, one of whose deliveries is gone, or
+// which retries a delivery of a disabled endpoint, is applied one completion at a time instead
+// (completeEach), so its order-dependent effects stay exactly as specified.
 func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) error {
 	if len(cs) == 0 {
 		return nil
@@ -351,6 +351,9 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 				if !st.disabled && c.DisableAfter > 0 && st.failures >= c.DisableAfter {
 					return s.completeEach(ctx, tx, cs)
 				}
+			}
+			if st.disabled && c.Status == aviso.StatusPending {
+				return s.completeEach(ctx, tx, cs) // a retry on a disabled endpoint: see completeEach
 			}
 		}
 
@@ -488,6 +491,13 @@ func (s *Store) completeEach(ctx context.Context, tx *sql.Tx, cs []aviso.Complet
 				return err
 			}
 			s.log.Warn("endpoint disabled after consecutive failures", "endpoint_id", endpointID, "failures", failures)
+		} else if disabled && c.Status == aviso.StatusPending {
+			// Disabled while this attempt was in flight: the retry would bring back a delivery
+			// that disabling failed.
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET `+failedByDisable+` WHERE id = ?`,
+				micros(a.At), a.DeliveryID); err != nil {
+				return fmt.Errorf("delivery %s: %w", a.DeliveryID, err)
+			}
 		}
 	}
 	return nil

@@ -347,6 +347,48 @@ func testCompleteAutoDisable(t *testing.T, s aviso.Store) {
 	})
 }
 
+// testCompleteAfterDisable completes attempts that were in flight when their endpoint was
+// disabled: a retry must not bring the delivery back to pending (disabling failed the endpoint's
+// pending deliveries), a success stays a success; in one batch and one at a time.
+func testCompleteAfterDisable(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	for _, batched := range []bool{true, false} {
+		t.Run(fmt.Sprintf("batched=%v", batched), func(t *testing.T) {
+			ten := NewTenant(t, s)
+			ep := NewEndpoint(t, s, ten.ID)
+			_, retried := Publish(t, s, ten.ID, Base(), ep)
+			_, delivered := Publish(t, s, ten.ID, Base().Add(time.Millisecond), ep)
+			if got := Claim(t, s, "node", Base().Add(time.Second), 10); len(got) != 2 {
+				t.Fatalf("claimed %d, want 2", len(got))
+			}
+			if _, err := s.SetEndpointDisabled(ctx, aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: ep.ID,
+				Disabled: true, Reason: aviso.DisabledByUser, Now: Base().Add(time.Second)}); err != nil {
+				t.Fatal(err)
+			}
+			at := Base().Add(2 * time.Second)
+			cs := []aviso.Completion{Completion(retried[0], "node", at, 503, false), Completion(delivered[0], "node", at, 200, false)}
+			if batched {
+				Complete(t, s, cs...)
+			} else {
+				Complete(t, s, cs[0])
+				Complete(t, s, cs[1])
+			}
+			got := mustGetDelivery(t, s, ten.ID, retried[0].ID)
+			if got.Status != aviso.StatusFailed || got.LastError != "endpoint disabled" || got.NextAttemptAt != nil ||
+				len(got.Attempts) != 1 {
+				t.Errorf("retry after disable: status %q, LastError %q, NextAttemptAt %v, %d attempts; want failed, %q, nil, 1",
+					got.Status, got.LastError, got.NextAttemptAt, len(got.Attempts), "endpoint disabled")
+			}
+			if got := mustGetDelivery(t, s, ten.ID, delivered[0].ID); got.Status != aviso.StatusSucceeded || len(got.Attempts) != 1 {
+				t.Errorf("success after disable: status %q with %d attempts, want succeeded with 1", got.Status, len(got.Attempts))
+			}
+			if e := mustGetEndpoint(t, s, ten.ID, ep.ID); !e.Disabled || e.DisabledReason != aviso.DisabledByUser {
+				t.Errorf("endpoint Disabled %v, reason %q; want still disabled by the user", e.Disabled, e.DisabledReason)
+			}
+		})
+	}
+}
+
 func testCompleteDeleted(t *testing.T, s aviso.Store) {
 	ctx := t.Context()
 	ten := NewTenant(t, s)

@@ -56,6 +56,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"ClaimConcurrent", testClaimConcurrent},
 		{"Complete", testComplete},
 		{"CompleteAutoDisable", testCompleteAutoDisable},
+		{"CompleteAfterDisable", testCompleteAfterDisable},
 		{"CompleteDeleted", testCompleteDeleted},
 		{"RetryDelivery", testRetryDelivery},
 		{"ReplayDeliveries", testReplayDeliveries},
