@@ -216,47 +216,57 @@ func TestRestartResumesPending(t *testing.T) {
 	}
 }
 
-// TestTusFacturasFlaskReceiver runs the TusFacturas document's Flask receiver as written (token
-// from the environment) against real deliveries: 200 with the right token; with a wrong one it
-// answers 403, which is recorded as a failed attempt and retried.
-func TestTusFacturasFlaskReceiver(t *testing.T) {
-	url, _ := testenv.TusFacturasFlask(t, "TOKEN_TF")
+// TestTusFacturasReceivers runs the TusFacturas document's receivers (Flask and Express) as
+// written (token from the environment) against real deliveries: 200 with the right token; with a
+// wrong one they answer 403, which is recorded as a failed attempt and retried.
+func TestTusFacturasReceivers(t *testing.T) {
+	for _, rc := range []struct {
+		name  string
+		start func(testing.TB, string) (string, <-chan string)
+	}{
+		{"flask", testenv.TusFacturasFlask},
+		{"express", testenv.TusFacturasExpress},
+	} {
+		t.Run(rc.name, func(t *testing.T) {
+			url, _ := rc.start(t, "TOKEN_TF")
 
-	n := startNode(t, t.TempDir(), 50*time.Millisecond, time.Hour)
-	mustCall(t, n, 201, "POST", "/v1/tenants", map[string]any{"id": "tf", "name": "TF"}, nil)
-	var good, bad aviso.Endpoint
-	// The right token passes the handshake (a signed ping with the token header) and deliveries.
-	mustCall(t, n, 201, "POST", "/v1/tenants/tf/endpoints", map[string]any{"url": url, "format": "tusfacturas", "token": "TOKEN_TF"}, &good)
-	// A wrong token fails the handshake with the receiver's 403 …
-	var e struct {
-		Error struct{ Code, Message, Field string }
-	}
-	if code := call(t, n, "POST", "/v1/tenants/tf/endpoints", map[string]any{"url": url, "format": "tusfacturas", "token": "WRONG"}, &e); code != 422 || !strings.Contains(e.Error.Message, "403") {
-		t.Fatalf("wrong token handshake: %d %+v", code, e)
-	}
-	// … so it is created unverified to see deliveries fail.
-	mustCall(t, n, 201, "POST", "/v1/tenants/tf/endpoints", map[string]any{"url": url, "format": "tusfacturas", "token": "WRONG", "verify": false}, &bad)
-
-	var ev aviso.Event
-	mustCall(t, n, 202, "POST", "/v1/tenants/tf/events", map[string]any{"type": "invoice.created",
-		"external_reference": "FAC-0042", "data": map[string]any{"id": "42", "total": 10}}, &ev)
-	for _, d := range eventDeliveries(t, n, "tf", ev.ID) {
-		switch d.EndpointID {
-		case good.ID:
-			got := waitDelivery(t, n, "tf", d.ID, aviso.StatusSucceeded, 1)
-			if got.Attempts[0].ResponseStatus != 200 {
-				t.Errorf("right token: %+v", got.Attempts[0])
+			n := startNode(t, t.TempDir(), 50*time.Millisecond, time.Hour)
+			mustCall(t, n, 201, "POST", "/v1/tenants", map[string]any{"id": "tf", "name": "TF"}, nil)
+			var good, bad aviso.Endpoint
+			// The right token passes the handshake (a signed ping with the token header) and deliveries.
+			mustCall(t, n, 201, "POST", "/v1/tenants/tf/endpoints", map[string]any{"url": url, "format": "tusfacturas", "token": "TOKEN_TF"}, &good)
+			// A wrong token fails the handshake with the receiver's 403 …
+			var e struct {
+				Error struct{ Code, Message, Field string }
 			}
-		case bad.ID:
-			got := waitDelivery(t, n, "tf", d.ID, aviso.StatusPending, 2) // failed once, retried once
-			for _, a := range got.Attempts {
-				if a.ResponseStatus != 403 {
-					t.Errorf("wrong token attempt: %+v", a)
+			if code := call(t, n, "POST", "/v1/tenants/tf/endpoints", map[string]any{"url": url, "format": "tusfacturas", "token": "WRONG"}, &e); code != 422 || !strings.Contains(e.Error.Message, "403") {
+				t.Fatalf("wrong token handshake: %d %+v", code, e)
+			}
+			// … so it is created unverified to see deliveries fail.
+			mustCall(t, n, 201, "POST", "/v1/tenants/tf/endpoints", map[string]any{"url": url, "format": "tusfacturas", "token": "WRONG", "verify": false}, &bad)
+
+			var ev aviso.Event
+			mustCall(t, n, 202, "POST", "/v1/tenants/tf/events", map[string]any{"type": "invoice.created",
+				"external_reference": "FAC-0042", "data": map[string]any{"id": "42", "total": 10}}, &ev)
+			for _, d := range eventDeliveries(t, n, "tf", ev.ID) {
+				switch d.EndpointID {
+				case good.ID:
+					got := waitDelivery(t, n, "tf", d.ID, aviso.StatusSucceeded, 1)
+					if got.Attempts[0].ResponseStatus != 200 {
+						t.Errorf("right token: %+v", got.Attempts[0])
+					}
+				case bad.ID:
+					got := waitDelivery(t, n, "tf", d.ID, aviso.StatusPending, 2) // failed once, retried once
+					for _, a := range got.Attempts {
+						if a.ResponseStatus != 403 {
+							t.Errorf("wrong token attempt: %+v", a)
+						}
+					}
+				default:
+					t.Errorf("unexpected delivery %+v", d)
 				}
 			}
-		default:
-			t.Errorf("unexpected delivery %+v", d)
-		}
+		})
 	}
 }
 

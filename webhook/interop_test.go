@@ -91,36 +91,46 @@ func TestPythonHMAC(t *testing.T) {
 	}
 }
 
-// TestFlaskTusFacturasReceiver runs the Flask receiver of the TusFacturas document
-// (examples/tusfacturas-flask/app.py) on 127.0.0.1 and posts it requests rendered by Build: 200
-// with the endpoint's token, reaching consultar_por_ext_ref with the external_reference, and 403
+// TestTusFacturasReceivers runs the receivers of the TusFacturas document (Flask and Express,
+// examples/tusfacturas-*) on 127.0.0.1 and posts them requests rendered by Build: 200 with the
+// endpoint's token, reaching the document's lookup function with the external_reference, and 403
 // with a wrong token.
-func TestFlaskTusFacturasReceiver(t *testing.T) {
-	url, consulted := testenv.TusFacturasFlask(t, testToken)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
+func TestTusFacturasReceivers(t *testing.T) {
+	for _, rc := range []struct {
+		name  string
+		start func(testing.TB, string) (string, <-chan string)
+	}{
+		{"flask", testenv.TusFacturasFlask},
+		{"express", testenv.TusFacturasExpress},
+	} {
+		t.Run(rc.name, func(t *testing.T) {
+			url, consulted := rc.start(t, testToken)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
 
-	t.Run("right token", func(t *testing.T) {
-		req := testRequest(t, aviso.FormatTusFacturas, "invoice.created")
-		status, body := post(t, url, req)
-		if status != 200 || body != "OK" {
-			t.Fatalf("got %d %q, want 200 OK", status, body)
-		}
-		select {
-		case ref := <-consulted:
-			if ref != testExtRef {
-				t.Fatalf("consultar_por_ext_ref(%q), want %q", ref, testExtRef)
-			}
-		case <-ctx.Done():
-			t.Fatal("the receiver never called consultar_por_ext_ref")
-		}
-	})
-	t.Run("wrong token", func(t *testing.T) {
-		req := testRequest(t, aviso.FormatTusFacturas, "invoice.created")
-		req.Header[TokenHeader] = []string{"TOKEN_TF"}
-		status, body := post(t, url, req)
-		if status != 403 || !strings.Contains(body, "El Token recibido no coincide") {
-			t.Fatalf("got %d %q, want 403", status, body)
-		}
-	})
+			t.Run("right token", func(t *testing.T) {
+				req := testRequest(t, aviso.FormatTusFacturas, "invoice.created")
+				status, body := post(t, url, req)
+				if status != 200 || body != "OK" {
+					t.Fatalf("got %d %q, want 200 OK", status, body)
+				}
+				select {
+				case ref := <-consulted:
+					if ref != testExtRef {
+						t.Fatalf("looked up %q, want %q", ref, testExtRef)
+					}
+				case <-ctx.Done():
+					t.Fatal("the receiver never looked the external_reference up")
+				}
+			})
+			t.Run("wrong token", func(t *testing.T) {
+				req := testRequest(t, aviso.FormatTusFacturas, "invoice.created")
+				req.Header[TokenHeader] = []string{"TOKEN_TF"}
+				status, body := post(t, url, req)
+				if status != 403 || !strings.Contains(body, "El Token recibido no coincide") {
+					t.Fatalf("got %d %q, want 403", status, body)
+				}
+			})
+		})
+	}
 }
