@@ -37,17 +37,60 @@ const claimSQL = `WITH picked AS (
 	JOIN endpoints ep ON ep.id = d.endpoint_id
 	ORDER BY d.next_attempt_at, d.id`
 
+// claimOthersSQL is claimSQL when endpoints ($2) are left out: they are usually those with the
+// most due work, and walking the due order past all of it would cost their whole backlog per
+// claim. It lists the endpoints that have pending deliveries (a skip scan of
+// deliveries_endpoint_due_idx, one probe per endpoint), takes up to $3 of the oldest due of each
+// of the others, keeps the $3 oldest of those, and then locks them (SKIP LOCKED, conditions
+// checked again on the locked rows), so only what is claimed is locked.
+const claimOthersSQL = `WITH RECURSIVE pending_endpoints (id) AS (
+		(SELECT endpoint_id FROM deliveries WHERE status = 'pending' ORDER BY endpoint_id LIMIT 1)
+		UNION ALL
+		SELECT (SELECT d.endpoint_id FROM deliveries d WHERE d.status = 'pending' AND d.endpoint_id > p.id
+			ORDER BY d.endpoint_id LIMIT 1)
+		FROM pending_endpoints p WHERE p.id IS NOT NULL
+	), candidates AS (
+		SELECT c.id FROM pending_endpoints p
+		JOIN endpoints e ON e.id = p.id AND NOT e.disabled AND e.id <> ALL($2::text[])
+		CROSS JOIN LATERAL (
+			SELECT d.id, d.next_attempt_at FROM deliveries d
+			WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+				AND (d.lease_until IS NULL OR d.lease_until <= $1)
+			ORDER BY d.next_attempt_at, d.id
+			LIMIT $3
+		) c
+		ORDER BY c.next_attempt_at, c.id
+		LIMIT $3
+	), picked AS (
+		SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+		WHERE d.id IN (SELECT id FROM candidates) AND d.status = 'pending' AND d.next_attempt_at <= $1
+			AND (d.lease_until IS NULL OR d.lease_until <= $1) AND NOT e.disabled
+		FOR UPDATE OF d SKIP LOCKED
+	), claimed AS (
+		UPDATE deliveries d SET lease_owner = $4, lease_until = $5
+		FROM picked WHERE d.id = picked.id
+		RETURNING d.*
+	)
+	SELECT ` + deliveryCols + `, ` + eventCols + `, ` + endpointCols + `
+	FROM claimed d
+	JOIN events ev ON ev.tenant_id = d.tenant_id AND ev.id = d.event_id
+	JOIN endpoints ep ON ep.id = d.endpoint_id
+	ORDER BY d.next_attempt_at, d.id`
+
 // ClaimDeliveries leases up to Limit due deliveries of enabled endpoints to Owner until
-// LeaseUntil, oldest due first. Safe to call from any number of nodes at once.
+// LeaseUntil, oldest due first. Safe to call from any number of nodes at once. With
+// ExcludeEndpoints it goes endpoint by endpoint (claimOthersSQL).
 func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, error) {
 	if p.Limit <= 0 {
 		return []*aviso.Claim{}, nil
 	}
-	exclude := p.ExcludeEndpoints
-	if exclude == nil {
+	query, exclude := claimSQL, p.ExcludeEndpoints
+	if len(exclude) > 0 {
+		query = claimOthersSQL
+	} else {
 		exclude = []string{}
 	}
-	rows, err := s.pool.Query(ctx, claimSQL, p.Now, exclude, p.Limit, p.Owner, p.LeaseUntil)
+	rows, err := s.pool.Query(ctx, query, p.Now, exclude, p.Limit, p.Owner, p.LeaseUntil)
 	if err != nil {
 		return nil, dbError("claim deliveries", "delivery", err)
 	}

@@ -88,6 +88,28 @@ func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 			now = now.Add(time.Millisecond)
 		}
 	})
+	b.Run("ClaimBesideBacklog", func(b *testing.B) {
+		// As ClaimDeliveries256, beside an endpoint that is left out of the claims (as the
+		// dispatcher leaves out one that holds its share of work) with 20,000 deliveries due
+		// before all of the others: a claim must not cost that backlog.
+		s := open(b)
+		ten := NewTenant(b, s)
+		dead, ep := NewEndpoint(b, s, ten.ID), NewEndpoint(b, s, ten.ID)
+		fillAt(b, s, ten.ID, dead, 20_000, Base().Add(-time.Hour))
+		fill(b, s, ten.ID, ep, 256*20)
+		now := Base().Add(time.Hour)
+		for b.Loop() {
+			cs, err := s.ClaimDeliveries(b.Context(), aviso.ClaimParams{Now: now, Limit: 256, Owner: "bench",
+				LeaseUntil: now.Add(time.Millisecond), ExcludeEndpoints: []string{dead.ID}})
+			if err != nil {
+				b.Fatalf("claim deliveries: %v", err)
+			}
+			if len(cs) != 256 || cs[0].Delivery.EndpointID != ep.ID {
+				b.Fatalf("claimed %d, want 256 of the endpoint not left out", len(cs))
+			}
+			now = now.Add(time.Millisecond)
+		}
+	})
 	b.Run("CompleteDeliveries256", func(b *testing.B) {
 		s := open(b)
 		ten := NewTenant(b, s)
@@ -148,10 +170,16 @@ func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 // fill publishes n events with one delivery each to ep, due at Base.
 func fill(tb testing.TB, s aviso.Store, tenantID string, ep *aviso.Endpoint, n int) {
 	tb.Helper()
+	fillAt(tb, s, tenantID, ep, n, Base())
+}
+
+// fillAt is fill with the events published (and the deliveries due) at at.
+func fillAt(tb testing.TB, s aviso.Store, tenantID string, ep *aviso.Endpoint, n int, at time.Time) {
+	tb.Helper()
 	for n > 0 {
 		batch := make([]aviso.NewEvent, min(n, 500))
 		for i := range batch {
-			batch[i] = NewEvent(tenantID, "invoice.created", Base(), ep)
+			batch[i] = NewEvent(tenantID, "invoice.created", at, ep)
 		}
 		if _, err := s.InsertEvents(tb.Context(), batch); err != nil {
 			tb.Fatalf("insert events: %v", err)

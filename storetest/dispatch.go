@@ -18,6 +18,57 @@ func claimedIDs(cs []*aviso.Claim) []string {
 	return out
 }
 
+// testClaimExcluding claims with endpoints left out, as the dispatcher does beside a busy
+// endpoint: the others' oldest due deliveries, merged in due order across endpoints, none of a
+// left-out or disabled endpoint, none leased, none not yet due.
+func testClaimExcluding(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ten := NewTenant(t, s)
+	a, b, busy, off := NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID)
+	// The busy endpoint's backlog is due before everything else.
+	for i := range 5 {
+		Publish(t, s, ten.ID, Base().Add(time.Duration(i)*time.Millisecond), busy)
+	}
+	var want []string // a and b alternate in due order
+	for i := range 6 {
+		ep := a
+		if i%2 == 1 {
+			ep = b
+		}
+		_, ds := Publish(t, s, ten.ID, Base().Add(time.Second+time.Duration(i)*time.Second), ep, off)
+		want = append(want, ds[0].ID)
+	}
+	Publish(t, s, ten.ID, Base().Add(time.Hour), a, b) // not yet due
+	if _, err := s.SetEndpointDisabled(ctx, aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: off.ID, Disabled: true,
+		Reason: aviso.DisabledByUser, Now: Base()}); err != nil {
+		t.Fatalf("disable: %v", err)
+	}
+	now := Base().Add(time.Minute)
+	claim := func(owner string, limit int) []string {
+		t.Helper()
+		cs, err := s.ClaimDeliveries(ctx, aviso.ClaimParams{Now: now, Limit: limit, Owner: owner,
+			LeaseUntil: now.Add(time.Minute), ExcludeEndpoints: []string{busy.ID}})
+		if err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+		for _, c := range cs {
+			if c.Endpoint == nil || c.Event == nil || c.Endpoint.ID != c.Delivery.EndpointID {
+				t.Fatalf("claim of %s without its endpoint or event", c.Delivery.ID)
+			}
+		}
+		return claimedIDs(cs)
+	}
+	if got := claim("node-a", 4); !slices.Equal(got, want[:4]) {
+		t.Errorf("first claim %v, want the 4 oldest due of the endpoints not left out %v", got, want[:4])
+	}
+	if got := claim("node-b", 10); !slices.Equal(got, want[4:]) {
+		t.Errorf("second claim %v, want the rest, not the leased %v", got, want[4:])
+	}
+	if got := claim("node-c", 10); len(got) != 0 {
+		t.Errorf("third claim %v, want nothing", got)
+	}
+}
+
 func testClaim(t *testing.T, s aviso.Store) {
 	ctx := t.Context()
 	ten := NewTenant(t, s)

@@ -52,6 +52,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"DeleteTenantCascades", testDeleteTenantCascades},
 		{"DeleteEndpointCascades", testDeleteEndpointCascades},
 		{"Claim", testClaim},
+		{"ClaimExcluding", testClaimExcluding},
 		{"ClaimLeases", testClaimLeases},
 		{"ClaimConcurrent", testClaimConcurrent},
 		{"Complete", testComplete},
