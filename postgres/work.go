@@ -26,7 +26,11 @@ const claimSQL = `WITH picked AS (
 		ORDER BY d.next_attempt_at, d.id
 		LIMIT $3
 		FOR UPDATE OF d SKIP LOCKED
-	), claimed AS (
+	` + claimLease
+
+// claimLease ends both claim statements: it leases the rows of picked to $4 until $5 and returns
+// them with their events and endpoints, in due order.
+const claimLease = `), claimed AS (
 		UPDATE deliveries d SET lease_owner = $4, lease_until = $5
 		FROM picked WHERE d.id = picked.id
 		RETURNING d.*
@@ -66,16 +70,7 @@ const claimOthersSQL = `WITH RECURSIVE pending_endpoints (id) AS (
 		WHERE d.id IN (SELECT id FROM candidates) AND d.status = 'pending' AND d.next_attempt_at <= $1
 			AND (d.lease_until IS NULL OR d.lease_until <= $1) AND NOT e.disabled
 		FOR UPDATE OF d SKIP LOCKED
-	), claimed AS (
-		UPDATE deliveries d SET lease_owner = $4, lease_until = $5
-		FROM picked WHERE d.id = picked.id
-		RETURNING d.*
-	)
-	SELECT ` + deliveryCols + `, ` + eventCols + `, ` + endpointCols + `
-	FROM claimed d
-	JOIN events ev ON ev.tenant_id = d.tenant_id AND ev.id = d.event_id
-	JOIN endpoints ep ON ep.id = d.endpoint_id
-	ORDER BY d.next_attempt_at, d.id`
+	` + claimLease
 
 // ClaimDeliveries leases up to Limit due deliveries of enabled endpoints to Owner until
 // LeaseUntil, oldest due first. Safe to call from any number of nodes at once. With

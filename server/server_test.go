@@ -220,15 +220,9 @@ func TestRestartResumesPending(t *testing.T) {
 // written (token from the environment) against real deliveries: 200 with the right token; with a
 // wrong one they answer 403, which is recorded as a failed attempt and retried.
 func TestTusFacturasReceivers(t *testing.T) {
-	for _, rc := range []struct {
-		name  string
-		start func(testing.TB, string) (string, <-chan string)
-	}{
-		{"flask", testenv.TusFacturasFlask},
-		{"express", testenv.TusFacturasExpress},
-	} {
-		t.Run(rc.name, func(t *testing.T) {
-			url, _ := rc.start(t, "TOKEN_TF")
+	for _, rc := range testenv.TusFacturasReceivers() {
+		t.Run(rc.Name, func(t *testing.T) {
+			url, _ := rc.Start(t, "TOKEN_TF")
 
 			n := startNode(t, t.TempDir(), 50*time.Millisecond, time.Hour)
 			mustCall(t, n, 201, "POST", "/v1/tenants", map[string]any{"id": "tf", "name": "TF"}, nil)

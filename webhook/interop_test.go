@@ -96,15 +96,9 @@ func TestPythonHMAC(t *testing.T) {
 // endpoint's token, reaching the document's lookup function with the external_reference, and 403
 // with a wrong token.
 func TestTusFacturasReceivers(t *testing.T) {
-	for _, rc := range []struct {
-		name  string
-		start func(testing.TB, string) (string, <-chan string)
-	}{
-		{"flask", testenv.TusFacturasFlask},
-		{"express", testenv.TusFacturasExpress},
-	} {
-		t.Run(rc.name, func(t *testing.T) {
-			url, consulted := rc.start(t, testToken)
+	for _, rc := range testenv.TusFacturasReceivers() {
+		t.Run(rc.Name, func(t *testing.T) {
+			url, consulted := rc.Start(t, testToken)
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 

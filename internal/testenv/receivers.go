@@ -19,6 +19,17 @@ import (
 // listens on a free 127.0.0.1 port with the given token until tb ends, and reports the
 // external references it looked up.
 
+// TusFacturasReceiver is one of the document's receivers: Start runs it as TusFacturasFlask does.
+type TusFacturasReceiver struct {
+	Name  string
+	Start func(tb testing.TB, token string) (url string, consulted <-chan string)
+}
+
+// TusFacturasReceivers lists the document's receivers that the tests run: Flask and Express.
+func TusFacturasReceivers() []TusFacturasReceiver {
+	return []TusFacturasReceiver{{"flask", TusFacturasFlask}, {"express", TusFacturasExpress}}
+}
+
 // TusFacturasFlask runs the document's Flask receiver (examples/tusfacturas-flask/app.py). It
 // returns the receiver's webhook URL and the references it looked up (the app prints
 // "CONSULTED <external_reference>"). Skips (fails under CI) without a python3 that imports flask.
