@@ -49,8 +49,10 @@ const (
 	FormatTusFacturas    Format = "tusfacturas"    // TF-WebhookToken header, top-level external_reference
 )
 
-// Formats lists every payload format, default first.
-var Formats = []Format{FormatStandard, FormatAlegra, FormatFacturaScripts, FormatTusFacturas}
+// Formats returns every payload format, default first, in a new slice.
+func Formats() []Format {
+	return []Format{FormatStandard, FormatAlegra, FormatFacturaScripts, FormatTusFacturas}
+}
 
 // Endpoint is a URL a tenant subscribed to receive events on.
 type Endpoint struct {

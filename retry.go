@@ -2,10 +2,12 @@ package aviso
 
 import "time"
 
-// DefaultRetrySchedule is the wait before each retry after a failed attempt: exponential ×5 as in
-// the FacturaScripts guide. One first attempt plus five retries; then the delivery is failed.
-var DefaultRetrySchedule = []time.Duration{5 * time.Second, 25 * time.Second, 125 * time.Second,
-	625 * time.Second, 3125 * time.Second}
+// DefaultRetrySchedule returns the wait before each retry after a failed attempt: exponential ×5
+// as in the FacturaScripts guide. One first attempt plus five retries; then the delivery is
+// failed. Each call returns a new slice.
+func DefaultRetrySchedule() []time.Duration {
+	return []time.Duration{5 * time.Second, 25 * time.Second, 125 * time.Second, 625 * time.Second, 3125 * time.Second}
+}
 
 // DisableAfterFailures is how many consecutive failed attempts disable an endpoint (as Alegra does).
 const DisableAfterFailures = 10

@@ -73,7 +73,7 @@ type Config struct {
 	// aviso.MaxTimeoutSeconds with room for queueing. Default: 2 minutes.
 	Lease time.Duration
 	// RetrySchedule is the wait before each retry, for endpoints without their own.
-	// Default: aviso.DefaultRetrySchedule.
+	// Default: aviso.DefaultRetrySchedule().
 	RetrySchedule []time.Duration
 	// DisableAfter is how many consecutive failed attempts disable an endpoint; negative: never.
 	// Default: aviso.DisableAfterFailures.
@@ -159,7 +159,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		return nil, fmt.Errorf("dispatch: Config.Lease must exceed the %s longest attempt, got %s", maxTimeout, cfg.Lease)
 	}
 	if cfg.RetrySchedule == nil {
-		cfg.RetrySchedule = aviso.DefaultRetrySchedule
+		cfg.RetrySchedule = aviso.DefaultRetrySchedule()
 	}
 	for _, w := range cfg.RetrySchedule {
 		if w <= 0 {

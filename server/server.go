@@ -46,7 +46,7 @@ type Config struct {
 	AllowPrivateNetworks bool
 	// MaxPayloadBytes caps an event's data. Default 1 MiB.
 	MaxPayloadBytes int
-	// RetrySchedule is the default wait before each retry. Default aviso.DefaultRetrySchedule.
+	// RetrySchedule is the default wait before each retry. Default aviso.DefaultRetrySchedule().
 	RetrySchedule []time.Duration
 	// Workers is how many attempts run at once. Default 64.
 	Workers int
@@ -93,7 +93,7 @@ func (c *Config) setDefaults() {
 		c.MaxPayloadBytes = 1 << 20
 	}
 	if len(c.RetrySchedule) == 0 {
-		c.RetrySchedule = aviso.DefaultRetrySchedule
+		c.RetrySchedule = aviso.DefaultRetrySchedule()
 	}
 	if c.Retention == 0 {
 		c.Retention = 30 * 24 * time.Hour

@@ -78,7 +78,7 @@ type Config struct {
 	// a 2xx. Default 5s (as Alegra does).
 	HandshakeTimeout time.Duration
 	// RetrySchedule is the schedule of endpoints without their own, used when a test send
-	// fails. Default aviso.DefaultRetrySchedule.
+	// fails. Default aviso.DefaultRetrySchedule().
 	RetrySchedule []time.Duration
 	// CacheTTL is how long the service reuses what it read of API keys, tenants, event types and
 	// a tenant's enabled endpoints when authenticating and publishing. Its own writes invalidate
@@ -134,7 +134,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if len(cfg.RetrySchedule) == 0 {
-		cfg.RetrySchedule = aviso.DefaultRetrySchedule
+		cfg.RetrySchedule = aviso.DefaultRetrySchedule()
 	}
 	if cfg.CacheTTL == 0 {
 		cfg.CacheTTL = DefaultCacheTTL

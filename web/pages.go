@@ -236,7 +236,7 @@ func (h *Handler) renderEndpointForm(w http.ResponseWriter, r *request, status i
 		h.failErr(w, r, lerr)
 		return
 	}
-	d.Types, d.Formats = types, aviso.Formats
+	d.Types, d.Formats = types, aviso.Formats()
 	if d.Form.Types == nil {
 		d.Form.Types = map[string]bool{}
 	}

@@ -9,7 +9,7 @@ import (
 
 func BenchmarkBuild(b *testing.B) {
 	ev := testEvent(b, "invoice.created")
-	for _, f := range aviso.Formats {
+	for _, f := range aviso.Formats() {
 		b.Run(string(f), func(b *testing.B) {
 			ep := testEndpoint(b, f, true)
 			for b.Loop() {

@@ -21,7 +21,7 @@ var goldenTypes = []string{"invoice.created", "invoice.paid", "customer.created"
 // TestGolden pins the exact bytes and headers of every format for a few catalog examples.
 // Run `go test ./webhook -run TestGolden -update` after an intended change, and review the diff.
 func TestGolden(t *testing.T) {
-	for _, f := range aviso.Formats {
+	for _, f := range aviso.Formats() {
 		for _, typ := range goldenTypes {
 			t.Run(string(f)+"/"+typ, func(t *testing.T) {
 				req, err := Build(testEndpoint(t, f, false), testEvent(t, typ), testNow)
@@ -241,7 +241,7 @@ func TestTusFacturasExternalReference(t *testing.T) {
 }
 
 func TestHandshake(t *testing.T) {
-	for _, f := range aviso.Formats {
+	for _, f := range aviso.Formats() {
 		t.Run(string(f), func(t *testing.T) {
 			req, err := HandshakeRequest(testEndpoint(t, f, false), testNow)
 			if err != nil {

@@ -92,7 +92,7 @@ func FuzzBody(f *testing.F) {
 		if ev.Validate() != nil {
 			return
 		}
-		for _, format := range aviso.Formats {
+		for _, format := range aviso.Formats() {
 			b, err := Body(format, ev)
 			if err != nil {
 				t.Fatalf("%s: %v", format, err)

@@ -32,7 +32,7 @@ func TestNodeStandardWebhooks(t *testing.T) {
 		}
 	}
 	now := time.Now() // the package checks the timestamp against its own clock
-	for _, f := range aviso.Formats {
+	for _, f := range aviso.Formats() {
 		req, err := Build(testEndpoint(t, f, true), testEvent(t, "invoice.created"), now)
 		if err != nil {
 			t.Fatal(err)
