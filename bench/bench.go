@@ -118,7 +118,7 @@ type Sizes struct {
 var FullSizes = Sizes{
 	CeilingRequests: 100_000, EndToEnd: 100_000, PublishRequests: 20_000, PublishClients: 16,
 	BatchEvents: 200_000, BatchSize: 500, LatencyRate: 1000, LatencyEvents: 10_000,
-	FanoutEndpoints: 1000, FanoutRounds: 3, Isolation: 20_000, IsolationRounds: 3, Backlog: 1_000_000,
+	FanoutEndpoints: 1000, FanoutRounds: 3, Isolation: 20_000, IsolationRounds: 5, Backlog: 1_000_000,
 	Timeout: 3 * time.Minute, BacklogTimeout: 10 * time.Minute,
 }
 
