@@ -25,10 +25,27 @@ func NewID(prefix string, now time.Time) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[0:8], uint64(now.UnixMilli())<<16)
 	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails (Go 1.24+)
+	return encodeID(prefix, b)
+}
+
+// IDFloor returns the smallest ID that NewID(prefix, t) can return: every ID minted at t's
+// millisecond or later sorts at or after it, every one minted before sorts before it. A store
+// finds the rows created since t (whose IDs were minted at their creation) through an ID range.
+// Times before the epoch (such as the zero time) give the lowest ID of all.
+func IDFloor(prefix string, t time.Time) string {
+	var b [16]byte
+	if ms := t.UnixMilli(); ms > 0 {
+		binary.BigEndian.PutUint64(b[0:8], uint64(ms)<<16)
+	}
+	return encodeID(prefix, b)
+}
+
+// encodeID writes prefix and the 128 bits of b as 26 base32 digits; the first digit carries the
+// top 3 bits.
+func encodeID(prefix string, b [16]byte) string {
 	var sb strings.Builder
 	sb.Grow(len(prefix) + 26)
 	sb.WriteString(prefix)
-	// 128 bits as 26 base32 digits: the first digit carries the top 3 bits.
 	hi := binary.BigEndian.Uint64(b[0:8])
 	lo := binary.BigEndian.Uint64(b[8:16])
 	var out [26]byte

@@ -71,6 +71,8 @@ type Store interface {
 	// again and none of its deliveries are inserted: the result holds the stored event and
 	// Created false. Deliveries whose endpoint no longer exists or is disabled are skipped (the
 	// caller's list of endpoints may be a moment old). ENOTFOUND if a tenant does not exist.
+	// A delivery's ID is minted at its CreatedAt (NewID(PrefixDelivery, CreatedAt)), so a store
+	// may find the deliveries created since a time through an ID range (IDFloor).
 	InsertEvents(ctx context.Context, events []NewEvent) ([]InsertedEvent, error)
 	// GetEvent returns one event of a tenant. ENOTFOUND.
 	GetEvent(ctx context.Context, tenantID, id string) (*Event, error)
@@ -81,6 +83,8 @@ type Store interface {
 	// GetDelivery returns one delivery with all its attempts, oldest first. ENOTFOUND.
 	GetDelivery(ctx context.Context, tenantID, id string) (*Delivery, error)
 	// ListDeliveries lists a tenant's deliveries by ID (creation order; newest first with Desc).
+	// A page filtered by event or by endpoint reads that event's or endpoint's deliveries, not
+	// the tenant's.
 	ListDeliveries(ctx context.Context, p ListDeliveriesParams) (*Page[*Delivery], error)
 	// RetryDelivery queues a delivery for an attempt now whatever its status, with a fresh round
 	// of the retry schedule (RoundAttempts 0), and wakes the dispatchers. ENOTFOUND.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aviso-dev/aviso"
@@ -181,10 +182,20 @@ func (s *Store) ListEvents(ctx context.Context, p aviso.ListEventsParams) (*avis
 	if p.Desc {
 		order, cmp = "DESC", "<"
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+eventCols+` FROM events ev
-		WHERE ev.tenant_id = $1 AND ($2::bigint IS NULL OR ev.seq `+cmp+` $2)
-			AND ($3 = '' OR ev.type = $3) AND ($4 = '' OR ev.external_reference = $4)
-		ORDER BY ev.seq `+order+` LIMIT $5`, p.TenantID, after, p.Type, p.ExternalReference, p.Size()+1)
+	// Only the filters given are in the statement, as in ListDeliveries.
+	q := &query{}
+	q.where("ev.tenant_id = ?", p.TenantID)
+	if after != nil {
+		q.where("ev.seq "+cmp+" ?", *after)
+	}
+	if p.Type != "" {
+		q.where("ev.type = ?", p.Type)
+	}
+	if p.ExternalReference != "" {
+		q.where("ev.external_reference = ?", p.ExternalReference)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+eventCols+` FROM events ev`+q.sql()+`
+		ORDER BY ev.seq `+order+` LIMIT `+q.arg(p.Size()+1), q.args...)
 	if err != nil {
 		return nil, dbError("list events", "event", err)
 	}
@@ -271,31 +282,73 @@ func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*aviso.De
 	return d, nil
 }
 
-// ListDeliveries lists a tenant's deliveries by ID; the cursor is the last ID.
+// ListDeliveries lists a tenant's deliveries by ID; the cursor is the last ID. Only the filters
+// given are in the statement, so each combination gets a plan of its own (an event's deliveries
+// through deliveries_event_idx, an endpoint's through deliveries_endpoint_idx) rather than one
+// generic plan that walks the tenant's log.
 func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams) (*aviso.Page[*aviso.Delivery], error) {
 	order, cmp := "ASC", ">"
 	if p.Desc {
 		order, cmp = "DESC", "<"
 	}
-	var since, until *time.Time
+	q := &query{}
+	q.where("d.tenant_id = ?", p.TenantID)
+	if p.After != "" {
+		q.where("d.id "+cmp+" ?", p.After)
+	}
+	if p.EventID != "" {
+		q.where("d.event_id = ?", p.EventID)
+	}
+	if p.EndpointID != "" {
+		q.where("d.endpoint_id = ?", p.EndpointID)
+	}
+	if p.Status != "" {
+		q.where("d.status = ?", string(p.Status))
+	}
+	if p.EventType != "" {
+		q.where("d.event_type = ?", p.EventType)
+	}
+	// IDs are minted at creation (see aviso.Store.InsertEvents), so a time window is also an ID
+	// range, which the indexes used here are ordered by.
 	if !p.Since.IsZero() {
-		since = &p.Since
+		q.where("d.created_at >= ?", p.Since)
+		q.where("d.id >= ?", aviso.IDFloor(aviso.PrefixDelivery, p.Since))
 	}
 	if !p.Until.IsZero() {
-		until = &p.Until
+		q.where("d.created_at < ?", p.Until)
+		q.where("d.id < ?", aviso.IDFloor(aviso.PrefixDelivery, time.UnixMilli(p.Until.UnixMilli()+1)))
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+deliveryCols+` FROM deliveries d
-		WHERE d.tenant_id = $1 AND ($2 = '' OR d.id `+cmp+` $2)
-			AND ($3 = '' OR d.event_id = $3) AND ($4 = '' OR d.endpoint_id = $4)
-			AND ($5 = '' OR d.status = $5) AND ($6 = '' OR d.event_type = $6)
-			AND ($7::timestamptz IS NULL OR d.created_at >= $7) AND ($8::timestamptz IS NULL OR d.created_at < $8)
-		ORDER BY d.id `+order+` LIMIT $9`,
-		p.TenantID, p.After, p.EventID, p.EndpointID, string(p.Status), p.EventType, since, until, p.Size()+1)
+	rows, err := s.pool.Query(ctx, `SELECT `+deliveryCols+` FROM deliveries d`+q.sql()+`
+		ORDER BY d.id `+order+` LIMIT `+q.arg(p.Size()+1), q.args...)
 	if err != nil {
 		return nil, dbError("list deliveries", "delivery", err)
 	}
 	page, err := collectPage(rows, p.Size(), scanDelivery, func(d *aviso.Delivery) string { return d.ID })
 	return page, dbError("list deliveries", "delivery", err)
+}
+
+// query gathers a statement's conditions and their arguments, numbering the placeholders.
+type query struct {
+	conds []string
+	args  []any
+}
+
+// where adds a condition whose one placeholder is written "?".
+func (q *query) where(cond string, arg any) {
+	q.conds = append(q.conds, strings.Replace(cond, "?", q.arg(arg), 1))
+}
+
+// arg adds an argument and returns its placeholder.
+func (q *query) arg(v any) string {
+	q.args = append(q.args, v)
+	return "$" + strconv.Itoa(len(q.args))
+}
+
+func (q *query) sql() string {
+	if len(q.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(q.conds, " AND ")
 }
 
 // RetryDelivery queues a delivery for an attempt at now with a fresh round. ENOTFOUND.
@@ -330,9 +383,9 @@ func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int
 		}
 		tag, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = $3,
 				round_attempts = 0, lease_owner = NULL, lease_until = NULL, updated_at = $3
-			WHERE endpoint_id = $1 AND created_at >= $2
+			WHERE endpoint_id = $1 AND id >= $5 AND created_at >= $2
 				AND (status = 'failed' OR ($4 AND status = 'succeeded'))`,
-			p.EndpointID, p.Since, p.Now, p.All)
+			p.EndpointID, p.Since, p.Now, p.All, aviso.IDFloor(aviso.PrefixDelivery, p.Since))
 		if err != nil {
 			return err
 		}

@@ -355,8 +355,16 @@ func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*aviso.De
 func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams) (*aviso.Page[*aviso.Delivery], error) {
 	q := &query{}
 	q.where("d.tenant_id = ?", p.TenantID)
-	if p.EventID != "" {
-		q.where("d.event_id = ?", p.EventID)
+	// Without the planner's statistics SQLite would page every listing through deliveries_tenant
+	// (it gives the ID order), walking the whole tenant's deliveries to find one event's or one
+	// endpoint's. These filters name the index that holds just those.
+	from := " FROM deliveries d"
+	switch {
+	case p.EventID != "":
+		from = " FROM deliveries d INDEXED BY deliveries_event"
+		q.where("d.event_seq = (SELECT seq FROM events WHERE tenant_id = ? AND id = ?)", p.TenantID, p.EventID)
+	case p.EndpointID != "":
+		from = " FROM deliveries d INDEXED BY deliveries_endpoint"
 	}
 	if p.EndpointID != "" {
 		q.where("d.endpoint_id = ?", p.EndpointID)
@@ -367,11 +375,13 @@ func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams
 	if p.EventType != "" {
 		q.where("d.event_type = ?", p.EventType)
 	}
+	// IDs are minted at creation (see aviso.Store.InsertEvents), so a time window is also an ID
+	// range, which every index used here is ordered by.
 	if !p.Since.IsZero() {
-		q.where("d.created_at >= ?", micros(p.Since))
+		q.where("d.created_at >= ? AND d.id >= ?", micros(p.Since), aviso.IDFloor(aviso.PrefixDelivery, p.Since))
 	}
 	if !p.Until.IsZero() {
-		q.where("d.created_at < ?", micros(p.Until))
+		q.where("d.created_at < ? AND d.id < ?", micros(p.Until), idCeiling(p.Until))
 	}
 	order := "d.id"
 	if p.After != "" {
@@ -390,7 +400,7 @@ func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams
 	}
 	var out *aviso.Page[*aviso.Delivery]
 	err := s.read(ctx, "list deliveries", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryCols+` FROM deliveries d`+q.sql()+` ORDER BY `+order+` LIMIT ?`,
+		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryCols+from+q.sql()+` ORDER BY `+order+` LIMIT ?`,
 			append(q.args, p.Size()+1)...)
 		if err != nil {
 			return err
@@ -400,6 +410,12 @@ func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams
 		return err
 	})
 	return out, err
+}
+
+// idCeiling is an ID above every delivery ID minted before until: the floor of the next
+// millisecond.
+func idCeiling(until time.Time) string {
+	return aviso.IDFloor(aviso.PrefixDelivery, time.UnixMilli(until.UnixMilli()+1))
 }
 
 // requeue is the SET clause that queues a delivery for an attempt at ?1 with a fresh round.
@@ -435,9 +451,9 @@ func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int
 		if p.All {
 			statuses = `'failed', 'succeeded'`
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET `+requeue+`
-			WHERE endpoint_id = ?2 AND created_at >= ?3 AND status IN (`+statuses+`)`,
-			micros(p.Now), p.EndpointID, micros(p.Since))
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries INDEXED BY deliveries_endpoint SET `+requeue+`
+			WHERE endpoint_id = ?2 AND id >= ?4 AND created_at >= ?3 AND status IN (`+statuses+`)`,
+			micros(p.Now), p.EndpointID, micros(p.Since), aviso.IDFloor(aviso.PrefixDelivery, p.Since))
 		if err != nil {
 			return err
 		}

@@ -12,7 +12,8 @@ import (
 
 // Benchmark measures a store's hot paths: publishing a batch of 100 events with one delivery
 // each (and of 500 sharing a millisecond, with none, one and two each), claiming 256 due
-// deliveries, and completing 256 claimed deliveries (failed and retried later, and succeeded).
+// deliveries, listing one endpoint's and one event's deliveries beside a busy endpoint, and
+// completing 256 claimed deliveries (failed and retried later, and succeeded).
 // open must return a fresh, empty, migrated store and close it when b ends.
 func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 	b.Run("InsertEvents100", func(b *testing.B) {
@@ -119,6 +120,30 @@ func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 			now = now.Add(time.Millisecond)
 		}
 	})
+	// The delivery log of one endpoint, and of one event, in a tenant whose other endpoint has
+	// 20,000 deliveries listed before them: a page must cost what it holds, not the tenant's log.
+	for _, by := range []string{"Endpoint", "Event"} {
+		b.Run("ListDeliveriesOf"+by, func(b *testing.B) {
+			s := open(b)
+			ten := NewTenant(b, s)
+			busy, quiet := NewEndpoint(b, s, ten.ID), NewEndpoint(b, s, ten.ID)
+			fill(b, s, ten.ID, busy, 20_000)
+			res, err := s.InsertEvents(b.Context(), []aviso.NewEvent{NewEvent(ten.ID, "invoice.created", Base().Add(time.Hour), quiet)})
+			if err != nil {
+				b.Fatalf("insert event: %v", err)
+			}
+			p := aviso.ListDeliveriesParams{TenantID: ten.ID, EndpointID: quiet.ID}
+			if by == "Event" {
+				p = aviso.ListDeliveriesParams{TenantID: ten.ID, EventID: res[0].Event.ID}
+			}
+			for b.Loop() {
+				page, err := s.ListDeliveries(b.Context(), p)
+				if err != nil || len(page.Data) != 1 || page.Data[0].EndpointID != quiet.ID {
+					b.Fatalf("list deliveries: %v, %v", page, err)
+				}
+			}
+		})
+	}
 	b.Run("CompleteDeliveries256", func(b *testing.B) {
 		s := open(b)
 		ten := NewTenant(b, s)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -271,6 +272,83 @@ func testDeliveries(t *testing.T, s aviso.Store) {
 	wantCode(t, "retry a missing delivery", err, aviso.ENOTFOUND)
 }
 
+// testDeliveryTimeWindows checks Since and Until, of listings and of replays, to the
+// microsecond: deliveries created within one millisecond share its ID prefix, so a store that
+// finds them through an ID range must still compare their creation times.
+func testDeliveryTimeWindows(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ten := NewTenant(t, s)
+	ep := NewEndpoint(t, s, ten.ID)
+	offsets := []time.Duration{100 * time.Microsecond, 500 * time.Microsecond, 900 * time.Microsecond,
+		time.Millisecond + 200*time.Microsecond}
+	var ds []*aviso.Delivery
+	for _, off := range offsets {
+		_, d := Publish(t, s, ten.ID, Base().Add(off), ep)
+		ds = append(ds, d[0])
+	}
+	created := func(i int) string { return ds[i].ID }
+	sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+	for _, tc := range []struct {
+		name         string
+		since, until time.Duration
+		want         []string
+	}{
+		{"since within the millisecond", 500 * time.Microsecond, 0, sorted(created(1), created(2), created(3))},
+		{"since between two of its deliveries", 501 * time.Microsecond, 0, sorted(created(2), created(3))},
+		{"until within the millisecond", 0, 900 * time.Microsecond, sorted(created(0), created(1))},
+		{"until the next millisecond", 0, time.Millisecond + 200*time.Microsecond, sorted(created(0), created(1), created(2))},
+		{"window inside the millisecond", 200 * time.Microsecond, 901 * time.Microsecond, sorted(created(1), created(2))},
+		{"before all", 0, 100 * time.Microsecond, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := aviso.ListDeliveriesParams{TenantID: ten.ID, EndpointID: ep.ID}
+			for _, filtered := range []bool{true, false} {
+				if !filtered {
+					p.EndpointID = ""
+				}
+				if tc.since > 0 {
+					p.Since = Base().Add(tc.since)
+				}
+				if tc.until > 0 {
+					p.Until = Base().Add(tc.until)
+				}
+				page, err := s.ListDeliveries(ctx, p)
+				if err != nil {
+					t.Fatalf("list deliveries: %v", err)
+				}
+				var got []string
+				for _, d := range page.Data {
+					got = append(got, d.ID)
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("listed %v (endpoint filter %v), want %v", got, filtered, tc.want)
+				}
+			}
+		})
+	}
+	// Replays compare Since to the microsecond too.
+	now := Base().Add(time.Hour)
+	if cs := Claim(t, s, "node", now, 10); len(cs) != len(ds) {
+		t.Fatalf("claimed %d, want %d", len(cs), len(ds))
+	}
+	var comps []aviso.Completion
+	for _, d := range ds {
+		comps = append(comps, Completion(d, "node", now, 500, true))
+	}
+	Complete(t, s, comps...)
+	n, err := s.ReplayDeliveries(ctx, aviso.ReplayParams{TenantID: ten.ID, EndpointID: ep.ID,
+		Since: Base().Add(501 * time.Microsecond), Now: now})
+	if err != nil || n != 2 {
+		t.Fatalf("replay since 501 µs: %d, %v; want 2", n, err)
+	}
+	for i, d := range ds {
+		got := mustGetDelivery(t, s, ten.ID, d.ID)
+		if want := i >= 2; (got.Status == aviso.StatusPending) != want {
+			t.Errorf("delivery at %v: status %q, want pending %v", offsets[i], got.Status, want)
+		}
+	}
+}
+
 func testListDeliveries(t *testing.T, s aviso.Store) {
 	ctx := t.Context()
 	ten := NewTenant(t, s)
@@ -283,21 +361,20 @@ func testListDeliveries(t *testing.T, s aviso.Store) {
 			typ = "invoice.voided"
 		}
 		ne := NewEvent(ten.ID, typ, Base().Add(time.Duration(i)*time.Minute), ep1, ep2)
-		for j, d := range ne.Deliveries {
-			d.ID = fmt.Sprintf("dlv_%02d_%d", i, j) // IDs sort in creation order
-		}
 		if _, err := s.InsertEvents(ctx, []aviso.NewEvent{ne}); err != nil {
 			t.Fatalf("insert: %v", err)
 		}
 		all = append(all, ne.Deliveries...)
 		events = append(events, ne.Event)
 	}
-	// Make some deliveries succeed and fail.
+	// IDs sort in creation order (and at random within a millisecond, as an event's two do).
+	slices.SortFunc(all, func(a, b *aviso.Delivery) int { return strings.Compare(a.ID, b.ID) })
+	// Make the first endpoint's deliveries succeed and the second's fail.
 	claims := Claim(t, s, "node", Base().Add(time.Hour), 100)
 	var cs []aviso.Completion
 	for _, c := range claims {
-		switch c.Delivery.ID[len(c.Delivery.ID)-1] {
-		case '0':
+		switch c.Delivery.EndpointID {
+		case ep1.ID:
 			cs = append(cs, Completion(c.Delivery, "node", Base().Add(time.Hour), 204, false))
 		default:
 			cs = append(cs, Completion(c.Delivery, "node", Base().Add(time.Hour), 500, true))

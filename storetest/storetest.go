@@ -49,6 +49,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"PageSizes", testPageSizes},
 		{"Deliveries", testDeliveries},
 		{"ListDeliveries", testListDeliveries},
+		{"DeliveryTimeWindows", testDeliveryTimeWindows},
 		{"DeleteTenantCascades", testDeleteTenantCascades},
 		{"DeleteEndpointCascades", testDeleteEndpointCascades},
 		{"Claim", testClaim},
