@@ -356,20 +356,26 @@ func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams
 	q := &query{}
 	q.where("d.tenant_id = ?", p.TenantID)
 	// Without the planner's statistics SQLite would page every listing through deliveries_tenant
-	// (it gives the ID order), walking the whole tenant's deliveries to find one event's or one
-	// endpoint's. These filters name the index that holds just those.
+	// (it gives the ID order), walking the whole tenant's deliveries to find one event's, one
+	// endpoint's or the failed ones. These filters name the index that holds just those.
 	from := " FROM deliveries d"
 	switch {
 	case p.EventID != "":
 		from = " FROM deliveries d INDEXED BY deliveries_event"
 		q.where("d.event_seq = (SELECT seq FROM events WHERE tenant_id = ? AND id = ?)", p.TenantID, p.EventID)
+	case p.Status == aviso.StatusFailed:
+		from = " FROM deliveries d INDEXED BY deliveries_failed"
 	case p.EndpointID != "":
 		from = " FROM deliveries d INDEXED BY deliveries_endpoint"
 	}
 	if p.EndpointID != "" {
 		q.where("d.endpoint_id = ?", p.EndpointID)
 	}
-	if p.Status != "" {
+	switch p.Status {
+	case "":
+	case aviso.StatusFailed:
+		q.where("d.status = 'failed'") // a literal, as the partial index's own condition
+	default:
 		q.where("d.status = ?", string(p.Status))
 	}
 	if p.EventType != "" {

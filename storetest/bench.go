@@ -12,7 +12,7 @@ import (
 
 // Benchmark measures a store's hot paths: publishing a batch of 100 events with one delivery
 // each (and of 500 sharing a millisecond, with none, one and two each), claiming 256 due
-// deliveries, listing one endpoint's and one event's deliveries beside a busy endpoint, and
+// deliveries, listing one endpoint's, one event's and the failed deliveries beside a busy endpoint, and
 // completing 256 claimed deliveries (failed and retried later, and succeeded).
 // open must return a fresh, empty, migrated store and close it when b ends.
 func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
@@ -120,25 +120,30 @@ func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 			now = now.Add(time.Millisecond)
 		}
 	})
-	// The delivery log of one endpoint, and of one event, in a tenant whose other endpoint has
-	// 20,000 deliveries listed before them: a page must cost what it holds, not the tenant's log.
-	for _, by := range []string{"Endpoint", "Event"} {
+	// The delivery log of one endpoint, of one event, and of the failed deliveries, newest first
+	// as the dashboard shows it, in a tenant whose other endpoint has 20,000 newer deliveries:
+	// a page must cost what it holds, not the tenant's log.
+	for _, by := range []string{"Endpoint", "Event", "Failed"} {
 		b.Run("ListDeliveriesOf"+by, func(b *testing.B) {
 			s := open(b)
 			ten := NewTenant(b, s)
 			busy, quiet := NewEndpoint(b, s, ten.ID), NewEndpoint(b, s, ten.ID)
+			ev, ds := Publish(b, s, ten.ID, Base().Add(-time.Hour), quiet)
+			Claim(b, s, "bench", Base().Add(-time.Hour), 1)
+			Complete(b, s, Completion(ds[0], "bench", Base().Add(-time.Hour), 500, true))
 			fill(b, s, ten.ID, busy, 20_000)
-			res, err := s.InsertEvents(b.Context(), []aviso.NewEvent{NewEvent(ten.ID, "invoice.created", Base().Add(time.Hour), quiet)})
-			if err != nil {
-				b.Fatalf("insert event: %v", err)
-			}
-			p := aviso.ListDeliveriesParams{TenantID: ten.ID, EndpointID: quiet.ID}
-			if by == "Event" {
-				p = aviso.ListDeliveriesParams{TenantID: ten.ID, EventID: res[0].Event.ID}
+			p := aviso.ListDeliveriesParams{TenantID: ten.ID, Desc: true}
+			switch by {
+			case "Endpoint":
+				p.EndpointID = quiet.ID
+			case "Event":
+				p.EventID = ev.ID
+			case "Failed":
+				p.Status = aviso.StatusFailed
 			}
 			for b.Loop() {
 				page, err := s.ListDeliveries(b.Context(), p)
-				if err != nil || len(page.Data) != 1 || page.Data[0].EndpointID != quiet.ID {
+				if err != nil || len(page.Data) != 1 || page.Data[0].ID != ds[0].ID {
 					b.Fatalf("list deliveries: %v, %v", page, err)
 				}
 			}
