@@ -192,7 +192,8 @@ func (s *Store) ListEvents(ctx context.Context, p aviso.ListEventsParams) (*avis
 		q.where("ev.type = ?", p.Type)
 	}
 	if p.ExternalReference != "" {
-		q.where("ev.external_reference = ?", p.ExternalReference)
+		// With the partial index's own condition, a generic plan can use events_tenant_ref_idx too.
+		q.where("ev.external_reference = ? AND ev.external_reference <> ''", p.ExternalReference)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+eventCols+` FROM events ev`+q.sql()+`
 		ORDER BY ev.seq `+order+` LIMIT `+q.arg(p.Size()+1), q.args...)

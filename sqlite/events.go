@@ -233,8 +233,12 @@ func (s *Store) ListEvents(ctx context.Context, p aviso.ListEventsParams) (*avis
 	if p.Type != "" {
 		q.where("type = ?", p.Type)
 	}
+	from := " FROM events"
 	if p.ExternalReference != "" {
-		q.where("external_reference = ?", p.ExternalReference)
+		// The partial index's own condition, spelled out: SQLite uses a partial index only for a
+		// query whose terms include it.
+		from = " FROM events INDEXED BY events_tenant_reference"
+		q.where("external_reference = ? AND external_reference <> ''", p.ExternalReference)
 	}
 	if p.After != "" {
 		key, err := decodeCursor(p.After)
@@ -257,7 +261,7 @@ func (s *Store) ListEvents(ctx context.Context, p aviso.ListEventsParams) (*avis
 	}
 	var out *aviso.Page[*aviso.Event]
 	err := s.read(ctx, "list events", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+eventCols+` FROM events`+q.sql()+` ORDER BY `+order+` LIMIT ?`,
+		rows, err := tx.QueryContext(ctx, `SELECT `+eventCols+from+q.sql()+` ORDER BY `+order+` LIMIT ?`,
 			append(q.args, p.Size()+1)...)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,7 +13,8 @@ import (
 
 // Benchmark measures a store's hot paths: publishing a batch of 100 events with one delivery
 // each (and of 500 sharing a millisecond, with none, one and two each), claiming 256 due
-// deliveries, listing one endpoint's, one event's and the failed deliveries beside a busy endpoint, and
+// deliveries, listing one endpoint's, one event's and the failed deliveries beside a busy endpoint, listing
+// events (all, by type, by external reference) beside a busy tenant, and
 // completing 256 claimed deliveries (failed and retried later, and succeeded).
 // open must return a fresh, empty, migrated store and close it when b ends.
 func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
@@ -145,6 +147,43 @@ func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 				page, err := s.ListDeliveries(b.Context(), p)
 				if err != nil || len(page.Data) != 1 || page.Data[0].ID != ds[0].ID {
 					b.Fatalf("list deliveries: %v, %v", page, err)
+				}
+			}
+		})
+	}
+	// The event log, newest first, of a tenant with 20,000 older events, beside another tenant
+	// with 20,000 newer ones: the whole log, by type and by external reference. A page must cost
+	// what it holds, neither the tenant's log nor the other tenant's.
+	for _, by := range []string{"All", "Type", "Reference"} {
+		b.Run("ListEventsBy"+by, func(b *testing.B) {
+			s := open(b)
+			ten, busy := NewTenant(b, s), NewTenant(b, s)
+			ep := NewEndpoint(b, s, ten.ID)
+			fillAt(b, s, ten.ID, ep, 20_000, Base().Add(-2*time.Hour))
+			var want []string
+			for i := range 60 {
+				ne := NewEvent(ten.ID, "invoice.created", Base().Add(-time.Hour+time.Duration(i)*time.Millisecond), ep)
+				if i%3 == 0 {
+					ne.Event.Type = "invoice.paid"
+				}
+				ne.Event.ExternalReference = fmt.Sprintf("inv-%d", i%2)
+				if _, err := s.InsertEvents(b.Context(), []aviso.NewEvent{ne}); err != nil {
+					b.Fatalf("insert event: %v", err)
+				}
+				want = append(want, ne.Event.ID)
+			}
+			fill(b, s, busy.ID, NewEndpoint(b, s, busy.ID), 20_000)
+			p := aviso.ListEventsParams{TenantID: ten.ID, Desc: true, ListParams: aviso.ListParams{Limit: 10}}
+			switch by {
+			case "Type":
+				p.Type = "invoice.paid"
+			case "Reference":
+				p.ExternalReference = "inv-1"
+			}
+			for b.Loop() {
+				page, err := s.ListEvents(b.Context(), p)
+				if err != nil || len(page.Data) != 10 || !slices.Contains(want, page.Data[0].ID) {
+					b.Fatalf("list events: %v, %v", page, err)
 				}
 			}
 		})
