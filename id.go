@@ -40,6 +40,13 @@ func IDFloor(prefix string, t time.Time) string {
 	return encodeID(prefix, b)
 }
 
+// IDCeiling returns the smallest ID minted after t's millisecond: every ID that NewID(prefix, u)
+// returns for u up to t sorts before it. With IDFloor, it turns a creation-time window into an
+// ID range.
+func IDCeiling(prefix string, t time.Time) string {
+	return IDFloor(prefix, time.UnixMilli(t.UnixMilli()+1))
+}
+
 // encodeID writes prefix and the 128 bits of b as 26 base32 digits; the first digit carries the
 // top 3 bits.
 func encodeID(prefix string, b [16]byte) string {

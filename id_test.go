@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-func TestIDFloor(t *testing.T) {
+func TestIDFloorCeiling(t *testing.T) {
 	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name string
@@ -30,6 +30,12 @@ func TestIDFloor(t *testing.T) {
 						t.Fatalf("IDFloor before the epoch = %q, want the lowest ID", floor)
 					}
 					return
+				}
+				if id, ceil := NewID(PrefixDelivery, tc.at), IDCeiling(PrefixDelivery, tc.at); id >= ceil || ceil <= floor {
+					t.Fatalf("NewID at %v = %q, not before IDCeiling %q (floor %q)", tc.at, id, ceil, floor)
+				}
+				if id := NewID(PrefixDelivery, ms.Add(time.Millisecond)); id < IDCeiling(PrefixDelivery, tc.at) {
+					t.Fatalf("NewID a millisecond later = %q, before IDCeiling", id)
 				}
 				if id := NewID(PrefixDelivery, tc.at); id < floor {
 					t.Fatalf("NewID at %v = %q sorts before IDFloor %q", tc.at, id, floor)

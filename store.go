@@ -72,7 +72,7 @@ type Store interface {
 	// Created false. Deliveries whose endpoint no longer exists or is disabled are skipped (the
 	// caller's list of endpoints may be a moment old). ENOTFOUND if a tenant does not exist.
 	// A delivery's ID is minted at its CreatedAt (NewID(PrefixDelivery, CreatedAt)), so a store
-	// may find the deliveries created since a time through an ID range (IDFloor).
+	// may find the deliveries created in a time window through an ID range (IDFloor, IDCeiling).
 	InsertEvents(ctx context.Context, events []NewEvent) ([]InsertedEvent, error)
 	// GetEvent returns one event of a tenant. ENOTFOUND.
 	GetEvent(ctx context.Context, tenantID, id string) (*Event, error)

@@ -321,7 +321,7 @@ func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams
 	}
 	if !p.Until.IsZero() {
 		q.where("d.created_at < ?", p.Until)
-		q.where("d.id < ?", aviso.IDFloor(aviso.PrefixDelivery, time.UnixMilli(p.Until.UnixMilli()+1)))
+		q.where("d.id < ?", aviso.IDCeiling(aviso.PrefixDelivery, p.Until))
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+deliveryCols+` FROM deliveries d`+q.sql()+`
 		ORDER BY d.id `+order+` LIMIT `+q.arg(p.Size()+1), q.args...)

@@ -391,7 +391,7 @@ func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams
 		q.where("d.created_at >= ? AND d.id >= ?", micros(p.Since), aviso.IDFloor(aviso.PrefixDelivery, p.Since))
 	}
 	if !p.Until.IsZero() {
-		q.where("d.created_at < ? AND d.id < ?", micros(p.Until), idCeiling(p.Until))
+		q.where("d.created_at < ? AND d.id < ?", micros(p.Until), aviso.IDCeiling(aviso.PrefixDelivery, p.Until))
 	}
 	order := "d.id"
 	if p.After != "" {
@@ -420,12 +420,6 @@ func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams
 		return err
 	})
 	return out, err
-}
-
-// idCeiling is an ID above every delivery ID minted before until: the floor of the next
-// millisecond.
-func idCeiling(until time.Time) string {
-	return aviso.IDFloor(aviso.PrefixDelivery, time.UnixMilli(until.UnixMilli()+1))
 }
 
 // requeue is the SET clause that queues a delivery for an attempt at ?1 with a fresh round.

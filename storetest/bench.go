@@ -13,10 +13,10 @@ import (
 
 // Benchmark measures a store's hot paths: publishing a batch of 100 events with one delivery
 // each (and of 500 sharing a millisecond, with none, one and two each), claiming 256 due
-// deliveries, listing one endpoint's, one event's and the failed deliveries beside a busy endpoint, listing
-// events (all, by type, by external reference) beside a busy tenant, and
-// completing 256 claimed deliveries (failed and retried later, and succeeded).
-// open must return a fresh, empty, migrated store and close it when b ends.
+// deliveries, listing one endpoint's, one event's and the failed deliveries beside a busy
+// endpoint, listing events (all, by type, by external reference) beside a busy tenant, and
+// completing 256 claimed deliveries (failed and retried later, and succeeded). open must return
+// a fresh, empty, migrated store and close it when b ends.
 func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 	b.Run("InsertEvents100", func(b *testing.B) {
 		s := open(b)
