@@ -228,6 +228,30 @@ func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (*aviso.Event
 
 // ListEvents lists a tenant's events in publication order; see aviso.Store.
 func (s *Store) ListEvents(ctx context.Context, p aviso.ListEventsParams) (*aviso.Page[*aviso.Event], error) {
+	stmt, args, err := listEventsSQL(p)
+	if err != nil {
+		return nil, err
+	}
+	var out *aviso.Page[*aviso.Event]
+	err = s.read(ctx, "list events", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, stmt, args...)
+		if err != nil {
+			return err
+		}
+		es, err := collect(rows, scanSeqEvent)
+		pg := page(es, p.Size(), func(e seqEvent) string { return strconv.FormatInt(e.seq, 10) })
+		out = &aviso.Page[*aviso.Event]{Data: make([]*aviso.Event, len(pg.Data)), NextCursor: pg.NextCursor, HasMore: pg.HasMore}
+		for i, e := range pg.Data {
+			out.Data[i] = e.e
+		}
+		return err
+	})
+	return out, err
+}
+
+// listEventsSQL is ListEvents' statement and its arguments. Every filter's page is read in
+// order from an index (TestListPlans checks the plans).
+func listEventsSQL(p aviso.ListEventsParams) (string, []any, error) {
 	q := &query{}
 	q.where("tenant_id = ?", p.TenantID)
 	if p.Type != "" {
@@ -243,11 +267,11 @@ func (s *Store) ListEvents(ctx context.Context, p aviso.ListEventsParams) (*avis
 	if p.After != "" {
 		key, err := decodeCursor(p.After)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		seq, err := strconv.ParseInt(key, 10, 64)
 		if err != nil {
-			return nil, aviso.Invalid("after", "is not a cursor from a previous page")
+			return "", nil, aviso.Invalid("after", "is not a cursor from a previous page")
 		}
 		if p.Desc {
 			q.where("seq < ?", seq)
@@ -259,22 +283,7 @@ func (s *Store) ListEvents(ctx context.Context, p aviso.ListEventsParams) (*avis
 	if p.Desc {
 		order = "seq DESC"
 	}
-	var out *aviso.Page[*aviso.Event]
-	err := s.read(ctx, "list events", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+eventCols+from+q.sql()+` ORDER BY `+order+` LIMIT ?`,
-			append(q.args, p.Size()+1)...)
-		if err != nil {
-			return err
-		}
-		es, err := collect(rows, scanSeqEvent)
-		pg := page(es, p.Size(), func(e seqEvent) string { return strconv.FormatInt(e.seq, 10) })
-		out = &aviso.Page[*aviso.Event]{Data: make([]*aviso.Event, len(pg.Data)), NextCursor: pg.NextCursor, HasMore: pg.HasMore}
-		for i, e := range pg.Data {
-			out.Data[i] = e.e
-		}
-		return err
-	})
-	return out, err
+	return `SELECT ` + eventCols + from + q.sql() + ` ORDER BY ` + order + ` LIMIT ?`, append(q.args, p.Size()+1), nil
 }
 
 // query collects the conditions of a WHERE clause.
@@ -357,6 +366,26 @@ func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*aviso.De
 
 // ListDeliveries lists a tenant's deliveries by ID; see aviso.Store.
 func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams) (*aviso.Page[*aviso.Delivery], error) {
+	stmt, args, err := listDeliveriesSQL(p)
+	if err != nil {
+		return nil, err
+	}
+	var out *aviso.Page[*aviso.Delivery]
+	err = s.read(ctx, "list deliveries", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, stmt, args...)
+		if err != nil {
+			return err
+		}
+		ds, err := collect(rows, scanDeliveryRow)
+		out = page(ds, p.Size(), func(d *aviso.Delivery) string { return d.ID })
+		return err
+	})
+	return out, err
+}
+
+// listDeliveriesSQL is ListDeliveries' statement and its arguments (TestListPlans checks the
+// plans).
+func listDeliveriesSQL(p aviso.ListDeliveriesParams) (string, []any, error) {
 	q := &query{}
 	q.where("d.tenant_id = ?", p.TenantID)
 	// Without the planner's statistics SQLite would page every listing through deliveries_tenant
@@ -397,7 +426,7 @@ func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams
 	if p.After != "" {
 		after, err := decodeCursor(p.After)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		if p.Desc {
 			q.where("d.id < ?", after)
@@ -408,18 +437,7 @@ func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams
 	if p.Desc {
 		order = "d.id DESC"
 	}
-	var out *aviso.Page[*aviso.Delivery]
-	err := s.read(ctx, "list deliveries", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryCols+from+q.sql()+` ORDER BY `+order+` LIMIT ?`,
-			append(q.args, p.Size()+1)...)
-		if err != nil {
-			return err
-		}
-		ds, err := collect(rows, scanDeliveryRow)
-		out = page(ds, p.Size(), func(d *aviso.Delivery) string { return d.ID })
-		return err
-	})
-	return out, err
+	return `SELECT ` + deliveryCols + from + q.sql() + ` ORDER BY ` + order + ` LIMIT ?`, append(q.args, p.Size()+1), nil
 }
 
 // requeue is the SET clause that queues a delivery for an attempt at ?1 with a fresh round.

@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+
+	"github.com/aviso-dev/aviso"
 )
 
 // SetClaimReadHook makes fn run at the start of each claim's read transaction.
@@ -39,3 +41,37 @@ func MergedInserts(s *Store) int64 { return s.commit.merges.Load() }
 
 // Commits is how many groups the writer has committed.
 func Commits(s *Store) uint64 { return s.commit.commits.Load() }
+
+// ListPlan returns SQLite's query plan (EXPLAIN QUERY PLAN, one line a step) of the statement
+// that ListEvents (with ev) or ListDeliveries (with d) runs for those parameters.
+func ListPlan(s *Store, ev *aviso.ListEventsParams, d *aviso.ListDeliveriesParams) ([]string, error) {
+	var stmt string
+	var args []any
+	var err error
+	if ev != nil {
+		stmt, args, err = listEventsSQL(*ev)
+	} else {
+		stmt, args, err = listDeliveriesSQL(*d)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var plan []string
+	err = s.read(context.Background(), "explain", func(tx *sql.Tx) error {
+		rows, err := tx.Query(`EXPLAIN QUERY PLAN `+stmt, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				return err
+			}
+			plan = append(plan, detail)
+		}
+		return rows.Err()
+	})
+	return plan, err
+}
