@@ -19,7 +19,7 @@ import (
 func TestListPlans(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{})
 	since := storetest.Base()
-	cursor := func(p aviso.ListParams) aviso.ListParams { p.After = "MTIz"; return p } // "123"
+	cursor := aviso.ListParams{After: "MTIz"} // "123", as ListEvents and ListDeliveries encode it
 	events := []struct {
 		name  string
 		p     aviso.ListEventsParams
@@ -27,7 +27,7 @@ func TestListPlans(t *testing.T) {
 	}{
 		{"all", aviso.ListEventsParams{}, "events_tenant"},
 		{"all newest first", aviso.ListEventsParams{Desc: true}, "events_tenant"},
-		{"after a cursor", aviso.ListEventsParams{ListParams: cursor(aviso.ListParams{}), Desc: true}, "events_tenant"},
+		{"after a cursor", aviso.ListEventsParams{ListParams: cursor, Desc: true}, "events_tenant"},
 		{"type", aviso.ListEventsParams{Type: "invoice.paid", Desc: true}, "events_tenant"},
 		{"external reference", aviso.ListEventsParams{ExternalReference: "FAC-1", Desc: true}, "events_tenant_reference"},
 	}
@@ -51,7 +51,7 @@ func TestListPlans(t *testing.T) {
 		{"failed", aviso.ListDeliveriesParams{Status: aviso.StatusFailed, Desc: true}, "deliveries_failed"},
 		{"failed of an endpoint", aviso.ListDeliveriesParams{Status: aviso.StatusFailed, EndpointID: "ep_1"}, "deliveries_failed"},
 		{"window", aviso.ListDeliveriesParams{Since: since, Until: since.Add(time.Hour), Desc: true}, "deliveries_tenant"},
-		{"after a cursor", aviso.ListDeliveriesParams{ListParams: cursor(aviso.ListParams{}), EndpointID: "ep_1"}, "deliveries_endpoint"},
+		{"after a cursor", aviso.ListDeliveriesParams{ListParams: cursor, EndpointID: "ep_1"}, "deliveries_endpoint"},
 	}
 	for _, tc := range deliveries {
 		t.Run("deliveries/"+tc.name, func(t *testing.T) {
