@@ -176,7 +176,11 @@ type Result struct {
 	// NodeAttempts, for a scenario run on several nodes, is how many attempts each node's
 	// delivery engine made, in the order the nodes were started.
 	NodeAttempts []int64 `json:"node_attempts,omitempty"`
-	Note         string  `json:"note,omitempty"`
+	// WriterBusy, for a throughput on an SQLite node in this process, is the share of the
+	// measured time its single writer was running transactions (see sqlite.WriterStats): near 1,
+	// the writer bound the figure. 0 when not measured.
+	WriterBusy float64 `json:"writer_busy,omitempty"`
+	Note       string  `json:"note,omitempty"`
 }
 
 // Target is the figure issue 6 asks for: Value at least (">=") or at most ("<=").

@@ -143,6 +143,37 @@ func TestRunQuickSQLite(t *testing.T) {
 	if !strings.Contains(prog.String(), "\r[sqlite] ") {
 		t.Errorf("no progress line was written: %q", prog.String())
 	}
+	checkWriterBusy(t, rep)
+}
+
+// writerMetrics are the throughputs whose SQLite writer load the bench reports.
+var writerMetrics = []string{"deliveries_per_s", "single_requests_per_s", "batch_events_per_s",
+	"solo_deliveries_per_s", "beside_dead_deliveries_per_s"}
+
+// checkWriterBusy asserts that the throughputs of SQLite say how loaded its writer was, in
+// (0, 1] and in their note, and that no other store's do (PostgreSQL has no single writer).
+func checkWriterBusy(tb testing.TB, rep *Report) {
+	tb.Helper()
+	seen := 0
+	for _, r := range rep.Results {
+		if !slices.Contains(writerMetrics, r.Metric) {
+			continue
+		}
+		said := strings.Contains(r.Note, "SQLite writer busy ")
+		if r.Store != "sqlite" {
+			if r.WriterBusy != 0 || said {
+				tb.Errorf("%s %s: writer busy %v (%q); want none reported", r.Store, r.Metric, r.WriterBusy, r.Note)
+			}
+			continue
+		}
+		seen++
+		if !(r.WriterBusy > 0 && r.WriterBusy <= 1) || !said {
+			tb.Errorf("sqlite %s: writer busy %v, note %q; want a share in (0, 1], told in the note", r.Metric, r.WriterBusy, r.Note)
+		}
+	}
+	if seen == 0 {
+		tb.Error("no SQLite throughput reported its writer's load")
+	}
 }
 
 func TestBacklogInChildProcess(t *testing.T) {
@@ -191,6 +222,7 @@ func TestRunPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkReport(t, rep, jsonPath, []string{"sqlite", "postgres"}, scenarios)
+	checkWriterBusy(t, rep)
 }
 
 // TestEndToEndOnTwoNodes runs the end-to-end scenario on two nodes sharing one PostgreSQL

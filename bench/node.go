@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso/server"
+	"github.com/aviso-dev/aviso/sqlite"
 )
 
 // node is the Aviso node a store's scenarios talk to.
@@ -33,6 +34,9 @@ type node struct {
 	// attempts returns how many attempts the node's delivery engine has finished; nil for nodes
 	// the bench cannot look into (remote, child process). Read after stop, it counts them all.
 	attempts func() int64
+	// writer reports the SQLite store's writer (see writerWindow); nil for other stores and for
+	// nodes the bench cannot look into.
+	writer func() sqlite.WriterStats
 }
 
 // errNeedsLocalNode is returned for the backlog scenario against a remote node: building the
@@ -104,6 +108,7 @@ func (r *runner) startNodeKey(ctx context.Context, store string, paused bool, ke
 		}
 		url, n.resume, n.stop = p.URL(), p.resume, p.close
 		n.attempts = func() int64 { return p.srv.Dispatcher.Stats().Attempts }
+		n.writer = writerOf(p.srv)
 	default:
 		srv, err := server.Open(ctx, nodeServerConfig(n.dataDir, dbURL, key, r.cfg.SQLiteSynchronous, r.log))
 		if err != nil {
@@ -114,6 +119,7 @@ func (r *runner) startNodeKey(ctx context.Context, store string, paused bool, ke
 		go func() { done <- srv.Run(runCtx) }()
 		url = srv.URL()
 		n.attempts = func() int64 { return srv.Dispatcher.Stats().Attempts }
+		n.writer = writerOf(srv)
 		n.stop = func() error {
 			cancel()
 			return <-done
@@ -126,6 +132,14 @@ func (r *runner) startNodeKey(ctx context.Context, store string, paused bool, ke
 		return stop()
 	}
 	return n, nil
+}
+
+// writerOf returns the WriterStats of srv's store if it is SQLite, nil otherwise.
+func writerOf(srv *server.Server) func() sqlite.WriterStats {
+	if st, ok := srv.Store.(*sqlite.Store); ok {
+		return st.WriterStats
+	}
+	return nil
 }
 
 // nodeServerConfig is the configuration of a node the bench starts: the server's defaults but

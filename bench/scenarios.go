@@ -226,7 +226,7 @@ func (r *runner) deliverAll(ctx context.Context, nodes []*node, rcv *receiver, t
 // times from the first publish until the last delivery arrived. With several nodes (sharing a
 // PostgreSQL database) the batches go to their APIs in turn and every node's engine delivers.
 func (r *runner) endToEnd(ctx context.Context, nodes []*node) ([]Result, error) {
-	v, got, elapsed, err := r.measureEndToEnd(ctx, nodes)
+	v, got, elapsed, writer, err := r.measureEndToEnd(ctx, nodes)
 	if err != nil && !errors.Is(err, errIncomplete) {
 		return nil, err
 	}
@@ -239,39 +239,42 @@ func (r *runner) endToEnd(ctx context.Context, nodes []*node) ([]Result, error) 
 	}
 	return []Result{{Metric: "deliveries_per_s", Value: v, Unit: "dlv/s", OfCeiling: r.ofCeiling(v),
 		Target: atLeast(10_000), Count: got, Expected: int64(r.sizes.EndToEnd), Complete: err == nil, Seconds: elapsed.Seconds(),
+		WriterBusy: writer.value(),
 		Note: fmt.Sprintf("one endpoint, %s; published in batches of %d meanwhile; every attempt recorded by the store; "+
-			"target also ≥ 0.40 of the ceiling (here %.2f)", where, r.sizes.BatchSize, r.ofCeiling(v))}}, nil
+			"target also ≥ 0.40 of the ceiling (here %.2f)", where, r.sizes.BatchSize, r.ofCeiling(v)) + writer.note()}}, nil
 }
 
 // measureEndToEnd publishes EndToEnd events by batch to one endpoint of a tenant of its own on
 // nodes while they deliver, and returns the deliveries per second from the first publish to the
-// last arrival, how many arrived and in how long; errIncomplete if not all of them did in time.
-func (r *runner) measureEndToEnd(ctx context.Context, nodes []*node) (float64, int64, time.Duration, error) {
+// last arrival, how many arrived and in how long, and the first node's writer meanwhile;
+// errIncomplete if not all of them did in time.
+func (r *runner) measureEndToEnd(ctx context.Context, nodes []*node) (float64, int64, time.Duration, writerUse, error) {
 	n := nodes[0]
 	rcv, err := startReceiver(false, nil)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, writerUse{}, err
 	}
 	defer rcv.close()
 	tenant, cleanup, err := r.tenant(ctx, n, "e2e")
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, writerUse{}, err
 	}
 	defer cleanup()
 	if _, err := n.api.createEndpoint(ctx, tenant, rcv.URL()+"/e2e", 0); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, writerUse{}, err
 	}
 	total := r.sizes.EndToEnd
 	ctx, cancel := context.WithTimeout(ctx, r.sizes.Timeout)
 	defer cancel()
 	defer r.tick(ctx, n, func() string { return fmt.Sprintf("end-to-end: %d/%d delivered", rcv.Count(), total) })()
+	writer := writerWindow(n)
 	start := time.Now()
 	last, err := r.deliverAll(ctx, nodes, rcv, tenant, "e2e", total, int64(total))
 	if err != nil && !errors.Is(err, errIncomplete) {
-		return 0, 0, 0, err
+		return 0, 0, 0, writerUse{}, err
 	}
 	got, elapsed := rcv.Count(), last.Sub(start)
-	return rate(got, elapsed), got, elapsed, err
+	return rate(got, elapsed), got, elapsed, writer(), err
 }
 
 // childEndToEnd measures end-to-end, as measureEndToEnd does, on a node of its own started as
@@ -294,7 +297,7 @@ func (r *runner) childEndToEnd(ctx context.Context, store string) (float64, erro
 		if err := n.resume(); err != nil {
 			return 0, err
 		}
-		v, _, _, err := r.measureEndToEnd(ctx, []*node{n})
+		v, _, _, _, err := r.measureEndToEnd(ctx, []*node{n})
 		if errors.Is(err, errIncomplete) {
 			r.log.Warn("bench: end-to-end on a child node did not finish in time; the drain is compared with end_to_end's figure")
 			return 0, nil
@@ -330,6 +333,7 @@ func (r *runner) publish(ctx context.Context, n *node) ([]Result, error) {
 	stop := r.tick(ctx, n, func() string { return fmt.Sprintf("publish: %d/%d single-event requests", ok.Load(), reqs) })
 	var wg sync.WaitGroup
 	var firstErr atomic.Pointer[error]
+	writer := writerWindow(n)
 	start := time.Now()
 	for range r.sizes.PublishClients {
 		wg.Go(func() {
@@ -348,6 +352,7 @@ func (r *runner) publish(ctx context.Context, n *node) ([]Result, error) {
 	}
 	wg.Wait()
 	singleElapsed := time.Since(start)
+	singleWriter := writer()
 	stop()
 	if e := firstErr.Load(); e != nil && ctx.Err() == nil {
 		return nil, fmt.Errorf("publish: %w", *e)
@@ -355,16 +360,19 @@ func (r *runner) publish(ctx context.Context, n *node) ([]Result, error) {
 	single := rate(ok.Load(), singleElapsed)
 	out := []Result{{Metric: "single_requests_per_s", Value: single, Unit: "req/s", OfCeiling: r.ofCeiling(single),
 		Target: atLeast(5_000), Count: ok.Load(), Expected: int64(reqs), Complete: ok.Load() == int64(reqs),
-		Seconds: singleElapsed.Seconds(), Note: fmt.Sprintf("%d concurrent clients, one event per request, one subscribed endpoint",
-			r.sizes.PublishClients)}}
+		Seconds: singleElapsed.Seconds(), WriterBusy: singleWriter.value(),
+		Note: fmt.Sprintf("%d concurrent clients, one event per request, one subscribed endpoint", r.sizes.PublishClients) +
+			singleWriter.note()}}
 
 	// Batches.
 	events := r.sizes.BatchEvents
 	var published atomic.Int64
 	stop = r.tick(ctx, n, func() string { return fmt.Sprintf("publish: %d/%d events by batch", published.Load(), events) })
+	writer = writerWindow(n)
 	start = time.Now()
 	err = publishBatches(ctx, []*node{n}, tenant, "batch", events, r.sizes.BatchSize, 4, &published)
 	batchElapsed := time.Since(start)
+	batchWriter := writer()
 	stop()
 	if err != nil && ctx.Err() == nil {
 		return out, err
@@ -372,7 +380,8 @@ func (r *runner) publish(ctx context.Context, n *node) ([]Result, error) {
 	batch := rate(published.Load(), batchElapsed)
 	out = append(out, Result{Metric: "batch_events_per_s", Value: batch, Unit: "ev/s", OfCeiling: r.ofCeiling(batch),
 		Target: atLeast(50_000), Count: published.Load(), Expected: int64(events), Complete: published.Load() == int64(events),
-		Seconds: batchElapsed.Seconds(), Note: fmt.Sprintf("%d events per request, 4 concurrent clients", r.sizes.BatchSize)})
+		Seconds: batchElapsed.Seconds(), WriterBusy: batchWriter.value(),
+		Note: fmt.Sprintf("%d events per request, 4 concurrent clients", r.sizes.BatchSize) + batchWriter.note()})
 
 	// Every published event must arrive.
 	want := ok.Load() + published.Load()
@@ -554,54 +563,57 @@ func (r *runner) isolation(ctx context.Context, n *node) ([]Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.sizes.Timeout)
 	defer cancel()
 
-	measure := func(name string, withDead bool) (float64, int64, time.Duration, error) {
+	measure := func(name string, withDead bool) (float64, int64, time.Duration, writerUse, error) {
 		rcv, err := startReceiver(false, nil)
 		if err != nil {
-			return 0, 0, 0, err
+			return 0, 0, 0, writerUse{}, err
 		}
 		defer rcv.close()
 		tenant, cleanup, err := r.tenant(ctx, n, name)
 		if err != nil {
-			return 0, 0, 0, err
+			return 0, 0, 0, writerUse{}, err
 		}
 		defer cleanup()
 		if _, err := n.api.createEndpoint(ctx, tenant, rcv.URL()+"/healthy", 0); err != nil {
-			return 0, 0, 0, err
+			return 0, 0, 0, writerUse{}, err
 		}
 		if withDead {
 			if _, err := n.api.createEndpoint(ctx, tenant, dead.URL()+"/dead", 1); err != nil {
-				return 0, 0, 0, err
+				return 0, 0, 0, writerUse{}, err
 			}
 		}
 		stop := r.tick(ctx, n, func() string { return fmt.Sprintf("isolation (%s): %d/%d delivered", name, rcv.Count(), count) })
 		defer stop()
+		writer := writerWindow(n)
 		start := time.Now()
 		last, err := r.deliverAll(ctx, []*node{n}, rcv, tenant, name, count, int64(count))
 		if err != nil && !errors.Is(err, errIncomplete) {
-			return 0, 0, 0, err
+			return 0, 0, 0, writerUse{}, err
 		}
 		elapsed := last.Sub(start)
-		return rate(rcv.Count(), elapsed), rcv.Count(), elapsed, err
+		return rate(rcv.Count(), elapsed), rcv.Count(), elapsed, writer(), err
 	}
 	// Rounds of a solo run then a run beside the dead endpoint: each run is about a second, so
 	// one pair is at the mercy of the machine's noise; the medians of several are not.
 	var solos, mixeds, ratios []float64
+	var soloBusy, mixedBusy []writerUse
 	var got int64
 	var took time.Duration
 	done := true
 	rounds := max(1, r.sizes.IsolationRounds)
 	for i := range rounds {
-		solo, soloN, soloT, err := measure(fmt.Sprintf("iso-solo-%d", i), false)
+		solo, soloN, soloT, soloW, err := measure(fmt.Sprintf("iso-solo-%d", i), false)
 		if err != nil && !errors.Is(err, errIncomplete) {
 			return nil, err
 		}
 		done = done && err == nil
-		mixed, mixedN, mixedT, err := measure(fmt.Sprintf("iso-mixed-%d", i), true)
+		mixed, mixedN, mixedT, mixedW, err := measure(fmt.Sprintf("iso-mixed-%d", i), true)
 		if err != nil && !errors.Is(err, errIncomplete) {
 			return nil, err
 		}
 		done = done && err == nil
 		solos, mixeds = append(solos, solo), append(mixeds, mixed)
+		soloBusy, mixedBusy = append(soloBusy, soloW), append(mixedBusy, mixedW)
 		if solo > 0 {
 			ratios = append(ratios, mixed/solo)
 		}
@@ -614,12 +626,15 @@ func (r *runner) isolation(ctx context.Context, n *node) ([]Result, error) {
 	roundsNote := fmt.Sprintf("median of %d rounds (a solo run, then one beside the dead endpoint; %d events each)",
 		len(solos), count)
 	ratioNote := roundsNote + "; each round's ratio: " + joinFloats(ratios)
+	soloW, mixedW := medianUse(soloBusy), medianUse(mixedBusy)
 	return []Result{
 		{Metric: "solo_deliveries_per_s", Value: median(solos), Unit: "dlv/s", OfCeiling: r.ofCeiling(median(solos)),
-			Count: got, Expected: expected, Complete: done, Seconds: took.Seconds(), Note: roundsNote},
+			Count: got, Expected: expected, Complete: done, Seconds: took.Seconds(), WriterBusy: soloW.value(),
+			Note: roundsNote + soloW.note()},
 		{Metric: "beside_dead_deliveries_per_s", Value: median(mixeds), Unit: "dlv/s", OfCeiling: r.ofCeiling(median(mixeds)),
-			Count: got, Expected: expected, Complete: done, Seconds: took.Seconds(),
-			Note: fmt.Sprintf("each event also went to an endpoint that never answers (1 s timeout); it was tried %d times in all", dead.hung.Load())},
+			Count: got, Expected: expected, Complete: done, Seconds: took.Seconds(), WriterBusy: mixedW.value(),
+			Note: fmt.Sprintf("each event also went to an endpoint that never answers (1 s timeout); it was tried %d times in all",
+				dead.hung.Load()) + mixedW.note()},
 		{Metric: "healthy_kept", Value: median(ratios), Unit: "ratio", Target: atLeast(0.9), Count: got, Expected: expected,
 			Complete: done, Seconds: took.Seconds(), Note: ratioNote},
 	}, nil

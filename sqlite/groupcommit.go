@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aviso-dev/aviso"
 )
@@ -66,6 +67,31 @@ type committer struct {
 	// transaction started after reading n sees every commit up to the nth (see lease.go).
 	commits atomic.Uint64
 	merges  atomic.Int64 // InsertEvents bodies merged by mergeInserts (for tests)
+	// What WriterStats reports.
+	groups   atomic.Uint64 // groups run, committed or not
+	writes   atomic.Uint64 // write method calls those groups ran
+	busyNs   atomic.Int64  // leaders' time in commitGroup
+	commitNs atomic.Int64  // of which in COMMIT
+}
+
+// WriterStats is what the single writer has done since Open. Every write method waits for the
+// writer, so its Busy time over a stretch of wall time is how loaded it was: near 1, writes
+// queue behind one another and the writer bounds what the store can take; the figures then say
+// where its time goes. The delivery engine's claims run on the readers and are not counted.
+type WriterStats struct {
+	Groups uint64        // transactions run, each a group of write method calls (see write)
+	Writes uint64        // write method calls those transactions ran
+	Busy   time.Duration // time spent running the groups, their commits included
+	// Commit is the part of Busy spent committing: writing the WAL, syncing it (Synchronous
+	// FULL), and the checkpoints that copy it into the database when it has grown.
+	Commit time.Duration
+}
+
+// WriterStats reports what the writer has done since Open. Safe for concurrent use.
+func (s *Store) WriterStats() WriterStats {
+	c := s.commit
+	return WriterStats{Groups: c.groups.Load(), Writes: c.writes.Load(),
+		Busy: time.Duration(c.busyNs.Load()), Commit: time.Duration(c.commitNs.Load())}
 }
 
 // mergeInserts returns group with its InsertEvents calls, if there are several whose context is
@@ -178,7 +204,11 @@ func (s *Store) submit(req *writeReq) error {
 	group := c.pending
 	c.pending = nil
 	c.mu.Unlock()
+	start := time.Now()
 	s.commitGroup(group) // holds req: it was queued before the previous leader left
+	c.busyNs.Add(int64(time.Since(start)))
+	c.groups.Add(1)
+	c.writes.Add(uint64(len(group)))
 	return <-req.done
 }
 
@@ -240,7 +270,9 @@ func (s *Store) commitGroup(group []*writeReq) {
 		}
 		ok = append(ok, r)
 	}
+	start := time.Now()
 	err = tx.Commit()
+	s.commit.commitNs.Add(int64(time.Since(start)))
 	if err == nil {
 		s.commit.commits.Add(1)
 	}
