@@ -12,6 +12,7 @@ type writerUse struct {
 	busy     float64 // share of the stretch the writer spent running transactions
 	commit   float64 // share of the stretch spent committing them (part of busy)
 	perGroup float64 // write calls per transaction
+	perSec   float64 // transactions per second
 }
 
 // writerWindow starts watching n's writer; calling the function it returns ends the stretch.
@@ -31,7 +32,8 @@ func writerWindow(n *node) func() writerUse {
 		return writerUse{ok: true,
 			busy:     min(1, float64(to.Busy-from.Busy)/float64(wall)),
 			commit:   min(1, float64(to.Commit-from.Commit)/float64(wall)),
-			perGroup: float64(to.Writes-from.Writes) / float64(groups)}
+			perGroup: float64(to.Writes-from.Writes) / float64(groups),
+			perSec:   float64(groups) / wall.Seconds()}
 	}
 }
 
@@ -40,8 +42,8 @@ func (w writerUse) note() string {
 	if !w.ok {
 		return ""
 	}
-	return fmt.Sprintf("; SQLite writer busy %.0f%% of the time (committing %.0f%%), %.1f writes per transaction",
-		100*w.busy, 100*w.commit, w.perGroup)
+	return fmt.Sprintf("; SQLite writer busy %.0f%% of the time (committing %.0f%%), %.0f transactions/s of %.1f writes each",
+		100*w.busy, 100*w.commit, w.perSec, w.perGroup)
 }
 
 // value is w's busy share for a result's WriterBusy: 0 when not measured.
@@ -52,18 +54,19 @@ func (w writerUse) value() float64 {
 	return w.busy
 }
 
-// medianUse is the median of each share and of the writes per transaction of ws, measured
+// medianUse is the median of each figure of ws, measured
 // rounds of one figure; not measured if any of them was not.
 func medianUse(ws []writerUse) writerUse {
 	if len(ws) == 0 {
 		return writerUse{}
 	}
-	busy, commit, per := make([]float64, len(ws)), make([]float64, len(ws)), make([]float64, len(ws))
+	busy, commit := make([]float64, len(ws)), make([]float64, len(ws))
+	per, perSec := make([]float64, len(ws)), make([]float64, len(ws))
 	for i, w := range ws {
 		if !w.ok {
 			return writerUse{}
 		}
-		busy[i], commit[i], per[i] = w.busy, w.commit, w.perGroup
+		busy[i], commit[i], per[i], perSec[i] = w.busy, w.commit, w.perGroup, w.perSec
 	}
-	return writerUse{ok: true, busy: median(busy), commit: median(commit), perGroup: median(per)}
+	return writerUse{ok: true, busy: median(busy), commit: median(commit), perGroup: median(per), perSec: median(perSec)}
 }
