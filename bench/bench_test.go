@@ -148,7 +148,7 @@ func TestRunQuickSQLite(t *testing.T) {
 
 // writerMetrics are the throughputs whose SQLite writer load the bench reports.
 var writerMetrics = []string{"deliveries_per_s", "single_requests_per_s", "batch_events_per_s",
-	"solo_deliveries_per_s", "beside_dead_deliveries_per_s"}
+	"solo_deliveries_per_s", "beside_dead_deliveries_per_s", "drain_deliveries_per_s", "end_to_end_deliveries_per_s"}
 
 // checkWriterBusy asserts that the throughputs of SQLite say how loaded its writer was, in
 // (0, 1] and in their note, and that no other store's do (PostgreSQL has no single writer).
@@ -205,6 +205,11 @@ func TestBacklogInChildProcess(t *testing.T) {
 	}
 	if got, want := ratio.Value, drain.Value/ref.Value; math.Abs(got-want) > 1e-9 || !strings.Contains(ratio.Note, "child process") {
 		t.Errorf("drain_of_end_to_end = %v (%q), want drain/reference = %v, said to be of a child node", got, ratio.Note, want)
+	}
+	// The child node reports its writer over the same pipe: the drain and its reference say it.
+	checkWriterBusy(t, rep)
+	if drain.WriterBusy == 0 || ref.WriterBusy == 0 {
+		t.Errorf("drain writer busy %v, reference %v; want both measured in the child process", drain.WriterBusy, ref.WriterBusy)
 	}
 }
 

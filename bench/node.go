@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,9 +35,9 @@ type node struct {
 	// attempts returns how many attempts the node's delivery engine has finished; nil for nodes
 	// the bench cannot look into (remote, child process). Read after stop, it counts them all.
 	attempts func() int64
-	// writer reports the SQLite store's writer (see writerWindow); nil for other stores and for
-	// nodes the bench cannot look into.
-	writer func() sqlite.WriterStats
+	// writer reports the SQLite store's writer (see writerWindow), false if it cannot; nil for
+	// other stores and for nodes the bench cannot look into.
+	writer func() (sqlite.WriterStats, bool)
 }
 
 // errNeedsLocalNode is returned for the backlog scenario against a remote node: building the
@@ -101,6 +102,9 @@ func (r *runner) startNodeKey(ctx context.Context, store string, paused bool, ke
 			return nil, err
 		}
 		url, n.pid, n.resume, n.stop = c.url, c.cmd.Process.Pid, c.resumeEngine, c.close
+		if store == "sqlite" {
+			n.writer = c.writerStats
+		}
 	case paused:
 		p, err := openPaused(ctx, nodeServerConfig(n.dataDir, dbURL, key, r.cfg.SQLiteSynchronous, r.log))
 		if err != nil {
@@ -135,9 +139,9 @@ func (r *runner) startNodeKey(ctx context.Context, store string, paused bool, ke
 }
 
 // writerOf returns the WriterStats of srv's store if it is SQLite, nil otherwise.
-func writerOf(srv *server.Server) func() sqlite.WriterStats {
+func writerOf(srv *server.Server) func() (sqlite.WriterStats, bool) {
 	if st, ok := srv.Store.(*sqlite.Store); ok {
-		return st.WriterStats
+		return func() (sqlite.WriterStats, bool) { return st.WriterStats(), true }
 	}
 	return nil
 }
@@ -231,6 +235,7 @@ const (
 	nodeLineURL     = "url "    // node → bench: "url http://127.0.0.1:port", once serving
 	nodeLineResume  = "resume"  // bench → node: start the delivery engine
 	nodeLineResumed = "resumed" // node → bench: the engine runs
+	nodeLineWriter  = "writer"  // bench → node: report the SQLite writer; node → bench: "writer {JSON}", or "writer -"
 )
 
 // ServeNode runs a paused node for the backlog scenario as a child process of the bench, so
@@ -267,11 +272,23 @@ func ServeNode(ctx context.Context, cfg NodeConfig, in io.Reader, out io.Writer)
 			if !ok {
 				return p.close()
 			}
-			if line == nodeLineResume {
+			switch line {
+			case nodeLineResume:
 				if err := p.resume(); err != nil {
 					return errors.Join(err, p.close())
 				}
 				fmt.Fprintln(out, nodeLineResumed)
+			case nodeLineWriter:
+				report := "-"
+				if writer := writerOf(p.srv); writer != nil {
+					st, _ := writer()
+					b, err := json.Marshal(st)
+					if err != nil {
+						return errors.Join(err, p.close())
+					}
+					report = string(b)
+				}
+				fmt.Fprintln(out, nodeLineWriter+" "+report)
 			}
 		}
 	}
@@ -348,6 +365,20 @@ func (c *child) resumeEngine() error {
 		return fmt.Errorf("resume node process: got %q, %v", line, err)
 	}
 	return nil
+}
+
+// writerStats asks the child for its SQLite writer's counters; false if it cannot say.
+func (c *child) writerStats() (sqlite.WriterStats, bool) {
+	var st sqlite.WriterStats
+	if _, err := fmt.Fprintln(c.stdin, nodeLineWriter); err != nil {
+		return st, false
+	}
+	line, err := c.next(context.Background(), 30*time.Second)
+	report, ok := strings.CutPrefix(line, nodeLineWriter+" ")
+	if err != nil || !ok || json.Unmarshal([]byte(report), &st) != nil {
+		return st, false
+	}
+	return st, true
 }
 
 // close ends the child by closing its stdin and waits for it, killing it after 60 s.

@@ -282,29 +282,29 @@ func (r *runner) measureEndToEnd(ctx context.Context, nodes []*node) (float64, i
 // topology: a node in a process of its own, beside the bench's receivers and clients, shares
 // the CPUs differently from one in the bench's process. It returns 0 for a node the bench runs
 // in-process (the end_to_end scenario's figure is then the reference).
-func (r *runner) childEndToEnd(ctx context.Context, store string) (float64, error) {
+func (r *runner) childEndToEnd(ctx context.Context, store string) (float64, writerUse, error) {
 	if len(r.cfg.NodeCommand) == 0 {
-		return 0, nil
+		return 0, writerUse{}, nil
 	}
 	n, err := r.startNode(ctx, store, true)
 	if err != nil {
-		return 0, err
+		return 0, writerUse{}, err
 	}
-	v, err := func() (float64, error) {
+	v, w, err := func() (float64, writerUse, error) {
 		if err := n.api.ensureEventType(ctx); err != nil {
-			return 0, err
+			return 0, writerUse{}, err
 		}
 		if err := n.resume(); err != nil {
-			return 0, err
+			return 0, writerUse{}, err
 		}
-		v, _, _, _, err := r.measureEndToEnd(ctx, []*node{n})
+		v, _, _, w, err := r.measureEndToEnd(ctx, []*node{n})
 		if errors.Is(err, errIncomplete) {
 			r.log.Warn("bench: end-to-end on a child node did not finish in time; the drain is compared with end_to_end's figure")
-			return 0, nil
+			return 0, writerUse{}, nil
 		}
-		return v, err
+		return v, w, err
 	}()
-	return v, errors.Join(err, n.stop())
+	return v, w, errors.Join(err, n.stop())
 }
 
 // publish measures the publish API: single-event requests from PublishClients concurrent
@@ -646,7 +646,7 @@ func (r *runner) isolation(ctx context.Context, n *node) ([]Result, error) {
 func (r *runner) backlog(ctx context.Context, store string) ([]Result, error) {
 	// The drain's reference: end-to-end on a node like this one, measured first (see
 	// childEndToEnd); with an in-process node, the end_to_end scenario's figure.
-	sameNode, err := r.childEndToEnd(ctx, store)
+	sameNode, sameNodeW, err := r.childEndToEnd(ctx, store)
 	if err != nil {
 		return nil, fmt.Errorf("end-to-end on a child node, the drain's reference: %w", err)
 	}
@@ -701,12 +701,14 @@ func (r *runner) backlog(ctx context.Context, store string) ([]Result, error) {
 	disk := float64(dbSize()-sizeBefore) / mib
 
 	stop = r.tick(ctx, n, func() string { return fmt.Sprintf("backlog: %d/%d drained", rcv.Count(), total) })
+	writer := writerWindow(n)
 	start = time.Now()
 	if err := n.resume(); err != nil {
 		stop()
 		return nil, err
 	}
 	last, waitErr := rcv.waitFor(ctx, int64(total))
+	drainW := writer()
 	stop()
 	drainT := last.Sub(start)
 	drain := rate(rcv.Count(), drainT)
@@ -733,12 +735,14 @@ func (r *runner) backlog(ctx context.Context, store string) ([]Result, error) {
 			Count: rcv.Count(), Expected: int64(total), Complete: waitErr == nil, Seconds: drainT.Seconds(), Note: rssNote})
 	}
 	out = append(out, Result{Metric: "drain_deliveries_per_s", Value: drain, Unit: "dlv/s", OfCeiling: r.ofCeiling(drain),
-		Count: rcv.Count(), Expected: int64(total), Complete: waitErr == nil, Seconds: drainT.Seconds()})
+		Count: rcv.Count(), Expected: int64(total), Complete: waitErr == nil, Seconds: drainT.Seconds(),
+		WriterBusy: drainW.value(), Note: strings.TrimPrefix(drainW.note(), "; ")})
 	ref, refNote := r.e2e[store], "of the end_to_end scenario's figure (a node in this process, as the backlog's)"
 	if sameNode > 0 {
 		out = append(out, Result{Metric: "end_to_end_deliveries_per_s", Value: sameNode, Unit: "dlv/s",
 			OfCeiling: r.ofCeiling(sameNode), Count: int64(r.sizes.EndToEnd), Expected: int64(r.sizes.EndToEnd), Complete: true,
-			Note: "end-to-end as in end_to_end, on a node in a child process like the backlog's: the drain's reference"})
+			WriterBusy: sameNodeW.value(),
+			Note:       "end-to-end as in end_to_end, on a node in a child process like the backlog's: the drain's reference" + sameNodeW.note()})
 		ref, refNote = sameNode, "of end-to-end on a node in a child process, as the backlog's"
 		if e2e := r.e2e[store]; e2e > 0 {
 			refNote += fmt.Sprintf("; %.2f of the end_to_end scenario's in-process figure", drain/e2e)

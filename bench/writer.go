@@ -20,11 +20,13 @@ func writerWindow(n *node) func() writerUse {
 	if n.writer == nil {
 		return func() writerUse { return writerUse{} }
 	}
-	start, from := time.Now(), n.writer()
+	start := time.Now()
+	from, okFrom := n.writer()
 	return func() writerUse {
-		to, wall := n.writer(), time.Since(start)
+		to, okTo := n.writer()
+		wall := time.Since(start)
 		groups := to.Groups - from.Groups
-		if wall <= 0 || groups == 0 {
+		if !okFrom || !okTo || wall <= 0 || groups == 0 {
 			return writerUse{}
 		}
 		// A transaction that started before the stretch counts whole: the shares can exceed 1
