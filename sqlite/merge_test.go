@@ -42,21 +42,16 @@ func TestMergedInsertsKeepEachCallsOutcome(t *testing.T) {
 		{[]aviso.NewEvent{again, ev(6)}, false, []bool{false, true}},
 	}
 
-	release := sqlite.HoldWriter(s)
 	type result struct {
 		out []aviso.InsertedEvent
 		err error
 	}
 	results := make([]result, len(calls))
-	var wg sync.WaitGroup
+	writes := make([]func(), len(calls))
 	for i, c := range calls {
-		wg.Go(func() { results[i].out, results[i].err = s.InsertEvents(t.Context(), c.events) })
-		for sqlite.QueuedWrites(s) < i+1 { // queue them in this order
-			runtime.Gosched()
-		}
+		writes[i] = func() { results[i].out, results[i].err = s.InsertEvents(t.Context(), c.events) }
 	}
-	release()
-	wg.Wait()
+	runQueued(s, writes...)
 
 	if got := sqlite.MergedInserts(s); got != int64(len(calls)) {
 		t.Fatalf("%d calls ran merged, want all %d: the test did not exercise the merged body", got, len(calls))
@@ -96,4 +91,19 @@ func TestMergedInsertsKeepEachCallsOutcome(t *testing.T) {
 	if len(page.Data) != 6 {
 		t.Errorf("%d deliveries, want 6 (events 1, 2, 3, 5, 6 and the shared one)", len(page.Data))
 	}
+}
+
+// runQueued runs writes, each a call of one write method, queued in this order behind a held
+// writer, so that they run as one group; it returns once they all have.
+func runQueued(s *sqlite.Store, writes ...func()) {
+	release := sqlite.HoldWriter(s)
+	var wg sync.WaitGroup
+	for i, write := range writes {
+		wg.Go(write)
+		for sqlite.QueuedWrites(s) < i+1 {
+			runtime.Gosched()
+		}
+	}
+	release()
+	wg.Wait()
 }

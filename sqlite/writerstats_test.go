@@ -1,13 +1,10 @@
 package sqlite_test
 
 import (
-	"runtime"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aviso-dev/aviso"
-	"github.com/aviso-dev/aviso/sqlite"
 	"github.com/aviso-dev/aviso/storetest"
 )
 
@@ -35,20 +32,15 @@ func TestWriterStats(t *testing.T) {
 
 	// Eight writes queued behind a held writer: the hold's group, then one group of eight.
 	const n = 8
-	release := sqlite.HoldWriter(s)
-	var wg sync.WaitGroup
 	errs := make([]error, n)
+	writes := make([]func(), n)
 	for i := range n {
-		wg.Go(func() {
+		writes[i] = func() {
 			ne := storetest.NewEvent(ten.ID, "invoice.created", at.Add(time.Duration(i+1)*time.Second), ep)
 			_, errs[i] = s.InsertEvents(t.Context(), []aviso.NewEvent{ne})
-		})
-		for sqlite.QueuedWrites(s) < i+1 {
-			runtime.Gosched()
 		}
 	}
-	release()
-	wg.Wait()
+	runQueued(s, writes...)
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("write %d: %v", i, err)
