@@ -6,7 +6,7 @@ import (
 )
 
 // writerUse is how loaded an SQLite node's single writer was over a stretch of a scenario (see
-// sqlite.WriterStats): the figure that says whether a throughput was bound by the writer.
+// sqlite.WriterStats): whether the writer had time to spare while a throughput was measured.
 type writerUse struct {
 	ok       bool    // false: the node's store cannot be looked into (not SQLite, not in this process)
 	busy     float64 // share of the stretch the writer spent running transactions
@@ -56,8 +56,8 @@ func (w writerUse) value() float64 {
 	return w.busy
 }
 
-// medianUse is the median of each figure of ws, measured
-// rounds of one figure; not measured if any of them was not.
+// medianUse is the median of each figure of ws, the rounds of one measurement; not measured if
+// any round was not.
 func medianUse(ws []writerUse) writerUse {
 	if len(ws) == 0 {
 		return writerUse{}

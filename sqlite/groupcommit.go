@@ -69,7 +69,7 @@ type committer struct {
 	merges  atomic.Int64 // InsertEvents bodies merged by mergeInserts (for tests)
 	// What WriterStats reports.
 	groups   atomic.Uint64 // groups run, committed or not
-	writes   atomic.Uint64 // write method calls those groups ran
+	writes   atomic.Uint64 // write method calls those groups took
 	busyNs   atomic.Int64  // leaders' time in commitGroup
 	commitNs atomic.Int64  // of which in COMMIT
 }
@@ -80,7 +80,7 @@ type committer struct {
 // where its time goes. The delivery engine's claims run on the readers and are not counted.
 type WriterStats struct {
 	Groups uint64        // transactions run, each a group of write method calls (see write)
-	Writes uint64        // write method calls those transactions ran
+	Writes uint64        // write method calls those transactions took (run, failed or cancelled)
 	Busy   time.Duration // time spent running the groups, their commits included
 	// Commit is the part of Busy spent committing: writing the WAL, syncing it (Synchronous
 	// FULL), and the checkpoints that copy it into the database when it has grown.
