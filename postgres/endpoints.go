@@ -109,17 +109,13 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 		e, err = scanEndpoint(tx.QueryRow(ctx, `UPDATE endpoints ep SET disabled = false, disabled_reason = '',
 			consecutive_failures = 0, updated_at = $3 WHERE ep.tenant_id = $1 AND ep.id = $2 RETURNING `+endpointCols,
 			p.TenantID, p.ID, p.Now))
-		if err != nil {
-			return err
-		}
-		// Deliveries queued (replayed) while the endpoint was disabled are due now.
-		return notify(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return nil, dbError("set endpoint disabled", "endpoint", err)
 	}
 	if !p.Disabled {
-		s.signal()
+		s.signal() // deliveries queued (replayed) while the endpoint was disabled are due now
 	}
 	return e, nil
 }

@@ -92,11 +92,6 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 				return err
 			}
 			inserted = int(tag.RowsAffected())
-			if inserted > 0 {
-				if err := notify(ctx, tx); err != nil {
-					return err
-				}
-			}
 		}
 		if len(oldT) == 0 {
 			return nil
@@ -364,10 +359,7 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 		d, err = scanDelivery(tx.QueryRow(ctx, `UPDATE deliveries d SET status = 'pending', next_attempt_at = $3,
 				round_attempts = 0, lease_owner = NULL, lease_until = NULL, updated_at = $3
 			WHERE d.tenant_id = $1 AND d.id = $2 RETURNING `+deliveryCols, tenantID, id, now))
-		if err != nil {
-			return err
-		}
-		return notify(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return nil, dbError("retry delivery", "delivery", err)
@@ -395,9 +387,6 @@ func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int
 			return err
 		}
 		n = int(tag.RowsAffected())
-		if n > 0 {
-			return notify(ctx, tx)
-		}
 		return nil
 	})
 	if err != nil {

@@ -4,9 +4,10 @@
 // Nodes share the work without talking to each other: ClaimDeliveries leases a batch of due
 // deliveries in one statement with FOR UPDATE SKIP LOCKED, so two nodes never hold the same
 // delivery while its lease is valid, and a node that dies loses its leases when they expire.
-// Commits that make work due run NOTIFY aviso_work; every Store keeps one connection LISTENing on
-// that channel and turns notifications into signals on Wakeups, so idle nodes react in
-// milliseconds without polling hard.
+// Commits that make work due are announced on the channel aviso_work: every Store keeps one
+// connection LISTENing on it and turns notifications into signals on Wakeups, so idle nodes react
+// in milliseconds without polling hard. The NOTIFY is sent after the commit, not inside the
+// transaction (notify.go): PostgreSQL commits the transactions that notify one at a time.
 //
 // The schema is created by embedded, versioned migrations (migrations/*.sql) that Migrate runs in
 // one transaction under an advisory lock, so any number of nodes may start at once.
@@ -54,18 +55,22 @@ func (o Options) logger() *slog.Logger {
 
 // Store is an aviso.Store on PostgreSQL. It is safe for concurrent use.
 type Store struct {
-	pool   *pgxpool.Pool
-	log    *slog.Logger
-	wake   chan struct{}
-	cancel context.CancelFunc
-	done   chan struct{}
-	close  sync.Once
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	wake chan struct{}
+	// schema is Options.Schema: the payload of this Store's notifications, and the one it heeds.
+	schema   string
+	notifier *notifier
+	cancel   context.CancelFunc
+	done     sync.WaitGroup // the listener and the notifier
+	close    sync.Once
 }
 
 var _ aviso.Store = (*Store)(nil)
 
 // Open connects to the database at url (a postgres:// URL or key=value DSN), runs or checks the
-// migrations, and starts the LISTEN connection that feeds Wakeups. Close releases it all.
+// migrations, and starts the LISTEN connection that feeds Wakeups and the notifier that announces
+// this Store's commits to the other nodes. Close releases it all.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -92,18 +97,24 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool:   pool,
 		log:    opts.logger(),
 		wake:   make(chan struct{}, 1),
+		schema: opts.Schema,
 		cancel: cancel,
-		done:   make(chan struct{}),
 	}
-	go s.listen(lctx, cfg.ConnConfig.Copy())
+	s.notifier = newNotifier(func(ctx context.Context) error {
+		_, err := pool.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, opts.Schema)
+		return err
+	}, s.log)
+	s.done.Go(func() { s.listen(lctx, cfg.ConnConfig.Copy()) })
+	s.done.Go(func() { s.notifier.run(lctx) })
 	return s, nil
 }
 
-// Close stops the listener and closes every connection. It is safe to call more than once.
+// Close stops the listener and the notifier (which first sends a NOTIFY still owed) and closes
+// every connection. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.close.Do(func() {
 		s.cancel()
-		<-s.done
+		s.done.Wait()
 		s.pool.Close()
 	})
 	return nil
@@ -121,27 +132,25 @@ func (s *Store) Ping(ctx context.Context) error {
 // LISTEN/NOTIFY) from any other node on the database. Signals merge; spurious ones happen.
 func (s *Store) Wakeups() <-chan struct{} { return s.wake }
 
-// signal sends a wakeup without blocking.
+// signal announces a commit that made work due: it wakes this Store's Wakeups at once, and has
+// the notifier tell the other nodes. It never blocks.
 func (s *Store) signal() {
+	s.wakeLocal()
+	s.notifier.announce()
+}
+
+// wakeLocal sends a wakeup on Wakeups without blocking.
+func (s *Store) wakeLocal() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 }
 
-// notify queues a NOTIFY that PostgreSQL delivers to every listener when tx commits.
-func notify(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, notifyChannel); err != nil {
-		return fmt.Errorf("notify: %w", err)
-	}
-	return nil
-}
-
 // listen keeps one connection LISTENing on notifyChannel until ctx ends, reconnecting with a
 // jittered exponential backoff, and signals Wakeups on every notification and after every
 // (re)connection (notifications sent while disconnected are lost, so work may be waiting).
 func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig) {
-	defer close(s.done)
 	const minWait, maxWait = 100 * time.Millisecond, 10 * time.Second
 	wait := minWait
 	for ctx.Err() == nil {
@@ -172,12 +181,15 @@ func (s *Store) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, connected f
 		return fmt.Errorf("listen: %w", err)
 	}
 	connected()
-	s.signal()
+	s.wakeLocal()
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return fmt.Errorf("listen: wait: %w", err)
 		}
-		s.signal()
+		if heeds(s.schema, n.Payload) {
+			s.wakeLocal()
+		}
 	}
 }
 

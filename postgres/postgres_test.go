@@ -273,6 +273,35 @@ func TestNotifyAcrossNodes(t *testing.T) {
 	}
 }
 
+// TestNotifyNamesSchema: a publish is announced by a NOTIFY whose payload is the store's schema,
+// which a store of another schema on the same database does not heed.
+func TestNotifyNamesSchema(t *testing.T) {
+	t.Parallel()
+	url, schema := testSchema(t)
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), "LISTEN aviso_work"); err != nil {
+		t.Fatal(err)
+	}
+	a := openSchema(t, url, schema)
+	mustTenant(t, a, "acme")
+	publish(t, a, "acme", 1, mustEndpoint(t, a, "acme"))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for {
+		n, err := conn.WaitForNotification(ctx) // other tests' stores notify on the channel too
+		if err != nil {
+			t.Fatalf("no notification with payload %q within 10s: %v", schema, err)
+		}
+		if n.Payload == schema {
+			return
+		}
+	}
+}
+
 // TestSameEventTwoNodes: two nodes inserting the same event ID at once create it once.
 func TestSameEventTwoNodes(t *testing.T) {
 	t.Parallel()

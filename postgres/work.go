@@ -242,9 +242,7 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 		if err != nil {
 			return err
 		}
-		if n = tag.RowsAffected(); n > 0 {
-			return notify(ctx, tx)
-		}
+		n = tag.RowsAffected()
 		return nil
 	})
 	if err != nil {
