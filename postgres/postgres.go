@@ -129,7 +129,8 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Wakeups receives after commits that make a delivery due, from this Store or (through
-// LISTEN/NOTIFY) from any other node on the database. Signals merge; spurious ones happen.
+// LISTEN/NOTIFY) from any other node on the database and schema. Signals merge; spurious ones
+// happen.
 func (s *Store) Wakeups() <-chan struct{} { return s.wake }
 
 // signal announces a commit that made work due: it wakes this Store's Wakeups at once, and has
@@ -148,8 +149,8 @@ func (s *Store) wakeLocal() {
 }
 
 // listen keeps one connection LISTENing on notifyChannel until ctx ends, reconnecting with a
-// jittered exponential backoff, and signals Wakeups on every notification and after every
-// (re)connection (notifications sent while disconnected are lost, so work may be waiting).
+// jittered exponential backoff, and signals Wakeups on every notification it heeds (see heeds) and
+// after every (re)connection (notifications sent while disconnected are lost, so work may be waiting).
 func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig) {
 	const minWait, maxWait = 100 * time.Millisecond, 10 * time.Second
 	wait := minWait
