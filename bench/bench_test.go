@@ -228,6 +228,21 @@ func TestRunPostgres(t *testing.T) {
 	}
 	checkReport(t, rep, jsonPath, []string{"sqlite", "postgres"}, scenarios)
 	checkWriterBusy(t, rep)
+
+	// The shared database keeps nothing of the run: every scenario's tenant, the backlog's
+	// included (its node stops after the drain), was deleted with its events.
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var tenants, events int
+	if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM events)`).Scan(&tenants, &events); err != nil {
+		t.Fatal(err)
+	}
+	if tenants != 0 || events != 0 {
+		t.Errorf("the run left %d tenants and %d events in the database, want none", tenants, events)
+	}
 }
 
 // TestEndToEndOnTwoNodes runs the end-to-end scenario on two nodes sharing one PostgreSQL

@@ -676,9 +676,16 @@ func (r *runner) backlog(ctx context.Context, store string) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if store == "postgres" {
-		defer cleanup() // the shared database keeps nothing; an SQLite node's directory is removed
+	// The shared database keeps nothing (an SQLite node's directory is removed): the tenant is
+	// deleted through the node's API, so before the node stops, whichever way the scenario ends.
+	cleaned := store != "postgres"
+	clean := func() {
+		if !cleaned {
+			cleaned = true
+			cleanup()
+		}
 	}
+	defer clean() // deferred after the node's stop, so run before it
 	if _, err := n.api.createEndpoint(ctx, tenant, rcv.URL()+"/backlog", 0); err != nil {
 		return nil, err
 	}
@@ -713,6 +720,7 @@ func (r *runner) backlog(ctx context.Context, store string) ([]Result, error) {
 	drainT := last.Sub(start)
 	drain := rate(rcv.Count(), drainT)
 	rss, rssOK := peakRSS(n.pid)
+	clean()
 	stopped = true
 	if err := n.stop(); err != nil {
 		r.log.Warn("bench: stop backlog node", "err", err)
