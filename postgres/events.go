@@ -14,12 +14,34 @@ import (
 // eventKey identifies an event: IDs are unique per tenant.
 type eventKey struct{ tenant, id string }
 
-// InsertEvents stores events and their deliveries in one transaction of three statements,
-// whatever the batch size: the events go in as arrays with ON CONFLICT DO NOTHING, so an ID that
-// exists (committed by any node, or earlier in the batch) is skipped and read back instead; then
-// the deliveries of the events actually created go in as arrays, joined to endpoints so that those
-// of deleted endpoints are skipped. A concurrent insert of the same ID on another node waits on
-// the unique index and then takes the DO NOTHING branch, so exactly one event is created.
+// insertEventsSQL inserts events ($1–$6), skipping those whose (tenant_id, id) exists, and the
+// deliveries ($7–$14) of the events it created, skipping those of endpoints deleted or disabled,
+// in one statement; it returns the keys of the events created, each with how many deliveries went
+// in (the same count on every row).
+const insertEventsSQL = `WITH ev AS (
+		INSERT INTO events (tenant_id, id, type, data, external_reference, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::text[], $6::timestamptz[])
+		ON CONFLICT (tenant_id, id) DO NOTHING
+		RETURNING tenant_id, id
+	), dl AS (
+		INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, event_type, status, next_attempt_at,
+			created_at, updated_at)
+		SELECT x.id, x.tenant_id, x.event_id, x.endpoint_id, x.event_type, 'pending', x.next_at, x.created_at, x.updated_at
+		FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[],
+			$13::timestamptz[], $14::timestamptz[])
+			AS x(id, tenant_id, event_id, endpoint_id, event_type, next_at, created_at, updated_at)
+		JOIN ev ON ev.tenant_id = x.tenant_id AND ev.id = x.event_id
+		JOIN endpoints ep ON ep.id = x.endpoint_id AND ep.tenant_id = x.tenant_id AND NOT ep.disabled
+		RETURNING 1
+	)
+	SELECT tenant_id, id, (SELECT count(*) FROM dl) FROM ev`
+
+// InsertEvents stores events and their deliveries in one statement, so in one round trip and a
+// transaction of its own, whatever the batch size (insertEventsSQL): the events go in as arrays
+// with ON CONFLICT DO NOTHING, so an ID that exists (committed by any node, or earlier in the
+// batch) is skipped, and the deliveries go in only for the events created. A concurrent insert of
+// the same ID on another node waits on the unique index and then takes the DO NOTHING branch, so
+// exactly one event is created. The events that existed are read back afterwards.
 func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]aviso.InsertedEvent, error) {
 	if len(events) == 0 {
 		return []aviso.InsertedEvent{}, nil
@@ -27,6 +49,11 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 	n := len(events)
 	tenants, ids, types, datas, refs := make([]string, n), make([]string, n), make([]string, n), make([]*string, n), make([]string, n)
 	created := make([]time.Time, n)
+	// The deliveries of each key's first occurrence: the one that is created, if any is.
+	var dIDs, dTenants, dEvents, dEndpoints, dTypes []string
+	var dNext []*time.Time
+	var dCreated, dUpdated []time.Time
+	first := make(map[eventKey]int, n)
 	for i, ne := range events {
 		e := ne.Event
 		tenants[i], ids[i], types[i], refs[i], created[i] = e.TenantID, e.ID, e.Type, e.ExternalReference, e.CreatedAt
@@ -34,99 +61,82 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 			d := string(e.Data)
 			datas[i] = &d
 		}
+		k := eventKey{e.TenantID, e.ID}
+		if _, dup := first[k]; dup {
+			continue
+		}
+		first[k] = i
+		for _, d := range ne.Deliveries {
+			dIDs, dTenants, dEvents = append(dIDs, d.ID), append(dTenants, e.TenantID), append(dEvents, e.ID)
+			dEndpoints, dTypes = append(dEndpoints, d.EndpointID), append(dTypes, d.EventType)
+			dNext, dCreated, dUpdated = append(dNext, d.NextAttemptAt), append(dCreated, d.CreatedAt), append(dUpdated, d.UpdatedAt)
+		}
 	}
-	out := make([]aviso.InsertedEvent, n)
-	var inserted int
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `INSERT INTO events (tenant_id, id, type, data, external_reference, created_at)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::text[], $6::timestamptz[])
-			ON CONFLICT (tenant_id, id) DO NOTHING
-			RETURNING tenant_id, id`, tenants, ids, types, datas, refs, created)
+	var fresh map[eventKey]bool
+	var inserted int64
+	err := retry(ctx, func() error {
+		rows, err := s.pool.Query(ctx, insertEventsSQL, tenants, ids, types, datas, refs, created,
+			dIDs, dTenants, dEvents, dEndpoints, dTypes, dNext, dCreated, dUpdated)
 		if err != nil {
 			return err
 		}
-		fresh := make(map[eventKey]bool, n)
+		fresh, inserted = make(map[eventKey]bool, n), 0
 		for rows.Next() {
 			var k eventKey
-			if err := rows.Scan(&k.tenant, &k.id); err != nil {
+			if err := rows.Scan(&k.tenant, &k.id, &inserted); err != nil {
 				rows.Close()
 				return err
 			}
 			fresh[k] = true
 		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-
-		// The first occurrence of a fresh key was created; everything else is read back.
-		var oldT, oldI []string
-		var dIDs, dTenants, dEvents, dEndpoints, dTypes []string
-		var dNext []*time.Time
-		var dCreated, dUpdated []time.Time
-		for i, ne := range events {
-			k := eventKey{ne.Event.TenantID, ne.Event.ID}
-			if !fresh[k] {
-				oldT, oldI = append(oldT, k.tenant), append(oldI, k.id)
-				continue
-			}
-			delete(fresh, k)
-			e := *ne.Event
-			e.CreatedAt = dbTime(e.CreatedAt)
-			out[i] = aviso.InsertedEvent{Event: &e, Created: true}
-			for _, d := range ne.Deliveries {
-				dIDs, dTenants, dEvents = append(dIDs, d.ID), append(dTenants, e.TenantID), append(dEvents, e.ID)
-				dEndpoints, dTypes = append(dEndpoints, d.EndpointID), append(dTypes, d.EventType)
-				dNext, dCreated, dUpdated = append(dNext, d.NextAttemptAt), append(dCreated, d.CreatedAt), append(dUpdated, d.UpdatedAt)
-			}
-		}
-		if len(dIDs) > 0 {
-			tag, err := tx.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, event_type,
-					status, next_attempt_at, created_at, updated_at)
-				SELECT x.id, x.tenant_id, x.event_id, x.endpoint_id, x.event_type, 'pending', x.next_at, x.created_at, x.updated_at
-				FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-					$7::timestamptz[], $8::timestamptz[])
-					AS x(id, tenant_id, event_id, endpoint_id, event_type, next_at, created_at, updated_at)
-				JOIN endpoints ep ON ep.id = x.endpoint_id AND ep.tenant_id = x.tenant_id AND NOT ep.disabled`,
-				dIDs, dTenants, dEvents, dEndpoints, dTypes, dNext, dCreated, dUpdated)
-			if err != nil {
-				return err
-			}
-			inserted = int(tag.RowsAffected())
-		}
-		if len(oldT) == 0 {
-			return nil
-		}
-		rows, err = tx.Query(ctx, `SELECT `+eventCols+` FROM events ev
-			JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, id) ON ev.tenant_id = k.tenant_id AND ev.id = k.id`,
-			oldT, oldI)
-		if err != nil {
-			return err
-		}
-		existing, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*aviso.Event, error) { return scanEvent(r) })
-		if err != nil {
-			return err
-		}
-		byKey := make(map[eventKey]*aviso.Event, len(existing))
-		for _, e := range existing {
-			byKey[eventKey{e.TenantID, e.ID}] = e
-		}
-		for i, ne := range events {
-			if out[i].Event != nil {
-				continue
-			}
-			e, ok := byKey[eventKey{ne.Event.TenantID, ne.Event.ID}]
-			if !ok {
-				return fmt.Errorf("event %s of tenant %s neither inserted nor found", ne.Event.ID, ne.Event.TenantID)
-			}
-			out[i] = aviso.InsertedEvent{Event: e}
-		}
-		return nil
+		return rows.Err()
 	})
 	if err != nil {
 		return nil, dbError("insert events", "event", err)
 	}
 	if inserted > 0 {
 		s.signal()
+	}
+
+	// The first occurrence of a fresh key was created; everything else is read back.
+	out := make([]aviso.InsertedEvent, n)
+	var oldT, oldI []string
+	for i, ne := range events {
+		k := eventKey{ne.Event.TenantID, ne.Event.ID}
+		if fresh[k] && first[k] == i {
+			e := *ne.Event
+			e.CreatedAt = dbTime(e.CreatedAt)
+			out[i] = aviso.InsertedEvent{Event: &e, Created: true}
+			continue
+		}
+		oldT, oldI = append(oldT, k.tenant), append(oldI, k.id)
+	}
+	if len(oldT) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+eventCols+` FROM events ev
+		JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, id) ON ev.tenant_id = k.tenant_id AND ev.id = k.id`,
+		oldT, oldI)
+	if err != nil {
+		return nil, dbError("insert events: read back the events that existed", "event", err)
+	}
+	existing, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*aviso.Event, error) { return scanEvent(r) })
+	if err != nil {
+		return nil, dbError("insert events: read back the events that existed", "event", err)
+	}
+	byKey := make(map[eventKey]*aviso.Event, len(existing))
+	for _, e := range existing {
+		byKey[eventKey{e.TenantID, e.ID}] = e
+	}
+	for i, ne := range events {
+		if out[i].Event != nil {
+			continue
+		}
+		e, ok := byKey[eventKey{ne.Event.TenantID, ne.Event.ID}]
+		if !ok {
+			return nil, fmt.Errorf("insert events: event %s of tenant %s neither inserted nor found", ne.Event.ID, ne.Event.TenantID)
+		}
+		out[i] = aviso.InsertedEvent{Event: e}
 	}
 	return out, nil
 }

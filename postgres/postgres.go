@@ -202,9 +202,15 @@ func (s *Store) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, connected f
 // and foreign-key checks take row locks in orders no statement controls — and none of them may
 // reach an API caller as a 500.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return retry(ctx, func() error { return s.inTxOnce(ctx, fn) })
+}
+
+// retry runs once, and again (a few times, with a short jittered pause) while PostgreSQL aborts
+// it as a deadlock victim or a serialization failure; see inTx.
+func retry(ctx context.Context, once func() error) error {
 	var err error
 	for try := 1; ; try++ {
-		err = s.inTxOnce(ctx, fn)
+		err = once()
 		if try == maxTxTries || !retryableTx(err) {
 			return err
 		}
@@ -218,7 +224,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	}
 }
 
-// maxTxTries is how many times inTx runs a transaction PostgreSQL aborted as retryable.
+// maxTxTries is how many times retry runs a transaction PostgreSQL aborted as retryable.
 const maxTxTries = 5
 
 // retryableTx reports whether err is a deadlock (40P01) or serialization failure (40001):
