@@ -364,9 +364,9 @@ func (q *query) sql() string {
 // RetryDelivery queues a delivery for an attempt at now with a fresh round. ENOTFOUND.
 func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time.Time) (*aviso.Delivery, error) {
 	var d *aviso.Delivery
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := retry(ctx, func() error { // one statement: a transaction of its own
 		var err error
-		d, err = scanDelivery(tx.QueryRow(ctx, `UPDATE deliveries d SET status = 'pending', next_attempt_at = $3,
+		d, err = scanDelivery(s.pool.QueryRow(ctx, `UPDATE deliveries d SET status = 'pending', next_attempt_at = $3,
 				round_attempts = 0, lease_owner = NULL, lease_until = NULL, updated_at = $3
 			WHERE d.tenant_id = $1 AND d.id = $2 RETURNING `+deliveryCols, tenantID, id, now))
 		return err

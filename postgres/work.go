@@ -236,14 +236,11 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 		return nil
 	}
 	var n int64
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+	err := retry(ctx, func() error { // one statement: a transaction of its own
+		tag, err := s.pool.Exec(ctx, `UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
 			WHERE id = ANY($1::text[]) AND lease_owner = $2`, ids, owner)
-		if err != nil {
-			return err
-		}
 		n = tag.RowsAffected()
-		return nil
+		return err
 	})
 	if err != nil {
 		return dbError("release deliveries", "delivery", err)
