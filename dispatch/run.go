@@ -94,6 +94,9 @@ type claimResult struct {
 	err     error
 }
 
+// claimTimeout bounds one ClaimDeliveries call, which shutdown does not cancel.
+const claimTimeout = 30 * time.Second
+
 // claimer runs the store calls of the loop, one request at a time, so that the loop never
 // waits for the store: attempts keep starting and finishing while a claim is under way.
 func (d *Dispatcher) claimer(ctx context.Context, reqs <-chan claimRequest, results chan<- claimResult) {
@@ -101,7 +104,13 @@ func (d *Dispatcher) claimer(ctx context.Context, reqs <-chan claimRequest, resu
 		d.releaseDeliveries(ctx, req.release)
 		var res claimResult
 		res.gone = d.goneEndpoints(ctx, req.recheck)
-		res.claims, res.err = d.cfg.Store.ClaimDeliveries(ctx, req.params)
+		// A claim is not cut short when ctx ends: a statement cancelled on the client may still
+		// commit on the server (PostgreSQL), leasing deliveries this node would never hear of, and
+		// so never give back, even after giving back others at shutdown. Finished, its claims
+		// reach Run, which releases them.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
+		res.claims, res.err = d.cfg.Store.ClaimDeliveries(cctx, req.params)
+		cancel()
 		if res.err != nil {
 			res.err = fmt.Errorf("claim deliveries: %w", res.err)
 		} else {
