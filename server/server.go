@@ -67,6 +67,10 @@ type Config struct {
 	PruneInterval time.Duration
 	// SQLiteSynchronous is SQLite's synchronous pragma: "FULL" (default) or "NORMAL".
 	SQLiteSynchronous string
+	// SQLiteDeferLimit is how many new deliveries SQLite may keep in memory until their first
+	// attempt instead of writing them at the publish (sqlite.Options.DeferLimit). Default
+	// 100,000; negative: none.
+	SQLiteDeferLimit int
 	// Logger receives the node's logs. Default: text to stderr.
 	Logger *slog.Logger
 	// Stdout receives the one-time print of a generated root key. Default os.Stdout.
@@ -220,7 +224,8 @@ func (s *Server) openStore(ctx context.Context) error {
 	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(s.cfg.DataDir, "aviso.db"), sqlite.Options{Logger: s.log, Synchronous: s.cfg.SQLiteSynchronous})
+	st, err := sqlite.Open(ctx, filepath.Join(s.cfg.DataDir, "aviso.db"), sqlite.Options{Logger: s.log, Synchronous: s.cfg.SQLiteSynchronous,
+		DeferLimit: s.cfg.SQLiteDeferLimit})
 	if err != nil {
 		return fmt.Errorf("open SQLite store: %w", err)
 	}

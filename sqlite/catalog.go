@@ -389,7 +389,9 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 		op = "disable endpoint"
 	}
 	var e *aviso.Endpoint
+	var written []*deferredDelivery
 	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		written = nil
 		var res sql.Result
 		var err error
 		if p.Disabled {
@@ -403,6 +405,11 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 			return err
 		}
 		if p.Disabled {
+			// Its deferred deliveries (deferred.go) fail with the rest.
+			written = s.deferred.writable(func(d *deferredDelivery) bool { return d.endpointID == p.ID })
+			if _, err := s.writeDeferred(ctx, tx, written, &p.Now); err != nil {
+				return err
+			}
 			if err := failPending(ctx, tx, p.ID, p.Now); err != nil {
 				return err
 			}
@@ -410,12 +417,18 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 		e, err = getEndpoint(ctx, tx, p.TenantID, p.ID)
 		return err
 	})
+	if err == nil {
+		s.deferred.forget(written)
+	}
 	return e, err
 }
 
+// disabledError is the last error of a delivery failed because its endpoint was disabled.
+const disabledError = "endpoint disabled"
+
 // failedByDisable is how disabling an endpoint leaves its pending deliveries (the SET list of an
 // UPDATE of deliveries; its one parameter is the time).
-const failedByDisable = `status = 'failed', last_error = 'endpoint disabled', next_attempt_at = NULL,
+const failedByDisable = `status = 'failed', last_error = '` + disabledError + `', next_attempt_at = NULL,
 	lease_owner = NULL, lease_until = NULL, updated_at = ?`
 
 // failPending fails the pending deliveries of a disabled endpoint.

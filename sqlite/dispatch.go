@@ -15,7 +15,7 @@ import (
 // The statements of ClaimDeliveries, run on the readers (see lease.go).
 const (
 	// claimDue lists, oldest due first, up to ?2 deliveries of enabled endpoints due at ?1.
-	claimDue = `SELECT c.id FROM deliveries c INDEXED BY deliveries_due JOIN endpoints e ON e.id = c.endpoint_id
+	claimDue = `SELECT c.next_attempt_at, c.id FROM deliveries c INDEXED BY deliveries_due JOIN endpoints e ON e.id = c.endpoint_id
 		WHERE c.status = 'pending' AND c.next_attempt_at <= ?1 AND e.disabled = 0
 		ORDER BY c.next_attempt_at, c.id LIMIT ?2`
 	// claimEligible lists the enabled endpoints, but those in ?1 (a JSON array), that have a
@@ -42,7 +42,8 @@ func claimStatements() []string {
 // ClaimDeliveries leases up to Limit due deliveries of enabled endpoints, oldest due first; see
 // aviso.Store. It reads in a read transaction and keeps the leases in memory (lease.go): the
 // writer is not involved. Claims run one at a time. With ExcludeEndpoints it goes endpoint by
-// endpoint (claimOthers).
+// endpoint (claimOthers). Deferred deliveries (deferred.go) are claimed beside the rows, in the
+// same due order.
 func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, error) {
 	if p.Limit <= 0 {
 		return []*aviso.Claim{}, nil
@@ -51,41 +52,115 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 	defer s.claimMu.Unlock()
 	now := micros(p.Now)
 	s.leases.startClaim(s.commit.commits.Load(), now)
+	s.deferred.expire(now)
+	exclude := make(map[string]bool, len(p.ExcludeEndpoints))
+	for _, ep := range p.ExcludeEndpoints {
+		exclude[ep] = true
+	}
+	// Taken before the read transaction starts: a deferred delivery is claimable once its
+	// publish has committed, so the snapshot holds its event.
+	deferred := s.deferred.due(now, exclude, p.Limit)
 	var claims []*aviso.Claim
+	var gone, paused []*deferredDelivery
 	err := s.read(ctx, "claim deliveries", func(tx *sql.Tx) error {
 		if s.claimReadHook != nil {
 			s.claimReadHook(tx)
 		}
-		var ids []string
+		var dues []due
 		var err error
 		if len(p.ExcludeEndpoints) == 0 {
-			ids, err = s.claimOldest(ctx, tx, p)
+			dues, err = s.claimOldest(ctx, tx, p)
 		} else {
-			ids, err = s.claimOthers(ctx, tx, p)
+			dues, err = s.claimOthers(ctx, tx, p)
 		}
-		if err != nil || len(ids) == 0 {
+		if err != nil {
 			return err
 		}
-		claims, err = s.claimsOf(ctx, tx, ids)
+		for _, d := range deferred {
+			dues = append(dues, due{at: d.next, id: d.id, deferred: d})
+		}
+		if len(dues) == 0 {
+			return nil
+		}
+		slices.SortFunc(dues, func(a, b due) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) })
+		claims, gone, paused, err = s.claimsOf(ctx, tx, dues[:min(len(dues), p.Limit)])
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(claims))
-	for i, c := range claims {
-		ids[i] = c.Delivery.ID
+	// The deferred deliveries are leased now; one that a completion wrote meanwhile (its lease
+	// had expired and it was queued again) is no longer queued, and is left out.
+	until := micros(p.LeaseUntil)
+	taken := s.deferred.claim(deferred, p.Owner, until)
+	deferredByID := make(map[string]*deferredDelivery, len(deferred))
+	for _, d := range deferred {
+		deferredByID[d.id] = d
 	}
-	s.leases.take(ids, p.Owner, micros(p.LeaseUntil))
+	ids := make([]string, 0, len(claims))
+	kept := claims[:0]
+	for _, c := range claims {
+		if d := deferredByID[c.Delivery.ID]; d == nil || taken[d] {
+			ids = append(ids, c.Delivery.ID)
+			kept = append(kept, c)
+		}
+	}
+	claims = kept
+	s.leases.take(ids, p.Owner, until)
+	s.deferred.forget(gone)
+	if err := s.writeStaleDeferred(ctx, paused, p.Now); err != nil {
+		s.log.Warn("could not write deferred deliveries", "err", err)
+	}
 	if claims == nil {
 		claims = []*aviso.Claim{}
 	}
 	return claims, nil
 }
 
+// writeStaleDeferred writes the deferred deliveries that a claim should not keep in memory: those
+// of endpoints found disabled, failed as disabling them failed their other pending deliveries
+// (they were published in the same group commit as the disabling, just before it), and, once a
+// second, those deferred more than deferSpan events ago, pending.
+func (s *Store) writeStaleDeferred(ctx context.Context, paused []*deferredDelivery, now time.Time) error {
+	if len(paused) > 0 {
+		endpoints := make(map[string]bool)
+		for _, d := range paused {
+			endpoints[d.endpointID] = true
+		}
+		err := s.writeAllDeferred(ctx, "fail deferred deliveries of disabled endpoints",
+			func(d *deferredDelivery) bool { return endpoints[d.endpointID] }, &now, false)
+		if err != nil {
+			return err
+		}
+	}
+	if !s.deferred.ageDue(time.Now()) {
+		return nil
+	}
+	oldest, ok := s.deferred.oldest(nil)
+	newest := s.deferred.newestSeq()
+	if !ok || newest-oldest <= s.deferSpan {
+		return nil
+	}
+	floor := newest - s.deferSpan/2
+	return s.writeAllDeferred(ctx, "write old deferred deliveries", func(d *deferredDelivery) bool { return d.seq < floor }, nil, false)
+}
+
+// due is a claim's candidate: a delivery row, or a deferred delivery.
+type due struct {
+	at       int64
+	id       string
+	deferred *deferredDelivery
+}
+
+// claimable reports whether a claim at now may lease the delivery row id; see lease.go. A row
+// whose delivery is also still deferred was just written, and is claimed as the latter.
+func (s *Store) claimable(id string, now int64) bool {
+	return s.leases.claimable(id, now) && !s.deferred.has(id)
+}
+
 // claimOldest walks the due deliveries in due order and returns the first p.Limit claimable
 // ones. It steps over at most as many as the lease table holds.
-func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]string, error) {
+func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]due, error) {
 	now := micros(p.Now)
 	st, err := s.rstmt(ctx, tx, claimDue)
 	if err != nil {
@@ -96,41 +171,56 @@ func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 		return nil, err
 	}
 	defer rows.Close()
-	var ids []string
-	for len(ids) < p.Limit && rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+	var dues []due
+	for len(dues) < p.Limit && rows.Next() {
+		var d due
+		if err := rows.Scan(&d.at, &d.id); err != nil {
 			return nil, err
 		}
-		if s.leases.claimable(id, now) {
-			ids = append(ids, id)
+		if s.claimable(d.id, now) {
+			dues = append(dues, d)
 		}
 	}
-	return ids, rows.Err()
+	return dues, rows.Err()
 }
 
-// claimsOf reads the deliveries ids with their events and endpoints, in due order.
-func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, ids []string) ([]*aviso.Claim, error) {
-	st, err := s.rstmt(ctx, tx, claimRows)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, idList(ids))
-	if err != nil {
-		return nil, err
-	}
+// claimsOf reads the deliveries dues (in due order) with their events and endpoints. It leaves
+// out, and returns, the deferred deliveries whose event or endpoint is gone, and those whose
+// endpoint is disabled.
+func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []*aviso.Claim, gone, paused []*deferredDelivery, err error) {
 	type row struct {
-		d   *aviso.Delivery
-		seq int64
+		d        *aviso.Delivery
+		seq      int64
+		deferred *deferredDelivery
 	}
-	got, err := collect(rows, func(sc scanner) (row, error) {
-		var r row
-		var err error
-		r.d, err = scanDelivery(sc, &r.seq)
-		return r, err
-	})
-	if err != nil {
-		return nil, err
+	got := make([]row, 0, len(dues))
+	var ids []string
+	for _, d := range dues {
+		if d.deferred != nil {
+			got = append(got, row{d: d.deferred.delivery(), seq: d.deferred.seq, deferred: d.deferred})
+		} else {
+			ids = append(ids, d.id)
+		}
+	}
+	if len(ids) > 0 {
+		st, err := s.rstmt(ctx, tx, claimRows)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		rows, err := st.QueryContext(ctx, idList(ids))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		stored, err := collect(rows, func(sc scanner) (row, error) {
+			var r row
+			var err error
+			r.d, err = scanDelivery(sc, &r.seq)
+			return r, err
+		})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		got = append(got, stored...)
 	}
 	slices.SortFunc(got, func(a, b row) int {
 		return cmp.Or(a.d.NextAttemptAt.Compare(*b.d.NextAttemptAt), cmp.Compare(a.d.ID, b.d.ID))
@@ -148,15 +238,15 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, ids []string) ([]*avis
 	}
 	getEvents, err := s.rstmt(ctx, tx, claimEvents)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	rows, err = getEvents.QueryContext(ctx, idList(seqs))
+	rows, err := getEvents.QueryContext(ctx, idList(seqs))
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	evs, err := collect(rows, scanSeqEvent)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	bySeq := make(map[int64]*aviso.Event, len(evs))
 	for _, e := range evs {
@@ -164,28 +254,39 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, ids []string) ([]*avis
 	}
 	getEndpoints, err := s.rstmt(ctx, tx, claimEndpoints)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	rows, err = getEndpoints.QueryContext(ctx, idList(endpointIDs))
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	eps, err := collect(rows, scanEndpoint)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	byID := make(map[string]*aviso.Endpoint, len(eps))
 	for _, e := range eps {
 		byID[e.ID] = e
 	}
-	claims := make([]*aviso.Claim, len(got))
-	for i, r := range got {
-		claims[i] = &aviso.Claim{Delivery: r.d, Event: bySeq[r.seq], Endpoint: byID[r.d.EndpointID]}
-		if claims[i].Event == nil || claims[i].Endpoint == nil {
-			return nil, fmt.Errorf("delivery %s: its event or endpoint is missing", r.d.ID)
+	claims = make([]*aviso.Claim, 0, len(got))
+	for _, r := range got {
+		c := &aviso.Claim{Delivery: r.d, Event: bySeq[r.seq], Endpoint: byID[r.d.EndpointID]}
+		if r.deferred != nil {
+			switch {
+			case c.Event == nil || c.Event.ID != r.d.EventID || c.Endpoint == nil:
+				gone = append(gone, r.deferred) // deleted since: no delivery is owed
+				continue
+			case c.Endpoint.Disabled:
+				paused = append(paused, r.deferred)
+				continue
+			}
 		}
+		if c.Event == nil || c.Endpoint == nil {
+			return nil, nil, nil, fmt.Errorf("delivery %s: its event or endpoint is missing", r.d.ID)
+		}
+		claims = append(claims, c)
 	}
-	return claims, nil
+	return claims, gone, paused, nil
 }
 
 // The statements of CompleteDeliveries' bulk path.
@@ -221,7 +322,7 @@ var (
 // most due work, and walking the due order past all of it would cost the whole backlog per claim.
 // It finds the enabled endpoints with due work (one probe each of deliveries_endpoint_due), takes
 // up to Limit claimable of each one's oldest, and keeps the Limit oldest of those.
-func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]string, error) {
+func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]due, error) {
 	now := micros(p.Now)
 	eligible, err := s.rstmt(ctx, tx, claimEligible)
 	if err != nil {
@@ -234,10 +335,6 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 	endpoints, err := collect(rows, func(sc scanner) (id string, err error) { return id, sc.Scan(&id) })
 	if err != nil || len(endpoints) == 0 {
 		return nil, err
-	}
-	type due struct {
-		at int64
-		id string
 	}
 	var dues []due
 	oldest, err := s.rstmt(ctx, tx, claimOldestOf)
@@ -257,7 +354,7 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 				rows.Close()
 				return nil, err
 			}
-			if s.leases.claimable(d.id, now) {
+			if s.claimable(d.id, now) {
 				dues = append(dues, d)
 				taken++
 			}
@@ -269,11 +366,7 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 		}
 	}
 	slices.SortFunc(dues, func(a, b due) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) })
-	ids := make([]string, 0, min(len(dues), p.Limit))
-	for _, d := range dues[:min(len(dues), p.Limit)] {
-		ids = append(ids, d.id)
-	}
-	return ids, nil
+	return dues[:min(len(dues), p.Limit)], nil
 }
 
 // CompleteDeliveries records attempts and their outcome in one transaction; see aviso.Store.
@@ -295,7 +388,14 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 	for i, c := range cs {
 		headers[i] = mapText(c.Attempt.RequestHeaders)
 	}
+	// The deferred deliveries whose rows the body wrote: forgotten once they are committed.
+	var written []*deferredDelivery
 	err := s.write(ctx, "complete deliveries", func(ctx context.Context, tx *sql.Tx) error {
+		written = nil
+		each := func() (err error) {
+			written, err = s.completeEach(ctx, tx, cs)
+			return err
+		}
 		type endpointState struct {
 			failures int
 			was      int // failures before the batch: an unchanged count is not written
@@ -304,9 +404,14 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		endpoints := map[string]*endpointState{}
 		var order []string // endpoints in first-seen order, so writes are deterministic
 		seen := make(map[string]bool, len(cs))
+		ids := make([]string, len(cs))
+		for i, c := range cs {
+			ids[i] = c.Attempt.DeliveryID
+		}
+		deferredOf := s.deferred.lookup(ids)
 		for _, c := range cs {
 			if seen[c.Attempt.DeliveryID] {
-				return s.completeEach(ctx, tx, cs)
+				return each()
 			}
 			seen[c.Attempt.DeliveryID] = true
 			if _, ok := endpoints[c.Attempt.EndpointID]; !ok {
@@ -342,48 +447,71 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		for _, c := range cs {
 			st := endpoints[c.Attempt.EndpointID]
 			if st == nil {
-				return s.completeEach(ctx, tx, cs)
+				return each()
 			}
 			if c.Status == aviso.StatusSucceeded {
 				st.failures = 0
 			} else {
 				st.failures++
 				if !st.disabled && c.DisableAfter > 0 && st.failures >= c.DisableAfter {
-					return s.completeEach(ctx, tx, cs)
+					return each()
 				}
 			}
 			if st.disabled && c.Status == aviso.StatusPending {
-				return s.completeEach(ctx, tx, cs) // a retry on a disabled endpoint: see completeEach
+				return each() // a retry on a disabled endpoint: see completeEach
 			}
 		}
 
-		// The deliveries are updated first: if one is gone (deleted with its endpoint or event
-		// meanwhile) or not the attempt's endpoint's, the replay above did not hold and the batch
-		// goes one at a time after all.
+		// The deliveries are written first: the rows updated, and the deferred deliveries' rows
+		// inserted (deferred.go). If one is gone (deleted with its endpoint or event meanwhile)
+		// or not the attempt's endpoint's, the replay above did not hold and the batch goes one
+		// at a time after all.
+		var stored, deferred []aviso.Completion
+		var fresh []*deferredDelivery
+		for _, c := range cs {
+			if d := deferredOf[c.Attempt.DeliveryID]; d != nil {
+				if d.endpointID != c.Attempt.EndpointID {
+					return each()
+				}
+				deferred, fresh = append(deferred, c), append(fresh, d)
+			} else {
+				stored = append(stored, c)
+			}
+		}
 		if err := s.execStmt(ctx, tx, completeSavepoint); err != nil {
 			return err
 		}
-		updated, err := s.execCount(ctx, tx, updateCompleted, len(cs), func(dst []any, i int) []any {
-			c := cs[i]
-			var next *time.Time
+		nextOf := func(c aviso.Completion) *time.Time {
 			if c.Status == aviso.StatusPending {
-				next = c.NextAttemptAt
+				return c.NextAttemptAt
 			}
-			return append(dst, c.Attempt.DeliveryID, c.Attempt.EndpointID, string(c.Status), microsPtr(next),
+			return nil
+		}
+		updated, err := s.execCount(ctx, tx, updateCompleted, len(stored), func(dst []any, i int) []any {
+			c := stored[i]
+			return append(dst, c.Attempt.DeliveryID, c.Attempt.EndpointID, string(c.Status), microsPtr(nextOf(c)),
 				c.Attempt.ResponseStatus, c.Attempt.Error, micros(c.Attempt.At))
 		})
 		if err != nil {
 			return fmt.Errorf("update deliveries: %w", err)
 		}
-		if updated != int64(len(cs)) {
+		// An error here is an endpoint gone (the rows' foreign key): one at a time, too.
+		inserted, ierr := s.execCount(ctx, tx, insertAttempted, len(deferred), func(dst []any, i int) []any {
+			c, d := deferred[i], fresh[i]
+			return append(dst, d.id, d.tenantID, d.seq, d.eventID, d.endpointID, d.eventType, string(c.Status),
+				microsPtr(nextOf(c)), c.Attempt.ResponseStatus, c.Attempt.Error, d.created, micros(c.Attempt.At))
+		})
+		if ierr != nil || updated != int64(len(stored)) || inserted != int64(len(deferred)) {
 			if _, err := tx.ExecContext(ctx, `ROLLBACK TO complete_bulk; RELEASE complete_bulk`); err != nil {
 				return err
 			}
-			return s.completeEach(ctx, tx, cs)
+			return each()
 		}
 		if err := s.execStmt(ctx, tx, completeRelease); err != nil {
 			return err
 		}
+		written = fresh
+		s.deferred.writing(written)
 		err = s.exec(ctx, tx, insertAttempts, len(cs), func(dst []any, i int) []any {
 			a := cs[i].Attempt
 			return append(dst, a.ID, a.DeliveryID, a.TenantID, a.EndpointID, a.EventID, micros(a.At), a.URL,
@@ -406,11 +534,13 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		if err != nil {
 			return fmt.Errorf("update endpoints: %w", err)
 		}
-		return nil
+		return s.moveMark(ctx, tx, false, written)
 	})
 	if err != nil {
+		s.deferred.unwritten(written)
 		return err
 	}
+	s.deferred.forget(written)
 	// The leases end once the outcomes are committed; see lease.go.
 	ids := make([]string, len(cs))
 	for i, c := range cs {
@@ -420,8 +550,39 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 	return nil
 }
 
-// completeEach applies completions one at a time, in order, within tx.
-func (s *Store) completeEach(ctx context.Context, tx *sql.Tx, cs []aviso.Completion) error {
+// completeEach applies completions one at a time, in order, within tx. It first writes the
+// deferred deliveries among them as pending rows, and those of an endpoint it disables (to fail
+// them); it returns the deferred deliveries it wrote.
+func (s *Store) completeEach(ctx context.Context, tx *sql.Tx, cs []aviso.Completion) (written []*deferredDelivery, err error) {
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.Attempt.DeliveryID
+	}
+	for _, d := range s.deferred.lookup(ids) {
+		if d.state != deferTentative {
+			written = append(written, d)
+		}
+	}
+	s.deferred.writing(written)
+	if _, err := s.writeDeferred(ctx, tx, written, nil); err != nil {
+		return written, err
+	}
+	err = s.completeRows(ctx, tx, cs, func(endpointID string, at time.Time) error {
+		ds := s.deferred.writable(func(d *deferredDelivery) bool { return d.endpointID == endpointID })
+		s.deferred.writing(ds)
+		written = append(written, ds...)
+		_, err := s.writeDeferred(ctx, tx, ds, &at)
+		return err
+	})
+	if err != nil {
+		return written, err
+	}
+	return written, s.moveMark(ctx, tx, false, written)
+}
+
+// completeRows applies completions one at a time, in order, within tx, to delivery rows.
+// disabling runs when an endpoint is disabled at at, before its pending deliveries are failed.
+func (s *Store) completeRows(ctx context.Context, tx *sql.Tx, cs []aviso.Completion, disabling func(endpointID string, at time.Time) error) error {
 	find, err := tx.PrepareContext(ctx, `SELECT endpoint_id FROM deliveries WHERE id = ?`)
 	if err != nil {
 		return err
@@ -487,6 +648,9 @@ func (s *Store) completeEach(ctx context.Context, tx *sql.Tx, cs []aviso.Complet
 				aviso.DisabledConsecutiveFailed, micros(a.At), endpointID); err != nil {
 				return fmt.Errorf("disable endpoint %s: %w", endpointID, err)
 			}
+			if err := disabling(endpointID, a.At); err != nil {
+				return err
+			}
 			if err := failPending(ctx, tx, endpointID, a.At); err != nil {
 				return err
 			}
@@ -509,7 +673,7 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 	if err := ctx.Err(); err != nil {
 		return storeErr("release deliveries", err)
 	}
-	if s.leases.release(owner, ids) > 0 {
+	if s.leases.release(owner, ids)+s.deferred.release(owner, ids) > 0 {
 		s.wake()
 	}
 	return nil
@@ -528,8 +692,16 @@ func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 		}
 		return err
 	})
-	if err != nil || !next.Valid {
+	if err != nil {
 		return time.Time{}, false, err
+	}
+	// A deferred delivery of a disabled endpoint counts too, once: the claim that finds it
+	// writes it as a row.
+	if at, ok := s.deferred.nextDue(); ok && (!next.Valid || at < next.Int64) {
+		next = sql.NullInt64{Int64: at, Valid: true}
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
 	}
 	return fromMicros(next.Int64), true, nil
 }

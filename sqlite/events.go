@@ -43,8 +43,8 @@ var (
 	// insertEventRows inserts events, skipping those whose (tenant_id, id) exists, and returns
 	// the seq of those it stored.
 	insertEventRows = bulkStatement{
-		head: `INSERT INTO events (tenant_id, id, type, data, external_reference, created_at) VALUES `,
-		row:  `(?,?,?,?,?,?)`,
+		head: `INSERT INTO events (tenant_id, id, type, data, external_reference, created_at, deferred) VALUES `,
+		row:  `(?,?,?,?,?,?,?)`,
 		tail: ` ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq, tenant_id, id`,
 	}
 	// insertDeliveryRows inserts deliveries as new (see aviso.NewEvent): pending, never attempted.
@@ -60,82 +60,50 @@ var (
 
 // InsertEvents stores events and their deliveries in one transaction; see aviso.Store. Events go
 // in multi-row INSERT … ON CONFLICT DO NOTHING RETURNING statements (the rows not returned
-// existed already), the endpoints are checked in one query, and the deliveries go in multi-row
-// INSERTs.
+// existed already), the endpoints are checked in one query, and the deliveries are deferred
+// (deferred.go) or go in multi-row INSERTs.
 //
 // Concurrent calls may share one body (see mergeInserts in groupcommit.go).
 func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]aviso.InsertedEvent, error) {
 	ins := &insertReq{events: events}
 	req := &writeReq{ctx: ctx, op: "insert events", insert: ins, done: make(chan error, 1)}
 	req.fn = func(ctx context.Context, tx *sql.Tx) (err error) {
-		ins.out, ins.queued, err = s.insertEvents(ctx, tx, events)
+		ins.out, ins.queued, ins.deferred, err = s.insertEvents(ctx, tx, events)
 		return err
 	}
 	if err := s.submit(req); err != nil {
+		s.deferred.discard(ins.deferred)
 		return nil, err
 	}
+	s.deferred.publish(ins.deferred)
 	if ins.queued {
 		s.wake()
 	}
 	return ins.out, nil
 }
 
-// insertReq is an InsertEvents call: its events, and once run, what was stored and whether a
-// delivery was queued.
+// insertReq is an InsertEvents call: its events, and once run, what was stored, whether a
+// delivery was queued, and the deliveries it deferred (tentative until the call's body commits).
 type insertReq struct {
-	events []aviso.NewEvent
-	out    []aviso.InsertedEvent
-	queued bool
+	events   []aviso.NewEvent
+	out      []aviso.InsertedEvent
+	queued   bool
+	deferred []*deferredDelivery
 }
 
-// insertEvents is the body of InsertEvents: it returns the events in order, stored or found, and
-// whether it queued a pending delivery.
-func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.NewEvent) ([]aviso.InsertedEvent, bool, error) {
+// insertEvents is the body of InsertEvents: it returns the events in order, stored or found,
+// whether it queued a pending delivery, and the deliveries it deferred, recorded as tentative.
+// On error it has deferred none.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.NewEvent) ([]aviso.InsertedEvent, bool, []*deferredDelivery, error) {
 	out := make([]aviso.InsertedEvent, 0, len(events))
 	queued := false
+	var deferred []*deferredDelivery
 	err := func() error {
-		type key struct{ tenant, id string }
-		seqs := make(map[key]int64, len(events))
-		var vals []any
-		for done := 0; done < len(events); {
-			size := chunkSize(len(events) - done)
-			st, err := s.stmt(ctx, tx, insertEventRows.sql(size))
-			if err != nil {
-				return err
-			}
-			vals = vals[:0]
-			for _, ne := range events[done : done+size] {
-				ev := ne.Event
-				vals = append(vals, ev.TenantID, ev.ID, ev.Type, string(ev.Data), ev.ExternalReference, micros(ev.CreatedAt))
-			}
-			rows, err := st.QueryContext(ctx, vals...)
-			if err != nil {
-				return fmt.Errorf("insert events: %w", err)
-			}
-			for rows.Next() {
-				var seq int64
-				var k key
-				if err := rows.Scan(&seq, &k.tenant, &k.id); err != nil {
-					rows.Close()
-					return err
-				}
-				seqs[k] = seq
-			}
-			if err := rows.Err(); err != nil {
-				rows.Close()
-				return fmt.Errorf("insert events: %w", err)
-			}
-			rows.Close()
-			done += size
-		}
-
-		// The endpoints the new events' deliveries go to, with their tenant.
+		// The endpoints the events' deliveries go to, with their tenant.
 		var endpointIDs []string
 		for _, ne := range events {
-			if _, ok := seqs[key{ne.Event.TenantID, ne.Event.ID}]; ok {
-				for _, d := range ne.Deliveries {
-					endpointIDs = append(endpointIDs, d.EndpointID)
-				}
+			for _, d := range ne.Deliveries {
+				endpointIDs = append(endpointIDs, d.EndpointID)
 			}
 		}
 		tenantOf := make(map[string]string)
@@ -163,13 +131,81 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 			rows.Close()
 		}
 
+		// Each event's deliveries: those whose endpoint (of the same tenant) still exists,
+		// deferred if there is room, or as rows.
+		room := s.deferred.room()
+		type plan struct {
+			rows     []*aviso.Delivery
+			deferred []*deferredDelivery
+			text     any // the deferred column: nil or a string
+		}
+		plans := make([]plan, len(events))
+		for i, ne := range events {
+			var valid []*aviso.Delivery
+			deferrable := s.deferLimit > 0
+			for _, d := range ne.Deliveries {
+				if t, ok := tenantOf[d.EndpointID]; ok && t == d.TenantID {
+					valid = append(valid, d)
+					deferrable = deferrable && d.NextAttemptAt != nil // else never due: a row
+				}
+			}
+			if !deferrable || len(valid) == 0 || len(valid) > maxDeferPerEvent || len(valid) > room {
+				plans[i].rows = valid
+				continue
+			}
+			room -= len(valid)
+			ev := ne.Event
+			for _, d := range valid {
+				plans[i].deferred = append(plans[i].deferred, &deferredDelivery{id: d.ID, tenantID: d.TenantID,
+					eventID: ev.ID, endpointID: d.EndpointID, eventType: d.EventType,
+					next: micros(*d.NextAttemptAt), created: micros(d.CreatedAt), updated: micros(d.UpdatedAt)})
+			}
+			plans[i].text = encodeDeferred(plans[i].deferred)
+		}
+
+		type key struct{ tenant, id string }
+		seqs := make(map[key]int64, len(events))
+		var vals []any
+		for done := 0; done < len(events); {
+			size := chunkSize(len(events) - done)
+			st, err := s.stmt(ctx, tx, insertEventRows.sql(size))
+			if err != nil {
+				return err
+			}
+			vals = vals[:0]
+			for i, ne := range events[done : done+size] {
+				ev := ne.Event
+				vals = append(vals, ev.TenantID, ev.ID, ev.Type, string(ev.Data), ev.ExternalReference, micros(ev.CreatedAt),
+					plans[done+i].text)
+			}
+			rows, err := st.QueryContext(ctx, vals...)
+			if err != nil {
+				return fmt.Errorf("insert events: %w", err)
+			}
+			for rows.Next() {
+				var seq int64
+				var k key
+				if err := rows.Scan(&seq, &k.tenant, &k.id); err != nil {
+					rows.Close()
+					return err
+				}
+				seqs[k] = seq
+			}
+			if err := rows.Err(); err != nil {
+				rows.Close()
+				return fmt.Errorf("insert events: %w", err)
+			}
+			rows.Close()
+			done += size
+		}
+
 		type newDelivery struct {
 			d       *aviso.Delivery
 			seq     int64
 			eventID string
 		}
 		var ds []newDelivery
-		for _, ne := range events {
+		for i, ne := range events {
 			ev := ne.Event
 			k := key{ev.TenantID, ev.ID}
 			seq, ok := seqs[k]
@@ -184,13 +220,14 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 				continue
 			}
 			delete(seqs, k) // a later copy in this batch is not created again
-			for _, d := range ne.Deliveries {
-				// A delivery is inserted only if its endpoint (of the same tenant) still exists.
-				if t, ok := tenantOf[d.EndpointID]; ok && t == d.TenantID {
-					ds = append(ds, newDelivery{d, seq, ev.ID})
-					queued = true
-				}
+			for _, d := range plans[i].rows {
+				ds = append(ds, newDelivery{d, seq, ev.ID})
 			}
+			for _, d := range plans[i].deferred {
+				d.seq = seq
+				deferred = append(deferred, d)
+			}
+			queued = queued || len(plans[i].rows) > 0 || len(plans[i].deferred) > 0
 			stored := *ev
 			stored.CreatedAt = fromMicros(micros(ev.CreatedAt))
 			out = append(out, aviso.InsertedEvent{Event: &stored, Created: true})
@@ -208,12 +245,18 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 		if err != nil {
 			return fmt.Errorf("insert deliveries: %w", err)
 		}
+		// Recorded before the mark moves, so that it counts them.
+		s.deferred.addTentative(deferred)
+		if err := s.moveMark(ctx, tx, false, nil); err != nil {
+			s.deferred.discard(deferred)
+			return err
+		}
 		return nil
 	}()
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
-	return out, queued, nil
+	return out, queued, deferred, nil
 }
 
 // GetEvent returns one event of a tenant. ENOTFOUND.
@@ -348,6 +391,9 @@ func scanAttempt(sc scanner) (aviso.Attempt, error) {
 
 // GetDelivery returns one delivery with its attempts, oldest first. ENOTFOUND.
 func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*aviso.Delivery, error) {
+	if err := s.flush(ctx); err != nil { // reads every delivery as a row (deferred.go)
+		return nil, err
+	}
 	var d *aviso.Delivery
 	err := s.read(ctx, "get delivery", func(tx *sql.Tx) (err error) {
 		d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM deliveries d WHERE d.tenant_id = ? AND d.id = ?`, tenantID, id))
@@ -368,6 +414,9 @@ func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*aviso.De
 func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams) (*aviso.Page[*aviso.Delivery], error) {
 	stmt, args, err := listDeliveriesSQL(p)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.flush(ctx); err != nil { // reads every delivery as a row (deferred.go)
 		return nil, err
 	}
 	var out *aviso.Page[*aviso.Delivery]
@@ -446,6 +495,9 @@ const requeue = `status = 'pending', next_attempt_at = ?1, round_attempts = 0, l
 
 // RetryDelivery queues a delivery for an attempt now. ENOTFOUND.
 func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time.Time) (*aviso.Delivery, error) {
+	if err := s.flush(ctx); err != nil { // reads every delivery as a row (deferred.go)
+		return nil, err
+	}
 	var d *aviso.Delivery
 	err := s.write(ctx, "retry delivery", func(ctx context.Context, tx *sql.Tx) (err error) {
 		d, err = scanDelivery(tx.QueryRowContext(ctx, `UPDATE deliveries SET `+requeue+`

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/aviso-dev/aviso"
 )
@@ -74,4 +75,21 @@ func ListPlan(s *Store, ev *aviso.ListEventsParams, d *aviso.ListDeliveriesParam
 		return rows.Err()
 	})
 	return plan, err
+}
+
+// DeferredCount is how many deliveries s holds deferred (deferred.go).
+func DeferredCount(s *Store) int {
+	s.deferred.mu.Lock()
+	defer s.deferred.mu.Unlock()
+	return len(s.deferred.byID)
+}
+
+// SetDeferSpan sets how many events behind the newest a deferred delivery may fall before a
+// claim writes it.
+func SetDeferSpan(s *Store, n int64) { s.deferSpan = n }
+
+// Abandon closes s as a crash would: without writing its deferred deliveries.
+func Abandon(s *Store) error {
+	s.closeStatements()
+	return errors.Join(s.r.Close(), s.w.Close())
 }

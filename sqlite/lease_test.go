@@ -14,21 +14,35 @@ import (
 // A claim whose snapshot was taken before a completion committed still sees the delivery
 // pending; the ended lease must keep it from being claimed again (lease.go). The hook pins the
 // claim's snapshot, then completes the delivery on the writer before the claim walks.
+//
+// With the delivery deferred (deferred.go) there is no row to pin: the claim has already
+// picked the deferred delivery, whose expired lease queued it again, when the completion writes
+// its row; the claim must leave it out.
 func TestClaimSkipsLeaseEndedAfterItsSnapshot(t *testing.T) {
 	tests := []struct {
 		name      string
 		code      int // the completion's response status
+		deferred  bool
 		wantLater int // claims by a claim that sees the completion
 	}{
-		{"succeeded", 200, 0},
-		{"retry scheduled", 503, 1},
+		{"succeeded", 200, false, 0},
+		{"retry scheduled", 503, false, 1},
+		{"deferred succeeded", 200, true, 0},
+		{"deferred retry scheduled", 503, true, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := testStore(t)
+			opts := sqlite.Options{DeferLimit: -1}
+			if tc.deferred {
+				opts.DeferLimit = 0 // the default
+			}
+			s := open(t, filepath.Join(t.TempDir(), "aviso.db"), opts)
 			ten := storetest.NewTenant(t, s)
 			ep := storetest.NewEndpoint(t, s, ten.ID)
 			_, ds := storetest.Publish(t, s, ten.ID, storetest.Base(), ep)
+			if want := map[bool]int{false: 0, true: 1}[tc.deferred]; sqlite.DeferredCount(s) != want {
+				t.Fatalf("deferred deliveries: %d, want %d", sqlite.DeferredCount(s), want)
+			}
 			now := storetest.Base().Add(time.Second)
 			cs := storetest.Claim(t, s, "node", now, 10)
 			if len(cs) != 1 {
@@ -39,6 +53,11 @@ func TestClaimSkipsLeaseEndedAfterItsSnapshot(t *testing.T) {
 			var pendingInSnapshot bool
 			sqlite.SetClaimReadHook(s, func(tx *sql.Tx) {
 				sqlite.SetClaimReadHook(s, nil)
+				if tc.deferred {
+					pendingInSnapshot = true // nothing to pin: no row
+					storetest.Complete(t, s, completion)
+					return
+				}
 				var status string
 				if err := tx.QueryRow(`SELECT status FROM deliveries WHERE id = ?`, ds[0].ID).Scan(&status); err != nil {
 					t.Errorf("pin the snapshot: %v", err)

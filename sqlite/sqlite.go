@@ -63,6 +63,11 @@ type Options struct {
 	// BusyTimeout is how long a statement waits for a lock held by another connection before
 	// failing. Default: 10s.
 	BusyTimeout time.Duration
+	// DeferLimit is how many new deliveries may wait in memory for their first attempt instead
+	// of being written pending at the publish (see deferred.go): they are durable all the same,
+	// through their event's row. Default: 100,000. Negative: none; every delivery is written at
+	// its publish.
+	DeferLimit int
 }
 
 // Store is an aviso.Store on one SQLite file. It is safe for concurrent use.
@@ -77,9 +82,12 @@ type Store struct {
 	prepared map[string]*sql.Stmt
 	// rprepared holds the claim's statements, prepared on the readers (see prepare).
 	rprepared   map[string]*sql.Stmt
-	claimMu     sync.Mutex  // claims run one at a time (see lease.go)
-	leases      *leaseTable // the delivery leases
-	deleteChunk int         // events deleted per write by DeleteTenant
+	claimMu     sync.Mutex   // claims run one at a time (see lease.go)
+	leases      *leaseTable  // the delivery leases
+	deferred    *deferredSet // deliveries whose rows are not written yet (deferred.go)
+	deferLimit  int
+	deferSpan   int64 // deferSpan, but in tests
+	deleteChunk int   // events deleted per write by DeleteTenant
 	// claimReadHook, set by tests only, runs at the start of each claim's read transaction.
 	claimReadHook func(tx *sql.Tx)
 }
@@ -120,7 +128,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
+	switch {
+	case opts.DeferLimit == 0:
+		opts.DeferLimit = defaultDeferLimit
+	case opts.DeferLimit < 0:
+		opts.DeferLimit = 0
+	}
 	s := &Store{w: w, log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter(), leases: newLeaseTable(),
+		deferred: newDeferredSet(opts.DeferLimit), deferLimit: opts.DeferLimit, deferSpan: deferSpan,
 		deleteChunk: 1000}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
@@ -133,6 +148,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
 		s.log.Info("released the leases of a previous run", "deliveries", n)
+	}
+	if n, err := s.recoverDeferred(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite: write the deferred deliveries of a previous run: %w", err)
+	} else if n > 0 {
+		s.log.Info("wrote the deferred deliveries of a previous run", "deliveries", n)
 	}
 	if err := s.prepare(ctx); err != nil {
 		s.closeStatements()
@@ -227,14 +248,18 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database.
+// Close writes the deferred deliveries (deferred.go) and closes the database.
 func (s *Store) Close() error {
+	var errF error
+	if err := s.writeAllDeferred(context.Background(), "write deferred deliveries", nil, nil, true); err != nil {
+		errF = fmt.Errorf("close sqlite: %w", err)
+	}
 	s.closeStatements()
 	var errR error
 	if s.r != nil {
 		errR = s.r.Close()
 	}
-	return errors.Join(s.w.Close(), errR)
+	return errors.Join(errF, s.w.Close(), errR)
 }
 
 // Wakeups returns the channel signalled after commits that make deliveries due now. SQLite has

@@ -34,7 +34,7 @@ import (
 // SQLiteVersion is the schema version of sqlite/migrations this package reads. A source at another
 // version is refused, so a new SQLite migration cannot be copied wrongly in silence: whoever adds
 // one updates the table list below and this number (the package test fails until then).
-const SQLiteVersion = 6
+const SQLiteVersion = 7
 
 // Options configure Copy.
 type Options struct {
@@ -116,6 +116,17 @@ func Copy(ctx context.Context, sqlitePath, postgresURL string, opts Options) (Co
 	if version != SQLiteVersion {
 		return Counts{}, fmt.Errorf("sqlite store %s is at migration %d; this build copies migration %d: "+
 			"start and stop `aviso serve` of this version on it once, or use the matching aviso", sqlitePath, version, SQLiteVersion)
+	}
+	// A store that was not stopped cleanly may hold deliveries only in its events' deferred
+	// column (see sqlite/deferred.go); Open writes them as rows, Close leaves none.
+	var unwritten int
+	if err := rtx.QueryRowContext(ctx, `SELECT count(*) FROM events
+		WHERE seq >= (SELECT seq FROM deferred_mark) AND deferred IS NOT NULL`).Scan(&unwritten); err != nil {
+		return Counts{}, fmt.Errorf("read sqlite deferred deliveries: %w", err)
+	}
+	if unwritten > 0 {
+		return Counts{}, fmt.Errorf("sqlite store %s was not stopped cleanly: %d events may have deliveries not yet written; "+
+			"start and stop `aviso serve` on it once, then copy it", sqlitePath, unwritten)
 	}
 	tables := tableList()
 	var want Counts

@@ -398,11 +398,27 @@ func TestCopyRefuses(t *testing.T) {
 	}
 	db.Close()
 
+	// A store that stopped without writing its deferred deliveries (a crash): an event from the
+	// mark on names one.
+	crashed := filepath.Join(t.TempDir(), "crashed.db")
+	if err := os.WriteFile(crashed, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = sql.Open("sqlite", crashed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE events SET deferred = 'dlv_x ep_x 1 1 1' WHERE seq = (SELECT max(seq) FROM events);
+		UPDATE deferred_mark SET seq = 1`); err != nil {
+		t.Fatalf("leave a deferred delivery unwritten: %v", err)
+	}
+	db.Close()
+
 	tests := []struct {
 		name, path, want string
 	}{
 		{"missing file", filepath.Join(t.TempDir(), "nope.db"), "no such file"},
 		{"future schema", future, "migration 99"},
+		{"not stopped cleanly", crashed, "not stopped cleanly"},
 		{"not a plain path", path + "?mode=rw", "plain file name"},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,223 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/sqlite"
+	"github.com/aviso-dev/aviso/storetest"
+)
+
+// A crash loses no deferred delivery: Open writes, pending and under their own IDs, those the
+// crash kept from being written, and leaves alone those that were.
+func TestDeferredSurviveCrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aviso.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ten := storetest.NewTenant(t, s)
+	ep := storetest.NewEndpoint(t, s, ten.ID)
+	var ds []*aviso.Delivery
+	for i := range 3 {
+		_, got := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
+		ds = append(ds, got...)
+	}
+	if n := sqlite.DeferredCount(s); n != 3 {
+		t.Fatalf("deferred: %d, want 3", n)
+	}
+	// The first succeeds: its row is written. The second is claimed, in flight at the crash.
+	now := storetest.Base().Add(time.Second)
+	cs := storetest.Claim(t, s, "node", now, 2)
+	if len(cs) != 2 || cs[0].Delivery.ID != ds[0].ID || cs[1].Delivery.ID != ds[1].ID {
+		t.Fatalf("claimed %v, want the first two of %v", claimIDs(cs), deliveryIDs(ds))
+	}
+	storetest.Complete(t, s, storetest.Completion(ds[0], "node", now, 200, false))
+	if n := sqlite.DeferredCount(s); n != 2 {
+		t.Fatalf("deferred after a completion: %d, want 2", n)
+	}
+	if err := sqlite.Abandon(s); err != nil {
+		t.Fatalf("crash: %v", err)
+	}
+
+	s = open(t, path, sqlite.Options{})
+	if n := sqlite.DeferredCount(s); n != 0 {
+		t.Fatalf("deferred after reopening: %d, want 0: Open writes them as rows", n)
+	}
+	want := map[string]aviso.DeliveryStatus{ds[0].ID: aviso.StatusSucceeded, ds[1].ID: aviso.StatusPending, ds[2].ID: aviso.StatusPending}
+	for id, status := range want {
+		d, err := s.GetDelivery(t.Context(), ten.ID, id)
+		if err != nil {
+			t.Fatalf("delivery %s after the crash: %v", id, err)
+		}
+		if d.Status != status || d.EndpointID != ep.ID || d.EventType != "invoice.created" {
+			t.Errorf("delivery %s: status %s endpoint %s type %s, want %s %s invoice.created", id, d.Status, d.EndpointID, d.EventType, status, ep.ID)
+		}
+		if status == aviso.StatusSucceeded && (d.AttemptCount != 1 || len(d.Attempts) != 1) {
+			t.Errorf("delivery %s: %d attempts, %d recorded, want 1: the written row was kept", id, d.AttemptCount, len(d.Attempts))
+		}
+	}
+	page, err := s.ListDeliveries(t.Context(), aviso.ListDeliveriesParams{TenantID: ten.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Data) != 3 {
+		t.Fatalf("deliveries after the crash: %d, want 3 (none lost, none twice)", len(page.Data))
+	}
+	// Both unfinished deliveries are claimable at once, in due order.
+	if cs := storetest.Claim(t, s, "node", now, 10); !slices.Equal(claimIDs(cs), []string{ds[1].ID, ds[2].ID}) {
+		t.Fatalf("claimed after the crash %v, want %v", claimIDs(cs), []string{ds[1].ID, ds[2].ID})
+	}
+}
+
+// A clean Close writes every deferred delivery, and the next Open has nothing to recover.
+func TestCloseWritesDeferred(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aviso.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ten := storetest.NewTenant(t, s)
+	ep := storetest.NewEndpoint(t, s, ten.ID)
+	_, ds := storetest.Publish(t, s, ten.ID, storetest.Base(), ep)
+	if n := sqlite.DeferredCount(s); n != 1 {
+		t.Fatalf("deferred: %d, want 1", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if got := deferredMarkAndUnwritten(t, path); got != 0 {
+		t.Fatalf("after Close, %d events from the mark on name deferred deliveries, want 0", got)
+	}
+	s = open(t, path, sqlite.Options{})
+	d, err := s.GetDelivery(t.Context(), ten.ID, ds[0].ID)
+	if err != nil || d.Status != aviso.StatusPending {
+		t.Fatalf("delivery after Close and Open: %v, %v; want it pending", d, err)
+	}
+}
+
+// deferredMarkAndUnwritten counts the events from the mark on that name deferred deliveries.
+func deferredMarkAndUnwritten(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=query_only(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM events
+		WHERE seq >= (SELECT seq FROM deferred_mark) AND deferred IS NOT NULL`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// What is deferred: at most DeferLimit deliveries, none of an event with more than 16; the rest
+// are written at the publish. Both kinds are claimed together, in due order.
+func TestDeferLimits(t *testing.T) {
+	tests := []struct {
+		name         string
+		limit        int
+		endpoints    int // per event
+		events       int
+		wantDeferred int
+	}{
+		{"default", 0, 1, 5, 5},
+		{"limit reached", 3, 1, 5, 3},
+		{"an event's deliveries are deferred all or none", 3, 2, 3, 2},
+		{"fan-out is written", 0, 17, 1, 0},
+		{"off", -1, 1, 5, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{DeferLimit: tc.limit})
+			ten := storetest.NewTenant(t, s)
+			var eps []*aviso.Endpoint
+			for range tc.endpoints {
+				eps = append(eps, storetest.NewEndpoint(t, s, ten.ID))
+			}
+			var want []string
+			for i := range tc.events {
+				_, ds := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), eps...)
+				want = append(want, deliveryIDs(ds)...)
+			}
+			if n := sqlite.DeferredCount(s); n != tc.wantDeferred {
+				t.Fatalf("deferred: %d, want %d", n, tc.wantDeferred)
+			}
+			cs := storetest.Claim(t, s, "node", storetest.Base().Add(time.Second), 1000)
+			got := claimIDs(cs)
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("claimed %d deliveries, want all %d", len(got), len(want))
+			}
+		})
+	}
+}
+
+// A claim writes, pending, the deliveries deferred more than the span of events ago (here 4), so
+// that a crash never leaves Open many events to read.
+func TestClaimWritesOldDeferred(t *testing.T) {
+	s := testStore(t)
+	sqlite.SetDeferSpan(s, 4)
+	ten := storetest.NewTenant(t, s)
+	slow := storetest.NewEndpoint(t, s, ten.ID)
+	for i := range 10 {
+		storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), slow)
+	}
+	// The slow endpoint is left out of the claim (it holds enough work elsewhere), as the
+	// dispatcher does; its deliveries stay deferred until they are too old.
+	cs, err := s.ClaimDeliveries(t.Context(), aviso.ClaimParams{Now: storetest.Base().Add(time.Second), Limit: 10,
+		Owner: "node", LeaseUntil: storetest.Base().Add(time.Minute), ExcludeEndpoints: []string{slow.ID}})
+	if err != nil || len(cs) != 0 {
+		t.Fatalf("claim: %d claims, %v; want none", len(cs), err)
+	}
+	// Newest seq 10, span 4: those of events below 10 - 4/2 = 8 are written.
+	if n := sqlite.DeferredCount(s); n != 3 {
+		t.Fatalf("deferred after the claim: %d, want 3 (those of the events from seq 8 on)", n)
+	}
+	page, err := s.ListDeliveries(t.Context(), aviso.ListDeliveriesParams{TenantID: ten.ID, EndpointID: slow.ID})
+	if err != nil || len(page.Data) != 10 {
+		t.Fatalf("slow endpoint's deliveries: %d, %v; want 10", len(page.Data), err)
+	}
+}
+
+// Disabling an endpoint fails its deferred deliveries as it fails its pending rows, and a claim
+// that finds a deferred delivery of an endpoint disabled meanwhile fails it too.
+func TestDisableFailsDeferred(t *testing.T) {
+	s := testStore(t)
+	ten := storetest.NewTenant(t, s)
+	ep := storetest.NewEndpoint(t, s, ten.ID)
+	_, ds := storetest.Publish(t, s, ten.ID, storetest.Base(), ep)
+	if _, err := s.SetEndpointDisabled(t.Context(), aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: ep.ID,
+		Disabled: true, Reason: aviso.DisabledByUser, Now: storetest.Base().Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := sqlite.DeferredCount(s); n != 0 {
+		t.Fatalf("deferred after disabling: %d, want 0", n)
+	}
+	d, err := s.GetDelivery(t.Context(), ten.ID, ds[0].ID)
+	if err != nil || d.Status != aviso.StatusFailed || d.LastError != "endpoint disabled" {
+		t.Fatalf("delivery after disabling: %+v, %v; want failed, endpoint disabled", d, err)
+	}
+}
+
+func claimIDs(cs []*aviso.Claim) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Delivery.ID
+	}
+	return out
+}
+
+func deliveryIDs(ds []*aviso.Delivery) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.ID
+	}
+	return out
+}
