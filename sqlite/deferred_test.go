@@ -221,3 +221,23 @@ func deliveryIDs(ds []*aviso.Delivery) []string {
 	}
 	return out
 }
+
+// A claim takes rows and deferred deliveries in one due order; a deferred delivery that lost its
+// place to an older row stays claimable.
+func TestClaimMergesRowsAndDeferred(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{DeferLimit: 1})
+	ten := storetest.NewTenant(t, s)
+	ep := storetest.NewEndpoint(t, s, ten.ID)
+	_, deferred := storetest.Publish(t, s, ten.ID, storetest.Base().Add(10*time.Millisecond), ep)
+	_, row := storetest.Publish(t, s, ten.ID, storetest.Base(), ep) // no room left: a row, due first
+	if n := sqlite.DeferredCount(s); n != 1 {
+		t.Fatalf("deferred: %d, want 1", n)
+	}
+	now := storetest.Base().Add(time.Second)
+	if cs := storetest.Claim(t, s, "node", now, 1); !slices.Equal(claimIDs(cs), deliveryIDs(row)) {
+		t.Fatalf("first claim %v, want the older row %v", claimIDs(cs), deliveryIDs(row))
+	}
+	if cs := storetest.Claim(t, s, "node", now, 10); !slices.Equal(claimIDs(cs), deliveryIDs(deferred)) {
+		t.Fatalf("second claim %v, want the deferred delivery %v", claimIDs(cs), deliveryIDs(deferred))
+	}
+}

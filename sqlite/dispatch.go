@@ -91,12 +91,19 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 	}
 	// The deferred deliveries are leased now; one that a completion wrote meanwhile (its lease
 	// had expired and it was queued again) is no longer queued, and is left out.
+	// Only those among the claims: the others picked lost to older rows, or are gone or paused.
 	until := micros(p.LeaseUntil)
-	taken := s.deferred.claim(deferred, p.Owner, until)
 	deferredByID := make(map[string]*deferredDelivery, len(deferred))
 	for _, d := range deferred {
 		deferredByID[d.id] = d
 	}
+	var chosen []*deferredDelivery
+	for _, c := range claims {
+		if d := deferredByID[c.Delivery.ID]; d != nil {
+			chosen = append(chosen, d)
+		}
+	}
+	taken := s.deferred.claim(chosen, p.Owner, until)
 	ids := make([]string, 0, len(claims))
 	kept := claims[:0]
 	for _, c := range claims {
