@@ -89,9 +89,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 	if err != nil {
 		return nil, err
 	}
-	// The deferred deliveries are leased now; one that a completion wrote meanwhile (its lease
-	// had expired and it was queued again) is no longer queued, and is left out.
-	// Only those among the claims: the others picked lost to older rows, or are gone or paused.
+	// The deferred deliveries among the claims are leased now (the others picked lost their
+	// place to older rows, or are gone or paused). One that a completion wrote meanwhile (its
+	// lease had expired and it was queued again) is no longer queued, and is left out.
 	until := micros(p.LeaseUntil)
 	deferredByID := make(map[string]*deferredDelivery, len(deferred))
 	for _, d := range deferred {
