@@ -426,26 +426,16 @@ func (s *deferredSet) newestSeq() int64 {
 	return s.newest
 }
 
-// markDue reports whether a body should write the mark now, and if so notes that one does.
-func (s *deferredSet) markDue(now time.Time) bool {
+// once reports whether a second (markEvery) has passed since *last, and if so sets *last to
+// now: how bodies pace moving the mark (lastMark) and claims looking for deliveries deferred too
+// long ago (lastAge).
+func (s *deferredSet) once(last *time.Time, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if now.Sub(s.lastMark) < markEvery {
+	if now.Sub(*last) < markEvery {
 		return false
 	}
-	s.lastMark = now
-	return true
-}
-
-// ageDue reports whether a claim should look for deliveries deferred too long ago, and if so
-// notes that one does.
-func (s *deferredSet) ageDue(now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if now.Sub(s.lastAge) < markEvery {
-		return false
-	}
-	s.lastAge = now
+	*last = now
 	return true
 }
 
@@ -548,7 +538,7 @@ func (s *Store) writeDeferred(ctx context.Context, tx *sql.Tx, ds []*deferredDel
 // (tentative), so that it counts them; written are those whose rows the body wrote, which the
 // mark may pass: they commit together.
 func (s *Store) moveMark(ctx context.Context, tx *sql.Tx, force bool, written []*deferredDelivery) error {
-	if !force && !s.deferred.markDue(time.Now()) {
+	if !force && !s.deferred.once(&s.deferred.lastMark, time.Now()) {
 		return nil
 	}
 	seq, ok := s.deferred.oldest(written)

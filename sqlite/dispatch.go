@@ -140,7 +140,7 @@ func (s *Store) writeStaleDeferred(ctx context.Context, paused []*deferredDelive
 			return err
 		}
 	}
-	if !s.deferred.ageDue(time.Now()) {
+	if !s.deferred.once(&s.deferred.lastAge, time.Now()) {
 		return nil
 	}
 	oldest, ok := s.deferred.oldest(nil)
