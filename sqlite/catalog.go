@@ -80,7 +80,9 @@ func (s *Store) UpdateTenant(ctx context.Context, t *aviso.Tenant) error {
 // transaction would hold every other write (every publish) for seconds. The tenant's events, with
 // their deliveries and attempts by cascade, are deleted first, deleteChunk at a time, each chunk
 // its own write; then the tenant and what remains. Should the process stop half-way, the tenant
-// is still there with fewer events, and deleting it again finishes the job.
+// is still there with fewer events, and deleting it again finishes the job. Its deferred
+// deliveries (deferred.go) are dropped from memory with the tenant; claims meanwhile drop those
+// whose event they find deleted.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 	for {
 		var n int64
@@ -100,10 +102,16 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 			break
 		}
 	}
-	return s.write(ctx, "delete tenant", func(ctx context.Context, tx *sql.Tx) error {
+	var gone []*deferredDelivery
+	err := s.write(ctx, "delete tenant", func(ctx context.Context, tx *sql.Tx) error {
+		gone = s.deferred.matching(func(d *deferredDelivery) bool { return d.tenantID == id })
 		res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
 		return affected(res, err, "delete tenant")
 	})
+	if err == nil {
+		s.deferred.forget(gone)
+	}
+	return err
 }
 
 // affected turns an update or delete that matched no row into ENOTFOUND.
@@ -441,10 +449,17 @@ func failPending(ctx context.Context, tx *sql.Tx, endpointID string, now time.Ti
 	return nil
 }
 
-// DeleteEndpoint removes an endpoint and, by cascade, its deliveries and attempts. ENOTFOUND.
+// DeleteEndpoint removes an endpoint and, by cascade, its deliveries and attempts (its deferred
+// deliveries are dropped from memory). ENOTFOUND.
 func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
-	return s.write(ctx, "delete endpoint", func(ctx context.Context, tx *sql.Tx) error {
+	var gone []*deferredDelivery
+	err := s.write(ctx, "delete endpoint", func(ctx context.Context, tx *sql.Tx) error {
+		gone = s.deferred.matching(func(d *deferredDelivery) bool { return d.endpointID == id && d.tenantID == tenantID })
 		res, err := tx.ExecContext(ctx, `DELETE FROM endpoints WHERE tenant_id = ? AND id = ?`, tenantID, id)
 		return affected(res, err, "delete endpoint")
 	})
+	if err == nil {
+		s.deferred.forget(gone)
+	}
+	return err
 }

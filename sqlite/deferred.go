@@ -384,6 +384,22 @@ func (s *deferredSet) forget(ds []*deferredDelivery) {
 	}
 }
 
+// matching returns the deferred deliveries for which match holds, whatever their state. A body
+// that deletes their event or endpoint takes them, and its method forgets them once committed: no
+// row is owed. One claimed meanwhile then completes as a deleted delivery does; one tentative
+// (published earlier in the same group) is never queued.
+func (s *deferredSet) matching(match func(*deferredDelivery) bool) []*deferredDelivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*deferredDelivery
+	for _, d := range s.byID {
+		if match(d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // nextDue returns the earliest due time of a queued delivery.
 func (s *deferredSet) nextDue() (int64, bool) {
 	s.mu.Lock()

@@ -241,3 +241,42 @@ func TestClaimMergesRowsAndDeferred(t *testing.T) {
 		t.Fatalf("second claim %v, want the deferred delivery %v", claimIDs(cs), deliveryIDs(deferred))
 	}
 }
+
+// Deleting an endpoint or a tenant drops its deferred deliveries from memory at once, and only
+// its own: they neither wait for a claim to find them gone nor take the room of new ones.
+func TestDeletesForgetDeferred(t *testing.T) {
+	tests := []struct {
+		name   string
+		remove func(t *testing.T, s *sqlite.Store, ten *aviso.Tenant, ep *aviso.Endpoint) error
+	}{
+		{"endpoint", func(t *testing.T, s *sqlite.Store, ten *aviso.Tenant, ep *aviso.Endpoint) error {
+			return s.DeleteEndpoint(t.Context(), ten.ID, ep.ID)
+		}},
+		{"tenant", func(t *testing.T, s *sqlite.Store, ten *aviso.Tenant, _ *aviso.Endpoint) error {
+			return s.DeleteTenant(t.Context(), ten.ID)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{})
+			doomedTen, keptTen := storetest.NewTenant(t, s), storetest.NewTenant(t, s)
+			doomed, kept := storetest.NewEndpoint(t, s, doomedTen.ID), storetest.NewEndpoint(t, s, keptTen.ID)
+			for range 3 {
+				storetest.Publish(t, s, doomedTen.ID, storetest.Base(), doomed)
+			}
+			_, ds := storetest.Publish(t, s, keptTen.ID, storetest.Base(), kept)
+			if n := sqlite.DeferredCount(s); n != 4 {
+				t.Fatalf("deferred: %d, want 4", n)
+			}
+			if err := tc.remove(t, s, doomedTen, doomed); err != nil {
+				t.Fatalf("delete: %v", err)
+			}
+			if n := sqlite.DeferredCount(s); n != 1 {
+				t.Fatalf("deferred after the delete: %d, want 1 (the other tenant's)", n)
+			}
+			if d, err := s.GetDelivery(t.Context(), keptTen.ID, ds[0].ID); err != nil || d.Status != aviso.StatusPending {
+				t.Fatalf("the kept delivery: %v, %v; want it pending", d, err)
+			}
+		})
+	}
+}

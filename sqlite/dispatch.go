@@ -44,12 +44,40 @@ func claimStatements() []string {
 // writer is not involved. Claims run one at a time. With ExcludeEndpoints it goes endpoint by
 // endpoint (claimOthers). Deferred deliveries (deferred.go) are claimed beside the rows, in the
 // same due order.
+//
+// A deferred delivery found gone (its event or endpoint deleted) or paused (its endpoint
+// disabled) is dropped from memory and takes no claim's place: while a pass drops some and
+// leaves the claim short, another pass claims the rest. Otherwise the leftovers of a deleted
+// endpoint, older than everything else due, would fill claim after claim with nothing, and the
+// delivery engine would wait a second (dispatch.Config.IdleWait) between them.
 func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, error) {
+	claims := []*aviso.Claim{}
 	if p.Limit <= 0 {
-		return []*aviso.Claim{}, nil
+		return claims, nil
 	}
 	s.claimMu.Lock()
 	defer s.claimMu.Unlock()
+	for len(claims) < p.Limit {
+		pass := p
+		pass.Limit = p.Limit - len(claims)
+		got, dropped, err := s.claimPass(ctx, pass)
+		if err != nil {
+			if len(claims) > 0 {
+				break // leased already: return them; the next claim meets the error again
+			}
+			return nil, err
+		}
+		claims = append(claims, got...)
+		if dropped == 0 {
+			break
+		}
+	}
+	return claims, nil
+}
+
+// claimPass is one pass of ClaimDeliveries: it returns the claims and how many deferred
+// deliveries it dropped (gone, or paused and written failed). The caller holds claimMu.
+func (s *Store) claimPass(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, int, error) {
 	now := micros(p.Now)
 	s.leases.startClaim(s.commit.commits.Load(), now)
 	s.deferred.expire(now)
@@ -87,7 +115,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// The deferred deliveries among the claims are leased now (the others picked lost their
 	// place to older rows, or are gone or paused). One that a completion wrote meanwhile (its
@@ -115,13 +143,12 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 	claims = kept
 	s.leases.take(ids, p.Owner, until)
 	s.deferred.forget(gone)
+	dropped := len(gone) + len(paused)
 	if err := s.writeStaleDeferred(ctx, paused, p.Now); err != nil {
 		s.log.Warn("could not write deferred deliveries", "err", err)
+		dropped = len(gone)
 	}
-	if claims == nil {
-		claims = []*aviso.Claim{}
-	}
-	return claims, nil
+	return claims, dropped, nil
 }
 
 // writeStaleDeferred writes the deferred deliveries that a claim should not keep in memory: those

@@ -684,3 +684,64 @@ func testWakeups(t *testing.T, s aviso.Store) {
 	}
 	waitWakeup(t, ch, "several InsertEvents")
 }
+
+// testClaimAfterRemovals: the deliveries of an endpoint deleted, disabled or pruned away take no
+// claim's place, however many were due before the others.
+func testClaimAfterRemovals(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	const doomedCount, keptCount = 30, 5
+	tests := []struct {
+		name   string
+		remove func(t *testing.T, ten *aviso.Tenant, ep *aviso.Endpoint, at time.Time)
+	}{
+		// First: Prune deletes the store's oldest events, here the doomed ones only.
+		{"events pruned", func(t *testing.T, _ *aviso.Tenant, _ *aviso.Endpoint, at time.Time) {
+			if n, err := s.Prune(ctx, at.Add(time.Millisecond), 1000); err != nil || n != doomedCount {
+				t.Fatalf("prune: %d, %v; want %d events", n, err, doomedCount)
+			}
+		}},
+		{"endpoint deleted", func(t *testing.T, ten *aviso.Tenant, ep *aviso.Endpoint, _ time.Time) {
+			if err := s.DeleteEndpoint(ctx, ten.ID, ep.ID); err != nil {
+				t.Fatalf("delete endpoint: %v", err)
+			}
+		}},
+		{"endpoint disabled", func(t *testing.T, ten *aviso.Tenant, ep *aviso.Endpoint, at time.Time) {
+			if _, err := s.SetEndpointDisabled(ctx, aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: ep.ID,
+				Disabled: true, Reason: aviso.DisabledByUser, Now: at}); err != nil {
+				t.Fatalf("disable: %v", err)
+			}
+		}},
+		{"tenant deleted", func(t *testing.T, ten *aviso.Tenant, _ *aviso.Endpoint, _ time.Time) {
+			if err := s.DeleteTenant(ctx, ten.ID); err != nil {
+				t.Fatalf("delete tenant: %v", err)
+			}
+		}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			at := Base().Add(time.Duration(i) * time.Hour)
+			doomedTen, keptTen := NewTenant(t, s), NewTenant(t, s)
+			doomed, kept := NewEndpoint(t, s, doomedTen.ID), NewEndpoint(t, s, keptTen.ID)
+			for range doomedCount {
+				Publish(t, s, doomedTen.ID, at, doomed)
+			}
+			var want []string
+			for range keptCount {
+				_, ds := Publish(t, s, keptTen.ID, at.Add(time.Millisecond), kept)
+				want = append(want, ds[0].ID)
+			}
+			tc.remove(t, doomedTen, doomed, at)
+			now := at.Add(time.Second)
+			cs := Claim(t, s, "node", now, keptCount)
+			got := claimedIDs(cs)
+			slices.Sort(got)
+			slices.Sort(want) // due at the same time: in ID order, not publication order
+			if !slices.Equal(got, want) {
+				t.Fatalf("one claim of %d got %v, want the other endpoint's %v", keptCount, got, want)
+			}
+			for _, c := range cs {
+				Complete(t, s, Completion(c.Delivery, "node", now, 200, false))
+			}
+		})
+	}
+}

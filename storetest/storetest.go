@@ -56,6 +56,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"ClaimExcluding", testClaimExcluding},
 		{"ClaimLeases", testClaimLeases},
 		{"ClaimConcurrent", testClaimConcurrent},
+		{"ClaimAfterRemovals", testClaimAfterRemovals},
 		{"Complete", testComplete},
 		{"CompleteAutoDisable", testCompleteAutoDisable},
 		{"CompleteAfterDisable", testCompleteAfterDisable},
