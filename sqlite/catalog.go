@@ -397,9 +397,9 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 		op = "disable endpoint"
 	}
 	var e *aviso.Endpoint
-	var written []*deferredDelivery
+	var failed, written []*deferredDelivery
 	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
-		written = nil
+		failed, written = nil, nil
 		var res sql.Result
 		var err error
 		if p.Disabled {
@@ -413,22 +413,29 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 			return err
 		}
 		if p.Disabled {
-			// Its deferred deliveries (deferred.go) fail with the rest.
-			written = s.deferred.writable(func(d *deferredDelivery) bool { return d.endpointID == p.ID })
-			if _, err := s.writeDeferred(ctx, tx, written, &p.Now); err != nil {
+			// Its deferred deliveries (deferred.go) fail with the rest, in memory once committed.
+			failed = s.deferred.matching(func(d *deferredDelivery) bool { return d.endpointID == p.ID })
+			if err := failPending(ctx, tx, p.ID, p.Now); err != nil {
 				return err
 			}
-			if err := failPending(ctx, tx, p.ID, p.Now); err != nil {
+		} else {
+			// Those that an earlier disabling failed stay failed: their rows are written now.
+			written = s.deferred.writable(func(d *deferredDelivery) bool { return d.endpointID == p.ID && d.failedAt != 0 })
+			s.deferred.writing(written)
+			if _, err := s.writeDeferred(ctx, tx, written); err != nil {
 				return err
 			}
 		}
 		e, err = getEndpoint(ctx, tx, p.TenantID, p.ID)
 		return err
 	})
-	if err == nil {
-		s.deferred.forget(written)
+	if err != nil {
+		s.deferred.unwritten(written)
+		return nil, err
 	}
-	return e, err
+	s.deferred.forget(written)
+	s.deferred.fail(failed, micros(p.Now))
+	return e, nil
 }
 
 // disabledError is the last error of a delivery failed because its endpoint was disabled.

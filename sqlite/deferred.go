@@ -31,10 +31,18 @@ import (
 // deferred deliveries from the mark on that have no row (a crash left them in memory only).
 //
 // Everything else sees only rows. A method that reads or changes deliveries by other means
-// (listings, GetDelivery, retries, replays, disabling an endpoint, the failures that disable one)
-// first writes the deferred deliveries it may touch as pending rows: they are then exactly what
-// they would have been without deferral. Deferral changes when rows are written, never what the
-// store answers. Close writes them all, so that a stopped store's file holds every delivery.
+// (listings, GetDelivery, retries, replays) first writes the deferred deliveries it may touch as
+// rows: they are then exactly what they would have been without deferral. Deferral changes when
+// rows are written, never what the store answers. Close writes them all, so that a stopped
+// store's file holds every delivery.
+//
+// Disabling an endpoint (by hand, or after its failures) fails its pending deliveries. Its
+// deferred ones are failed in memory (deferredSet.fail): they stop being claimable, and their
+// rows are written, failed as of the disabling, by whatever writes deferred deliveries next (a
+// read, the endpoint's re-enabling, Close, a claim that finds the set full, the age limit), or
+// never if the endpoint or its tenant is deleted first. A dead endpoint is typically disabled
+// with thousands of deliveries deferred; writing them all in the disabling's transaction held
+// every other write back for a quarter of a second. Open fails those a crash left unwritten.
 //
 // Bounds: at most Options.DeferLimit deliveries are deferred at a time (a publish beyond it
 // writes rows as before), at most maxDeferPerEvent per event (a fan-out writes rows), and a
@@ -67,6 +75,9 @@ const (
 	// deferWriting: a body has written its row, not committed yet. Nothing claims it; the
 	// body's method forgets it once committed, or queues it again if the commit failed.
 	deferWriting
+	// deferFailing: failed by the disabling of its endpoint (failedAt), its row not written
+	// yet. Nothing claims it; the next write of deferred deliveries writes it failed.
+	deferFailing
 )
 
 // deferredDelivery is a delivery whose row is not written yet.
@@ -75,10 +86,11 @@ type deferredDelivery struct {
 	seq                                          int64 // the event's
 	next, created, updated                       int64 // unix microseconds
 
-	state  deferState
-	owner  string // of the lease, when claimed
-	until  int64  // end of the lease, when claimed
-	queued int    // how many times it was queued: its place in a queue holds the count (see queue)
+	state    deferState
+	failedAt int64  // unix microseconds: when disabling its endpoint failed it; 0 if it has not
+	owner    string // of the lease, when claimed
+	until    int64  // end of the lease, when claimed
+	queued   int    // how many times it was queued: its place in a queue holds the count (see queue)
 }
 
 // delivery is d as the pending delivery it stands for.
@@ -109,6 +121,7 @@ type deferredSet struct {
 	byID    map[string]*deferredDelivery
 	queues  map[string]*queue // by endpoint
 	claimed map[*deferredDelivery]bool
+	failing int // how many are deferFailing
 	// lastMark is when a body last wrote the mark, lastAge when a claim last looked for
 	// deliveries deferred too long ago.
 	lastMark, lastAge time.Time
@@ -177,6 +190,12 @@ func (s *deferredSet) discard(ds []*deferredDelivery) {
 
 // setState moves d to state, out of the claimed index unless claimed. The caller holds mu.
 func (s *deferredSet) setState(d *deferredDelivery, state deferState) {
+	if d.state == deferFailing {
+		s.failing--
+	}
+	if state == deferFailing {
+		s.failing++
+	}
 	d.state = state
 	if state == deferClaimed {
 		s.claimed[d] = true
@@ -186,8 +205,13 @@ func (s *deferredSet) setState(d *deferredDelivery, state deferState) {
 	}
 }
 
-// enqueue queues d in its endpoint's queue, in due order. The caller holds mu.
+// enqueue queues d in its endpoint's queue, in due order, or, if disabling its endpoint failed
+// it, sets it failing. The caller holds mu.
 func (s *deferredSet) enqueue(d *deferredDelivery) {
+	if d.failedAt != 0 {
+		s.setState(d, deferFailing)
+		return
+	}
 	s.setState(d, deferQueued)
 	d.queued++
 	q := s.queues[d.endpointID]
@@ -384,6 +408,35 @@ func (s *deferredSet) forget(ds []*deferredDelivery) {
 	}
 }
 
+// fail records that disabling their endpoint at at failed ds: those queued stop being claimable
+// and wait, failing, for the next write of deferred deliveries; the others follow when they
+// would be queued again (one claimed keeps its lease: its attempt's outcome is written as it
+// would be on a row the disabling failed). Failing them costs no write now: the rows are written
+// with the next flush (a read of deliveries), the endpoint's re-enabling, Close, a claim that
+// finds the set full, or the age limit, and not at all if the endpoint or its tenant is deleted
+// first.
+func (s *deferredSet) fail(ds []*deferredDelivery, at int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range ds {
+		if s.byID[d.id] != d || d.failedAt != 0 {
+			continue
+		}
+		d.failedAt = at
+		if d.state == deferQueued {
+			s.setState(d, deferFailing)
+		}
+	}
+}
+
+// fullOfFailing reports whether the set is full and some of it is failing: writing those frees
+// room for new deliveries.
+func (s *deferredSet) fullOfFailing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failing > 0 && len(s.byID) >= s.limit
+}
+
 // matching returns the deferred deliveries for which match holds, whatever their state. A body
 // that deletes their event or endpoint takes them, and its method forgets them once committed: no
 // row is owed. One claimed meanwhile then completes as a deleted delivery does; one tentative
@@ -530,15 +583,15 @@ var (
 	}
 )
 
-// writeDeferred writes ds as pending rows in tx (see writeDeferredRows), or, with failed set, as
-// deliveries failed at *failed because their endpoint was disabled (as failPending leaves the
-// rows it fails). It returns how many rows it wrote. The caller forgets ds once tx has committed.
-func (s *Store) writeDeferred(ctx context.Context, tx *sql.Tx, ds []*deferredDelivery, failed *time.Time) (int64, error) {
+// writeDeferred writes ds as pending rows in tx (see writeDeferredRows), or, those that the
+// disabling of their endpoint failed, as failed deliveries (as failPending leaves the rows it
+// fails). It returns how many rows it wrote. The caller forgets ds once tx has committed.
+func (s *Store) writeDeferred(ctx context.Context, tx *sql.Tx, ds []*deferredDelivery) (int64, error) {
 	n, err := s.execCount(ctx, tx, writeDeferredRows, len(ds), func(dst []any, i int) []any {
 		d := ds[i]
-		if failed != nil {
+		if d.failedAt != 0 {
 			return append(dst, d.id, d.tenantID, d.seq, d.eventID, d.endpointID, d.eventType,
-				string(aviso.StatusFailed), nil, disabledError, d.created, micros(*failed))
+				string(aviso.StatusFailed), nil, disabledError, d.created, d.failedAt)
 		}
 		return append(dst, d.id, d.tenantID, d.seq, d.eventID, d.endpointID, d.eventType,
 			string(aviso.StatusPending), d.next, "", d.created, d.updated)
@@ -570,17 +623,16 @@ func (s *Store) moveMark(ctx context.Context, tx *sql.Tx, force bool, written []
 	return nil
 }
 
-// writeAllDeferred writes every deferred delivery, or those keep selects, as rows: pending, or
-// failed at *failed (see writeDeferred). With force it runs, and moves the mark, even if none is
-// deferred.
-func (s *Store) writeAllDeferred(ctx context.Context, op string, keep func(*deferredDelivery) bool, failed *time.Time, force bool) error {
+// writeAllDeferred writes every deferred delivery, or those keep selects, as rows (see
+// writeDeferred). With force it runs, and moves the mark, even if none is deferred.
+func (s *Store) writeAllDeferred(ctx context.Context, op string, keep func(*deferredDelivery) bool, force bool) error {
 	if !force && s.deferred.empty() {
 		return nil
 	}
 	var ds []*deferredDelivery
 	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		ds = s.deferred.writable(keep)
-		if _, err := s.writeDeferred(ctx, tx, ds, failed); err != nil {
+		if _, err := s.writeDeferred(ctx, tx, ds); err != nil {
 			return err
 		}
 		return s.moveMark(ctx, tx, force, ds)
@@ -592,10 +644,10 @@ func (s *Store) writeAllDeferred(ctx context.Context, op string, keep func(*defe
 	return nil
 }
 
-// flush writes every deferred delivery as a pending row: what a method that reads deliveries
+// flush writes every deferred delivery as a row: what a method that reads deliveries
 // does first, so that it reads them all.
 func (s *Store) flush(ctx context.Context) error {
-	return s.writeAllDeferred(ctx, "write deferred deliveries", nil, nil, false)
+	return s.writeAllDeferred(ctx, "write deferred deliveries", nil, false)
 }
 
 // recoverDeferred writes, as pending rows, the deferred deliveries of the events from the mark on
@@ -631,8 +683,21 @@ func (s *Store) recoverDeferred(ctx context.Context) (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	n, err := s.writeDeferred(ctx, tx, ds, nil)
+	n, err := s.writeDeferred(ctx, tx, ds)
 	if err != nil {
+		return 0, err
+	}
+	// Those of an endpoint disabled since were failed by the disabling, in memory only (see
+	// fail): they are failed as of the endpoint's last change, which the disabling was.
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.id
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', last_error = ?, next_attempt_at = NULL,
+			lease_owner = NULL, lease_until = NULL,
+			updated_at = (SELECT e.updated_at FROM endpoints e WHERE e.id = deliveries.endpoint_id)
+		WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'
+			AND endpoint_id IN (SELECT id FROM endpoints WHERE disabled = 1)`, disabledError, idList(ids)); err != nil {
 		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE deferred_mark SET seq = (SELECT coalesce(max(seq), 0) + 1 FROM events)`); err != nil {

@@ -186,23 +186,108 @@ func TestClaimWritesOldDeferred(t *testing.T) {
 	}
 }
 
-// Disabling an endpoint fails its deferred deliveries as it fails its pending rows, and a claim
-// that finds a deferred delivery of an endpoint disabled meanwhile fails it too.
+// Disabling an endpoint fails its deferred deliveries in memory: no row is written then. They are
+// never claimed, and whatever writes them next writes them failed as of the disabling: a read, the
+// endpoint's re-enabling, a crash's recovery, a claim that finds the set full. Deleting the
+// endpoint drops them unwritten.
 func TestDisableFailsDeferred(t *testing.T) {
-	s := testStore(t)
-	ten := storetest.NewTenant(t, s)
-	ep := storetest.NewEndpoint(t, s, ten.ID)
-	_, ds := storetest.Publish(t, s, ten.ID, storetest.Base(), ep)
-	if _, err := s.SetEndpointDisabled(t.Context(), aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: ep.ID,
-		Disabled: true, Reason: aviso.DisabledByUser, Now: storetest.Base().Add(time.Second)}); err != nil {
-		t.Fatal(err)
+	disabledAt := storetest.Base().Add(time.Second)
+	tests := []struct {
+		name  string
+		limit int
+		then  func(t *testing.T, s *sqlite.Store, path string, ten *aviso.Tenant, ep *aviso.Endpoint) *sqlite.Store
+		want  int // deliveries of the endpoint found failed afterwards
+	}{
+		{"read", 0, func(t *testing.T, s *sqlite.Store, _ string, _ *aviso.Tenant, _ *aviso.Endpoint) *sqlite.Store {
+			return s
+		}, 2},
+		{"re-enabled", 0, func(t *testing.T, s *sqlite.Store, _ string, ten *aviso.Tenant, ep *aviso.Endpoint) *sqlite.Store {
+			if _, err := s.SetEndpointDisabled(t.Context(), aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: ep.ID,
+				Disabled: false, Now: disabledAt.Add(time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+			if n := sqlite.DeferredCount(s); n != 0 {
+				t.Fatalf("deferred after re-enabling: %d, want 0 (written failed)", n)
+			}
+			if cs := storetest.Claim(t, s, "node", disabledAt.Add(time.Hour), 10); len(cs) != 0 {
+				t.Fatalf("re-enabled, claimed %v: the disabling failed them", claimIDs(cs))
+			}
+			return s
+		}, 2},
+		{"crash", 0, func(t *testing.T, s *sqlite.Store, path string, _ *aviso.Tenant, _ *aviso.Endpoint) *sqlite.Store {
+			if err := sqlite.Abandon(s); err != nil {
+				t.Fatal(err)
+			}
+			return open(t, path, sqlite.Options{})
+		}, 2},
+		{"set full", 2, func(t *testing.T, s *sqlite.Store, _ string, _ *aviso.Tenant, _ *aviso.Endpoint) *sqlite.Store {
+			storetest.Claim(t, s, "node", disabledAt, 10)
+			if n := sqlite.DeferredCount(s); n != 0 {
+				t.Fatalf("deferred after a claim found the set full of failed deliveries: %d, want 0", n)
+			}
+			return s
+		}, 2},
+		{"endpoint deleted", 0, func(t *testing.T, s *sqlite.Store, _ string, ten *aviso.Tenant, ep *aviso.Endpoint) *sqlite.Store {
+			if err := s.DeleteEndpoint(t.Context(), ten.ID, ep.ID); err != nil {
+				t.Fatal(err)
+			}
+			if n := sqlite.DeferredCount(s); n != 0 {
+				t.Fatalf("deferred after deleting the endpoint: %d, want 0", n)
+			}
+			return s
+		}, 0},
 	}
-	if n := sqlite.DeferredCount(s); n != 0 {
-		t.Fatalf("deferred after disabling: %d, want 0", n)
-	}
-	d, err := s.GetDelivery(t.Context(), ten.ID, ds[0].ID)
-	if err != nil || d.Status != aviso.StatusFailed || d.LastError != "endpoint disabled" {
-		t.Fatalf("delivery after disabling: %+v, %v; want failed, endpoint disabled", d, err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "aviso.db")
+			s, err := sqlite.Open(t.Context(), path, sqlite.Options{DeferLimit: tc.limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			ten := storetest.NewTenant(t, s)
+			ep := storetest.NewEndpoint(t, s, ten.ID)
+			var ds []*aviso.Delivery
+			for range 2 {
+				_, got := storetest.Publish(t, s, ten.ID, storetest.Base(), ep)
+				ds = append(ds, got...)
+			}
+			if _, err := s.SetEndpointDisabled(t.Context(), aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: ep.ID,
+				Disabled: true, Reason: aviso.DisabledByUser, Now: disabledAt}); err != nil {
+				t.Fatal(err)
+			}
+			if n := sqlite.DeferredCount(s); n != 2 {
+				t.Fatalf("deferred after disabling: %d, want 2: failed in memory, not written", n)
+			}
+			if tc.limit == 0 {
+				if cs := storetest.Claim(t, s, "node", disabledAt, 10); len(cs) != 0 {
+					t.Fatalf("claimed %v of a disabled endpoint", claimIDs(cs))
+				}
+			}
+			s = tc.then(t, s, path, ten, ep)
+			failed := 0
+			for _, want := range ds {
+				d, err := s.GetDelivery(t.Context(), ten.ID, want.ID)
+				if tc.want == 0 {
+					if aviso.ErrorCode(err) != aviso.ENOTFOUND {
+						t.Errorf("delivery %s of a deleted endpoint: %v, %v; want ENOTFOUND", want.ID, d, err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("delivery %s: %v", want.ID, err)
+				}
+				if d.Status != aviso.StatusFailed || d.LastError != "endpoint disabled" || !d.UpdatedAt.Equal(disabledAt) || d.NextAttemptAt != nil {
+					t.Errorf("delivery %s: %s %q updated %v next %v; want failed, endpoint disabled, at %v, no next attempt",
+						want.ID, d.Status, d.LastError, d.UpdatedAt, d.NextAttemptAt, disabledAt)
+					continue
+				}
+				failed++
+			}
+			if failed != tc.want {
+				t.Errorf("%d deliveries failed, want %d", failed, tc.want)
+			}
+		})
 	}
 }
 

@@ -46,7 +46,7 @@ func claimStatements() []string {
 // same due order.
 //
 // A deferred delivery found gone (its event or endpoint deleted) or paused (its endpoint
-// disabled) is dropped from memory and takes no claim's place: while a pass drops some and
+// disabled) is dropped from memory, or set failing, and takes no claim's place: while a pass drops some and
 // leaves the claim short, another pass claims the rest. Otherwise the leftovers of a deleted
 // endpoint, older than everything else due, would fill claim after claim with nothing, and the
 // delivery engine would wait a second (dispatch.Config.IdleWait) between them.
@@ -143,26 +143,27 @@ func (s *Store) claimPass(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Cl
 	claims = kept
 	s.leases.take(ids, p.Owner, until)
 	s.deferred.forget(gone)
-	dropped := len(gone) + len(paused)
 	if err := s.writeStaleDeferred(ctx, paused, p.Now); err != nil {
 		s.log.Warn("could not write deferred deliveries", "err", err)
-		dropped = len(gone)
 	}
-	return claims, dropped, nil
+	return claims, len(gone) + len(paused), nil
 }
 
-// writeStaleDeferred writes the deferred deliveries that a claim should not keep in memory: those
-// of endpoints found disabled, failed as disabling them failed their other pending deliveries
-// (they were published in the same group commit as the disabling, just before it), and, once a
-// second, those deferred more than deferSpan events ago, pending.
+// writeStaleDeferred deals with the deferred deliveries that a claim should not keep claimable:
+// those of endpoints found disabled are failed in memory (see deferredSet.fail), as disabling
+// them failed their other pending deliveries (they were published in the same group commit as
+// the disabling, just before it, or it was not this store's doing); and once a second, it writes
+// those deferred more than deferSpan events ago, and the failing ones if the set is full.
 func (s *Store) writeStaleDeferred(ctx context.Context, paused []*deferredDelivery, now time.Time) error {
 	if len(paused) > 0 {
 		endpoints := make(map[string]bool)
 		for _, d := range paused {
 			endpoints[d.endpointID] = true
 		}
-		err := s.writeAllDeferred(ctx, "fail deferred deliveries of disabled endpoints",
-			func(d *deferredDelivery) bool { return endpoints[d.endpointID] }, &now, false)
+		s.deferred.fail(s.deferred.matching(func(d *deferredDelivery) bool { return endpoints[d.endpointID] }), micros(now))
+	}
+	if s.deferred.fullOfFailing() {
+		err := s.writeAllDeferred(ctx, "write failed deferred deliveries", func(d *deferredDelivery) bool { return d.failedAt != 0 }, false)
 		if err != nil {
 			return err
 		}
@@ -176,7 +177,7 @@ func (s *Store) writeStaleDeferred(ctx context.Context, paused []*deferredDelive
 		return nil
 	}
 	floor := newest - s.deferSpan/2
-	return s.writeAllDeferred(ctx, "write old deferred deliveries", func(d *deferredDelivery) bool { return d.seq < floor }, nil, false)
+	return s.writeAllDeferred(ctx, "write old deferred deliveries", func(d *deferredDelivery) bool { return d.seq < floor }, false)
 }
 
 // due is a claim's candidate: a delivery row, or a deferred delivery.
@@ -422,12 +423,14 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 	for i, c := range cs {
 		headers[i] = mapText(c.Attempt.RequestHeaders)
 	}
-	// The deferred deliveries whose rows the body wrote: forgotten once they are committed.
+	// The deferred deliveries whose rows the body wrote: forgotten once they are committed; and
+	// those of endpoints it disabled: failed once it has committed.
 	var written []*deferredDelivery
+	var failed []failure
 	err := s.write(ctx, "complete deliveries", func(ctx context.Context, tx *sql.Tx) error {
-		written = nil
+		written, failed = nil, nil
 		each := func() (err error) {
-			written, err = s.completeEach(ctx, tx, cs)
+			written, failed, err = s.completeEach(ctx, tx, cs)
 			return err
 		}
 		type endpointState struct {
@@ -575,6 +578,9 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		return err
 	}
 	s.deferred.forget(written)
+	for _, f := range failed {
+		s.deferred.fail(f.ds, micros(f.at))
+	}
 	// The leases end once the outcomes are committed; see lease.go.
 	ids := make([]string, len(cs))
 	for i, c := range cs {
@@ -584,10 +590,16 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 	return nil
 }
 
+// failure is the deferred deliveries of an endpoint disabled at at.
+type failure struct {
+	ds []*deferredDelivery
+	at time.Time
+}
+
 // completeEach applies completions one at a time, in order, within tx. It first writes the
-// deferred deliveries among them as pending rows, and those of an endpoint it disables (to fail
-// them); it returns the deferred deliveries it wrote.
-func (s *Store) completeEach(ctx context.Context, tx *sql.Tx, cs []aviso.Completion) (written []*deferredDelivery, err error) {
+// deferred deliveries among them as rows. It returns the deferred deliveries it wrote, and those
+// of the endpoints it disabled, for the caller to fail once tx has committed.
+func (s *Store) completeEach(ctx context.Context, tx *sql.Tx, cs []aviso.Completion) (written []*deferredDelivery, failed []failure, err error) {
 	ids := make([]string, len(cs))
 	for i, c := range cs {
 		ids[i] = c.Attempt.DeliveryID
@@ -598,20 +610,17 @@ func (s *Store) completeEach(ctx context.Context, tx *sql.Tx, cs []aviso.Complet
 		}
 	}
 	s.deferred.writing(written)
-	if _, err := s.writeDeferred(ctx, tx, written, nil); err != nil {
-		return written, err
+	if _, err := s.writeDeferred(ctx, tx, written); err != nil {
+		return written, nil, err
 	}
 	err = s.completeRows(ctx, tx, cs, func(endpointID string, at time.Time) error {
-		ds := s.deferred.writable(func(d *deferredDelivery) bool { return d.endpointID == endpointID })
-		s.deferred.writing(ds)
-		written = append(written, ds...)
-		_, err := s.writeDeferred(ctx, tx, ds, &at)
-		return err
+		failed = append(failed, failure{s.deferred.matching(func(d *deferredDelivery) bool { return d.endpointID == endpointID }), at})
+		return nil
 	})
 	if err != nil {
-		return written, err
+		return written, nil, err
 	}
-	return written, s.moveMark(ctx, tx, false, written)
+	return written, failed, s.moveMark(ctx, tx, false, written)
 }
 
 // completeRows applies completions one at a time, in order, within tx, to delivery rows.

@@ -251,7 +251,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close writes the deferred deliveries (deferred.go) and closes the database.
 func (s *Store) Close() error {
 	var errF error
-	if err := s.writeAllDeferred(context.Background(), "write deferred deliveries", nil, nil, true); err != nil {
+	if err := s.writeAllDeferred(context.Background(), "write deferred deliveries", nil, true); err != nil {
 		errF = fmt.Errorf("close sqlite: %w", err)
 	}
 	s.closeStatements()
