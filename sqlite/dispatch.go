@@ -410,10 +410,11 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 //
 // The usual batch is written with a handful of multi-row statements: one lookup of the
 // endpoints' failure counts, the deliveries updated, the attempts inserted, and each endpoint's
-// failure count written once if it changed, computed here in order. A batch in which an endpoint
-// reaches DisableAfter, which completes one delivery twice, one of whose deliveries is gone, or
-// which retries a delivery of a disabled endpoint, is applied one completion at a time instead
-// (completeEach), so its order-dependent effects stay exactly as specified.
+// failure count written once if it changed, computed here in order; a retry of a delivery of an
+// endpoint disabled meanwhile is written failed, as completeRows leaves it. A batch in which an
+// endpoint reaches DisableAfter, which completes one delivery twice, or one of whose deliveries
+// is gone, is applied one completion at a time instead (completeEach), so its order-dependent
+// effects stay exactly as specified.
 func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) error {
 	if len(cs) == 0 {
 		return nil
@@ -480,8 +481,11 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		rows.Close()
 
 		// Replay the batch on the endpoints' counts; fall back to one at a time if an endpoint
-		// would be disabled or is gone.
-		for _, c := range cs {
+		// would be disabled or is gone. A retry on an endpoint disabled while the attempt was in
+		// flight fails the delivery instead, as completeRows does: written as that outcome.
+		outcomes := make([]aviso.Completion, len(cs))
+		errs := make([]string, len(cs))
+		for i, c := range cs {
 			st := endpoints[c.Attempt.EndpointID]
 			if st == nil {
 				return each()
@@ -494,8 +498,9 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 					return each()
 				}
 			}
+			outcomes[i], errs[i] = c, c.Attempt.Error
 			if st.disabled && c.Status == aviso.StatusPending {
-				return each() // a retry on a disabled endpoint: see completeEach
+				outcomes[i].Status, outcomes[i].NextAttemptAt, errs[i] = aviso.StatusFailed, nil, disabledError
 			}
 		}
 
@@ -503,16 +508,16 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		// inserted (deferred.go). If one is gone (deleted with its endpoint or event meanwhile)
 		// or not the attempt's endpoint's, the replay above did not hold and the batch goes one
 		// at a time after all.
-		var stored, deferred []aviso.Completion
+		var stored, deferred []int // indexes in cs
 		var fresh []*deferredDelivery
-		for _, c := range cs {
+		for i, c := range cs {
 			if d := deferredOf[c.Attempt.DeliveryID]; d != nil {
 				if d.endpointID != c.Attempt.EndpointID {
 					return each()
 				}
-				deferred, fresh = append(deferred, c), append(fresh, d)
+				deferred, fresh = append(deferred, i), append(fresh, d)
 			} else {
-				stored = append(stored, c)
+				stored = append(stored, i)
 			}
 		}
 		if err := s.execStmt(ctx, tx, completeSavepoint); err != nil {
@@ -525,18 +530,18 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 			return nil
 		}
 		updated, err := s.execCount(ctx, tx, updateCompleted, len(stored), func(dst []any, i int) []any {
-			c := stored[i]
+			c := outcomes[stored[i]]
 			return append(dst, c.Attempt.DeliveryID, c.Attempt.EndpointID, string(c.Status), microsPtr(nextOf(c)),
-				c.Attempt.ResponseStatus, c.Attempt.Error, micros(c.Attempt.At))
+				c.Attempt.ResponseStatus, errs[stored[i]], micros(c.Attempt.At))
 		})
 		if err != nil {
 			return fmt.Errorf("update deliveries: %w", err)
 		}
 		// An error here is an endpoint gone (the rows' foreign key): one at a time, too.
 		inserted, ierr := s.execCount(ctx, tx, insertAttempted, len(deferred), func(dst []any, i int) []any {
-			c, d := deferred[i], fresh[i]
+			c, d := outcomes[deferred[i]], fresh[i]
 			return append(dst, d.id, d.tenantID, d.seq, d.eventID, d.endpointID, d.eventType, string(c.Status),
-				microsPtr(nextOf(c)), c.Attempt.ResponseStatus, c.Attempt.Error, d.created, micros(c.Attempt.At))
+				microsPtr(nextOf(c)), c.Attempt.ResponseStatus, errs[deferred[i]], d.created, micros(c.Attempt.At))
 		})
 		if ierr != nil || updated != int64(len(stored)) || inserted != int64(len(deferred)) {
 			if _, err := tx.ExecContext(ctx, `ROLLBACK TO complete_bulk; RELEASE complete_bulk`); err != nil {

@@ -426,9 +426,13 @@ func testCompleteAfterDisable(t *testing.T, s aviso.Store) {
 			}
 			got := mustGetDelivery(t, s, ten.ID, retried[0].ID)
 			if got.Status != aviso.StatusFailed || got.LastError != "endpoint disabled" || got.NextAttemptAt != nil ||
-				len(got.Attempts) != 1 {
-				t.Errorf("retry after disable: status %q, LastError %q, NextAttemptAt %v, %d attempts; want failed, %q, nil, 1",
-					got.Status, got.LastError, got.NextAttemptAt, len(got.Attempts), "endpoint disabled")
+				len(got.Attempts) != 1 || got.AttemptCount != 1 || got.LastResponseStatus != 503 || !got.UpdatedAt.Equal(at) {
+				t.Errorf("retry after disable: status %q, LastError %q, NextAttemptAt %v, %d attempts (count %d), last response %d, updated %v; want failed, %q, nil, 1 (1), 503, %v",
+					got.Status, got.LastError, got.NextAttemptAt, len(got.Attempts), got.AttemptCount, got.LastResponseStatus,
+					got.UpdatedAt, "endpoint disabled", at)
+			}
+			if len(got.Attempts) == 1 && got.Attempts[0].ResponseStatus != 503 {
+				t.Errorf("retry after disable: the attempt's response %d, want its own 503", got.Attempts[0].ResponseStatus)
 			}
 			if got := mustGetDelivery(t, s, ten.ID, delivered[0].ID); got.Status != aviso.StatusSucceeded || len(got.Attempts) != 1 {
 				t.Errorf("success after disable: status %q with %d attempts, want succeeded with 1", got.Status, len(got.Attempts))
