@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -361,6 +362,61 @@ func TestDeletesForgetDeferred(t *testing.T) {
 			}
 			if d, err := s.GetDelivery(t.Context(), keptTen.ID, ds[0].ID); err != nil || d.Status != aviso.StatusPending {
 				t.Fatalf("the kept delivery: %v, %v; want it pending", d, err)
+			}
+		})
+	}
+}
+
+// Events are numbered by the store, never reusing the seq of a deleted event: the deferred mark
+// and the deferred deliveries' age count on it. Reused, the seq of an event published after the
+// newest events were deleted fell below the mark, and a crash lost its deferred delivery; and
+// the delivery looked older than the age limit, so the next claim wrote it.
+func TestSeqsNotReusedAfterDeletes(t *testing.T) {
+	for _, reopen := range []bool{true, false} {
+		t.Run(fmt.Sprintf("reopen=%v", reopen), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "aviso.db")
+			s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gone := storetest.NewTenant(t, s)
+			ep := storetest.NewEndpoint(t, s, gone.ID)
+			var old []*aviso.Delivery
+			for range 5 {
+				_, ds := storetest.Publish(t, s, gone.ID, storetest.Base(), ep)
+				old = append(old, ds...)
+			}
+			if reopen {
+				if err := s.Close(); err != nil { // writes them, and moves the mark past them
+					t.Fatal(err)
+				}
+				if s, err = sqlite.Open(t.Context(), path, sqlite.Options{}); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := s.GetDelivery(t.Context(), gone.ID, old[0].ID); err != nil { // writes them
+				t.Fatal(err)
+			}
+			sqlite.FreezeMark(s)
+			sqlite.SetDeferSpan(s, 3)
+			if err := s.DeleteTenant(t.Context(), gone.ID); err != nil { // the newest events
+				t.Fatal(err)
+			}
+			ten := storetest.NewTenant(t, s)
+			kept := storetest.NewEndpoint(t, s, ten.ID)
+			_, ds := storetest.Publish(t, s, ten.ID, storetest.Base(), kept)
+			if cs := storetest.Claim(t, s, "node", storetest.Base().Add(time.Second), 10); len(cs) != 1 {
+				t.Fatalf("claimed %d, want 1", len(cs))
+			}
+			if n := sqlite.DeferredCount(s); n != 1 {
+				t.Fatalf("deferred after a claim: %d, want 1: one event old, not past the age limit of 3", n)
+			}
+			if err := sqlite.Abandon(s); err != nil {
+				t.Fatal(err)
+			}
+			s = open(t, path, sqlite.Options{})
+			d, err := s.GetDelivery(t.Context(), ten.ID, ds[0].ID)
+			if err != nil || d.Status != aviso.StatusPending {
+				t.Fatalf("delivery published after the deletion, after a crash: %v, %v; want it pending", d, err)
 			}
 		})
 	}

@@ -41,10 +41,10 @@ func scanSeqEvent(sc scanner) (seqEvent, error) {
 // The statements of InsertEvents.
 var (
 	// insertEventRows inserts events, skipping those whose (tenant_id, id) exists, and returns
-	// the seq of those it stored.
+	// the seq of those it stored. Their seqs are the store's (see Store.nextSeq).
 	insertEventRows = bulkStatement{
-		head: `INSERT INTO events (tenant_id, id, type, data, external_reference, created_at, deferred) VALUES `,
-		row:  `(?,?,?,?,?,?,?)`,
+		head: `INSERT INTO events (seq, tenant_id, id, type, data, external_reference, created_at, deferred) VALUES `,
+		row:  `(?,?,?,?,?,?,?,?)`,
 		tail: ` ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq, tenant_id, id`,
 	}
 	// insertDeliveryRows inserts deliveries as new (see aviso.NewEvent): pending, never attempted.
@@ -175,8 +175,9 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 			vals = vals[:0]
 			for i, ne := range events[done : done+size] {
 				ev := ne.Event
-				vals = append(vals, ev.TenantID, ev.ID, ev.Type, string(ev.Data), ev.ExternalReference, micros(ev.CreatedAt),
-					plans[done+i].text)
+				vals = append(vals, s.nextSeq, ev.TenantID, ev.ID, ev.Type, string(ev.Data), ev.ExternalReference,
+					micros(ev.CreatedAt), plans[done+i].text)
+				s.nextSeq++ // skipped if the event exists: a gap, never a reuse
 			}
 			rows, err := st.QueryContext(ctx, vals...)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/aviso-dev/aviso"
 )
@@ -92,4 +93,11 @@ func SetDeferSpan(s *Store, n int64) { s.deferSpan = n }
 func Abandon(s *Store) error {
 	s.closeStatements()
 	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// FreezeMark keeps write bodies from moving the deferred mark for an hour (Close still does).
+func FreezeMark(s *Store) {
+	s.deferred.mu.Lock()
+	defer s.deferred.mu.Unlock()
+	s.deferred.lastMark = time.Now().Add(time.Hour)
 }

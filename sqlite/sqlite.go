@@ -81,13 +81,19 @@ type Store struct {
 	// read-only afterwards.
 	prepared map[string]*sql.Stmt
 	// rprepared holds the claim's statements, prepared on the readers (see prepare).
-	rprepared   map[string]*sql.Stmt
-	claimMu     sync.Mutex   // claims run one at a time (see lease.go)
-	leases      *leaseTable  // the delivery leases
-	deferred    *deferredSet // deliveries whose rows are not written yet (deferred.go)
-	deferLimit  int
-	deferSpan   int64 // deferSpan, but in tests
-	deleteChunk int   // events deleted per write by DeleteTenant
+	rprepared  map[string]*sql.Stmt
+	claimMu    sync.Mutex   // claims run one at a time (see lease.go)
+	leases     *leaseTable  // the delivery leases
+	deferred   *deferredSet // deliveries whose rows are not written yet (deferred.go)
+	deferLimit int
+	deferSpan  int64 // deferSpan, but in tests
+	// nextSeq is the seq of the next event stored. Events are numbered by the store rather than
+	// by SQLite, which gives a new row the largest seq in the table plus one, and so reuses the
+	// seqs of the newest events once they are deleted (a tenant's deletion): the deferred mark
+	// and the deferred deliveries' age (deferred.go) count on seqs that only grow. Only the
+	// writer's bodies use it.
+	nextSeq     int64
+	deleteChunk int // events deleted per write by DeleteTenant
 	// claimReadHook, set by tests only, runs at the start of each claim's read transaction.
 	claimReadHook func(tx *sql.Tx)
 }
@@ -154,6 +160,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite: write the deferred deliveries of a previous run: %w", err)
 	} else if n > 0 {
 		s.log.Info("wrote the deferred deliveries of a previous run", "deliveries", n)
+	}
+	// Above every seq in use and the mark, which may be above them all if the newest events
+	// were deleted.
+	if err := w.QueryRowContext(ctx, `SELECT max((SELECT coalesce(max(seq), 0) + 1 FROM events),
+		(SELECT seq FROM deferred_mark))`).Scan(&s.nextSeq); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite: read the next event seq: %w", err)
 	}
 	if err := s.prepare(ctx); err != nil {
 		s.closeStatements()
