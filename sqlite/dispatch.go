@@ -45,11 +45,12 @@ func claimStatements() []string {
 // endpoint (claimOthers). Deferred deliveries (deferred.go) are claimed beside the rows, in the
 // same due order.
 //
-// A deferred delivery found gone (its event or endpoint deleted) or paused (its endpoint
-// disabled) is dropped from memory, or set failing, and takes no claim's place: while a pass drops some and
-// leaves the claim short, another pass claims the rest. Otherwise the leftovers of a deleted
-// endpoint, older than everything else due, would fill claim after claim with nothing, and the
-// delivery engine would wait a second (dispatch.Config.IdleWait) between them.
+// A deferred delivery found gone (its event or endpoint deleted) is dropped from memory, one
+// found paused (its endpoint disabled) is failed there, and neither takes a claim's place: while
+// a pass drops some and leaves the claim short, another pass claims the rest. Otherwise the
+// leftovers of a deleted endpoint, older than everything else due, would fill claim after claim
+// with nothing, and the delivery engine would wait a second (dispatch.Config.IdleWait) between
+// them.
 func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, error) {
 	claims := []*aviso.Claim{}
 	if p.Limit <= 0 {
@@ -76,7 +77,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 }
 
 // claimPass is one pass of ClaimDeliveries: it returns the claims and how many deferred
-// deliveries it dropped (gone, or paused and written failed). The caller holds claimMu.
+// deliveries it dropped (gone, or paused and so failed). The caller holds claimMu.
 func (s *Store) claimPass(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, int, error) {
 	now := micros(p.Now)
 	s.leases.startClaim(s.commit.commits.Load(), now)
