@@ -650,8 +650,9 @@ func (s *Store) flush(ctx context.Context) error {
 	return s.writeAllDeferred(ctx, "write deferred deliveries", nil, false)
 }
 
-// recoverDeferred writes, as pending rows, the deferred deliveries of the events from the mark on
-// that have none (a crash kept them from being written), and moves the mark past them. Open runs
+// recoverDeferred writes, as pending rows (failed, for an endpoint disabled since), the deferred
+// deliveries of the events from the mark on that have none (a crash kept them from being
+// written), and moves the mark past them. Open runs
 // it before anything else uses the store.
 func (s *Store) recoverDeferred(ctx context.Context) (int, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
