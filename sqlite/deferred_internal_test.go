@@ -133,3 +133,79 @@ func FuzzDecodeDeferred(f *testing.F) {
 		}
 	})
 }
+
+// Failed deliveries (an endpoint disabled) leave the queue whatever state the disabling found
+// them in, as they would be queued again, and the count of failing ones stays exact through
+// every change of state.
+func TestDeferredFail(t *testing.T) {
+	tests := []struct {
+		name        string
+		run         func(s *deferredSet, ds []*deferredDelivery)
+		wantDue     []string // due at 1000, limit 10
+		wantFailing int
+	}{
+		{"queued", func(s *deferredSet, ds []*deferredDelivery) { s.fail(ds[:2], 900) },
+			[]string{"dlv_12", "dlv_13"}, 2},
+		{"claimed keeps its lease", func(s *deferredSet, ds []*deferredDelivery) {
+			s.claim(ds[:1], "a", 2000)
+			s.fail(ds[:2], 900)
+		}, []string{"dlv_12", "dlv_13"}, 1},
+		{"claimed then released", func(s *deferredSet, ds []*deferredDelivery) {
+			s.claim(ds[:1], "a", 2000)
+			s.fail(ds[:2], 900)
+			s.release("a", ids(ds[:1]))
+		}, []string{"dlv_12", "dlv_13"}, 2},
+		{"claimed then expired", func(s *deferredSet, ds []*deferredDelivery) {
+			s.claim(ds[:1], "a", 500)
+			s.fail(ds[:1], 900)
+			s.expire(1000)
+		}, []string{"dlv_11", "dlv_12", "dlv_13"}, 1},
+		{"written, not committed", func(s *deferredSet, ds []*deferredDelivery) {
+			s.fail(ds[:2], 900)
+			s.writing(ds[:2])
+			s.unwritten(ds[:2])
+		}, []string{"dlv_12", "dlv_13"}, 2},
+		{"written and forgotten", func(s *deferredSet, ds []*deferredDelivery) {
+			s.fail(ds[:2], 900)
+			s.writing(ds[:1])
+			s.forget(ds[:2])
+		}, []string{"dlv_12", "dlv_13"}, 0},
+		{"tentative, then published", func(s *deferredSet, ds []*deferredDelivery) {
+			late := &deferredDelivery{id: "dlv_20", endpointID: "ep", seq: 9, next: 120}
+			s.addTentative([]*deferredDelivery{late})
+			s.fail([]*deferredDelivery{late}, 900)
+			s.publish([]*deferredDelivery{late})
+		}, []string{"dlv_10", "dlv_11", "dlv_12", "dlv_13"}, 1},
+		{"failed twice keeps the first time", func(s *deferredSet, ds []*deferredDelivery) {
+			s.fail(ds[:1], 900)
+			s.fail(ds[:1], 950)
+			if ds[0].failedAt != 900 {
+				t.Errorf("failedAt %d, want 900", ds[0].failedAt)
+			}
+		}, []string{"dlv_11", "dlv_12", "dlv_13"}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newDeferredSet(100)
+			var ds []*deferredDelivery
+			for i := range 4 {
+				ds = append(ds, &deferredDelivery{id: "dlv_" + strconv.Itoa(10+i), endpointID: "ep", seq: int64(i + 1), next: int64(100 + i)})
+			}
+			s.addTentative(ds)
+			s.publish(ds)
+			tc.run(s, ds)
+			if got := ids(s.due(1000, nil, 10)); !slices.Equal(got, tc.wantDue) {
+				t.Errorf("due %v, want %v", got, tc.wantDue)
+			}
+			recount := 0
+			for _, d := range s.byID {
+				if d.state == deferFailing {
+					recount++
+				}
+			}
+			if s.failing != tc.wantFailing || recount != tc.wantFailing {
+				t.Errorf("failing: counted %d, in the set %d, want %d", s.failing, recount, tc.wantFailing)
+			}
+		})
+	}
+}
