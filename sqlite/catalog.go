@@ -398,8 +398,9 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 	}
 	var e *aviso.Endpoint
 	var failed, written []*deferredDelivery
+	more := false // pending rows left to fail after the first chunk
 	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
-		failed, written = nil, nil
+		failed, written, more = nil, nil, false
 		var res sql.Result
 		var err error
 		if p.Disabled {
@@ -415,7 +416,7 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 		if p.Disabled {
 			// Its deferred deliveries (deferred.go) fail with the rest, in memory once committed.
 			failed = s.deferred.matching(func(d *deferredDelivery) bool { return d.endpointID == p.ID })
-			if err := failPending(ctx, tx, p.ID, p.Now); err != nil {
+			if more, err = s.failPending(ctx, tx, p.ID, p.Now); err != nil {
 				return err
 			}
 		} else {
@@ -435,6 +436,11 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 	}
 	s.deferred.forget(written)
 	s.deferred.fail(failed, micros(p.Now))
+	if more {
+		if err := s.failRest(ctx, p.ID, p.Now); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
 }
 
@@ -446,12 +452,41 @@ const disabledError = "endpoint disabled"
 const failedByDisable = `status = 'failed', last_error = '` + disabledError + `', next_attempt_at = NULL,
 	lease_owner = NULL, lease_until = NULL, updated_at = ?`
 
-// failPending fails the pending deliveries of a disabled endpoint.
-func failPending(ctx context.Context, tx *sql.Tx, endpointID string, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET `+failedByDisable+`
-		WHERE endpoint_id = ? AND status = 'pending'`, micros(now), endpointID)
+// failPending fails up to s.failChunk pending deliveries of a disabled endpoint, at at, and
+// reports whether it may have left some.
+//
+// An endpoint may be disabled with a large backlog (an outage's worth of retries), and the store
+// has one writer: failing them all in one transaction would hold every other write (every
+// publish) for seconds. The disabling's own transaction fails a first chunk; its method then
+// fails the rest a chunk per write (failRest), as DeleteTenant deletes. Should the process stop
+// half-way, the rest stay pending on the disabled endpoint, to be attempted if it is enabled
+// again; and a delivery retried or replayed on the endpoint while the rest are being failed is
+// failed with them.
+func (s *Store) failPending(ctx context.Context, tx *sql.Tx, endpointID string, at time.Time) (more bool, err error) {
+	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET `+failedByDisable+`
+		WHERE id IN (SELECT id FROM deliveries INDEXED BY deliveries_endpoint_due
+			WHERE endpoint_id = ? AND status = 'pending' LIMIT ?)`, micros(at), endpointID, s.failChunk)
 	if err != nil {
-		return fmt.Errorf("fail pending deliveries: %w", err)
+		return false, fmt.Errorf("fail pending deliveries: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("fail pending deliveries: %w", err)
+	}
+	return n == int64(s.failChunk), nil
+}
+
+// failRest fails the rest of a disabled endpoint's pending deliveries, a chunk per write (see
+// failPending).
+func (s *Store) failRest(ctx context.Context, endpointID string, at time.Time) error {
+	for more := true; more; {
+		err := s.write(ctx, "fail pending deliveries", func(ctx context.Context, tx *sql.Tx) (err error) {
+			more, err = s.failPending(ctx, tx, endpointID, at)
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -93,3 +93,49 @@ func BenchmarkCompleteDeliveries8(b *testing.B) {
 		now = now.Add(2 * time.Minute)
 	}
 }
+
+// Disabling an endpoint fails its pending rows a chunk per write, not in one long write that
+// would hold every other; the method returns once they are all failed, by hand or after the
+// endpoint's failures.
+func TestDisableFailsRowsByChunks(t *testing.T) {
+	for _, byHand := range []bool{true, false} {
+		t.Run(map[bool]string{true: "by hand", false: "after failures"}[byHand], func(t *testing.T) {
+			s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{DeferLimit: -1}) // rows
+			sqlite.SetFailChunk(s, 2)
+			ten := storetest.NewTenant(t, s)
+			ep := storetest.NewEndpoint(t, s, ten.ID)
+			var backlog []*aviso.Delivery
+			for i := range 7 {
+				_, ds := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
+				backlog = append(backlog, ds...)
+			}
+			at := storetest.Base().Add(time.Minute)
+			before := sqlite.Commits(s)
+			if byHand {
+				if _, err := s.SetEndpointDisabled(t.Context(), aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: ep.ID,
+					Disabled: true, Reason: aviso.DisabledByUser, Now: at}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				cs := storetest.Claim(t, s, "node", at, 1)
+				c := storetest.Completion(cs[0].Delivery, "node", at, 503, false)
+				c.DisableAfter = 1
+				storetest.Complete(t, s, c)
+				backlog = backlog[1:] // the attempted one is failed by its own attempt
+			}
+			// 6 or 7 pending rows, 2 a write: the disabling's own, then 3 more.
+			if writes := sqlite.Commits(s) - before; writes < 4 {
+				t.Errorf("disabling took %d writes, want at least 4 (a chunk of 2 each)", writes)
+			}
+			for _, d := range backlog {
+				got, err := s.GetDelivery(t.Context(), ten.ID, d.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Status != aviso.StatusFailed || got.LastError != "endpoint disabled" || !got.UpdatedAt.Equal(at) {
+					t.Errorf("delivery %s: %s %q at %v, want failed, endpoint disabled, at %v", d.ID, got.Status, got.LastError, got.UpdatedAt, at)
+				}
+			}
+		})
+	}
+}

@@ -587,6 +587,14 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 	for _, f := range failed {
 		s.deferred.fail(f.ds, micros(f.at))
 	}
+	for _, f := range failed {
+		if f.more {
+			if err := s.failRest(ctx, f.endpointID, f.at); err != nil {
+				// Committed: the outcomes stand. The rest stay pending on the disabled endpoint.
+				s.log.Error("fail the pending deliveries of a disabled endpoint", "endpoint_id", f.endpointID, "error", err)
+			}
+		}
+	}
 	// The leases end once the outcomes are committed; see lease.go.
 	ids := make([]string, len(cs))
 	for i, c := range cs {
@@ -596,10 +604,13 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 	return nil
 }
 
-// failure is the deferred deliveries of an endpoint disabled at at.
+// failure is an endpoint disabled at at: whether pending rows may be left to fail (see
+// failPending), and its deferred deliveries.
 type failure struct {
-	ds []*deferredDelivery
-	at time.Time
+	endpointID string
+	at         time.Time
+	more       bool
+	ds         []*deferredDelivery
 }
 
 // completeEach applies completions one at a time, in order, within tx. It first writes the
@@ -619,9 +630,9 @@ func (s *Store) completeEach(ctx context.Context, tx *sql.Tx, cs []aviso.Complet
 	if _, err := s.writeDeferred(ctx, tx, written); err != nil {
 		return written, nil, err
 	}
-	err = s.completeRows(ctx, tx, cs, func(endpointID string, at time.Time) error {
-		failed = append(failed, failure{s.deferred.matching(func(d *deferredDelivery) bool { return d.endpointID == endpointID }), at})
-		return nil
+	err = s.completeRows(ctx, tx, cs, func(endpointID string, at time.Time, more bool) {
+		failed = append(failed, failure{endpointID, at, more,
+			s.deferred.matching(func(d *deferredDelivery) bool { return d.endpointID == endpointID })})
 	})
 	if err != nil {
 		return written, nil, err
@@ -630,8 +641,9 @@ func (s *Store) completeEach(ctx context.Context, tx *sql.Tx, cs []aviso.Complet
 }
 
 // completeRows applies completions one at a time, in order, within tx, to delivery rows.
-// disabling runs when an endpoint is disabled at at, before its pending deliveries are failed.
-func (s *Store) completeRows(ctx context.Context, tx *sql.Tx, cs []aviso.Completion, disabling func(endpointID string, at time.Time) error) error {
+// disabling runs when an endpoint is disabled at at, once a first chunk of its pending rows is
+// failed; more reports whether some may be left (see failPending).
+func (s *Store) completeRows(ctx context.Context, tx *sql.Tx, cs []aviso.Completion, disabling func(endpointID string, at time.Time, more bool)) error {
 	find, err := tx.PrepareContext(ctx, `SELECT endpoint_id FROM deliveries WHERE id = ?`)
 	if err != nil {
 		return err
@@ -697,12 +709,11 @@ func (s *Store) completeRows(ctx context.Context, tx *sql.Tx, cs []aviso.Complet
 				aviso.DisabledConsecutiveFailed, micros(a.At), endpointID); err != nil {
 				return fmt.Errorf("disable endpoint %s: %w", endpointID, err)
 			}
-			if err := disabling(endpointID, a.At); err != nil {
+			more, err := s.failPending(ctx, tx, endpointID, a.At)
+			if err != nil {
 				return err
 			}
-			if err := failPending(ctx, tx, endpointID, a.At); err != nil {
-				return err
-			}
+			disabling(endpointID, a.At, more)
 			s.log.Warn("endpoint disabled after consecutive failures", "endpoint_id", endpointID, "failures", failures)
 		} else if disabled && c.Status == aviso.StatusPending {
 			// Disabled while this attempt was in flight: the retry would bring back a delivery

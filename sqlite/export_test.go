@@ -101,3 +101,6 @@ func FreezeMark(s *Store) {
 	defer s.deferred.mu.Unlock()
 	s.deferred.lastMark = time.Now().Add(time.Hour)
 }
+
+// SetFailChunk sets how many pending deliveries disabling an endpoint fails per write.
+func SetFailChunk(s *Store, n int) { s.failChunk = n }

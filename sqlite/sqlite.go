@@ -94,6 +94,7 @@ type Store struct {
 	// writer's bodies use it.
 	nextSeq     int64
 	deleteChunk int // events deleted per write by DeleteTenant
+	failChunk   int // pending deliveries failed per write by disabling an endpoint (failPending)
 	// claimReadHook, set by tests only, runs at the start of each claim's read transaction.
 	claimReadHook func(tx *sql.Tx)
 }
@@ -142,7 +143,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s := &Store{w: w, log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter(), leases: newLeaseTable(),
 		deferred: newDeferredSet(opts.DeferLimit), deferLimit: opts.DeferLimit, deferSpan: deferSpan,
-		deleteChunk: 1000}
+		deleteChunk: 1000, failChunk: 5000}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
