@@ -381,14 +381,7 @@ func (s *deferredSet) lookup(ids []string) map[string]*deferredDelivery {
 // writable returns the deferred deliveries a body may write as rows (not tentative ones) for
 // which keep holds (all of them if keep is nil), in ID order.
 func (s *deferredSet) writable(keep func(*deferredDelivery) bool) []*deferredDelivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*deferredDelivery
-	for _, d := range s.byID {
-		if d.state != deferTentative && (keep == nil || keep(d)) {
-			out = append(out, d)
-		}
-	}
+	out := s.matching(func(d *deferredDelivery) bool { return d.state != deferTentative && (keep == nil || keep(d)) })
 	slices.SortFunc(out, func(a, b *deferredDelivery) int { return strings.Compare(a.id, b.id) })
 	return out
 }
