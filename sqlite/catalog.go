@@ -399,6 +399,13 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 	var e *aviso.Endpoint
 	var failed, written []*deferredDelivery
 	more := false // pending rows left to fail after the first chunk
+	if !p.Disabled {
+		// Spilled deliveries of the endpoint that a disabling failed are failed as they are
+		// written (spill.go); they must be, before it is enabled.
+		if err := s.unspill(ctx); err != nil {
+			return nil, err
+		}
+	}
 	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		failed, written, more = nil, nil, false
 		var res sql.Result

@@ -126,6 +126,12 @@ type deferredSet struct {
 	// deliveries deferred too long ago.
 	lastMark, lastAge time.Time
 	newest            int64 // the largest event seq published
+	// spillFrom and spillTo are the spill (spill.go): the events [spillFrom, spillTo) hold
+	// spilled deliveries, of spillEndpoints (or of fewer, once some are consumed), spilled by
+	// the bodies spillParts.
+	spillFrom, spillTo int64
+	spillEndpoints     map[string]bool
+	spillParts         []spillPart
 }
 
 func newDeferredSet(limit int) *deferredSet {
@@ -463,8 +469,9 @@ func (s *deferredSet) nextDue() (int64, bool) {
 	return next, found
 }
 
-// oldest returns the smallest event seq of a deferred delivery not in except.
-func (s *deferredSet) oldest(except []*deferredDelivery) (int64, bool) {
+// oldest returns the smallest event seq of a deferred delivery not in except, and with spill,
+// of a spilled one (spill.go).
+func (s *deferredSet) oldest(except []*deferredDelivery, spill bool) (int64, bool) {
 	skip := make(map[*deferredDelivery]bool, len(except))
 	for _, d := range except {
 		skip[d] = true
@@ -477,6 +484,9 @@ func (s *deferredSet) oldest(except []*deferredDelivery) (int64, bool) {
 		if !skip[d] && (!found || d.seq < seq) {
 			seq, found = d.seq, true
 		}
+	}
+	if spill && s.spillFrom < s.spillTo && (!found || s.spillFrom < seq) {
+		seq, found = s.spillFrom, true
 	}
 	return seq, found
 }
@@ -603,7 +613,7 @@ func (s *Store) moveMark(ctx context.Context, tx *sql.Tx, force bool, written []
 	if !force && !s.deferred.once(&s.deferred.lastMark, time.Now()) {
 		return nil
 	}
-	seq, ok := s.deferred.oldest(written)
+	seq, ok := s.deferred.oldest(written, true)
 	var err error
 	if ok {
 		_, err = tx.ExecContext(ctx, `UPDATE deferred_mark SET seq = ?`, seq)
@@ -637,9 +647,12 @@ func (s *Store) writeAllDeferred(ctx context.Context, op string, keep func(*defe
 	return nil
 }
 
-// flush writes every deferred delivery as a row: what a method that reads deliveries
-// does first, so that it reads them all.
+// flush writes every deferred delivery as a row, the spilled ones (spill.go) first: what a method
+// that reads deliveries does first, so that it reads them all.
 func (s *Store) flush(ctx context.Context) error {
+	if err := s.unspill(ctx); err != nil {
+		return err
+	}
 	return s.writeAllDeferred(ctx, "write deferred deliveries", nil, false)
 }
 

@@ -58,6 +58,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 	}
 	s.claimMu.Lock()
 	defer s.claimMu.Unlock()
+	if err := s.loadSpill(ctx); err != nil { // if the set has room (spill.go)
+		s.log.Warn("could not load spilled deliveries", "err", err)
+	}
 	for len(claims) < p.Limit {
 		pass := p
 		pass.Limit = p.Limit - len(claims)
@@ -67,6 +70,36 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 				break // leased already: return them; the next claim meets the error again
 			}
 			return nil, err
+		}
+		var latest int64
+		for _, c := range got {
+			if c.Delivery.NextAttemptAt != nil {
+				latest = max(latest, micros(*c.Delivery.NextAttemptAt))
+			}
+		}
+		if s.deferred.spillAhead(p.ExcludeEndpoints, len(got) < pass.Limit && dropped == 0, latest) {
+			// Spilled deliveries may be due before some of these, or fill the claim: these are
+			// given back, and the pass runs again once the spill has shrunk (spill.go).
+			ids := make([]string, len(got))
+			for i, c := range got {
+				ids[i] = c.Delivery.ID
+			}
+			s.leases.release(p.Owner, ids)
+			s.deferred.release(p.Owner, ids)
+			shrank, err := s.consumeSomeSpill(ctx)
+			if err != nil {
+				s.log.Warn("could not load or write spilled deliveries", "err", err)
+			}
+			if shrank {
+				continue
+			}
+			got, dropped, err = s.claimPass(ctx, pass)
+			if err != nil {
+				if len(claims) > 0 {
+					break
+				}
+				return nil, err
+			}
 		}
 		claims = append(claims, got...)
 		if dropped == 0 {
@@ -172,7 +205,7 @@ func (s *Store) writeStaleDeferred(ctx context.Context, paused []*deferredDelive
 	if !s.deferred.once(&s.deferred.lastAge, time.Now()) {
 		return nil
 	}
-	oldest, ok := s.deferred.oldest(nil)
+	oldest, ok := s.deferred.oldest(nil, false)
 	newest := s.deferred.newestSeq()
 	if !ok || newest-oldest <= s.deferSpan {
 		return nil
@@ -756,8 +789,11 @@ func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, err
 	}
 	// A deferred delivery of a disabled endpoint counts too, once: the claim that finds it
-	// writes it as a row.
+	// writes it as a row. So does a spilled one: the claim loads or writes it (spill.go).
 	if at, ok := s.deferred.nextDue(); ok && (!next.Valid || at < next.Int64) {
+		next = sql.NullInt64{Int64: at, Valid: true}
+	}
+	if at, ok := s.deferred.spillDue(); ok && (!next.Valid || at < next.Int64) {
 		next = sql.NullInt64{Int64: at, Valid: true}
 	}
 	if !next.Valid {

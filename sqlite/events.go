@@ -132,12 +132,15 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 		}
 
 		// Each event's deliveries: those whose endpoint (of the same tenant) still exists,
-		// deferred if there is room, or as rows.
+		// deferred if there is room, else spilled (spill.go) within deferSpan publications of
+		// the spill's start, else as rows. The events take the seqs from s.nextSeq on, in order.
 		room := s.deferred.room()
+		spillFrom, spilling := s.deferred.spilling()
 		type plan struct {
 			rows     []*aviso.Delivery
 			deferred []*deferredDelivery
-			text     any // the deferred column: nil or a string
+			spilled  bool // deferred holds the spilled deliveries, encoded in text only
+			text     any  // the deferred column: nil or a string
 		}
 		plans := make([]plan, len(events))
 		for i, ne := range events {
@@ -149,11 +152,23 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 					deferrable = deferrable && d.NextAttemptAt != nil // else never due: a row
 				}
 			}
-			if !deferrable || len(valid) == 0 || len(valid) > maxDeferPerEvent || len(valid) > room {
+			if !deferrable || len(valid) == 0 || len(valid) > maxDeferPerEvent {
 				plans[i].rows = valid
 				continue
 			}
-			room -= len(valid)
+			seq := s.nextSeq + int64(i)
+			switch {
+			case !spilling && len(valid) <= room:
+				room -= len(valid)
+			case !spilling:
+				spilling, spillFrom = true, seq
+				plans[i].spilled = true
+			case seq-spillFrom < s.deferSpan:
+				plans[i].spilled = true
+			default:
+				plans[i].rows = valid
+				continue
+			}
 			ev := ne.Event
 			for _, d := range valid {
 				plans[i].deferred = append(plans[i].deferred, &deferredDelivery{id: d.ID, tenantID: d.TenantID,
@@ -206,6 +221,11 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 			eventID string
 		}
 		var ds []newDelivery
+		var spilled struct {
+			first, last, next int64
+			any               bool
+			endpoints         map[string]bool
+		}
 		for i, ne := range events {
 			ev := ne.Event
 			k := key{ev.TenantID, ev.ID}
@@ -224,9 +244,21 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 			for _, d := range plans[i].rows {
 				ds = append(ds, newDelivery{d, seq, ev.ID})
 			}
-			for _, d := range plans[i].deferred {
-				d.seq = seq
-				deferred = append(deferred, d)
+			switch {
+			case plans[i].spilled:
+				if !spilled.any {
+					spilled.first, spilled.next, spilled.any = seq, plans[i].deferred[0].next, true
+					spilled.endpoints = make(map[string]bool)
+				}
+				spilled.last = seq
+				for _, d := range plans[i].deferred {
+					spilled.endpoints[d.endpointID] = true
+				}
+			default:
+				for _, d := range plans[i].deferred {
+					d.seq = seq
+					deferred = append(deferred, d)
+				}
 			}
 			queued = queued || len(plans[i].rows) > 0 || len(plans[i].deferred) > 0
 			stored := *ev
@@ -247,6 +279,9 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 			return fmt.Errorf("insert deliveries: %w", err)
 		}
 		// Recorded before the mark moves, so that it counts them.
+		if spilled.any {
+			s.deferred.addSpill(spilled.first, spilled.last, spilled.next, spilled.endpoints)
+		}
 		s.deferred.addTentative(deferred)
 		if err := s.moveMark(ctx, tx, false, nil); err != nil {
 			s.deferred.discard(deferred)

@@ -85,6 +85,7 @@ type Store struct {
 	claimMu    sync.Mutex   // claims run one at a time (see lease.go)
 	leases     *leaseTable  // the delivery leases
 	deferred   *deferredSet // deliveries whose rows are not written yet (deferred.go)
+	spillMu    sync.Mutex   // orders loading and writing the spill (spill.go)
 	deferLimit int
 	deferSpan  int64 // deferSpan, but in tests
 	// nextSeq is the seq of the next event stored. Events are numbered by the store rather than
@@ -265,7 +266,11 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close writes the deferred deliveries (deferred.go) and closes the database.
 func (s *Store) Close() error {
 	var errF error
-	if err := s.writeAllDeferred(context.Background(), "write deferred deliveries", nil, true); err != nil {
+	err := s.unspill(context.Background())
+	if err == nil {
+		err = s.writeAllDeferred(context.Background(), "write deferred deliveries", nil, true)
+	}
+	if err != nil {
 		errF = fmt.Errorf("close sqlite: %w", err)
 	}
 	s.closeStatements()

@@ -28,13 +28,14 @@ func open(tb testing.TB, path string, opts sqlite.Options) *sqlite.Store {
 	return s
 }
 
-// TestStore runs the conformance suite twice: with new deliveries deferred (the default; see
-// deferred.go), and with every delivery written at its publish.
+// TestStore runs the conformance suite three times: with new deliveries deferred (the default;
+// see deferred.go), with a set of four, so that nearly every delivery is spilled (spill.go) and
+// then loaded or written, and with every delivery written at its publish.
 func TestStore(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		limit int
-	}{{"deferred", 0}, {"written", -1}} {
+	}{{"deferred", 0}, {"spilled", 4}, {"written", -1}} {
 		t.Run(tc.name, func(t *testing.T) {
 			storetest.Exercise(t, func(t *testing.T) aviso.Store {
 				return open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{DeferLimit: tc.limit})
