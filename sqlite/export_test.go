@@ -104,3 +104,12 @@ func FreezeMark(s *Store) {
 
 // SetFailChunk sets how many pending deliveries disabling an endpoint fails per write.
 func SetFailChunk(s *Store, n int) { s.failChunk = n }
+
+// Spilled is how many events the spill (spill.go) spans.
+func Spilled(s *Store) int64 {
+	from, to, ok := s.deferred.spillRange()
+	if !ok {
+		return 0
+	}
+	return to - from
+}

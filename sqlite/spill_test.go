@@ -1,0 +1,153 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/sqlite"
+	"github.com/aviso-dev/aviso/storetest"
+)
+
+// rowCount counts the delivery rows of the database at path, read beside the store.
+func rowCount(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=query_only(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM deliveries`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Beyond a full set, deliveries are spilled: no row is written at the publish, and the claims
+// load them, in publication order, as the set frees room; a crash loses none of them.
+func TestSpill(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		name := "claimed"
+		if crash {
+			name = "crash"
+		}
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "aviso.db")
+			s, err := sqlite.Open(t.Context(), path, sqlite.Options{DeferLimit: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ten := storetest.NewTenant(t, s)
+			ep := storetest.NewEndpoint(t, s, ten.ID)
+			var want []string
+			for i := range 12 {
+				_, ds := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
+				want = append(want, ds[0].ID)
+			}
+			if n, sp := sqlite.DeferredCount(s), sqlite.Spilled(s); n != 4 || sp != 8 {
+				t.Fatalf("deferred %d, spilled events %d; want 4 and 8", n, sp)
+			}
+			if n := rowCount(t, path); n != 0 {
+				t.Fatalf("%d delivery rows after the publishes, want none", n)
+			}
+			if crash {
+				if err := sqlite.Abandon(s); err != nil {
+					t.Fatal(err)
+				}
+				s = open(t, path, sqlite.Options{DeferLimit: 4})
+				if n := rowCount(t, path); n != 12 {
+					t.Fatalf("%d delivery rows after reopening, want all 12: Open writes the spill", n)
+				}
+			} else {
+				t.Cleanup(func() { s.Close() })
+			}
+			now := storetest.Base().Add(time.Second)
+			var got []string
+			for len(got) < len(want) {
+				cs := storetest.Claim(t, s, "node", now, 3)
+				if len(cs) == 0 {
+					t.Fatalf("claimed %v, then nothing; want %v", got, want)
+				}
+				for _, c := range cs {
+					got = append(got, c.Delivery.ID)
+					storetest.Complete(t, s, storetest.Completion(c.Delivery, "node", now, 200, false))
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("claimed %v, want in publication order %v", got, want)
+			}
+			if sp := sqlite.Spilled(s); sp != 0 {
+				t.Fatalf("spilled events %d after every claim, want 0", sp)
+			}
+		})
+	}
+}
+
+// A set held by an endpoint the claims leave out (one that never answers) does not hold back
+// the spilled deliveries of the others: a claim that comes up short writes the spill.
+func TestSpillBesideHeldSet(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aviso.db")
+	s := open(t, path, sqlite.Options{DeferLimit: 4})
+	ten := storetest.NewTenant(t, s)
+	dead, healthy := storetest.NewEndpoint(t, s, ten.ID), storetest.NewEndpoint(t, s, ten.ID)
+	for i := range 4 {
+		storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), dead)
+	}
+	var want []string
+	for i := range 3 {
+		_, ds := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(10+i)*time.Millisecond), healthy)
+		want = append(want, ds[0].ID)
+	}
+	if sp := sqlite.Spilled(s); sp != 3 {
+		t.Fatalf("spilled events %d, want the healthy endpoint's 3", sp)
+	}
+	now := storetest.Base().Add(time.Second)
+	cs, err := s.ClaimDeliveries(t.Context(), aviso.ClaimParams{Now: now, Limit: 10, Owner: "node",
+		LeaseUntil: now.Add(time.Minute), ExcludeEndpoints: []string{dead.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := claimIDs(cs); !slices.Equal(got, want) {
+		t.Fatalf("claimed %v, want the healthy endpoint's %v", got, want)
+	}
+}
+
+// A spilled delivery of an endpoint disabled since its publish is failed as of the disabling,
+// even if the endpoint is enabled again before the delivery is read.
+func TestSpillDisabled(t *testing.T) {
+	for _, reenable := range []bool{false, true} {
+		t.Run(map[bool]string{false: "disabled", true: "enabled again"}[reenable], func(t *testing.T) {
+			s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{DeferLimit: 1})
+			ten := storetest.NewTenant(t, s)
+			ep := storetest.NewEndpoint(t, s, ten.ID)
+			var ds []*aviso.Delivery
+			for i := range 3 {
+				_, got := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
+				ds = append(ds, got...)
+			}
+			if sp := sqlite.Spilled(s); sp != 2 {
+				t.Fatalf("spilled events %d, want 2", sp)
+			}
+			at := storetest.Base().Add(time.Minute)
+			for i, off := range []bool{true, false}[:map[bool]int{false: 1, true: 2}[reenable]] {
+				if _, err := s.SetEndpointDisabled(t.Context(), aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: ep.ID,
+					Disabled: off, Reason: aviso.DisabledByUser, Now: at.Add(time.Duration(i) * time.Minute)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, d := range ds {
+				got, err := s.GetDelivery(t.Context(), ten.ID, d.ID)
+				if err != nil {
+					t.Fatalf("delivery %s: %v", d.ID, err)
+				}
+				if got.Status != aviso.StatusFailed || !got.UpdatedAt.Equal(at) {
+					t.Errorf("delivery %s: %s at %v, want failed at the disabling, %v", d.ID, got.Status, got.UpdatedAt, at)
+				}
+			}
+		})
+	}
+}
