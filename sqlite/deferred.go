@@ -45,7 +45,7 @@ import (
 // every other write back for a quarter of a second. Open fails those a crash left unwritten.
 //
 // Bounds: at most Options.DeferLimit deliveries are deferred at a time (a publish beyond it
-// writes rows as before), at most maxDeferPerEvent per event (a fan-out writes rows), and a
+// spills them, spill.go, within deferSpan publications, and writes rows beyond that), at most maxDeferPerEvent per event (a fan-out writes rows), and a
 // delivery deferred more than deferSpan publications ago is written by the next claim, so that
 // Open never has to read more than about that many events.
 
