@@ -100,8 +100,7 @@ func (s *deferredSet) consumeSpill(from int64) {
 	s.spillParts = s.spillParts[i:]
 }
 
-// spillDue returns when the earliest spilled delivery is due at the earliest, if the spill is not
-// empty. The caller holds mu.
+// spillDueLocked is spillDue; the caller holds mu.
 func (s *deferredSet) spillDueLocked() (int64, bool) {
 	if s.spillFrom >= s.spillTo || len(s.spillParts) == 0 {
 		return 0, false
