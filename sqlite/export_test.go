@@ -105,6 +105,9 @@ func FreezeMark(s *Store) {
 // SetFailChunk sets how many pending deliveries disabling an endpoint fails per write.
 func SetFailChunk(s *Store, n int) { s.failChunk = n }
 
+// SetSpillChunk sets how many spilled deliveries one write loads or writes.
+func SetSpillChunk(s *Store, n int) { s.spillChunk = n }
+
 // Spilled is how many events the spill (spill.go) spans.
 func Spilled(s *Store) int64 {
 	from, to, ok := s.deferred.spillRange()

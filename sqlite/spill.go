@@ -44,8 +44,9 @@ func (s *deferredSet) loadMin() int {
 	return max(1, min(spillLoadMin, s.limit/2))
 }
 
-// spillChunk is how many spilled deliveries one write of unspill writes (about 100 ms of the
-// writer): a large spill is written a chunk per write, so publishes go on meanwhile.
+// spillChunk is Store.spillChunk's value, how many spilled deliveries one write loads or writes
+// (about 100 ms of the writer to write them): a large spill is consumed a chunk per write, so
+// that publishes go on meanwhile and what a write holds in memory at once stays small.
 const spillChunk = 8192
 
 // spilling reports whether the spill is not empty, and its start.
@@ -239,8 +240,9 @@ func (s *Store) readSpill(ctx context.Context, tx *sql.Tx, from, to int64, limit
 	return kept, next, nil
 }
 
-// loadSpill defers in memory the spilled deliveries that the set has room for, if it has room
-// for spillLoadMin of them (or the whole spill): what their publish would have done.
+// loadSpill defers in memory the spilled deliveries that the set has room for, at most a chunk,
+// if it has room for spillLoadMin of them (or the whole spill): what their publish would have
+// done.
 func (s *Store) loadSpill(ctx context.Context) error {
 	s.spillMu.Lock()
 	defer s.spillMu.Unlock()
@@ -253,7 +255,7 @@ func (s *Store) loadSpill(ctx context.Context) error {
 	err := s.write(ctx, "load spilled deliveries", func(ctx context.Context, tx *sql.Tx) (err error) {
 		loaded = nil
 		_, to, _ := s.deferred.spillRange() // with what bodies before this one spilled
-		loaded, next, err = s.readSpill(ctx, tx, from, to, max(1, s.deferred.room()))
+		loaded, next, err = s.readSpill(ctx, tx, from, to, max(1, min(s.deferred.room(), s.spillChunk)))
 		if err != nil {
 			return err
 		}
@@ -285,7 +287,7 @@ func (s *Store) unspill(ctx context.Context) error {
 		}
 		var next int64
 		err := s.write(ctx, "write spilled deliveries", func(ctx context.Context, tx *sql.Tx) error {
-			ds, n, err := s.readSpill(ctx, tx, from, until, spillChunk)
+			ds, n, err := s.readSpill(ctx, tx, from, until, s.spillChunk)
 			if err != nil {
 				return err
 			}

@@ -87,6 +87,46 @@ func TestSpill(t *testing.T) {
 	}
 }
 
+// A claim loads the spill a chunk at a time, however much room the set has: what one write
+// reads and holds in memory stays bounded. The deliveries still come in publication order.
+func TestSpillLoadedByChunk(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{DeferLimit: 8})
+	sqlite.SetSpillChunk(s, 2)
+	ten := storetest.NewTenant(t, s)
+	ep := storetest.NewEndpoint(t, s, ten.ID)
+	var want []string
+	for i := range 20 {
+		_, ds := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
+		want = append(want, ds[0].ID)
+	}
+	if sp := sqlite.Spilled(s); sp != 12 {
+		t.Fatalf("spilled events %d, want 12", sp)
+	}
+	now := storetest.Base().Add(time.Second)
+	var got []string
+	claim := func(limit int) {
+		t.Helper()
+		for _, c := range storetest.Claim(t, s, "node", now, limit) {
+			got = append(got, c.Delivery.ID)
+			storetest.Complete(t, s, storetest.Completion(c.Delivery, "node", now, 200, false))
+		}
+	}
+	claim(8) // the set, now empty: room for all 8 of the next
+	claim(3) // two chunks of 2 loaded: the first claimed alone came up short
+	if sp := sqlite.Spilled(s); sp != 8 {
+		t.Fatalf("spilled events %d after a claim of 3, want 8: two chunks of 2 loaded", sp)
+	}
+	for len(got) < len(want) {
+		n := len(got)
+		if claim(8); len(got) == n {
+			t.Fatalf("claimed %v, then nothing; want %v", got, want)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("claimed %v, want in publication order %v", got, want)
+	}
+}
+
 // A set held by an endpoint the claims leave out (one that never answers) does not hold back
 // the spilled deliveries of the others: a claim that comes up short writes the spill.
 func TestSpillBesideHeldSet(t *testing.T) {
