@@ -69,7 +69,7 @@ type Config struct {
 	SQLiteSynchronous string
 	// SQLiteDeferLimit is how many new deliveries SQLite may keep in memory until their first
 	// attempt instead of writing them at the publish (sqlite.Options.DeferLimit). Default
-	// 50,000; negative: none.
+	// 20,000; negative: none.
 	SQLiteDeferLimit int
 	// Logger receives the node's logs. Default: text to stderr.
 	Logger *slog.Logger

@@ -45,15 +45,19 @@ import (
 // every other write back for a quarter of a second. Open fails those a crash left unwritten.
 //
 // Bounds: at most Options.DeferLimit deliveries are deferred at a time (a publish beyond it
-// spills them, spill.go, within deferSpan publications, and writes rows beyond that), at most maxDeferPerEvent per event (a fan-out writes rows), and a
-// delivery deferred more than deferSpan publications ago is written by the next claim, so that
-// Open never has to read more than about that many events.
+// spills them, spill.go, within deferSpan publications, and writes rows beyond that), at most
+// maxDeferPerEvent per event (a fan-out writes rows), and a delivery deferred more than
+// deferSpan publications ago is written by the next claim, so that Open never has to read more
+// than about that many events.
 
 const (
 	// defaultDeferLimit is Options.DeferLimit's default. Each deferred delivery holds about 270
-	// bytes of live heap: 50,000 are about 13 MiB, which the garbage collector lets grow to about
-	// 65 MiB of memory under aviso's GOGC=400.
-	defaultDeferLimit = 50_000
+	// bytes of live heap, which the garbage collector lets grow fivefold under aviso's GOGC=400:
+	// 20,000 are about 5 MiB live, 26 MiB of memory. The set needs to hold only what the engine
+	// is about to claim (about a second of deliveries at full speed): a burst beyond it spills
+	// (spill.go), which costs the publish nothing more. At 50,000, the default until the spill
+	// existed, the set took about 65 MiB, for no more throughput (BENCHMARKS.md, step 30).
+	defaultDeferLimit = 20_000
 	// maxDeferPerEvent is the most deliveries of one event that are deferred.
 	maxDeferPerEvent = 16
 	// deferSpan is how many events behind the newest a deferred delivery may fall before the

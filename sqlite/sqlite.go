@@ -65,7 +65,7 @@ type Options struct {
 	BusyTimeout time.Duration
 	// DeferLimit is how many new deliveries may wait in memory for their first attempt instead
 	// of being written pending at the publish (see deferred.go): they are durable all the same,
-	// through their event's row. Default: 50,000. Negative: none; every delivery is written at
+	// through their event's row. Default: 20,000. Negative: none; every delivery is written at
 	// its publish.
 	DeferLimit int
 }
