@@ -44,6 +44,27 @@ func MergedInserts(s *Store) int64 { return s.commit.merges.Load() }
 // Commits is how many groups the writer has committed.
 func Commits(s *Store) uint64 { return s.commit.commits.Load() }
 
+// ClaimPlans returns SQLite's query plans (EXPLAIN QUERY PLAN, one line a step) of the walks in
+// due order of ClaimDeliveries ("claim", "claim of an endpoint") and NextDueAt ("next due").
+func ClaimPlans(s *Store) (map[string][]string, error) {
+	out := make(map[string][]string)
+	for name, stmt := range map[string]struct {
+		sql  string
+		args []any
+	}{
+		"claim":                {claimDue, []any{1}},
+		"claim of an endpoint": {claimOldestOf, []any{"ep_1", 1}},
+		"next due":             {nextDue, nil},
+	} {
+		plan, err := explain(s, stmt.sql, stmt.args)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = plan
+	}
+	return out, nil
+}
+
 // ListPlan returns SQLite's query plan (EXPLAIN QUERY PLAN, one line a step) of the statement
 // that ListEvents (with ev) or ListDeliveries (with d) runs for those parameters.
 func ListPlan(s *Store, ev *aviso.ListEventsParams, d *aviso.ListDeliveriesParams) ([]string, error) {
@@ -58,8 +79,13 @@ func ListPlan(s *Store, ev *aviso.ListEventsParams, d *aviso.ListDeliveriesParam
 	if err != nil {
 		return nil, err
 	}
+	return explain(s, stmt, args)
+}
+
+// explain returns SQLite's query plan of stmt run with args, one line a step.
+func explain(s *Store, stmt string, args []any) ([]string, error) {
 	var plan []string
-	err = s.read(context.Background(), "explain", func(tx *sql.Tx) error {
+	err := s.read(context.Background(), "explain", func(tx *sql.Tx) error {
 		rows, err := tx.Query(`EXPLAIN QUERY PLAN `+stmt, args...)
 		if err != nil {
 			return err

@@ -63,6 +63,20 @@ func TestListPlans(t *testing.T) {
 	}
 }
 
+// TestClaimPlans checks that the claims' walks in due order read their index in its order: they
+// have no LIMIT (see dispatch.go), so a step that sorted would sort every due delivery.
+func TestClaimPlans(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{})
+	plans, err := sqlite.ClaimPlans(s)
+	for _, tc := range []struct{ name, index string }{
+		{"claim", "deliveries_due"},
+		{"claim of an endpoint", "deliveries_endpoint_due"},
+		{"next due", "deliveries_due"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkPlan(t, plans[tc.name], err, tc.index) })
+	}
+}
+
 func checkPlan(t *testing.T, plan []string, err error, index string) {
 	t.Helper()
 	if err != nil {
