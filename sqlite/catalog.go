@@ -427,6 +427,11 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 				return err
 			}
 		} else {
+			// A disabling still failing the endpoint's pending deliveries (failPending) stops
+			// here: those left are attempted.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM failing_endpoints WHERE endpoint_id = ?`, p.ID); err != nil {
+				return fmt.Errorf("enable endpoint: %w", err)
+			}
 			// Those that an earlier disabling failed stay failed: their rows are written now.
 			written = s.deferred.writable(func(d *deferredDelivery) bool { return d.endpointID == p.ID && d.failedAt != 0 })
 			s.deferred.writing(written)
@@ -465,14 +470,17 @@ const failedByDisable = `status = 'failed', last_error = '` + disabledError + `'
 // An endpoint may be disabled with a large backlog (an outage's worth of retries), and the store
 // has one writer: failing them all in one transaction would hold every other write (every
 // publish) for seconds. The disabling's own transaction fails a first chunk; its method then
-// fails the rest a chunk per write (failRest), as DeleteTenant deletes. Should the process stop
-// half-way, the rest stay pending on the disabled endpoint, to be attempted if it is enabled
-// again; and a delivery retried or replayed on the endpoint while the rest are being failed is
-// failed with them.
+// fails the rest a chunk per write (failRest), as DeleteTenant deletes. While some may be left,
+// the endpoint has a row in failing_endpoints, written with the chunk: should the process stop
+// half-way, Open fails the rest (finishFailing). Enabling the endpoint again stops the failing,
+// at once or at Open. A delivery retried or replayed on the endpoint while the rest are being
+// failed is failed with them.
 func (s *Store) failPending(ctx context.Context, tx *sql.Tx, endpointID string, at time.Time) (more bool, err error) {
+	// None once the endpoint is enabled again: those left are attempted.
 	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET `+failedByDisable+`
 		WHERE id IN (SELECT id FROM deliveries INDEXED BY deliveries_endpoint_due
-			WHERE endpoint_id = ? AND status = 'pending' LIMIT ?)`, micros(at), endpointID, s.failChunk)
+			WHERE endpoint_id = ?2 AND status = 'pending' AND (SELECT disabled FROM endpoints WHERE id = ?2) = 1
+			LIMIT ?3)`, micros(at), endpointID, s.failChunk)
 	if err != nil {
 		return false, fmt.Errorf("fail pending deliveries: %w", err)
 	}
@@ -480,13 +488,60 @@ func (s *Store) failPending(ctx context.Context, tx *sql.Tx, endpointID string, 
 	if err != nil {
 		return false, fmt.Errorf("fail pending deliveries: %w", err)
 	}
-	return n == int64(s.failChunk), nil
+	more = n == int64(s.failChunk)
+	if more {
+		_, err = tx.ExecContext(ctx, `INSERT INTO failing_endpoints (endpoint_id, at) VALUES (?, ?)
+			ON CONFLICT (endpoint_id) DO UPDATE SET at = excluded.at`, endpointID, micros(at))
+	} else {
+		_, err = tx.ExecContext(ctx, `DELETE FROM failing_endpoints WHERE endpoint_id = ?`, endpointID)
+	}
+	if err != nil {
+		return false, fmt.Errorf("record the endpoint's failing: %w", err)
+	}
+	return more, nil
+}
+
+// finishFailing fails the pending deliveries that the disablings recorded in failing_endpoints
+// left when the process stopped (see failPending), as of each disabling. Open runs it.
+func (s *Store) finishFailing(ctx context.Context) (int, error) {
+	type failing struct {
+		endpointID string
+		at         int64
+	}
+	var fs []failing
+	rows, err := s.w.QueryContext(ctx, `SELECT endpoint_id, at FROM failing_endpoints ORDER BY endpoint_id`)
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+		var f failing
+		if err := rows.Scan(&f.endpointID, &f.at); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		fs = append(fs, f)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, f := range fs {
+		if err := s.failRest(ctx, f.endpointID, fromMicros(f.at)); err != nil {
+			return 0, err
+		}
+	}
+	return len(fs), nil
 }
 
 // failRest fails the rest of a disabled endpoint's pending deliveries, a chunk per write (see
 // failPending).
 func (s *Store) failRest(ctx context.Context, endpointID string, at time.Time) error {
 	for more := true; more; {
+		if s.failRestHook != nil {
+			if err := s.failRestHook(); err != nil {
+				return err
+			}
+		}
 		err := s.write(ctx, "fail pending deliveries", func(ctx context.Context, tx *sql.Tx) (err error) {
 			more, err = s.failPending(ctx, tx, endpointID, at)
 			return err

@@ -139,3 +139,67 @@ func TestDisableFailsRowsByChunks(t *testing.T) {
 		})
 	}
 }
+
+// A disabling whose chunks a stop cut short is finished by Open, as of the disabling; unless the
+// endpoint was enabled again first, whose pending deliveries are then attempted.
+func TestDisableFinishedAtOpen(t *testing.T) {
+	for _, reenable := range []bool{false, true} {
+		t.Run(map[bool]string{false: "stopped", true: "enabled again"}[reenable], func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "aviso.db")
+			s, err := sqlite.Open(t.Context(), path, sqlite.Options{DeferLimit: -1}) // rows
+			if err != nil {
+				t.Fatal(err)
+			}
+			sqlite.SetFailChunk(s, 2)
+			ten := storetest.NewTenant(t, s)
+			ep := storetest.NewEndpoint(t, s, ten.ID)
+			var backlog []*aviso.Delivery
+			for i := range 7 {
+				_, ds := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
+				backlog = append(backlog, ds...)
+			}
+			at := storetest.Base().Add(time.Minute)
+			sqlite.StopFailing(s)
+			if _, err := s.SetEndpointDisabled(t.Context(), aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: ep.ID,
+				Disabled: true, Reason: aviso.DisabledByUser, Now: at}); err == nil {
+				t.Fatal("disabling: no error, want the stop of its failing")
+			}
+			if reenable {
+				if _, err := s.SetEndpointDisabled(t.Context(), aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: ep.ID,
+					Disabled: false, Now: at.Add(time.Minute)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := sqlite.Abandon(s); err != nil {
+				t.Fatal(err)
+			}
+
+			s = open(t, path, sqlite.Options{DeferLimit: -1})
+			failed := 0
+			for _, d := range backlog {
+				got, err := s.GetDelivery(t.Context(), ten.ID, d.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case got.Status == aviso.StatusFailed && got.LastError == "endpoint disabled" && got.UpdatedAt.Equal(at):
+					failed++
+				case got.Status != aviso.StatusPending:
+					t.Errorf("delivery %s: %s %q at %v, want failed by the disabling or pending", d.ID, got.Status, got.LastError, got.UpdatedAt)
+				}
+			}
+			want := 7 // every one, by the disabling's own chunk and then by Open
+			if reenable {
+				want = 2 // the disabling's own chunk only
+			}
+			if failed != want {
+				t.Errorf("%d failed by the disabling after reopening, want %d", failed, want)
+			}
+			if reenable {
+				if cs := storetest.Claim(t, s, "node", at.Add(time.Hour), 10); len(cs) != 5 {
+					t.Errorf("claimed %d, want the 5 left pending", len(cs))
+				}
+			}
+		})
+	}
+}

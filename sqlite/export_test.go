@@ -131,6 +131,12 @@ func FreezeMark(s *Store) {
 // SetFailChunk sets how many pending deliveries disabling an endpoint fails per write.
 func SetFailChunk(s *Store, n int) { s.failChunk = n }
 
+// StopFailing makes every later failRest stop before its first write, as if the process had
+// stopped there: a disabling fails its endpoint's first chunk of pending deliveries only.
+func StopFailing(s *Store) {
+	s.failRestHook = func() error { return errors.New("stopped (a test's StopFailing)") }
+}
+
 // SetSpillChunk sets how many spilled deliveries one write loads or writes.
 func SetSpillChunk(s *Store, n int) { s.spillChunk = n }
 

@@ -99,6 +99,8 @@ type Store struct {
 	spillChunk  int // spilled deliveries loaded or written per write (spill.go)
 	// claimReadHook, set by tests only, runs at the start of each claim's read transaction.
 	claimReadHook func(tx *sql.Tx)
+	// failRestHook, set by tests only, runs before each write of failRest; an error stops it.
+	failRestHook func() error
 }
 
 var _ aviso.Store = (*Store)(nil)
@@ -163,6 +165,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite: write the deferred deliveries of a previous run: %w", err)
 	} else if n > 0 {
 		s.log.Info("wrote the deferred deliveries of a previous run", "deliveries", n)
+	}
+	if n, err := s.finishFailing(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite: fail the pending deliveries of endpoints disabled in a previous run: %w", err)
+	} else if n > 0 {
+		s.log.Info("failed the pending deliveries left by disablings of a previous run", "endpoints", n)
 	}
 	// Above every seq in use and the mark, which may be above them all if the newest events
 	// were deleted.
