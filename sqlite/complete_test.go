@@ -94,6 +94,20 @@ func BenchmarkCompleteDeliveries8(b *testing.B) {
 	}
 }
 
+// backlogOf publishes n events, a millisecond apart, to a new endpoint of a new tenant, and
+// returns them with the endpoint's deliveries.
+func backlogOf(t *testing.T, s *sqlite.Store, n int) (*aviso.Tenant, *aviso.Endpoint, []*aviso.Delivery) {
+	t.Helper()
+	ten := storetest.NewTenant(t, s)
+	ep := storetest.NewEndpoint(t, s, ten.ID)
+	var backlog []*aviso.Delivery
+	for i := range n {
+		_, ds := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
+		backlog = append(backlog, ds...)
+	}
+	return ten, ep, backlog
+}
+
 // Disabling an endpoint fails its pending rows a chunk per write, not in one long write that
 // would hold every other; the method returns once they are all failed, by hand or after the
 // endpoint's failures.
@@ -102,13 +116,7 @@ func TestDisableFailsRowsByChunks(t *testing.T) {
 		t.Run(map[bool]string{true: "by hand", false: "after failures"}[byHand], func(t *testing.T) {
 			s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{DeferLimit: -1}) // rows
 			sqlite.SetFailChunk(s, 2)
-			ten := storetest.NewTenant(t, s)
-			ep := storetest.NewEndpoint(t, s, ten.ID)
-			var backlog []*aviso.Delivery
-			for i := range 7 {
-				_, ds := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
-				backlog = append(backlog, ds...)
-			}
+			ten, ep, backlog := backlogOf(t, s, 7)
 			at := storetest.Base().Add(time.Minute)
 			before := sqlite.Commits(s)
 			if byHand {
@@ -151,13 +159,7 @@ func TestDisableFinishedAtOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 			sqlite.SetFailChunk(s, 2)
-			ten := storetest.NewTenant(t, s)
-			ep := storetest.NewEndpoint(t, s, ten.ID)
-			var backlog []*aviso.Delivery
-			for i := range 7 {
-				_, ds := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
-				backlog = append(backlog, ds...)
-			}
+			ten, ep, backlog := backlogOf(t, s, 7)
 			at := storetest.Base().Add(time.Minute)
 			sqlite.StopFailing(s)
 			if _, err := s.SetEndpointDisabled(t.Context(), aviso.SetEndpointDisabledParams{TenantID: ten.ID, ID: ep.ID,
