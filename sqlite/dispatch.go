@@ -15,9 +15,9 @@ import (
 // The statements of ClaimDeliveries and NextDueAt, run on the readers (see lease.go).
 //
 // The walks in due order have no LIMIT: they read an index in its order, one row a step, and
-// the caller stops reading when it has enough (TestClaimPlans checks that no step sorts). A LIMIT bound to a parameter would cost more than it saves: SQLite (3.54 here)
-// prepares such a statement again whenever the bound limit changes, and a claim's limit
-// changes with every claim.
+// the caller stops reading when it has enough (TestClaimPlans checks that no step sorts). A
+// LIMIT bound to a parameter would cost more than it saves: SQLite (3.54 here) prepares such a
+// statement again whenever the bound limit changes, and a claim's limit changes every claim.
 const (
 	// claimDue lists, oldest due first, the deliveries of enabled endpoints due at ?1.
 	claimDue = `SELECT c.next_attempt_at, c.id FROM deliveries c INDEXED BY deliveries_due JOIN endpoints e ON e.id = c.endpoint_id
