@@ -34,7 +34,7 @@ import (
 // SQLiteVersion is the schema version of sqlite/migrations this package reads. A source at another
 // version is refused, so a new SQLite migration cannot be copied wrongly in silence: whoever adds
 // one updates the table list below and this number (the package test fails until then).
-const SQLiteVersion = 7
+const SQLiteVersion = 8
 
 // Options configure Copy.
 type Options struct {
@@ -127,6 +127,16 @@ func Copy(ctx context.Context, sqlitePath, postgresURL string, opts Options) (Co
 	if unwritten > 0 {
 		return Counts{}, fmt.Errorf("sqlite store %s was not stopped cleanly: %d events may have deliveries not yet written; "+
 			"start and stop `aviso serve` on it once, then copy it", sqlitePath, unwritten)
+	}
+	// Nor one stopped while disabling an endpoint failed its pending deliveries a chunk at a time
+	// (failing_endpoints, see failPending in sqlite/catalog.go); Open finishes that.
+	var failing int
+	if err := rtx.QueryRowContext(ctx, `SELECT count(*) FROM failing_endpoints`).Scan(&failing); err != nil {
+		return Counts{}, fmt.Errorf("read sqlite failing endpoints: %w", err)
+	}
+	if failing > 0 {
+		return Counts{}, fmt.Errorf("sqlite store %s was not stopped cleanly: %d disabled endpoints have pending deliveries "+
+			"left to fail; start and stop `aviso serve` on it once, then copy it", sqlitePath, failing)
 	}
 	tables := tableList()
 	var want Counts

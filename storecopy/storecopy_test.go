@@ -413,12 +413,26 @@ func TestCopyRefuses(t *testing.T) {
 	}
 	db.Close()
 
+	// A store that stopped while a disabling failed its endpoint's pending deliveries.
+	disabling := filepath.Join(t.TempDir(), "disabling.db")
+	if err := os.WriteFile(disabling, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = sql.Open("sqlite", disabling); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO failing_endpoints (endpoint_id, at) SELECT id, 1 FROM endpoints LIMIT 1`); err != nil {
+		t.Fatalf("leave a disabling unfinished: %v", err)
+	}
+	db.Close()
+
 	tests := []struct {
 		name, path, want string
 	}{
 		{"missing file", filepath.Join(t.TempDir(), "nope.db"), "no such file"},
 		{"future schema", future, "migration 99"},
 		{"not stopped cleanly", crashed, "not stopped cleanly"},
+		{"disabling not finished", disabling, "left to fail"},
 		{"not a plain path", path + "?mode=rw", "plain file name"},
 	}
 	for _, tc := range tests {
