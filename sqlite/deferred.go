@@ -631,33 +631,58 @@ func (s *Store) moveMark(ctx context.Context, tx *sql.Tx, force bool, written []
 }
 
 // writeAllDeferred writes every deferred delivery, or those keep selects, as rows (see
-// writeDeferred). With force it runs, and moves the mark, even if none is deferred.
+// writeDeferred), a chunk (Store.deferChunk) per write, oldest publications first: a full set
+// is seconds of the writer, which publishes would otherwise wait behind. keep must select a set
+// that new publishes do not keep growing (flush bounds it by seq). With force it runs, and moves
+// the mark, even if none is deferred.
 func (s *Store) writeAllDeferred(ctx context.Context, op string, keep func(*deferredDelivery) bool, force bool) error {
 	if !force && s.deferred.empty() {
 		return nil
 	}
-	var ds []*deferredDelivery
-	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
-		ds = s.deferred.writable(keep)
-		if _, err := s.writeDeferred(ctx, tx, ds); err != nil {
+	for {
+		var ds []*deferredDelivery
+		more := false
+		err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+			ds = s.deferred.writable(keep)
+			if more = len(ds) > s.deferChunk; more {
+				ds = oldestChunk(ds, s.deferChunk)
+			}
+			if _, err := s.writeDeferred(ctx, tx, ds); err != nil {
+				return err
+			}
+			return s.moveMark(ctx, tx, force, ds)
+		})
+		if err != nil {
 			return err
 		}
-		return s.moveMark(ctx, tx, force, ds)
-	})
-	if err != nil {
-		return err
+		s.deferred.forget(ds)
+		if !more {
+			return nil
+		}
 	}
-	s.deferred.forget(ds)
-	return nil
+}
+
+// oldestChunk returns the n deliveries of ds (in ID order) of the oldest events, in ID order.
+func oldestChunk(ds []*deferredDelivery, n int) []*deferredDelivery {
+	ds = slices.Clone(ds)
+	slices.SortFunc(ds, func(a, b *deferredDelivery) int {
+		return cmp.Or(cmp.Compare(a.seq, b.seq), strings.Compare(a.id, b.id))
+	})
+	ds = ds[:n]
+	slices.SortFunc(ds, func(a, b *deferredDelivery) int { return strings.Compare(a.id, b.id) })
+	return ds
 }
 
 // flush writes every deferred delivery as a row, the spilled ones (spill.go) first: what a method
-// that reads deliveries does first, so that it reads them all.
+// that reads deliveries does first, so that it reads them all. Those of events published once it
+// has begun are left deferred: the read need not see them, and a stream of publishes could
+// otherwise keep it writing.
 func (s *Store) flush(ctx context.Context) error {
 	if err := s.unspill(ctx); err != nil {
 		return err
 	}
-	return s.writeAllDeferred(ctx, "write deferred deliveries", nil, false)
+	newest := s.deferred.newestSeq()
+	return s.writeAllDeferred(ctx, "write deferred deliveries", func(d *deferredDelivery) bool { return d.seq <= newest }, false)
 }
 
 // recoverDeferred writes, as pending rows (failed, for an endpoint disabled since), the deferred

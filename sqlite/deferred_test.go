@@ -75,6 +75,29 @@ func TestDeferredSurviveCrash(t *testing.T) {
 	}
 }
 
+// A read writes the deferred deliveries a chunk per write, oldest first, so that publishes wait
+// behind none of it for long; it reads them all.
+func TestFlushByChunks(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{})
+	sqlite.SetDeferChunk(s, 2)
+	ten := storetest.NewTenant(t, s)
+	ep := storetest.NewEndpoint(t, s, ten.ID)
+	for i := range 5 {
+		storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
+	}
+	before := sqlite.Commits(s)
+	page, err := s.ListDeliveries(t.Context(), aviso.ListDeliveriesParams{TenantID: ten.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Data) != 5 || sqlite.DeferredCount(s) != 0 {
+		t.Fatalf("listed %d deliveries, %d left deferred; want 5 and none", len(page.Data), sqlite.DeferredCount(s))
+	}
+	if writes := sqlite.Commits(s) - before; writes < 3 {
+		t.Errorf("the read's flush took %d writes, want 3 (chunks of 2, 2 and 1)", writes)
+	}
+}
+
 // A clean Close writes every deferred delivery, and the next Open has nothing to recover.
 func TestCloseWritesDeferred(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "aviso.db")

@@ -137,8 +137,8 @@ func StopFailing(s *Store) {
 	s.failRestHook = func() error { return errors.New("stopped (a test's StopFailing)") }
 }
 
-// SetSpillChunk sets how many spilled deliveries one write loads or writes.
-func SetSpillChunk(s *Store, n int) { s.spillChunk = n }
+// SetDeferChunk sets how many deferred or spilled deliveries one write loads or writes.
+func SetDeferChunk(s *Store, n int) { s.deferChunk = n }
 
 // Spilled is how many events the spill (spill.go) spans.
 func Spilled(s *Store) int64 {

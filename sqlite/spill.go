@@ -44,10 +44,11 @@ func (s *deferredSet) loadMin() int {
 	return max(1, min(spillLoadMin, s.limit/2))
 }
 
-// spillChunk is Store.spillChunk's value, how many spilled deliveries one write loads or writes
-// (about 100 ms of the writer to write them): a large spill is consumed a chunk per write, so
-// that publishes go on meanwhile and what a write holds in memory at once stays small.
-const spillChunk = 8192
+// deferChunk is Store.deferChunk's value, how many deferred or spilled deliveries one write
+// loads or writes (about 100 ms of the writer to write them): a full set or a large spill is
+// written or consumed a chunk per write, so that publishes go on meanwhile and what a write holds
+// in memory at once stays small.
+const deferChunk = 8192
 
 // spilling reports whether the spill is not empty, and its start.
 func (s *deferredSet) spilling() (int64, bool) {
@@ -255,7 +256,7 @@ func (s *Store) loadSpill(ctx context.Context) error {
 	err := s.write(ctx, "load spilled deliveries", func(ctx context.Context, tx *sql.Tx) (err error) {
 		loaded = nil
 		_, to, _ := s.deferred.spillRange() // with what bodies before this one spilled
-		loaded, next, err = s.readSpill(ctx, tx, from, to, max(1, min(s.deferred.room(), s.spillChunk)))
+		loaded, next, err = s.readSpill(ctx, tx, from, to, max(1, min(s.deferred.room(), s.deferChunk)))
 		if err != nil {
 			return err
 		}
@@ -287,7 +288,7 @@ func (s *Store) unspill(ctx context.Context) error {
 		}
 		var next int64
 		err := s.write(ctx, "write spilled deliveries", func(ctx context.Context, tx *sql.Tx) error {
-			ds, n, err := s.readSpill(ctx, tx, from, until, s.spillChunk)
+			ds, n, err := s.readSpill(ctx, tx, from, until, s.deferChunk)
 			if err != nil {
 				return err
 			}

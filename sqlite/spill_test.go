@@ -91,7 +91,7 @@ func TestSpill(t *testing.T) {
 // reads and holds in memory stays bounded. The deliveries still come in publication order.
 func TestSpillLoadedByChunk(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{DeferLimit: 8})
-	sqlite.SetSpillChunk(s, 2)
+	sqlite.SetDeferChunk(s, 2)
 	ten := storetest.NewTenant(t, s)
 	ep := storetest.NewEndpoint(t, s, ten.ID)
 	var want []string

@@ -96,7 +96,7 @@ type Store struct {
 	nextSeq     int64
 	deleteChunk int // events deleted per write by DeleteTenant
 	failChunk   int // pending deliveries failed per write by disabling an endpoint (failPending)
-	spillChunk  int // spilled deliveries loaded or written per write (spill.go)
+	deferChunk  int // deferred or spilled deliveries loaded or written per write (writeAllDeferred, spill.go)
 	// claimReadHook, set by tests only, runs at the start of each claim's read transaction.
 	claimReadHook func(tx *sql.Tx)
 	// failRestHook, set by tests only, runs before each write of failRest; an error stops it.
@@ -147,7 +147,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s := &Store{w: w, log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter(), leases: newLeaseTable(),
 		deferred: newDeferredSet(opts.DeferLimit), deferLimit: opts.DeferLimit, deferSpan: deferSpan,
-		deleteChunk: 1000, failChunk: 5000, spillChunk: spillChunk}
+		deleteChunk: 1000, failChunk: 5000, deferChunk: deferChunk}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
