@@ -94,20 +94,6 @@ func BenchmarkCompleteDeliveries8(b *testing.B) {
 	}
 }
 
-// backlogOf publishes n events, a millisecond apart, to a new endpoint of a new tenant, and
-// returns them with the endpoint's deliveries.
-func backlogOf(t *testing.T, s *sqlite.Store, n int) (*aviso.Tenant, *aviso.Endpoint, []*aviso.Delivery) {
-	t.Helper()
-	ten := storetest.NewTenant(t, s)
-	ep := storetest.NewEndpoint(t, s, ten.ID)
-	var backlog []*aviso.Delivery
-	for i := range n {
-		_, ds := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
-		backlog = append(backlog, ds...)
-	}
-	return ten, ep, backlog
-}
-
 // Disabling an endpoint fails its pending rows a chunk per write, not in one long write that
 // would hold every other; the method returns once they are all failed, by hand or after the
 // endpoint's failures.

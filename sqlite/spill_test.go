@@ -41,13 +41,8 @@ func TestSpill(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ten := storetest.NewTenant(t, s)
-			ep := storetest.NewEndpoint(t, s, ten.ID)
-			var want []string
-			for i := range 12 {
-				_, ds := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
-				want = append(want, ds[0].ID)
-			}
+			_, _, ds := backlogOf(t, s, 12)
+			want := deliveryIDs(ds)
 			if n, sp := sqlite.DeferredCount(s), sqlite.Spilled(s); n != 4 || sp != 8 {
 				t.Fatalf("deferred %d, spilled events %d; want 4 and 8", n, sp)
 			}
@@ -92,13 +87,8 @@ func TestSpill(t *testing.T) {
 func TestSpillLoadedByChunk(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{DeferLimit: 8})
 	sqlite.SetDeferChunk(s, 2)
-	ten := storetest.NewTenant(t, s)
-	ep := storetest.NewEndpoint(t, s, ten.ID)
-	var want []string
-	for i := range 20 {
-		_, ds := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
-		want = append(want, ds[0].ID)
-	}
+	_, _, ds := backlogOf(t, s, 20)
+	want := deliveryIDs(ds)
 	if sp := sqlite.Spilled(s); sp != 12 {
 		t.Fatalf("spilled events %d, want 12", sp)
 	}
@@ -162,13 +152,7 @@ func TestSpillDisabled(t *testing.T) {
 	for _, reenable := range []bool{false, true} {
 		t.Run(map[bool]string{false: "disabled", true: "enabled again"}[reenable], func(t *testing.T) {
 			s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{DeferLimit: 1})
-			ten := storetest.NewTenant(t, s)
-			ep := storetest.NewEndpoint(t, s, ten.ID)
-			var ds []*aviso.Delivery
-			for i := range 3 {
-				_, got := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
-				ds = append(ds, got...)
-			}
+			ten, ep, ds := backlogOf(t, s, 3)
 			if sp := sqlite.Spilled(s); sp != 2 {
 				t.Fatalf("spilled events %d, want 2", sp)
 			}

@@ -28,6 +28,20 @@ func open(tb testing.TB, path string, opts sqlite.Options) *sqlite.Store {
 	return s
 }
 
+// backlogOf publishes n events, a millisecond apart, to a new endpoint of a new tenant, and
+// returns them with the endpoint's deliveries.
+func backlogOf(t *testing.T, s *sqlite.Store, n int) (*aviso.Tenant, *aviso.Endpoint, []*aviso.Delivery) {
+	t.Helper()
+	ten := storetest.NewTenant(t, s)
+	ep := storetest.NewEndpoint(t, s, ten.ID)
+	var backlog []*aviso.Delivery
+	for i := range n {
+		_, ds := storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), ep)
+		backlog = append(backlog, ds...)
+	}
+	return ten, ep, backlog
+}
+
 // TestStore runs the conformance suite three times: with new deliveries deferred (the default;
 // see deferred.go), with a set of four, so that nearly every delivery is spilled (spill.go) and
 // then loaded or written, and with every delivery written at its publish.
