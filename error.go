@@ -3,20 +3,49 @@ package aviso
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
-// Error codes. Each one maps to one HTTP status in api/errors.go and nowhere else.
+// Error codes. Each one maps to one HTTP status in HTTPStatus and nowhere else.
 const (
-	EBADREQUEST   = "bad_request"    // malformed request (bad JSON): 400
-	EUNAUTHORIZED = "unauthorized"   // missing or unknown API key: 401
-	EFORBIDDEN    = "forbidden"      // key valid but its scope does not allow this: 403
-	ENOTFOUND     = "not_found"      // no such resource, or not visible to this key: 404
-	ECONFLICT     = "conflict"       // the resource already exists: 409
-	ETOOLARGE     = "too_large"      // request or payload over a limit: 413
-	EINVALID      = "invalid"        // a field fails validation: 422 (Field names it)
-	EUNAVAILABLE  = "unavailable"    // shutting down or the store is unreachable: 503
-	EINTERNAL     = "internal_error" // anything else: 500; details are logged, never sent
+	EBADREQUEST   = "bad_request"         // malformed request (bad JSON): 400
+	EUNAUTHORIZED = "unauthorized"        // missing or unknown API key: 401
+	EFORBIDDEN    = "forbidden"           // key valid but its scope does not allow this: 403
+	ENOTFOUND     = "not_found"           // no such resource, or not visible to this key: 404
+	ECONFLICT     = "conflict"            // the resource already exists: 409
+	ETOOLARGE     = "too_large"           // request or payload over a limit: 413
+	EINVALID      = "invalid"             // a field fails validation: 422 (Field names it)
+	EUNAVAILABLE  = "unavailable"         // shutting down or the store is unreachable: 503
+	ESTORAGE      = "storage_unavailable" // the store cannot write (disk full, I/O error): 503 with Retry-After
+	EINTERNAL     = "internal_error"      // anything else: 500; details are logged, never sent
 )
+
+// HTTPStatus returns the HTTP status of an error code: the one mapping the API and the
+// dashboard share. An unknown code is a 500.
+func HTTPStatus(code string) int {
+	switch code {
+	case EBADREQUEST:
+		return http.StatusBadRequest
+	case EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case EFORBIDDEN:
+		return http.StatusForbidden
+	case ENOTFOUND:
+		return http.StatusNotFound
+	case ECONFLICT:
+		return http.StatusConflict
+	case ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case EINVALID:
+		return http.StatusUnprocessableEntity
+	case EUNAVAILABLE, ESTORAGE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// StorageMessage is the message of ESTORAGE errors, the same on every store.
+const StorageMessage = "the disk or database is failing and cannot store this now; nothing was recorded, retry later"
 
 // Error is the error type of the application. Code is one of the E* constants; Message is safe
 // to show to the API caller; Field names the offending field for EINVALID (a JSON name or pointer).

@@ -36,17 +36,6 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-func TestStatusOf(t *testing.T) {
-	want := map[string]int{aviso.EBADREQUEST: 400, aviso.EUNAUTHORIZED: 401, aviso.EFORBIDDEN: 403,
-		aviso.ENOTFOUND: 404, aviso.ECONFLICT: 409, aviso.ETOOLARGE: 413, aviso.EINVALID: 422,
-		aviso.EUNAVAILABLE: 503, aviso.EINTERNAL: 500, "something else": 500}
-	for code, status := range want {
-		if got := statusOf(code); got != status {
-			t.Errorf("statusOf(%q) = %d, want %d", code, got, status)
-		}
-	}
-}
-
 // FuzzDecode checks that any body decodes or fails with a client error code — never a panic
 // and never an internal error.
 func FuzzDecode(f *testing.F) {

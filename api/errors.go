@@ -4,32 +4,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/aviso-dev/aviso"
 )
 
-// statusOf maps an aviso error code to its HTTP status. This is the only place that does.
-func statusOf(code string) int {
-	switch code {
-	case aviso.EBADREQUEST:
-		return http.StatusBadRequest
-	case aviso.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case aviso.EFORBIDDEN:
-		return http.StatusForbidden
-	case aviso.ENOTFOUND:
-		return http.StatusNotFound
-	case aviso.ECONFLICT:
-		return http.StatusConflict
-	case aviso.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case aviso.EINVALID:
-		return http.StatusUnprocessableEntity
-	case aviso.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
+// retryAfterSeconds is the Retry-After of a storage_unavailable answer: long enough for an
+// operator to free space, short enough that a publisher's retry finds storage back soon.
+const retryAfterSeconds = 5
 
 // errorBody is the JSON of every error answer.
 type errorBody struct {
@@ -42,7 +24,7 @@ type errorDetail struct {
 	Field   string `json:"field,omitempty"`
 }
 
-// writeError answers err as {"error":{"code","message","field"}}. Internal errors — anything
+// writeError answers err, with the status aviso.HTTPStatus gives its code, as {"error":{"code","message","field"}}. Internal errors — anything
 // that is not an *aviso.Error, or one with code EINTERNAL — are logged with their detail and
 // answered with a generic message; unavailable ones are logged too.
 func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
@@ -51,14 +33,17 @@ func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 	if !errors.As(err, &ae) {
 		code = aviso.EINTERNAL
 	}
-	status := statusOf(code)
+	status := aviso.HTTPStatus(code)
 	msg := aviso.ErrorMessage(err)
 	switch code {
 	case aviso.EINTERNAL:
-		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "error", err)
 		msg = "internal error; the details are in the server log"
 	case aviso.EUNAVAILABLE:
-		log.WarnContext(r.Context(), "unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.WarnContext(r.Context(), "unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
+	case aviso.ESTORAGE:
+		log.ErrorContext(r.Context(), "storage unavailable", "method", r.Method, "path", r.URL.Path, "error", err)
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	case aviso.EUNAUTHORIZED:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="aviso"`)
 	}

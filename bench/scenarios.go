@@ -23,7 +23,7 @@ import (
 func (r *runner) runStore(ctx context.Context, store string) []Result {
 	var out []Result
 	fail := func(scenario string, err error) {
-		r.log.Warn("bench scenario failed", "store", store, "scenario", scenario, "err", err)
+		r.log.Warn("bench scenario failed", "store", store, "scenario", scenario, "error", err)
 		out = append(out, Result{Store: store, Scenario: scenario, Metric: "error", Note: err.Error()})
 	}
 	type scenario struct {
@@ -85,7 +85,7 @@ func (r *runner) runStore(ctx context.Context, store string) []Result {
 			}
 		}
 		if err := stopNodes(nodes); err != nil {
-			r.log.Warn("bench: stop node", "store", store, "err", err)
+			r.log.Warn("bench: stop node", "store", store, "error", err)
 		}
 		if len(nodes) > 1 {
 			// Stopped, each engine has recorded every attempt it made; the group ran one scenario.
@@ -151,7 +151,7 @@ func (r *runner) tenant(ctx context.Context, n *node, name string) (string, func
 			}
 		}
 		if err != nil {
-			r.log.Warn("bench: delete tenant", "tenant_id", id, "err", err)
+			r.log.Warn("bench: delete tenant", "tenant_id", id, "error", err)
 		}
 	}, nil
 }
@@ -723,7 +723,7 @@ func (r *runner) backlog(ctx context.Context, store string) ([]Result, error) {
 	clean()
 	stopped = true
 	if err := n.stop(); err != nil {
-		r.log.Warn("bench: stop backlog node", "err", err)
+		r.log.Warn("bench: stop backlog node", "error", err)
 	}
 
 	rssNote := "peak RSS of the node's own process (aviso bench --node)"

@@ -71,7 +71,7 @@ func (n *notifier) notify(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
 	defer cancel()
 	if err := n.send(sctx); err != nil {
-		n.log.Warn("notify the other nodes: they will find the work when they next look", "err", err)
+		n.log.Warn("notify the other nodes: they will find the work when they next look", "error", err)
 	}
 }
 

@@ -331,7 +331,7 @@ func (s *Server) prune(ctx context.Context) {
 			n, err := s.Store.Prune(ctx, time.Now().Add(-s.cfg.Retention), batch)
 			if err != nil {
 				if ctx.Err() == nil {
-					s.log.Warn("prune", "err", err)
+					s.log.Warn("prune", "error", err)
 				}
 				break
 			}

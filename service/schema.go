@@ -73,7 +73,7 @@ func (s *Service) validateData(ctx context.Context, t *aviso.EventType, data []b
 	sch, err := s.schemaFor(t)
 	if err != nil {
 		// A stored schema that no longer compiles is the operator's problem, not the caller's.
-		s.log.ErrorContext(ctx, "event type schema does not compile", "event_type", t.Name, "err", err)
+		s.log.ErrorContext(ctx, "event type schema does not compile", "event_type", t.Name, "error", err)
 		return fmt.Errorf("validate data: %w", err)
 	}
 	if sch == nil {

@@ -304,7 +304,8 @@ func (s *Store) wake() {
 
 // storeErr is the one place driver errors become aviso errors: by SQLite's extended result code,
 // never by message text. An error that already carries an aviso code keeps it. op says what was
-// being done ("get tenant").
+// being done ("get tenant"); the message names the resource as PostgreSQL's store does
+// ("tenant not found", "tenant already exists"; storetest decides them).
 func storeErr(op string, err error) error {
 	if err == nil {
 		return nil
@@ -317,13 +318,13 @@ func storeErr(op string, err error) error {
 	var se *sqlite.Error
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		code, msg = aviso.ENOTFOUND, "not found"
+		code, msg = aviso.ENOTFOUND, nounOf(op)+" not found"
 	case errors.As(err, &se):
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			code, msg = aviso.ECONFLICT, "already exists"
+			code, msg = aviso.ECONFLICT, nounOf(op)+" already exists"
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-			code, msg = aviso.ENOTFOUND, "refers to a tenant, endpoint or event that does not exist"
+			code, msg = aviso.ENOTFOUND, "tenant not found" // the only parent a write can miss: the callers check the others
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_BUSY_SNAPSHOT, sqlite3.SQLITE_BUSY_TIMEOUT, sqlite3.SQLITE_LOCKED:
 			code, msg = aviso.EUNAVAILABLE, "the database is busy"
 		}
@@ -331,12 +332,21 @@ func storeErr(op string, err error) error {
 	if code == "" {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	return &aviso.Error{Code: code, Message: op + ": " + msg, Err: err}
+	return fmt.Errorf("%s: %w", op, &aviso.Error{Code: code, Message: msg, Err: err})
 }
 
 // notFound is the ENOTFOUND of an update or delete that matched no row.
 func notFound(op string) error {
-	return &aviso.Error{Code: aviso.ENOTFOUND, Message: op + ": not found"}
+	return fmt.Errorf("%s: %w", op, &aviso.Error{Code: aviso.ENOTFOUND, Message: nounOf(op) + " not found"})
+}
+
+// nounOf names the resource of op ("get api key by hash" → "api key"): op without its verb.
+func nounOf(op string) string {
+	if op == "replay deliveries" {
+		return "endpoint" // a replay reads the endpoint's deliveries: only the endpoint can be missing
+	}
+	_, noun, _ := strings.Cut(op, " ")
+	return strings.TrimSuffix(noun, " by hash")
 }
 
 // read runs fn in one read transaction on the reader pool (one snapshot of the database).

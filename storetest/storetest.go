@@ -70,6 +70,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"AttemptHistogram", testAttemptHistogram},
 		{"Prune", testPrune},
 		{"Ping", testPing},
+		{"ErrorMessages", testErrorMessages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -53,7 +53,7 @@ func (h *Handler) updateEventType(w http.ResponseWriter, r *request) {
 	if isUserError(err) {
 		v := h.page(r, "catalog_edit_title", f)
 		v.Error = errorText(err)
-		h.render(w, http.StatusUnprocessableEntity, "catalog_edit", v)
+		h.render(w, statusOf(err), "catalog_edit", v)
 		return
 	}
 	if err != nil {

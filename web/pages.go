@@ -49,7 +49,7 @@ func (h *Handler) createTenant(w http.ResponseWriter, r *request) {
 	in := service.TenantInput{ID: strings.TrimSpace(r.PostFormValue("id")), Name: strings.TrimSpace(r.PostFormValue("name"))}
 	t, err := h.svc.CreateTenant(r.Context(), r.principal(), in)
 	if isUserError(err) {
-		h.renderTenants(w, r, http.StatusUnprocessableEntity, tenantsData{Form: in}, errorText(err))
+		h.renderTenants(w, r, statusOf(err), tenantsData{Form: in}, errorText(err))
 		return
 	}
 	if err != nil {
@@ -278,7 +278,7 @@ func (h *Handler) createEndpoint(w http.ResponseWriter, r *request) {
 			Headers: headers, TimeoutSeconds: timeout, RetrySchedule: retry, Verify: &verify})
 	}
 	if isUserError(err) {
-		h.renderEndpointForm(w, r, http.StatusUnprocessableEntity, d, err)
+		h.renderEndpointForm(w, r, statusOf(err), d, err)
 		return
 	}
 	if err != nil {
@@ -320,7 +320,7 @@ func (h *Handler) updateEndpoint(w http.ResponseWriter, r *request) {
 			Headers: &headers, TimeoutSeconds: &timeout, RetrySchedule: &retry, Verify: &verify})
 	}
 	if isUserError(err) {
-		h.renderEndpointForm(w, r, http.StatusUnprocessableEntity, d, err)
+		h.renderEndpointForm(w, r, statusOf(err), d, err)
 		return
 	}
 	if err != nil {
@@ -440,7 +440,7 @@ func (h *Handler) sendTest(w http.ResponseWriter, r *request) {
 	v := h.page(r, "endpoint", d)
 	status := http.StatusOK
 	if isUserError(err) {
-		status, v.Error = http.StatusUnprocessableEntity, errorText(err)
+		status, v.Error = statusOf(err), errorText(err)
 	} else if err != nil {
 		h.failErr(w, r, err)
 		return

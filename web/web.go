@@ -387,25 +387,33 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	h.fail(w, r, http.StatusNotFound, "error_not_found")
 }
 
-// failErr renders the page for an error returned by the service: 404 for ENOTFOUND (another
-// tenant's resources look absent), 403, 422 with the message, and 500 (logged) for the rest.
+// failErr renders the page for an error returned by the service, with the status
+// aviso.HTTPStatus gives its code (the API's): 404 for ENOTFOUND (another tenant's resources look
+// absent), 403, the message for the errors a user can fix, 503, and 500 (logged) for the rest.
 func (h *Handler) failErr(w http.ResponseWriter, r *request, err error) {
-	switch aviso.ErrorCode(err) {
+	switch code := aviso.ErrorCode(err); code {
 	case aviso.ENOTFOUND:
 		h.fail(w, r.Request, http.StatusNotFound, "error_not_found")
 	case aviso.EFORBIDDEN:
 		h.fail(w, r.Request, http.StatusForbidden, "error_forbidden")
-	case aviso.EINVALID, aviso.EBADREQUEST, aviso.ECONFLICT, aviso.ETOOLARGE:
-		v := h.page(r, "error_title", errorText(err))
-		v.Title = http.StatusText(http.StatusUnprocessableEntity)
-		h.render(w, http.StatusUnprocessableEntity, "error", v)
-	case aviso.EUNAVAILABLE:
-		h.fail(w, r.Request, http.StatusServiceUnavailable, "error_unavailable")
+	case aviso.EUNAVAILABLE, aviso.ESTORAGE:
+		h.log.WarnContext(r.Context(), "dashboard request: store unavailable", "path", r.URL.Path, "error", err)
+		h.fail(w, r.Request, aviso.HTTPStatus(code), "error_unavailable")
 	default:
+		if isUserError(err) {
+			status := statusOf(err)
+			v := h.page(r, "error_title", errorText(err))
+			v.Title = http.StatusText(status)
+			h.render(w, status, "error", v)
+			return
+		}
 		h.log.ErrorContext(r.Context(), "dashboard request failed", "path", r.URL.Path, "error", err)
 		h.fail(w, r.Request, http.StatusInternalServerError, "error_internal")
 	}
 }
+
+// statusOf is the HTTP status of a service error: the API's (aviso.HTTPStatus).
+func statusOf(err error) int { return aviso.HTTPStatus(aviso.ErrorCode(err)) }
 
 // errorText is what a user sees of a service error: the field and the message.
 func errorText(err error) string {

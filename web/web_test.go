@@ -158,7 +158,7 @@ func TestCreateTenantForm(t *testing.T) {
 	t.Run("duplicate", func(t *testing.T) {
 		u.get("/ui/tenants")
 		r := u.post("/ui/tenants", url.Values{"id": {"newco"}, "name": {"Again"}})
-		wantStatus(t, r, http.StatusUnprocessableEntity)
+		wantStatus(t, r, http.StatusConflict) // as the API answers (aviso.HTTPStatus)
 		wantContains(t, r, "already exists")
 	})
 	t.Run("invalid", func(t *testing.T) {
