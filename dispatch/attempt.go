@@ -114,10 +114,10 @@ func (d *Dispatcher) do(ctx context.Context, ep *aviso.Endpoint, req *webhook.Re
 	if shared {
 		hr.Header = req.Header.Clone()
 	}
-	start := time.Now()
+	start := d.now()
 	resp, err := d.client.Do(hr)
 	if err != nil {
-		a.DurationMS = time.Since(start).Milliseconds()
+		a.DurationMS = d.now().Sub(start).Milliseconds()
 		a.Error = describe(ctx, err, timeout)
 		return a, 0
 	}
@@ -129,7 +129,7 @@ func (d *Dispatcher) do(ctx context.Context, ep *aviso.Endpoint, req *webhook.Re
 		_, _ = io.CopyN(io.Discard, resp.Body, maxDiscard)
 	}
 	resp.Body.Close()
-	a.DurationMS = time.Since(start).Milliseconds()
+	a.DurationMS = d.now().Sub(start).Milliseconds()
 	a.ResponseStatus = resp.StatusCode
 
 	var retryAfter time.Duration

@@ -2,7 +2,7 @@
 // store in batches, POSTs them to their endpoints concurrently, decides each outcome (success,
 // retry later, failed) and records the attempts in batches.
 //
-// The loop, in Run:
+// The loop, in Run (its state is the loop type; the select in Run names each event it reacts to):
 //
 //   - Claim: up to ClaimBatch due deliveries are leased to this node (Store.ClaimDeliveries) until
 //     now+Lease, leaving out endpoints that already have enough work here. Leases make the work
@@ -135,7 +135,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.NodeID == "" {
-		cfg.NodeID = aviso.NewID("node_", time.Now())
+		cfg.NodeID = aviso.NewID("node_", cfg.Now())
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64

@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/backoff"
 )
 
-// endpointQueue is the work one endpoint has on this node. Owned by Run's goroutine.
+// endpointQueue is the work one endpoint has on this node. Owned by Run's goroutine (loop).
 type endpointQueue struct {
 	id       string
 	tenantID string
 	queued   []queuedClaim
 	inFlight int
-	ready    bool          // in runState.ready
+	ready    bool          // in loop.ready
 	excluded bool          // left out of the last claim request
 	latency  time.Duration // moving average of attempt durations; 0 until the first attempt finished
 	timeout  time.Duration
@@ -38,14 +39,6 @@ type queuedClaim struct {
 
 // outstanding is how many claims the endpoint holds here, queued or in flight.
 func (q *endpointQueue) outstanding() int { return len(q.queued) + q.inFlight }
-
-// runState is the loop's bookkeeping. Only Run's goroutine touches it.
-type runState struct {
-	eps      map[string]*endpointQueue
-	ready    []*endpointQueue // endpoints with queued claims and a free slot, served round-robin
-	queued   int
-	inFlight int
-}
 
 // finished is what an attempt goroutine reports to the loop.
 type finished struct {
@@ -157,6 +150,33 @@ func (d *Dispatcher) releaseDeliveries(ctx context.Context, ids []string) {
 	d.stats.released.Add(int64(len(ids)))
 }
 
+// loop is Run's state: the claims held here, queued per endpoint and in flight, and what the
+// next claim request will carry. Only Run's goroutine touches it; the claimer, the completer and
+// the attempt workers talk to it through its channels.
+type loop struct {
+	d   *Dispatcher
+	ctx context.Context
+
+	reqs    chan claimRequest // to the claimer; never blocks: one claim at a time
+	results chan claimResult  // from the claimer
+	work    chan *aviso.Claim // to the attempt workers; never blocks: at most Workers in flight
+	done    chan finished     // from the attempt workers; never blocks either
+	flushed chan struct{}     // from the completer: a batch was written
+
+	eps      map[string]*endpointQueue
+	ready    []*endpointQueue // endpoints with queued claims and a free slot, served round-robin
+	queued   int
+	inFlight int
+	// maxHeld bounds the claims held here (queued and in flight), hence memory: room for every
+	// worker and two batches, so a claim can be under way while a batch waits.
+	maxHeld int
+
+	dirty      bool      // something may be due: claim at the next chance
+	claiming   bool      // a claimRequest is under way
+	sleepUntil time.Time // the next due delivery, when the last claim found none due
+	release    []string  // claims to give back with the next request
+}
+
 // Run delivers until ctx is cancelled, then drains (see the package doc) and returns nil. It
 // returns an error only if it is already running.
 func (d *Dispatcher) Run(ctx context.Context) error {
@@ -165,260 +185,291 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	defer d.running.Store(false)
 
-	var (
-		store       = d.cfg.Store
-		completions = make(chan aviso.Completion, 2*d.cfg.ClaimBatch)
-		flushed     = make(chan struct{}, 1)
-		done        = make(chan finished, d.cfg.Workers)     // never blocks: at most Workers in flight
-		work        = make(chan *aviso.Claim, d.cfg.Workers) // to the attempt workers; never blocks either
-		reqs        = make(chan claimRequest, 1)             // never blocks: one claim at a time
-		results     = make(chan claimResult, 1)
-		helpers     sync.WaitGroup
-		attempts    sync.WaitGroup
-		s           = &runState{eps: make(map[string]*endpointQueue)}
-		// attempts outlive ctx: cancelling Run drains them, each bounded by its timeout.
-		attemptCtx = context.WithoutCancel(ctx)
-		timer      = time.NewTimer(0)
-		dirty      = true  // something may be due: claim at the next chance
-		claiming   = false // a claimRequest is under way
-		sleepUntil time.Time
-		release    []string // to give back with the next claim
-	)
-	helpers.Go(func() { d.complete(ctx, completions, flushed) })
-	helpers.Go(func() { d.claimer(ctx, reqs, results) })
+	l := &loop{
+		d:       d,
+		ctx:     ctx,
+		reqs:    make(chan claimRequest, 1),
+		results: make(chan claimResult, 1),
+		work:    make(chan *aviso.Claim, d.cfg.Workers),
+		done:    make(chan finished, d.cfg.Workers),
+		flushed: make(chan struct{}, 1),
+		eps:     make(map[string]*endpointQueue),
+		maxHeld: d.cfg.Workers + 2*d.cfg.ClaimBatch,
+		dirty:   true,
+	}
+	completions := make(chan aviso.Completion, 2*d.cfg.ClaimBatch)
+	var helpers, attempts sync.WaitGroup
+	helpers.Go(func() { d.complete(ctx, completions, l.flushed) })
+	helpers.Go(func() { d.claimer(ctx, l.reqs, l.results) })
 	// Attempts run on Workers long-lived goroutines rather than one goroutine each: an attempt
 	// goes deep into net/http, and a fresh goroutine's stack had to grow (and be copied) on
-	// every attempt.
+	// every attempt. They outlive ctx: cancelling Run drains them, each bounded by its timeout.
+	attemptCtx := context.WithoutCancel(ctx)
 	for range d.cfg.Workers {
 		attempts.Go(func() {
-			for c := range work {
-				d.deliver(attemptCtx, c, completions, done)
+			for c := range l.work {
+				d.deliver(attemptCtx, c, completions, l.done)
 			}
 		})
 	}
-	// maxHeld bounds the claims held here (queued and in flight), hence memory: room for every
-	// worker and two batches, so a claim can be under way while a batch waits.
-	maxHeld := d.cfg.Workers + 2*d.cfg.ClaimBatch
 
-	start := func() {
-		if ctx.Err() != nil {
-			return // shutting down: what is queued is released, not started
-		}
-		now := d.now()
-		for s.inFlight < d.cfg.Workers && len(s.ready) > 0 {
-			q := s.ready[0]
-			s.ready[0] = nil
-			s.ready = s.ready[1:]
-			q.ready = false
-			qc := q.queued[0]
-			q.queued[0] = queuedClaim{}
-			q.queued = q.queued[1:]
-			s.queued--
-			if now.Sub(qc.at) > d.cfg.Lease/2 {
-				// Waited too long: its lease may run out mid-attempt. Give it back.
-				release = append(release, qc.claim.Delivery.ID)
-				dirty = true
-			} else {
-				q.inFlight++
-				s.inFlight++
-				d.stats.inFlight.Add(1)
-				work <- qc.claim
-			}
-			if len(q.queued) > 0 && q.inFlight < d.cfg.PerEndpoint {
-				q.ready = true
-				s.ready = append(s.ready, q)
-			}
-		}
-		if len(s.ready) == 0 {
-			s.ready = nil // let the backing array go
-		}
-	}
-	finish := func(f finished) {
-		q := s.eps[f.endpointID]
-		q.inFlight--
-		s.inFlight--
-		d.stats.inFlight.Add(-1)
-		if q.latency == 0 {
-			q.latency = max(f.took, time.Microsecond) // the first observation replaces the unknown
-		} else {
-			q.latency += (f.took - q.latency) / 8
-		}
-		if len(q.queued) > 0 && !q.ready && q.inFlight < d.cfg.PerEndpoint {
-			q.ready = true
-			s.ready = append(s.ready, q)
-		}
-		if q.excluded && q.outstanding() <= d.holdCap(q)/2 {
-			q.excluded = false
-			dirty = true // it was left out of the last claim and may take more now
-		}
-		if q.outstanding() == 0 {
-			q.idleSince = time.Now()
-		}
-	}
-	// forgetIdle drops quick endpoints idle for a while (keeping slow ones so that their small
-	// hold cap survives). An endpoint that merely ran out of work between publishes keeps its
-	// latency: forgotten, it would start again at the unmeasured cap, and a full claim for it
-	// would be mostly given back.
-	forgetIdle := func() {
-		now := time.Now()
-		for id, q := range s.eps {
-			if q.outstanding() == 0 && q.latency < q.timeout/2 && now.Sub(q.idleSince) > forgetAfter {
-				delete(s.eps, id)
-			}
-		}
-	}
-	// requestClaim asks the claimer for due work if there is room to take a batch.
-	requestClaim := func() bool {
-		limit := min(d.cfg.ClaimBatch, maxHeld-s.queued-s.inFlight)
-		if limit <= 0 || (limit < d.cfg.ClaimBatch/2 && s.queued > 0) {
-			return false // wait for room, to claim in batches
-		}
-		forgetIdle()
-		var exclude []string
-		var recheck []endpointRef
-		now := d.now()
-		for id, q := range s.eps {
-			q.excluded = q.outstanding() > d.holdCap(q)/2
-			if q.excluded {
-				exclude = append(exclude, id)
-			}
-			if len(q.queued) > 0 && now.Sub(q.queued[0].at) >= d.cfg.RecheckAfter && now.Sub(q.checkedAt) >= d.cfg.RecheckAfter {
-				q.checkedAt = now
-				recheck = append(recheck, endpointRef{q.id, q.tenantID})
-			}
-		}
-		reqs <- claimRequest{
-			params: aviso.ClaimParams{Now: now, Limit: limit, Owner: d.cfg.NodeID,
-				LeaseUntil: now.Add(d.cfg.Lease), ExcludeEndpoints: exclude},
-			release: release,
-			recheck: recheck,
-		}
-		release = nil
-		return true
-	}
-	// drop gives back the claims queued for endpoints deleted or disabled since they were
-	// claimed; those in flight finish.
-	drop := func(gone []string) {
-		for _, id := range gone {
-			q := s.eps[id]
-			if q == nil || len(q.queued) == 0 {
-				continue
-			}
-			for _, qc := range q.queued {
-				release = append(release, qc.claim.Delivery.ID)
-			}
-			s.queued -= len(q.queued)
-			q.queued = nil
-			if q.ready {
-				q.ready = false
-				s.ready = slices.DeleteFunc(s.ready, func(r *endpointQueue) bool { return r == q })
-			}
-			dirty = true // give them back with the next request
-		}
-	}
-	// admit queues claimed work; what an endpoint cannot hold goes back.
-	admit := func(cs []*aviso.Claim) {
-		now := d.now()
-		for _, c := range cs {
-			q := s.eps[c.Delivery.EndpointID]
-			if q == nil {
-				t := Timeout(c.Endpoint)
-				q = &endpointQueue{id: c.Delivery.EndpointID, tenantID: c.Delivery.TenantID, timeout: t}
-				s.eps[q.id] = q
-			}
-			if q.outstanding() >= d.holdCap(q) {
-				release = append(release, c.Delivery.ID)
-				continue
-			}
-			q.queued = append(q.queued, queuedClaim{claim: c, at: now})
-			s.queued++
-			if !q.ready && q.inFlight < d.cfg.PerEndpoint {
-				q.ready = true
-				s.ready = append(s.ready, q)
-			}
-		}
-		start()
-	}
-
+	timer := time.NewTimer(0)
 	for ctx.Err() == nil {
-		if dirty && !claiming {
-			dirty = false
-			claiming = requestClaim()
-		}
-		wait := d.cfg.IdleWait
-		if !sleepUntil.IsZero() {
-			wait = max(0, min(wait, sleepUntil.Sub(d.now())))
-		}
-		timer.Reset(wait)
+		l.maybeClaim()
+		timer.Reset(l.wait())
 		select {
 		case <-ctx.Done():
-		case <-store.Wakeups():
-			dirty = true
-		case <-flushed:
-			dirty = true
+		case <-d.cfg.Store.Wakeups():
+			l.dirty = true
+		case <-l.flushed:
+			l.dirty = true
 		case <-timer.C:
-			dirty = true
-			sleepUntil = time.Time{}
-		case res := <-results:
-			claiming = false
-			sleepUntil = time.Time{}
-			if res.err != nil {
-				if ctx.Err() == nil {
-					d.log.ErrorContext(ctx, "dispatch loop", "error", res.err)
-				}
-				break
-			}
-			drop(res.gone)
-			admit(res.claims)
-			switch {
-			case res.full || len(release) > 0:
-				dirty = true
-			case res.hasNext:
-				if res.nextDue.After(d.now()) {
-					sleepUntil = res.nextDue
-				}
-			}
-		case f := <-done:
-			finish(f)
-			for more := true; more; {
-				select {
-				case f := <-done:
-					finish(f)
-				default:
-					more = false
-				}
-			}
-			start()
+			l.dirty = true
+			l.sleepUntil = time.Time{}
+		case res := <-l.results:
+			l.claimed(res)
+		case f := <-l.done:
+			l.finished(f)
 		}
 		timer.Stop()
 	}
 
-	// Shut down: give back what has not started, let what has finish, write it all.
-	if claiming {
-		res := <-results
-		for _, c := range res.claims {
-			release = append(release, c.Delivery.ID)
-		}
-	}
-	close(reqs)
-	for _, q := range s.eps {
-		for _, qc := range q.queued {
-			release = append(release, qc.claim.Delivery.ID)
-		}
-		q.queued = nil
-	}
-	s.ready = nil
-	d.releaseDeliveries(ctx, release)
-	close(work)
+	l.stop()
+	close(l.work)
 	attempts.Wait()
 	close(completions)
 	helpers.Wait()
 	return nil
 }
 
+// maybeClaim sends a claim request if something may be due and none is under way.
+func (l *loop) maybeClaim() {
+	if l.dirty && !l.claiming {
+		l.dirty = false
+		l.claiming = l.requestClaim()
+	}
+}
+
+// wait is how long the loop may sleep: until the next due delivery, at most IdleWait.
+func (l *loop) wait() time.Duration {
+	wait := l.d.cfg.IdleWait
+	if !l.sleepUntil.IsZero() {
+		wait = max(0, min(wait, l.sleepUntil.Sub(l.d.now())))
+	}
+	return wait
+}
+
+// claimed takes in what a claim request got.
+func (l *loop) claimed(res claimResult) {
+	l.claiming = false
+	l.sleepUntil = time.Time{}
+	if res.err != nil {
+		if l.ctx.Err() == nil {
+			l.d.log.ErrorContext(l.ctx, "dispatch loop", "error", res.err)
+		}
+		return
+	}
+	l.drop(res.gone)
+	l.admit(res.claims)
+	switch {
+	case res.full || len(l.release) > 0:
+		l.dirty = true
+	case res.hasNext:
+		if res.nextDue.After(l.d.now()) {
+			l.sleepUntil = res.nextDue
+		}
+	}
+}
+
+// finished takes in a finished attempt and every other one already reported, then starts what
+// their slots allow.
+func (l *loop) finished(f finished) {
+	l.finish(f)
+	for more := true; more; {
+		select {
+		case f := <-l.done:
+			l.finish(f)
+		default:
+			more = false
+		}
+	}
+	l.start()
+}
+
+// stop gives back what has not started: the claims queued and those of a claim under way.
+func (l *loop) stop() {
+	if l.claiming {
+		res := <-l.results
+		for _, c := range res.claims {
+			l.release = append(l.release, c.Delivery.ID)
+		}
+	}
+	close(l.reqs)
+	for _, q := range l.eps {
+		for _, qc := range q.queued {
+			l.release = append(l.release, qc.claim.Delivery.ID)
+		}
+		q.queued = nil
+	}
+	l.ready = nil
+	l.d.releaseDeliveries(l.ctx, l.release)
+}
+
+// start hands queued claims to the attempt workers, round-robin over the ready endpoints, while
+// workers are free.
+func (l *loop) start() {
+	if l.ctx.Err() != nil {
+		return // shutting down: what is queued is released, not started
+	}
+	d := l.d
+	now := d.now()
+	for l.inFlight < d.cfg.Workers && len(l.ready) > 0 {
+		q := l.ready[0]
+		l.ready[0] = nil
+		l.ready = l.ready[1:]
+		q.ready = false
+		qc := q.queued[0]
+		q.queued[0] = queuedClaim{}
+		q.queued = q.queued[1:]
+		l.queued--
+		if now.Sub(qc.at) > d.cfg.Lease/2 {
+			// Waited too long: its lease may run out mid-attempt. Give it back.
+			l.release = append(l.release, qc.claim.Delivery.ID)
+			l.dirty = true
+		} else {
+			q.inFlight++
+			l.inFlight++
+			d.stats.inFlight.Add(1)
+			l.work <- qc.claim
+		}
+		if len(q.queued) > 0 && q.inFlight < d.cfg.PerEndpoint {
+			q.ready = true
+			l.ready = append(l.ready, q)
+		}
+	}
+	if len(l.ready) == 0 {
+		l.ready = nil // let the backing array go
+	}
+}
+
+// finish books a finished attempt: its endpoint's slot and latency.
+func (l *loop) finish(f finished) {
+	d := l.d
+	q := l.eps[f.endpointID]
+	q.inFlight--
+	l.inFlight--
+	d.stats.inFlight.Add(-1)
+	if q.latency == 0 {
+		q.latency = max(f.took, time.Microsecond) // the first observation replaces the unknown
+	} else {
+		q.latency += (f.took - q.latency) / 8
+	}
+	if len(q.queued) > 0 && !q.ready && q.inFlight < d.cfg.PerEndpoint {
+		q.ready = true
+		l.ready = append(l.ready, q)
+	}
+	if q.excluded && q.outstanding() <= d.holdCap(q)/2 {
+		q.excluded = false
+		l.dirty = true // it was left out of the last claim and may take more now
+	}
+	if q.outstanding() == 0 {
+		q.idleSince = d.now()
+	}
+}
+
+// forgetIdle drops quick endpoints idle for a while (keeping slow ones so that their small hold
+// cap survives). An endpoint that merely ran out of work between publishes keeps its latency:
+// forgotten, it would start again at the unmeasured cap, and a full claim for it would be mostly
+// given back.
+func (l *loop) forgetIdle() {
+	now := l.d.now()
+	for id, q := range l.eps {
+		if q.outstanding() == 0 && q.latency < q.timeout/2 && now.Sub(q.idleSince) > forgetAfter {
+			delete(l.eps, id)
+		}
+	}
+}
+
+// requestClaim asks the claimer for due work if there is room to take a batch, and reports
+// whether it did.
+func (l *loop) requestClaim() bool {
+	d := l.d
+	limit := min(d.cfg.ClaimBatch, l.maxHeld-l.queued-l.inFlight)
+	if limit <= 0 || (limit < d.cfg.ClaimBatch/2 && l.queued > 0) {
+		return false // wait for room, to claim in batches
+	}
+	l.forgetIdle()
+	var exclude []string
+	var recheck []endpointRef
+	now := d.now()
+	for id, q := range l.eps {
+		q.excluded = q.outstanding() > d.holdCap(q)/2
+		if q.excluded {
+			exclude = append(exclude, id)
+		}
+		if len(q.queued) > 0 && now.Sub(q.queued[0].at) >= d.cfg.RecheckAfter && now.Sub(q.checkedAt) >= d.cfg.RecheckAfter {
+			q.checkedAt = now
+			recheck = append(recheck, endpointRef{q.id, q.tenantID})
+		}
+	}
+	l.reqs <- claimRequest{
+		params: aviso.ClaimParams{Now: now, Limit: limit, Owner: d.cfg.NodeID,
+			LeaseUntil: now.Add(d.cfg.Lease), ExcludeEndpoints: exclude},
+		release: l.release,
+		recheck: recheck,
+	}
+	l.release = nil
+	return true
+}
+
+// drop gives back the claims queued for endpoints deleted or disabled since they were claimed;
+// those in flight finish.
+func (l *loop) drop(gone []string) {
+	for _, id := range gone {
+		q := l.eps[id]
+		if q == nil || len(q.queued) == 0 {
+			continue
+		}
+		for _, qc := range q.queued {
+			l.release = append(l.release, qc.claim.Delivery.ID)
+		}
+		l.queued -= len(q.queued)
+		q.queued = nil
+		if q.ready {
+			q.ready = false
+			l.ready = slices.DeleteFunc(l.ready, func(r *endpointQueue) bool { return r == q })
+		}
+		l.dirty = true // give them back with the next request
+	}
+}
+
+// admit queues claimed work; what an endpoint cannot hold goes back.
+func (l *loop) admit(cs []*aviso.Claim) {
+	d := l.d
+	now := d.now()
+	for _, c := range cs {
+		q := l.eps[c.Delivery.EndpointID]
+		if q == nil {
+			q = &endpointQueue{id: c.Delivery.EndpointID, tenantID: c.Delivery.TenantID, timeout: Timeout(c.Endpoint)}
+			l.eps[q.id] = q
+		}
+		if q.outstanding() >= d.holdCap(q) {
+			l.release = append(l.release, c.Delivery.ID)
+			continue
+		}
+		q.queued = append(q.queued, queuedClaim{claim: c, at: now})
+		l.queued++
+		if !q.ready && q.inFlight < d.cfg.PerEndpoint {
+			q.ready = true
+			l.ready = append(l.ready, q)
+		}
+	}
+	l.start()
+}
+
 // deliver makes one attempt for a claim and hands its completion to the completer.
 func (d *Dispatcher) deliver(ctx context.Context, c *aviso.Claim, completions chan<- aviso.Completion, done chan<- finished) {
-	start := time.Now()
+	start := d.now()
 	a, retryAfter := d.send(ctx, c.Endpoint, c.Event)
 	comp := d.decide(c, a, retryAfter)
 	d.stats.attempts.Add(1)
@@ -431,7 +482,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c *aviso.Claim, completions ch
 			"next_status", comp.Status)
 	}
 	completions <- comp
-	done <- finished{endpointID: c.Delivery.EndpointID, took: time.Since(start)}
+	done <- finished{endpointID: c.Delivery.EndpointID, took: d.now().Sub(start)}
 }
 
 // complete writes completions in batches: it takes what has accumulated (up to twice
@@ -466,7 +517,7 @@ func (d *Dispatcher) complete(ctx context.Context, in <-chan aviso.Completion, f
 }
 
 func (d *Dispatcher) write(ctx context.Context, batch []aviso.Completion) {
-	backoff := 50 * time.Millisecond
+	b := backoff.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2, Rand: d.cfg.Rand}
 	for try := 1; ; try++ {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		err := d.cfg.Store.CompleteDeliveries(wctx, batch)
@@ -481,10 +532,9 @@ func (d *Dispatcher) write(ctx context.Context, batch []aviso.Completion) {
 				"count", len(batch), "error", err)
 			return
 		}
+		wait := b.Next()
 		d.log.ErrorContext(ctx, "complete deliveries: will retry", "count", len(batch), "try", try,
-			slog.Duration("backoff", backoff), "error", err)
-		t := time.NewTimer(backoff)
-		<-t.C
-		backoff = min(2*backoff, 5*time.Second)
+			slog.Duration("backoff", wait), "error", err)
+		_ = b.Sleep(context.WithoutCancel(ctx), wait) // at shutdown too: the tries left are few
 	}
 }

@@ -18,12 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/backoff"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -152,23 +152,17 @@ func (s *Store) wakeLocal() {
 // jittered exponential backoff, and signals Wakeups on every notification it heeds (see heeds) and
 // after every (re)connection (notifications sent while disconnected are lost, so work may be waiting).
 func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig) {
-	const minWait, maxWait = 100 * time.Millisecond, 10 * time.Second
-	wait := minWait
+	b := backoff.Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second, Jitter: 0.2}
 	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, cfg, func() { wait = minWait })
+		err := s.listenOnce(ctx, cfg, b.Reset)
 		if ctx.Err() != nil {
 			return
 		}
-		d := wait + time.Duration(rand.Int64N(int64(wait)/5+1))
-		s.log.Warn("postgres listener disconnected", "err", err, "retry_in", d)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		d := b.Next()
+		s.log.Warn("postgres listener disconnected", "error", err, "retry_in", d)
+		if b.Sleep(ctx, d) != nil {
 			return
-		case <-t.C:
 		}
-		wait = min(2*wait, maxWait)
 	}
 }
 
@@ -208,18 +202,12 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 // retry runs once, and again (a few times, with a short jittered pause) while PostgreSQL aborts
 // it as a deadlock victim or a serialization failure; see inTx.
 func retry(ctx context.Context, once func() error) error {
+	b := backoff.Backoff{Min: 5 * time.Millisecond, Max: 100 * time.Millisecond, Jitter: 0.8}
 	var err error
 	for try := 1; ; try++ {
 		err = once()
-		if try == maxTxTries || !retryableTx(err) {
+		if try == maxTxTries || !retryableTx(err) || b.Wait(ctx) != nil {
 			return err
-		}
-		t := time.NewTimer(time.Duration(try*(5+rand.IntN(20))) * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
 		}
 	}
 }
