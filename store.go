@@ -129,6 +129,15 @@ type Store interface {
 	// buckets of Bucket, oldest first, every bucket present even when empty.
 	AttemptHistogram(ctx context.Context, p HistogramParams) ([]HistogramBucket, error)
 
+	// RevokeSession records that a dashboard session or portal link, named by its id, has ended
+	// before its expiry: SessionRevoked reports it until expires, after which the session or link
+	// is invalid anyway. Revoking an id again keeps the later expiry. Records expired at now are
+	// deleted in the same transaction.
+	RevokeSession(ctx context.Context, id string, expires, now time.Time) error
+	// SessionRevoked reports whether any of ids has been revoked and its record has not expired
+	// at now.
+	SessionRevoked(ctx context.Context, now time.Time, ids ...string) (bool, error)
+
 	// Prune deletes up to Limit events created before Before, with their deliveries and attempts,
 	// and returns how many events it deleted. Called repeatedly in small batches.
 	Prune(ctx context.Context, before time.Time, limit int) (int, error)

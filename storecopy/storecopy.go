@@ -34,7 +34,7 @@ import (
 // SQLiteVersion is the schema version of sqlite/migrations this package reads. A source at another
 // version is refused, so a new SQLite migration cannot be copied wrongly in silence: whoever adds
 // one updates the table list below and this number (the package test fails until then).
-const SQLiteVersion = 8
+const SQLiteVersion = 9
 
 // Options configure Copy.
 type Options struct {
@@ -61,6 +61,9 @@ type Counts struct {
 	Events     int64 `json:"events"`
 	Deliveries int64 `json:"deliveries"`
 	Attempts   int64 `json:"attempts"`
+	// RevokedSessions are the dashboard sessions and portal links signed out before their
+	// expiry; copied so that a signed-out session stays ended on the new store.
+	RevokedSessions int64 `json:"revoked_sessions"`
 }
 
 // String is a one-line summary, e.g. for the command's output.
@@ -86,6 +89,8 @@ func (c *Counts) field(table string) *int64 {
 		return &c.Deliveries
 	case "attempts":
 		return &c.Attempts
+	case "revoked_sessions":
+		return &c.RevokedSessions
 	}
 	panic("storecopy: unknown table " + table)
 }
@@ -408,6 +413,19 @@ func tableList() []table {
 				}
 				return []any{id, delivery, tenant, endpoint, event, fromMicros(at), url, h, status, cleanText(body),
 					duration, cleanText(errText)}, nil
+			},
+		},
+		{
+			name:    "revoked_sessions",
+			query:   `SELECT id, expires FROM revoked_sessions ORDER BY id`,
+			columns: []string{"id", "expires"},
+			convert: func(sc scanner) ([]any, error) {
+				var id string
+				var expires int64
+				if err := sc.Scan(&id, &expires); err != nil {
+					return nil, err
+				}
+				return []any{id, fromMicros(expires)}, nil
 			},
 		},
 	}

@@ -105,6 +105,8 @@ func fill(tb testing.TB, s aviso.Store) fixture {
 	}
 	_, err := s.InsertEvents(ctx, batch)
 	must("insert events", err)
+	// A signed-out dashboard session, far from its expiry.
+	must("revoke session", s.RevokeSession(ctx, "sess-signed-out", base.Add(1000*time.Hour), base))
 
 	// Attempts: succeeded, failed for good, pending a retry; one delivery stays leased.
 	now := base.Add(time.Minute)
@@ -292,7 +294,8 @@ func TestCopy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("copy: %v", err)
 	}
-	wantCounts := storecopy.Counts{Tenants: 2, APIKeys: 2, EventTypes: 2, Endpoints: 3, Events: 40, Deliveries: 72, Attempts: 30}
+	wantCounts := storecopy.Counts{Tenants: 2, APIKeys: 2, EventTypes: 2, Endpoints: 3, Events: 40, Deliveries: 72, Attempts: 30,
+		RevokedSessions: 1}
 	if counts != wantCounts {
 		t.Errorf("counts = %v, want %v", counts, wantCounts)
 	}
@@ -302,6 +305,9 @@ func TestCopy(t *testing.T) {
 		t.Fatalf("open postgres: %v", err)
 	}
 	defer pg.Close()
+	if ok, err := pg.SessionRevoked(ctx, base, "sess-signed-out"); err != nil || !ok {
+		t.Errorf("the signed-out session reads as revoked %v (%v) after the copy, want true", ok, err)
+	}
 	got := snapshot(t, pg, fx)
 	if got != want {
 		t.Fatalf("the copy reads back differently through aviso.Store; first difference at %s", diffLines(want, got))

@@ -20,7 +20,9 @@
 //     partial, and counts attempts with Since ≤ At < Until;
 //   - RetryDelivery, ReplayDeliveries and ReleaseDeliveries clear the lease; a completion releases
 //     the lease and sets the delivery's UpdatedAt to the attempt's time;
-//   - Prune deletes the oldest events first.
+//   - Prune deletes the oldest events first;
+//   - a revoked session's record is deleted by any later RevokeSession whose now is past its
+//     expiry, so SessionRevoked at an earlier now no longer sees it.
 package storetest
 
 import (
@@ -69,6 +71,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"EndpointStats", testEndpointStats},
 		{"AttemptHistogram", testAttemptHistogram},
 		{"Prune", testPrune},
+		{"Sessions", testSessions},
 		{"Ping", testPing},
 		{"ErrorMessages", testErrorMessages},
 	}
