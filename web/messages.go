@@ -137,6 +137,17 @@ func messagesEN() translator {
 		"verified":                "Verified",
 		"verify_label":            "Verify the URL first: it must answer 2xx within 5 s (a new URL only)",
 		"view_deliveries":         "View deliveries",
+		"confirm_delete_endpoint": "Delete this endpoint? Its deliveries and their attempts are deleted with it, and it receives nothing more. This cannot be undone.",
+		"confirm_delete_tenant":   "Delete this tenant? Its keys, endpoints, events, deliveries and attempts are deleted with it; its keys and portal sessions stop working. This cannot be undone.",
+		"confirm_rotate":          "Rotate this endpoint's signing secret? A new secret signs from now on; the current one keeps signing alongside it for 24 hours, so update the receiver within that time.",
+		"confirm_title":           "Confirm",
+		"delete_tenant":           "Delete this tenant",
+		"flash_signed_out":        "You have signed out. The session has ended on the server too.",
+		"flash_tenant_deleted":    "Tenant deleted.",
+		"portal_ended_next":       "To come back, open the webhooks page again from the platform you came from: it gives you a new link.",
+		"portal_ended_text":       "You signed out, or the link expired. It no longer opens anything, here or in any other browser it was copied to.",
+		"portal_ended_title":      "This link has ended",
+		"will_send":               "What will be sent",
 	}
 }
 
@@ -276,5 +287,16 @@ func messagesES() translator {
 		"verified":                "Verificado",
 		"verify_label":            "Verificar la URL antes: debe responder 2xx en 5 s (solo una URL nueva)",
 		"view_deliveries":         "Ver entregas",
+		"confirm_delete_endpoint": "¿Eliminar este endpoint? Sus entregas y sus intentos se eliminan con él, y no recibirá nada más. No se puede deshacer.",
+		"confirm_delete_tenant":   "¿Eliminar este cliente? Sus claves, endpoints, eventos, entregas e intentos se eliminan con él; sus claves y sesiones del portal dejan de funcionar. No se puede deshacer.",
+		"confirm_rotate":          "¿Rotar el secreto de firma de este endpoint? Un secreto nuevo firma desde ahora; el actual sigue firmando junto a él durante 24 horas, así que actualice el receptor en ese tiempo.",
+		"confirm_title":           "Confirmar",
+		"delete_tenant":           "Eliminar este cliente",
+		"flash_signed_out":        "Ha cerrado la sesión. La sesión terminó también en el servidor.",
+		"flash_tenant_deleted":    "Cliente eliminado.",
+		"portal_ended_next":       "Para volver, abra de nuevo la página de webhooks desde la plataforma de la que vino: le dará un enlace nuevo.",
+		"portal_ended_text":       "Cerró la sesión o el enlace caducó. Ya no abre nada, ni aquí ni en otro navegador al que se haya copiado.",
+		"portal_ended_title":      "Este enlace ha terminado",
+		"will_send":               "Lo que se enviará",
 	}
 }

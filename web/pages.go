@@ -401,24 +401,6 @@ func (h *Handler) setDisabled(disabled bool) func(http.ResponseWriter, *request)
 	}
 }
 
-func (h *Handler) rotateSecret(w http.ResponseWriter, r *request) {
-	tenantID, id := r.PathValue("tenant"), r.PathValue("endpoint")
-	if _, err := h.svc.RotateSecret(r.Context(), r.principal(), tenantID, id); err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	http.Redirect(w, r.Request, "/ui/t/"+tenantID+"/endpoints/"+id+"?reveal=1&ok=secret_rotated#secret", http.StatusSeeOther)
-}
-
-func (h *Handler) deleteEndpoint(w http.ResponseWriter, r *request) {
-	tenantID, id := r.PathValue("tenant"), r.PathValue("endpoint")
-	if err := h.svc.DeleteEndpoint(r.Context(), r.principal(), tenantID, id); err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	redirect(w, r.Request, "/ui/t/"+tenantID+"/endpoints", "endpoint_deleted")
-}
-
 // sendTest sends one test event synchronously and shows the attempt on the endpoint page.
 func (h *Handler) sendTest(w http.ResponseWriter, r *request) {
 	d, err := h.loadEndpoint(r)

@@ -14,11 +14,20 @@ import (
 	"github.com/aviso-dev/aviso"
 )
 
-// Sessions are stateless: the cookie holds an HMAC-signed, expiring token carrying the principal
-// (key ID and tenant) and a random nonce, never the API key itself. The CSRF token of a session is
-// an HMAC of that nonce, so it needs no server-side storage either; it changes with every sign-in.
+// A session cookie holds an HMAC-signed, expiring token carrying the principal (key ID and
+// tenant), a random nonce and a generation, never the API key itself. The CSRF token of a session
+// is an HMAC of that nonce, so it needs no server-side storage; it changes with every sign-in.
 //
-//	token = base64url(keyID "|" tenantID "|" expiryUnix "|" nonce) "." base64url(HMAC-SHA256)
+//	token = base64url(keyID "|" tenantID "|" expiryUnix "|" nonce "|" gen) "." base64url(HMAC-SHA256)
+//
+// The token alone never keeps a session alive; each request also checks the store (see
+// Handler.session):
+//   - gen of a key's session is a MAC of the key's stored hash: a key replaced (the root key set
+//     anew) or deleted (with its tenant) ends every session it opened;
+//   - gen of a portal session is the ID of the link that opened it (linkID);
+//   - signing out records the session's nonce, and for a portal session the link's ID, in the
+//     store's short list of revoked sessions (Store.RevokeSession) until they would have expired
+//     anyway, so a copied cookie, or the link itself, stops working on every node.
 //
 // Each token kind (session, portal link) signs with its own label mixed into the MAC so a token of
 // one kind is never accepted as the other.
@@ -31,6 +40,8 @@ const (
 	kindSession = "session"
 	kindPortal  = "portal"
 	kindCSRF    = "csrf"
+	kindKeyGen  = "keygen"
+	kindLink    = "link"
 )
 
 // PortalKeyID is the KeyID of the principal of a session opened from a portal link.
@@ -41,6 +52,7 @@ type session struct {
 	Principal aviso.Principal
 	Expires   time.Time
 	Nonce     string
+	Gen       string // keyGen of the key, or the portal link's linkID
 }
 
 // signer makes and checks the signed tokens of the dashboard.
@@ -93,21 +105,27 @@ func newNonce() string {
 // sessionToken encodes a session.
 func (s signer) sessionToken(ss session) string {
 	return s.sign(kindSession, ss.Principal.KeyID, ss.Principal.TenantID,
-		strconv.FormatInt(ss.Expires.Unix(), 10), ss.Nonce)
+		strconv.FormatInt(ss.Expires.Unix(), 10), ss.Nonce, ss.Gen)
 }
+
+// keyGen names the generation of an API key, from its stored hash, without revealing the hash.
+func (s signer) keyGen(hash string) string { return s.mac(kindKeyGen, hash)[:22] }
+
+// linkID names a portal link (the token of its t parameter).
+func (s signer) linkID(token string) string { return "link:" + s.mac(kindLink, token)[:22] }
 
 // parseSession decodes a session token valid at now.
 func (s signer) parseSession(token string, now time.Time) (session, error) {
-	f, err := s.open(kindSession, token, 4)
+	f, err := s.open(kindSession, token, 5)
 	if err != nil {
 		return session{}, err
 	}
 	exp, err := strconv.ParseInt(f[2], 10, 64)
-	if err != nil || !now.Before(time.Unix(exp, 0)) || f[0] == "" || f[3] == "" {
+	if err != nil || !now.Before(time.Unix(exp, 0)) || f[0] == "" || f[3] == "" || f[4] == "" {
 		return session{}, errBadToken
 	}
 	return session{Principal: aviso.Principal{KeyID: f[0], TenantID: f[1]},
-		Expires: time.Unix(exp, 0).UTC(), Nonce: f[3]}, nil
+		Expires: time.Unix(exp, 0).UTC(), Nonce: f[3], Gen: f[4]}, nil
 }
 
 // csrfToken returns the CSRF token of a session: every form carries it in a hidden field.

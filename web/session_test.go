@@ -15,7 +15,7 @@ import (
 func TestSessionToken(t *testing.T) {
 	now := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
 	s := signer{key: []byte("k1")}
-	want := session{Principal: aviso.Principal{KeyID: "key_1", TenantID: "acme"}, Expires: now.Add(time.Hour), Nonce: "n1"}
+	want := session{Principal: aviso.Principal{KeyID: "key_1", TenantID: "acme"}, Expires: now.Add(time.Hour), Nonce: "n1", Gen: "g1"}
 	tok := s.sessionToken(want)
 
 	tests := []struct {
@@ -30,6 +30,7 @@ func TestSessionToken(t *testing.T) {
 		{"portal token is not a session", s.portalToken("acme", now.Add(time.Hour)), now, false},
 		{"tampered payload", "x" + tok[1:], now, false},
 		{"no mac", strings.Split(tok, ".")[0], now, false},
+		{"no generation", s.sessionToken(session{Principal: want.Principal, Expires: want.Expires, Nonce: "n1"}), now, false},
 		{"empty", "", now, false},
 	}
 	for _, tt := range tests {
@@ -38,7 +39,7 @@ func TestSessionToken(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("parseSession: err = %v, want ok %v", err, tt.ok)
 			}
-			if tt.ok && (got.Principal != want.Principal || !got.Expires.Equal(want.Expires) || got.Nonce != want.Nonce) {
+			if tt.ok && (got.Principal != want.Principal || !got.Expires.Equal(want.Expires) || got.Nonce != want.Nonce || got.Gen != want.Gen) {
 				t.Errorf("parseSession = %+v, want %+v", got, want)
 			}
 		})
@@ -78,7 +79,7 @@ func TestPortalToken(t *testing.T) {
 		{"valid", s.portalToken("acme", now.Add(time.Minute)), "acme"},
 		{"expired", s.portalToken("acme", now), ""},
 		{"bad tenant id", s.portalToken("a|b", now.Add(time.Minute)), ""},
-		{"session token is not a portal token", s.sessionToken(session{Principal: aviso.Principal{KeyID: "k", TenantID: "acme"}, Expires: now.Add(time.Hour), Nonce: "n"}), ""},
+		{"session token is not a portal token", s.sessionToken(session{Principal: aviso.Principal{KeyID: "k", TenantID: "acme"}, Expires: now.Add(time.Hour), Nonce: "n", Gen: "g"}), ""},
 		{"forged", signer{key: []byte("other")}.portalToken("acme", now.Add(time.Minute)), ""},
 	}
 	for _, tt := range tests {
@@ -100,7 +101,7 @@ func TestPortalToken(t *testing.T) {
 func FuzzParseSession(f *testing.F) {
 	s := signer{key: []byte("k")}
 	now := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
-	f.Add(s.sessionToken(session{Principal: aviso.Principal{KeyID: "root"}, Expires: now.Add(time.Hour), Nonce: "n"}))
+	f.Add(s.sessionToken(session{Principal: aviso.Principal{KeyID: "root"}, Expires: now.Add(time.Hour), Nonce: "n", Gen: "g"}))
 	f.Add("a.b")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, tok string) {

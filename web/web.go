@@ -209,6 +209,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /ui/logout", h.logout)
 	m.HandleFunc("GET /ui/lang/{lang}", h.setLanguage)
 	m.HandleFunc("GET /ui/portal", h.portal)
+	m.HandleFunc("GET /ui/portal/ended", h.portalEnded)
 
 	m.Handle("GET /ui/tenants", h.auth(h.tenants))
 	m.Handle("POST /ui/tenants", h.auth(h.createTenant))
@@ -225,10 +226,14 @@ func (h *Handler) routes() {
 	m.Handle("POST "+t+"/endpoints/{endpoint}/edit", h.auth(h.updateEndpoint))
 	m.Handle("POST "+t+"/endpoints/{endpoint}/disable", h.auth(h.setDisabled(true)))
 	m.Handle("POST "+t+"/endpoints/{endpoint}/enable", h.auth(h.setDisabled(false)))
+	m.Handle("GET "+t+"/endpoints/{endpoint}/rotate", h.auth(h.rotateSecret))
 	m.Handle("POST "+t+"/endpoints/{endpoint}/rotate", h.auth(h.rotateSecret))
 	m.Handle("POST "+t+"/endpoints/{endpoint}/test", h.auth(h.sendTest))
 	m.Handle("POST "+t+"/endpoints/{endpoint}/replay", h.auth(h.replay))
+	m.Handle("GET "+t+"/endpoints/{endpoint}/delete", h.auth(h.deleteEndpoint))
 	m.Handle("POST "+t+"/endpoints/{endpoint}/delete", h.auth(h.deleteEndpoint))
+	m.Handle("GET "+t+"/delete", h.auth(h.deleteTenant))
+	m.Handle("POST "+t+"/delete", h.auth(h.deleteTenant))
 	m.Handle("GET "+t+"/deliveries", h.auth(h.deliveries))
 	m.Handle("GET "+t+"/deliveries/{delivery}", h.auth(h.delivery))
 	m.Handle("POST "+t+"/deliveries/{delivery}/retry", h.auth(h.retryDelivery))
@@ -270,13 +275,14 @@ type request struct {
 func (r *request) principal() aviso.Principal { return r.s.Principal }
 
 // auth requires a valid session, and on unsafe methods a valid CSRF token. Without a session,
-// GET requests are sent to the sign-in page; others are refused.
+// GET requests are sent to the sign-in page (a portal user's, to the page saying the link has
+// ended); others are refused.
 func (h *Handler) auth(fn func(w http.ResponseWriter, r *request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, ok := h.session(r)
 		if !ok {
 			if r.Method == http.MethodGet {
-				http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+				http.Redirect(w, r, h.signedOutPage(r), http.StatusSeeOther)
 				return
 			}
 			h.fail(w, r, http.StatusForbidden, "error_session")
@@ -292,26 +298,54 @@ func (h *Handler) auth(fn func(w http.ResponseWriter, r *request)) http.Handler 
 	})
 }
 
-// session returns the request's valid session. A session of an API key ends when the key is
-// gone from the store; a portal session lasts until it expires.
+// session returns the request's valid session: a well-signed, unexpired cookie whose session
+// has not been revoked (signed out); a key's session also needs its key stored with the hash it
+// was opened with, so that replacing or deleting the key ends it. A store error ends the
+// request's session too (it is logged): the dashboard fails closed.
 func (h *Handler) session(r *http.Request) (session, bool) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return session{}, false
 	}
-	s, err := h.sign.parseSession(c.Value, h.now())
+	now := h.now()
+	s, err := h.sign.parseSession(c.Value, now)
 	if err != nil {
 		return session{}, false
 	}
+	ctx := r.Context()
+	revocable := []string{s.Nonce}
 	if s.Principal.KeyID != PortalKeyID {
-		k, err := h.store.GetAPIKey(r.Context(), s.Principal.KeyID)
-		if err != nil || k.TenantID != s.Principal.TenantID {
+		k, err := h.store.GetAPIKey(ctx, s.Principal.KeyID)
+		if err != nil || k.TenantID != s.Principal.TenantID || h.sign.keyGen(k.Hash) != s.Gen {
+			if err != nil && aviso.ErrorCode(err) != aviso.ENOTFOUND {
+				h.log.ErrorContext(ctx, "dashboard session check", "error", err)
+			}
 			return session{}, false
 		}
 	} else if s.Principal.TenantID == "" {
 		return session{}, false // a portal session is always scoped to a tenant
+	} else {
+		revocable = append(revocable, s.Gen) // the link that opened it
 	}
-	return s, true
+	revoked, err := h.store.SessionRevoked(ctx, now, revocable...)
+	if err != nil {
+		h.log.ErrorContext(ctx, "dashboard session check", "error", err)
+		return session{}, false
+	}
+	return s, !revoked
+}
+
+// signedOutPage is where a request without a valid session goes: the sign-in page, or for a
+// cookie of a portal session (ended or expired) the page saying the portal link has ended, since
+// a portal user has no API key to sign in with.
+func (h *Handler) signedOutPage(r *http.Request) string {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		// Expiry ignored: only the kind of session matters here.
+		if s, err := h.sign.parseSession(c.Value, time.Time{}); err == nil && s.Principal.KeyID == PortalKeyID {
+			return "/ui/portal/ended"
+		}
+	}
+	return "/ui/login"
 }
 
 // view is what every page template gets.

@@ -245,8 +245,16 @@ func TestEndpointLifecycle(t *testing.T) {
 
 	t.Run("rotate secret", func(t *testing.T) {
 		before, _ := e.svc.GetSecret(context.Background(), root, "acme", epID)
-		u.get(base)
-		r := u.post(base+"/rotate", nil)
+		// The page links to a confirmation; a post without the confirmation only asks.
+		wantContains(t, u.get(base), `href="`+base+`/rotate"`)
+		ask := u.get(base + "/rotate")
+		wantStatus(t, ask, http.StatusOK)
+		wantContains(t, ask, "keeps signing alongside it for 24 hours", `name="confirm" value="yes"`)
+		wantStatus(t, u.post(base+"/rotate", nil), http.StatusOK)
+		if now, _ := e.svc.GetSecret(context.Background(), root, "acme", epID); now.Secret != before.Secret {
+			t.Fatal("a post without the confirmation rotated the secret")
+		}
+		r := u.post(base+"/rotate", url.Values{"confirm": {"yes"}})
 		wantStatus(t, r, http.StatusSeeOther)
 		page := u.follow(r)
 		after, _ := e.svc.GetSecret(context.Background(), root, "acme", epID)
@@ -334,8 +342,14 @@ func TestEndpointLifecycle(t *testing.T) {
 	})
 
 	t.Run("delete", func(t *testing.T) {
-		u.get(base)
-		r := u.post(base+"/delete", nil)
+		ask := u.get(base + "/delete")
+		wantStatus(t, ask, http.StatusOK)
+		wantContains(t, ask, "Delete this endpoint?", "cannot be undone")
+		wantStatus(t, u.post(base+"/delete", nil), http.StatusOK)
+		if _, err := e.svc.GetEndpoint(context.Background(), root, "acme", epID); err != nil {
+			t.Fatalf("a post without the confirmation deleted the endpoint: %v", err)
+		}
+		r := u.post(base+"/delete", url.Values{"confirm": {"yes"}})
 		wantStatus(t, r, http.StatusSeeOther)
 		if _, err := e.svc.GetEndpoint(context.Background(), root, "acme", epID); aviso.ErrorCode(err) != aviso.ENOTFOUND {
 			t.Errorf("endpoint after delete: %v", err)
