@@ -138,6 +138,12 @@ type Store interface {
 	// at now.
 	SessionRevoked(ctx context.Context, now time.Time, ids ...string) (bool, error)
 
+	// QueueStats describes the delivery queue across every tenant at now (for metrics): the
+	// pending deliveries of enabled endpoints due by now and due later, the oldest due one's
+	// NextAttemptAt, and how many endpoints are disabled. Counts may lag by deliveries a store
+	// holds outside its tables (SQLite's spill); OldestDue does not.
+	QueueStats(ctx context.Context, now time.Time) (QueueStats, error)
+
 	// Prune deletes up to Limit events created before Before, with their deliveries and attempts,
 	// and returns how many events it deleted. Called repeatedly in small batches.
 	Prune(ctx context.Context, before time.Time, limit int) (int, error)
@@ -263,6 +269,14 @@ type Completion struct {
 	NextAttemptAt *time.Time     // when Status is pending
 	Owner         string         // the lease holder recording it
 	DisableAfter  int            // consecutive failures that disable the endpoint; 0: never
+}
+
+// QueueStats is the state of the delivery queue at one instant (Store.QueueStats).
+type QueueStats struct {
+	Due               int64      // pending deliveries of enabled endpoints with NextAttemptAt ≤ now
+	Scheduled         int64      // pending deliveries of enabled endpoints due after now (retries waiting)
+	OldestDue         *time.Time // the earliest NextAttemptAt among the due ones; nil when none is due
+	DisabledEndpoints int64      // endpoints disabled, by hand or after failures
 }
 
 // EndpointStats summarises an endpoint's recent attempts.

@@ -70,6 +70,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"Wakeups", testWakeups},
 		{"EndpointStats", testEndpointStats},
 		{"AttemptHistogram", testAttemptHistogram},
+		{"QueueStats", testQueueStats},
 		{"Prune", testPrune},
 		{"Sessions", testSessions},
 		{"Ping", testPing},
