@@ -40,6 +40,7 @@
 package dispatch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,6 +92,15 @@ type Config struct {
 	// at most that often, that the endpoint still exists and is enabled; if not, its queued
 	// claims are given back unattempted. Default: 1 second.
 	RecheckAfter time.Duration
+	// Observer watches the attempts of the loop (metrics, tracing). Default: none.
+	Observer Observer
+}
+
+// Observer watches the attempts the loop makes. Attempt is called as an attempt of c starts;
+// the attempt runs in the context it returns, and done is called with the attempt and the
+// completion decided from it. Both must be safe for concurrent use and quick.
+type Observer interface {
+	Attempt(ctx context.Context, c *aviso.Claim) (_ context.Context, done func(*aviso.Attempt, aviso.Completion))
 }
 
 // Stats counts what a Dispatcher has done since it was created.

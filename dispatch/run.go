@@ -470,8 +470,15 @@ func (l *loop) admit(cs []*aviso.Claim) {
 // deliver makes one attempt for a claim and hands its completion to the completer.
 func (d *Dispatcher) deliver(ctx context.Context, c *aviso.Claim, completions chan<- aviso.Completion, done chan<- finished) {
 	start := d.now()
+	var observed func(*aviso.Attempt, aviso.Completion)
+	if d.cfg.Observer != nil {
+		ctx, observed = d.cfg.Observer.Attempt(ctx, c)
+	}
 	a, retryAfter := d.send(ctx, c.Endpoint, c.Event)
 	comp := d.decide(c, a, retryAfter)
+	if observed != nil {
+		observed(a, comp)
+	}
 	d.stats.attempts.Add(1)
 	if a.Succeeded() {
 		d.stats.succeeded.Add(1)

@@ -24,6 +24,7 @@ import (
 	"github.com/aviso-dev/aviso/api"
 	"github.com/aviso-dev/aviso/catalog"
 	"github.com/aviso-dev/aviso/dispatch"
+	"github.com/aviso-dev/aviso/internal/metrics"
 	"github.com/aviso-dev/aviso/postgres"
 	"github.com/aviso-dev/aviso/service"
 	"github.com/aviso-dev/aviso/sqlite"
@@ -84,6 +85,9 @@ type Config struct {
 	PortalFrameAncestors string
 	// DisableUI leaves /ui/ unmounted.
 	DisableUI bool
+	// MetricsToken, when set, is the bearer token GET /metrics requires. Default: none, the
+	// metrics are open to whoever reaches the listener.
+	MetricsToken string
 }
 
 func (c *Config) setDefaults() {
@@ -121,8 +125,11 @@ type Server struct {
 	Service    *service.Service
 	Dispatcher *dispatch.Dispatcher
 	Handler    http.Handler
-	ln         net.Listener
-	httpSrv    *http.Server
+	// Metrics serves GET /metrics; components with metrics of their own register them on
+	// Metrics.Registry().
+	Metrics *metrics.Metrics
+	ln      net.Listener
+	httpSrv *http.Server
 	// GeneratedRootKey is the root key generated on this start, if any ("" otherwise).
 	GeneratedRootKey string
 }
@@ -143,7 +150,13 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}()
 
 	var err error
+	s.Metrics, err = metrics.New(metrics.Config{Store: s.Store, Token: cfg.MetricsToken,
+		DispatcherStats: func() dispatch.Stats { return s.Dispatcher.Stats() }})
+	if err != nil {
+		return nil, err
+	}
 	s.Dispatcher, err = dispatch.New(dispatch.Config{
+		Observer:             s.Metrics,
 		Store:                s.Store,
 		Logger:               s.log,
 		Workers:              cfg.Workers,
@@ -156,7 +169,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
 	s.Service, err = service.New(service.Config{
-		Store:                s.Store,
+		Store:                s.Metrics.WrapStore(s.Store), // counts the events published
 		Sender:               s.Dispatcher,
 		Logger:               s.log,
 		MaxPayloadBytes:      cfg.MaxPayloadBytes,
@@ -195,14 +208,15 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		apiCfg.Portal = ui
 	}
 	mux.Handle("/", api.New(apiCfg))
-	s.Handler = mux
+	mux.Handle("GET /metrics", s.Metrics.Handler())
+	s.Handler = s.Metrics.Middleware(mux)
 
 	s.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	s.httpSrv = &http.Server{
-		Handler:           mux,
+		Handler:           s.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
