@@ -10,7 +10,7 @@
 // Routes:
 //
 //	GET    /healthz                                       liveness
-//	GET    /readyz                                        readiness: the store answers
+//	GET    /readyz                                        readiness: the store and outbox sources answer
 //	POST   /v1/tenants                                    create a tenant (root)
 //	GET    /v1/tenants                                    list tenants (root)
 //	GET    /v1/tenants/{tenant}                           get
@@ -41,6 +41,8 @@
 //	GET    /v1/tenants/{tenant}/deliveries/{delivery}     get, with every attempt
 //	POST   /v1/tenants/{tenant}/deliveries/{delivery}/retry  queue now
 //	GET    /v1/tenants/{tenant}/documents/{external_reference}  see handleGetDocument
+//	GET    /v1/outbox                                     outbox relay status per source (root)
+//	GET    /v1/outbox/rejected?source=&after=&limit=      outbox rows moved aside (root)
 //
 // Lists answer {"data":[…],"next_cursor":"…","has_more":bool}; pass next_cursor as ?after= for
 // the next page, ?limit= (default 50, at most 500) for its size.
@@ -59,6 +61,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/outbox"
 	"github.com/aviso-dev/aviso/service"
 )
 
@@ -74,6 +77,9 @@ type Config struct {
 	// Portal makes the signed links of POST /v1/tenants/{tenant}/portal-link (the dashboard's
 	// web.Handler). Nil: that route answers 404.
 	Portal PortalLinker
+	// Outbox is the node's outbox relay (GET /v1/outbox…, and /readyz checks its sources).
+	// Nil: the node relays no outbox.
+	Outbox *outbox.Relay
 }
 
 // PortalLinker makes a short-lived signed URL that opens the dashboard scoped to one tenant.
@@ -86,6 +92,7 @@ type handler func(w http.ResponseWriter, r *http.Request, p aviso.Principal) err
 
 type api struct {
 	portal  PortalLinker
+	outbox  *outbox.Relay
 	svc     *service.Service
 	log     *slog.Logger
 	maxBody int64
@@ -102,7 +109,7 @@ func New(cfg Config) http.Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = max(16<<20, 2*int64(cfg.Service.MaxPayloadBytes()))
 	}
-	a := &api{portal: cfg.Portal, svc: cfg.Service, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
+	a := &api{portal: cfg.Portal, outbox: cfg.Outbox, svc: cfg.Service, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -111,6 +118,12 @@ func New(cfg Config) http.Handler {
 		if err := a.svc.Ping(r.Context()); err != nil {
 			writeError(a.log, w, r, err)
 			return
+		}
+		if a.outbox != nil {
+			if err := a.outbox.Ping(r.Context()); err != nil {
+				writeError(a.log, w, r, err)
+				return
+			}
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
@@ -154,6 +167,8 @@ func New(cfg Config) http.Handler {
 	route("GET "+t+"/deliveries/{delivery}", a.getDelivery)
 	route("POST "+t+"/deliveries/{delivery}/retry", a.retryDelivery)
 	route("GET "+t+"/documents/{ref...}", a.getDocument)
+	route("GET /v1/outbox", a.outboxStatus)
+	route("GET /v1/outbox/rejected", a.outboxRejected)
 	return mux
 }
 

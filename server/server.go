@@ -25,6 +25,7 @@ import (
 	"github.com/aviso-dev/aviso/catalog"
 	"github.com/aviso-dev/aviso/dispatch"
 	"github.com/aviso-dev/aviso/internal/metrics"
+	"github.com/aviso-dev/aviso/outbox"
 	"github.com/aviso-dev/aviso/postgres"
 	"github.com/aviso-dev/aviso/service"
 	"github.com/aviso-dev/aviso/sqlite"
@@ -88,6 +89,14 @@ type Config struct {
 	// MetricsToken, when set, is the bearer token GET /metrics requires. Default: none, the
 	// metrics are open to whoever reaches the listener.
 	MetricsToken string
+	// Outbox lists databases whose aviso_outbox table this node relays (postgres://… or
+	// mysql://…; see package outbox and docs/outbox.md). Default: none.
+	Outbox []string
+	// OutboxKeep marks relayed outbox rows instead of deleting them.
+	OutboxKeep bool
+	// OutboxPoll is how often an outbox source is read when nothing wakes the relay. Default
+	// 1 s on PostgreSQL (NOTIFY wakes it at once), 100 ms on MariaDB.
+	OutboxPoll time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -132,6 +141,8 @@ type Server struct {
 	httpSrv *http.Server
 	// GeneratedRootKey is the root key generated on this start, if any ("" otherwise).
 	GeneratedRootKey string
+	// Outbox relays the Config.Outbox sources; nil without any.
+	Outbox *outbox.Relay
 }
 
 // Open prepares a node: store, catalog, root key, engine and handlers, and binds the listener
@@ -146,6 +157,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	defer func() {
 		if !ok {
 			s.Store.Close()
+			if s.Outbox != nil {
+				s.Outbox.Close()
+			}
 		}
 	}()
 
@@ -190,8 +204,16 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		fmt.Fprintf(cfg.Stdout, "Generated the root API key (shown only this once; set AVISO_ROOT_KEY to choose your own):\n\n  %s\n\n", s.GeneratedRootKey)
 	}
 
+	if len(cfg.Outbox) > 0 {
+		s.Outbox, err = outbox.New(outbox.Config{Sources: cfg.Outbox, Keep: cfg.OutboxKeep, Service: s.Service,
+			Logger: s.log, PollInterval: cfg.OutboxPoll})
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	mux := http.NewServeMux()
-	apiCfg := api.Config{Service: s.Service, Logger: s.log} // body limit: the API default, sized for 1,000-event batches
+	apiCfg := api.Config{Service: s.Service, Logger: s.log, Outbox: s.Outbox} // body limit: the API default, sized for 1,000-event batches
 	if !cfg.DisableUI {
 		secret, err := s.sessionSecret(ctx)
 		if err != nil {
@@ -295,6 +317,13 @@ func (s *Server) Run(ctx context.Context) error {
 			cancel()
 		}
 	}()
+	if s.Outbox != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.Outbox.Run(ctx) // logs and retries its errors; returns when ctx ends
+		}()
+	}
 	if s.cfg.Retention > 0 {
 		wg.Add(1)
 		go func() {
@@ -317,6 +346,9 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Close() error {
 	if s.ln != nil {
 		s.ln.Close()
+	}
+	if s.Outbox != nil {
+		s.Outbox.Close()
 	}
 	return s.Store.Close()
 }

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -163,6 +164,13 @@ func (m *Main) parseServe(args []string) error {
 	schedule := fs.String("retry-schedule", m.envString("AVISO_RETRY_SCHEDULE", "5s,25s,125s,625s,3125s"), "default wait before each retry (env AVISO_RETRY_SCHEDULE)")
 	fs.DurationVar(&c.Lease, "lease", envDuration(m.getenv("AVISO_LEASE"), 2*time.Minute), "how long a node reserves claimed deliveries; a dead node's work moves to the others after this (env AVISO_LEASE)")
 	fs.DurationVar(&c.CacheTTL, "cache-ttl", envDuration(m.getenv("AVISO_CACHE_TTL"), time.Second), "longest a node takes to see keys, tenants, catalog and endpoints changed on another node; negative disables the cache (env AVISO_CACHE_TTL)")
+	var outboxFlags []string
+	fs.Func("outbox", "relay the aviso_outbox table of this database, postgres://… or mysql://… (repeatable; env AVISO_OUTBOX, comma-separated)", func(v string) error {
+		outboxFlags = append(outboxFlags, v)
+		return nil
+	})
+	fs.BoolVar(&c.OutboxKeep, "outbox-keep", m.envBool("AVISO_OUTBOX_KEEP"), "mark relayed outbox rows (relayed_at) instead of deleting them (env AVISO_OUTBOX_KEEP=1)")
+	fs.DurationVar(&c.OutboxPoll, "outbox-poll", envDuration(m.getenv("AVISO_OUTBOX_POLL"), 0), "how often an outbox is read when nothing wakes the relay; default 1s on PostgreSQL (NOTIFY wakes it), 100ms on MariaDB (env AVISO_OUTBOX_POLL)")
 	retention := fs.Duration("retention", envDuration(m.getenv("AVISO_RETENTION"), 30*24*time.Hour), "how long events and their deliveries are kept; 0 keeps them forever (env AVISO_RETENTION)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -172,6 +180,10 @@ func (m *Main) parseServe(args []string) error {
 		return err
 	}
 	c.Retention = *retention
+	c.Outbox = outboxFlags
+	if len(c.Outbox) == 0 {
+		c.Outbox = splitList(m.getenv("AVISO_OUTBOX"))
+	}
 	if c.Retention == 0 {
 		c.Retention = -1
 	}
@@ -186,6 +198,17 @@ func (m *Main) parseServe(args []string) error {
 		return srv.Run(ctx)
 	}
 	return nil
+}
+
+// splitList reads a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func envDuration(v string, def time.Duration) time.Duration {

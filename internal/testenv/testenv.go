@@ -1,4 +1,4 @@
-// Package testenv tells tests where the real servers and tools they need are: PostgreSQL, a
+// Package testenv tells tests where the real servers and tools they need are: PostgreSQL, MariaDB, a
 // Chromium browser, Node.js. A test asks for one and gets its address, or is skipped with a clear
 // message when the environment does not name it. Under CI (AVISO_TEST_REQUIRE=1, set by .ci/run)
 // a missing one fails the test instead, so a CI run can never pass by skipping.
