@@ -205,3 +205,19 @@ func hasEvent(svc *service.Service, tenant, id string) bool {
 	_, err := svc.GetEvent(context.Background(), root, tenant, id)
 	return err == nil
 }
+
+// waitStatus waits until the relay's status of its first source satisfies cond (a batch's
+// counters are updated just after its source transaction commits) and returns it.
+func waitStatus(t testing.TB, r *outbox.Relay, what string, cond func(outbox.Status) bool) outbox.Status {
+	t.Helper()
+	var st outbox.Status
+	waitFor(t, 10*time.Second, what, func() bool {
+		all, err := r.Status(context.Background(), root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = all[0]
+		return cond(st)
+	})
+	return st
+}

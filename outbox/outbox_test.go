@@ -43,11 +43,8 @@ func TestRelay(t *testing.T) {
 			t.Errorf("second event %+v (data %s)", evs[1], evs[1].Data)
 		}
 		waitFor(t, 5*time.Second, "an empty outbox", func() bool { return src.count(t, "SELECT count(*) FROM aviso_outbox") == 0 })
-		st, err := r.Status(context.Background(), root)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(st) != 1 || !st[0].Reachable || st[0].LastRelayedID != 3 || st[0].Relayed != 3 || st[0].LagRows != 0 || st[0].Kind != src.kind {
+		st := waitStatus(t, r, "3 rows relayed", func(st outbox.Status) bool { return st.Relayed == 3 })
+		if !st.Reachable || st.LastRelayedID != 3 || st.LagRows != 0 || st.Kind != src.kind || st.LastRelayedAt == nil {
 			t.Errorf("status %+v", st)
 		}
 		if _, err := r.Status(context.Background(), aviso.Principal{TenantID: "acme"}); aviso.ErrorCode(err) != aviso.EFORBIDDEN {
@@ -74,9 +71,9 @@ func TestRelayKeep(t *testing.T) {
 		if n := len(events(t, svc, "acme")); n != 6 {
 			t.Errorf("%d events, want 6", n)
 		}
-		st, _ := r.Status(context.Background(), root)
-		if st[0].Relayed != 6 || st[0].Repeated != 0 || st[0].LagRows != 0 {
-			t.Errorf("status %+v: each kept row must be relayed once", st[0])
+		st := waitStatus(t, r, "6 rows relayed", func(st outbox.Status) bool { return st.Relayed >= 6 })
+		if st.Relayed != 6 || st.Repeated != 0 || st.LagRows != 0 {
+			t.Errorf("status %+v: each kept row must be relayed once", st)
 		}
 	})
 }
@@ -132,9 +129,9 @@ func TestConcurrentWriters(t *testing.T) {
 			return len(events(t, svc, "acme")) >= len(committed)
 		})
 		checkExactly(t, svc, committed)
-		st, _ := r.Status(context.Background(), root)
-		if st[0].Repeated != 0 {
-			t.Errorf("%d rows relayed twice", st[0].Repeated)
+		st := waitStatus(t, r, "every row relayed", func(st outbox.Status) bool { return st.Relayed >= int64(len(committed)) })
+		if st.Repeated != 0 || st.Relayed != int64(len(committed)) {
+			t.Errorf("%d rows relayed for %d, %d of them twice", st.Relayed, len(committed), st.Repeated)
 		}
 	})
 }
@@ -267,9 +264,8 @@ func TestRejected(t *testing.T) {
 		if !p1.HasMore || len(p2.Data) != 2 || p2.Data[0].ID != page.Data[2].ID {
 			t.Errorf("paging: %+v then %+v", p1, p2)
 		}
-		st, _ := r.Status(context.Background(), root)
-		if st[0].Rejected != 5 {
-			t.Errorf("status counts %d rejected, want 5", st[0].Rejected)
+		if st := waitStatus(t, r, "the counters", func(st outbox.Status) bool { return st.Relayed == 3 }); st.Rejected != 5 {
+			t.Errorf("status counts %d rejected, want 5", st.Rejected)
 		}
 		if _, err := r.ListRejected(context.Background(), aviso.Principal{TenantID: "acme"}, outbox.ListRejectedParams{}); aviso.ErrorCode(err) != aviso.EFORBIDDEN {
 			t.Errorf("a tenant key listed rejected rows: %v", err)
@@ -297,6 +293,11 @@ func TestSeveralRelays(t *testing.T) {
 		})
 		waitFor(t, 10*time.Second, "an empty outbox", func() bool { return src.count(t, "SELECT count(*) FROM aviso_outbox") == 0 })
 		checkExactly(t, svc1, committed)
+		waitFor(t, 10*time.Second, "the counters", func() bool {
+			s1, _ := r1.Status(context.Background(), root)
+			s2, _ := r2.Status(context.Background(), root)
+			return s1[0].Relayed+s2[0].Relayed >= int64(len(committed))
+		})
 		s1, _ := r1.Status(context.Background(), root)
 		s2, _ := r2.Status(context.Background(), root)
 		if s1[0].Relayed+s2[0].Relayed != int64(len(committed)) || s1[0].Repeated+s2[0].Repeated != 0 {
