@@ -20,11 +20,17 @@ const (
 	EINTERNAL     = "internal_error"      // anything else: 500; details are logged, never sent
 )
 
+// Codes of the input contract (see CheckJSONText and CheckText); EINVALIDCURSOR is in cursor.go.
+const (
+	EINVALIDJSON = "invalid_json" // a body that is not JSON text: bad syntax, not UTF-8, a lone surrogate: 400
+	EINVALIDTEXT = "invalid_text" // a path or query parameter, or a form value, that is not UTF-8 text: 400
+)
+
 // HTTPStatus returns the HTTP status of an error code: the one mapping the API and the
 // dashboard share. An unknown code is a 500.
 func HTTPStatus(code string) int {
 	switch code {
-	case EBADREQUEST:
+	case EBADREQUEST, EINVALIDJSON, EINVALIDTEXT:
 		return http.StatusBadRequest
 	case EUNAUTHORIZED:
 		return http.StatusUnauthorized
@@ -36,7 +42,7 @@ func HTTPStatus(code string) int {
 		return http.StatusConflict
 	case ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
-	case EINVALID:
+	case EINVALID, EINVALIDCURSOR:
 		return http.StatusUnprocessableEntity
 	case EUNAVAILABLE, ESTORAGE:
 		return http.StatusServiceUnavailable

@@ -1,12 +1,17 @@
 package aviso
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 var (
@@ -25,6 +30,7 @@ const (
 	MaxMetadata           = 50
 	MaxEventTypeLen       = 128
 	MaxURLLen             = 2048
+	MaxHeaderValueLen     = 8 << 10 // bytes of one custom header value
 )
 
 // reservedHeaders are set by Aviso on every delivery and cannot be overridden by custom headers.
@@ -40,6 +46,9 @@ func (t *Tenant) Validate() error {
 	if !tenantIDPattern.MatchString(t.ID) {
 		return Invalid("id", "must be 1 to 64 letters, digits, '_' or '-'")
 	}
+	if err := CheckText("name", t.Name); err != nil {
+		return err
+	}
 	if strings.TrimSpace(t.Name) == "" {
 		return Invalid("name", "is required")
 	}
@@ -53,6 +62,23 @@ func (t *Tenant) Validate() error {
 func (t *EventType) Validate() error {
 	if len(t.Name) > MaxEventTypeLen || !eventTypePattern.MatchString(t.Name) {
 		return Invalid("name", "must be dot-separated lowercase words such as \"invoice.created\"")
+	}
+	if err := CheckText("description", t.Description); err != nil {
+		return err
+	}
+	for lang, d := range t.Descriptions {
+		if err := CheckText("/descriptions/"+lang, d); err != nil {
+			return err
+		}
+		if err := CheckText("descriptions", lang); err != nil {
+			return err
+		}
+	}
+	if err := CheckJSONText("schema", t.Schema); err != nil {
+		return err
+	}
+	if err := CheckJSONText("example", t.Example); err != nil {
+		return err
 	}
 	if len(t.Schema) > 0 {
 		var m map[string]any
@@ -75,12 +101,11 @@ func (e *Endpoint) Validate() error {
 	if len(e.URL) > MaxURLLen {
 		return Invalid("url", "must be at most %d characters", MaxURLLen)
 	}
-	u, err := url.Parse(e.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Invalid("url", "must be an absolute http:// or https:// URL")
+	if err := checkURL(e.URL); err != nil {
+		return err
 	}
-	if u.User != nil {
-		return Invalid("url", "must not carry credentials; use custom headers instead")
+	if err := CheckText("description", e.Description); err != nil {
+		return err
 	}
 	if len(e.Description) > 1000 {
 		return Invalid("description", "must be at most 1000 characters")
@@ -110,8 +135,14 @@ func (e *Endpoint) Validate() error {
 		return Invalid("headers", "may hold at most %d headers", MaxHeaders)
 	}
 	for k, v := range e.Headers {
-		if !validHeaderName(k) || strings.ContainsAny(v, "\r\n\x00") {
-			return Invalid("headers", "%q is not a valid header", k)
+		if !validHeaderName(k) {
+			return Invalid("headers", "%q is not a valid header name", k)
+		}
+		if len(v) > MaxHeaderValueLen {
+			return Invalid("/headers/"+k, "must be at most %d bytes", MaxHeaderValueLen)
+		}
+		if !validHeaderValue(v) {
+			return Invalid("/headers/"+k, "may hold only visible ASCII characters, spaces and tabs")
 		}
 		for _, r := range reservedHeaders {
 			if strings.EqualFold(k, r) {
@@ -119,7 +150,64 @@ func (e *Endpoint) Validate() error {
 			}
 		}
 	}
+	if err := CheckText("token", e.Token); err != nil {
+		return err
+	}
 	return validateMetadata(e.Metadata)
+}
+
+// checkURL checks an endpoint URL's form: http or https, a host, no credentials, a port from 1
+// to 65535, and a host that is an IP address written the standard way or a name. A name that
+// ends in a number ("2130706433", "0x7f.1", "127.1") is refused: browsers and C resolvers read
+// it as an IPv4 address in another notation, and the guard must judge what will be dialled.
+func checkURL(raw string) error {
+	if err := CheckText("url", raw); err != nil {
+		return err
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
+		return Invalid("url", "must be an absolute http:// or https:// URL")
+	}
+	if u.User != nil {
+		return Invalid("url", "must not carry credentials; use custom headers instead")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return Invalid("url", "port %s is out of range: a port is from 1 to 65535", p)
+		}
+	}
+	host := u.Hostname()
+	if _, err := netip.ParseAddr(host); err == nil || strings.Contains(host, ":") {
+		return nil // an IP literal (the guard judges it); a bracketed non-address fails to dial
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	if last := labels[len(labels)-1]; isNumber(last) {
+		return Invalid("url", "host %q is an IPv4 address in a non-standard notation; write it as four decimal numbers (203.0.113.7) or use a host name", host)
+	}
+	return nil
+}
+
+// isNumber reports whether a host label is a number as the WHATWG URL standard reads one:
+// decimal digits, or 0x followed by hex digits.
+func isNumber(label string) bool {
+	if label == "" {
+		return false
+	}
+	if l := strings.ToLower(label); strings.HasPrefix(l, "0x") {
+		return strings.Trim(l[2:], "0123456789abcdef") == ""
+	}
+	return strings.Trim(label, "0123456789") == ""
+}
+
+// validHeaderValue reports whether v is visible ASCII, spaces and tabs only: what every HTTP
+// stack accepts in a header value.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func validHeaderName(k string) bool {
@@ -145,6 +233,12 @@ func (ev *Event) Validate() error {
 	if len(ev.Data) == 0 {
 		return Invalid("data", "is required")
 	}
+	if err := CheckJSONText("data", ev.Data); err != nil {
+		return err
+	}
+	if err := CheckText("external_reference", ev.ExternalReference); err != nil {
+		return err
+	}
 	if len(ev.ExternalReference) > 200 {
 		return Invalid("external_reference", "must be at most 200 characters")
 	}
@@ -156,9 +250,180 @@ func validateMetadata(m map[string]string) error {
 		return Invalid("metadata", "may hold at most %d keys", MaxMetadata)
 	}
 	for k, v := range m {
+		if err := CheckText("metadata", k); err != nil {
+			return err
+		}
+		if err := CheckText("/metadata/"+k, v); err != nil {
+			return err
+		}
 		if k == "" || len(k) > 64 || len(v) > 500 {
 			return Invalid("metadata", "keys must be 1 to 64 characters and values at most 500")
 		}
 	}
 	return nil
+}
+
+// CheckText checks that s is text both stores keep as given: valid UTF-8 (else EINVALIDTEXT)
+// without the NUL character, which PostgreSQL's text columns refuse (else EINVALID). Both name
+// field.
+func CheckText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return &Error{Code: EINVALIDTEXT, Field: field, Message: "is not valid UTF-8 text"}
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return Invalid(field, "must not contain the NUL character (\\u0000)")
+	}
+	return nil
+}
+
+// CheckJSONText checks that b, JSON at field of a request ("" for the whole body, "data" for an
+// event's data), is text both stores keep as given: valid UTF-8 and no lone UTF-16 surrogate
+// escape such as "\ud800" (else EINVALIDJSON: PostgreSQL's jsonb refuses both, SQLite would
+// serve them back as invalid JSON), and no "\u0000" in any string (else EINVALID naming the
+// string's place, "name" or "/data/customer/name"). It does not check the rest of the syntax.
+func CheckJSONText(field string, b []byte) error {
+	if !utf8.Valid(b) {
+		return &Error{Code: EINVALIDJSON, Field: field,
+			Message: fmt.Sprintf("is not valid UTF-8 (at byte %d); send JSON text encoded as UTF-8", invalidAt(b))}
+	}
+	nul, surrogate := scanEscapes(b)
+	if surrogate >= 0 {
+		return &Error{Code: EINVALIDJSON, Field: field,
+			Message: fmt.Sprintf("holds a lone UTF-16 surrogate escape at byte %d; escape characters outside the BMP as a pair, or send them as UTF-8", surrogate)}
+	}
+	if nul >= 0 {
+		return Invalid(nulField(field, b), "must not contain the NUL character (\\u0000)")
+	}
+	return nil
+}
+
+func invalidAt(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+// scanEscapes returns the offsets of the first \u0000 escape and of the first lone surrogate
+// escape in b's strings, -1 for none. It reads only strings and their escapes.
+func scanEscapes(b []byte) (nul, surrogate int) {
+	nul, surrogate = -1, -1
+	hex := func(i int) (rune, bool) { // the 4 hex digits after "\u" at i
+		if i+6 > len(b) || b[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	in := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case !in:
+			in = c == '"'
+		case c == '"':
+			in = false
+		case c == '\\' && i+1 < len(b) && b[i+1] == 'u':
+			r, ok := hex(i)
+			switch {
+			case !ok:
+			case r == 0 && nul < 0:
+				nul = i
+			case r >= 0xd800 && r < 0xdc00:
+				if lo, ok := hex(i + 6); ok && lo >= 0xdc00 && lo < 0xe000 {
+					i += 6
+				} else if surrogate < 0 {
+					surrogate = i
+				}
+			case r >= 0xdc00 && r < 0xe000 && surrogate < 0:
+				surrogate = i
+			}
+			i += 5
+		case c == '\\':
+			i++ // the escaped character
+		}
+	}
+	return nul, surrogate
+}
+
+// nulField names the place of the first string holding a NUL in the JSON b, at field of the
+// request: a top-level member by its name ("name"), anything deeper by its JSON pointer
+// ("/metadata/plan", "/data/lines/0/sku").
+func nulField(field string, b []byte) string {
+	type frame struct {
+		array   bool
+		index   int
+		key     string
+		wantKey bool
+	}
+	var stack []*frame
+	where := func() string {
+		var parts []string
+		if field != "" {
+			parts = append(parts, field)
+		}
+		for _, f := range stack {
+			if f.array {
+				parts = append(parts, strconv.Itoa(f.index))
+			} else {
+				parts = append(parts, strings.NewReplacer("~", "~0", "/", "~1").Replace(f.key))
+			}
+		}
+		switch len(parts) {
+		case 0:
+			return field
+		case 1:
+			return parts[0]
+		}
+		return "/" + strings.Join(parts, "/")
+	}
+	done := func() { // a value of the innermost container ended
+		if len(stack) > 0 {
+			if f := stack[len(stack)-1]; f.array {
+				f.index++
+			} else {
+				f.wantKey = true
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return where()
+		}
+		if len(stack) > 0 && stack[len(stack)-1].wantKey {
+			f := stack[len(stack)-1]
+			if k, ok := tok.(string); ok {
+				f.key, f.wantKey = k, false
+				if strings.IndexByte(k, 0) >= 0 {
+					f.key = strings.ReplaceAll(k, "\x00", "\\u0000")
+					return where()
+				}
+				continue
+			}
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, &frame{wantKey: true})
+			case '[':
+				stack = append(stack, &frame{array: true})
+			default:
+				stack = stack[:len(stack)-1]
+				done()
+			}
+		case string:
+			if strings.IndexByte(t, 0) >= 0 {
+				return where()
+			}
+			done()
+		default:
+			done()
+		}
+	}
 }

@@ -49,12 +49,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -177,6 +179,9 @@ func (a *api) wrap(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.authenticate(r)
 		if err == nil {
+			err = checkRequestText(r)
+		}
+		if err == nil {
 			r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
 			err = h(w, r, p)
 		}
@@ -216,40 +221,73 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 const emptyBody = "the request body is empty; send a JSON object"
 
+// checkRequestText refuses a path or query that is not UTF-8 text, or holds a NUL: 400
+// EINVALIDTEXT naming the parameter. Stores never see such text (PostgreSQL would refuse it).
+func checkRequestText(r *http.Request) error {
+	if aviso.CheckText("path", r.URL.Path) != nil {
+		return &aviso.Error{Code: aviso.EINVALIDTEXT, Field: "path",
+			Message: "the path is not valid UTF-8 text or holds a NUL character; percent-encode UTF-8 text"}
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return aviso.Errorf(aviso.EINVALIDTEXT, "the query string is malformed (%v); percent-encode its parameters", err)
+	}
+	for k, vs := range q {
+		for _, v := range vs {
+			if aviso.CheckText(k, k+v) != nil {
+				return &aviso.Error{Code: aviso.EINVALIDTEXT, Field: strings.ToValidUTF8(strings.ReplaceAll(k, "\x00", ""), "\uFFFD"),
+					Message: "the query parameter is not valid UTF-8 text or holds a NUL character; percent-encode UTF-8 text"}
+			}
+		}
+	}
+	return nil
+}
+
 // decode reads a JSON object into v, refusing unknown fields and trailing data. Malformed JSON
-// is EBADREQUEST; a field of the wrong type or an unknown field is EINVALID naming it; a body
-// over the limit is ETOOLARGE.
+// — bad syntax, text that is not UTF-8, a lone surrogate escape — is EINVALIDJSON; a "\u0000" in
+// any string, a field of the wrong type or an unknown field is EINVALID naming it; a body over
+// the limit is ETOOLARGE. The body is read whole first: the text checks (aviso.CheckJSONText)
+// need it, and a request body is at most the server's body limit.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return tooLarge(mbe)
+	case err != nil:
+		return aviso.Errorf(aviso.EBADREQUEST, "reading the body failed: %v", err)
+	case len(bytes.TrimSpace(body)) == 0:
+		return aviso.Errorf(aviso.EBADREQUEST, emptyBody)
+	}
+	if err := aviso.CheckJSONText("", body); err != nil {
+		if aviso.ErrorCode(err) == aviso.EINVALIDJSON {
+			return aviso.Errorf(aviso.EINVALIDJSON, "invalid JSON: the body %s", aviso.ErrorMessage(err))
+		}
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil {
 		if dec.More() {
-			return aviso.Errorf(aviso.EBADREQUEST, "invalid JSON: the body holds more than one value")
+			return aviso.Errorf(aviso.EINVALIDJSON, "invalid JSON: the body holds more than one value")
 		}
 		if _, err := dec.Token(); err != io.EOF {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return tooLarge(mbe)
-			}
-			return aviso.Errorf(aviso.EBADREQUEST, "invalid JSON: unexpected data after the object")
+			return aviso.Errorf(aviso.EINVALIDJSON, "invalid JSON: unexpected data after the object")
 		}
 		return nil
 	}
 	var (
 		syn *json.SyntaxError
 		typ *json.UnmarshalTypeError
-		mbe *http.MaxBytesError
 	)
 	switch {
-	case errors.As(err, &mbe):
-		return tooLarge(mbe)
 	case errors.Is(err, io.EOF):
 		return aviso.Errorf(aviso.EBADREQUEST, emptyBody)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return aviso.Errorf(aviso.EBADREQUEST, "invalid JSON: the body ends too early")
+		return aviso.Errorf(aviso.EINVALIDJSON, "invalid JSON: the body ends too early")
 	case errors.As(err, &syn):
-		return aviso.Errorf(aviso.EBADREQUEST, "invalid JSON at byte %d: %s", syn.Offset, syn.Error())
+		return aviso.Errorf(aviso.EINVALIDJSON, "invalid JSON at byte %d: %s", syn.Offset, syn.Error())
 	case errors.As(err, &typ) && typ.Type == reflect.TypeFor[aviso.Duration]() && typ.Field != "":
 		return aviso.Invalid(typ.Field, "must be a duration such as \"25s\" or \"10m\", not %s", typ.Value)
 	case errors.As(err, &typ):
@@ -262,7 +300,7 @@ func decode(r *http.Request, v any) error {
 		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
 		return aviso.Invalid(name, "is not a known field")
 	}
-	return aviso.Errorf(aviso.EBADREQUEST, "invalid JSON: %v", err)
+	return aviso.Errorf(aviso.EINVALIDJSON, "invalid JSON: %v", err)
 }
 
 func tooLarge(e *http.MaxBytesError) error {
@@ -286,13 +324,14 @@ func jsonKind(goKind string) string {
 	return "another type"
 }
 
-// listParams reads ?after= and ?limit=.
+// listParams reads ?after= and ?limit=. The cursor is decoded by the service, which knows the
+// list (aviso.CursorKind).
 func listParams(r *http.Request) (aviso.ListParams, error) {
 	q := r.URL.Query()
 	lp := aviso.ListParams{After: q.Get("after")}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
+		if err != nil || n < 1 || n > aviso.MaxLimit {
 			return lp, aviso.Invalid("limit", "must be a whole number from 1 to %d", aviso.MaxLimit)
 		}
 		lp.Limit = n

@@ -43,7 +43,7 @@ func TestErrors(t *testing.T) {
 		{"tenant key creates tenant", "POST", "/v1/tenants", keyA, map[string]any{"name": "x"}, 403, aviso.EFORBIDDEN, "", ""},
 		{"tenant key deletes own tenant", "DELETE", "/v1/tenants/acme", keyA, nil, 403, aviso.EFORBIDDEN, "", ""},
 		{"tenant key writes catalog", "POST", "/v1/event-types", keyA, map[string]any{"name": "x.y"}, 403, aviso.EFORBIDDEN, "", ""},
-		{"bad JSON", "POST", "/v1/tenants", e.root, `{"name":`, 400, aviso.EBADREQUEST, "", "JSON"},
+		{"bad JSON", "POST", "/v1/tenants", e.root, `{"name":`, 400, aviso.EINVALIDJSON, "", "JSON"},
 		{"not an object", "POST", "/v1/tenants", e.root, `[1]`, 400, aviso.EBADREQUEST, "", "object"},
 		{"empty body", "POST", "/v1/tenants", e.root, ``, 400, aviso.EBADREQUEST, "", "empty"},
 		{"unknown field", "POST", "/v1/tenants", e.root, `{"name":"x","nmae":"y"}`, 422, aviso.EINVALID, "nmae", "not a known field"},

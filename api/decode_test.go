@@ -14,16 +14,27 @@ func TestDecode(t *testing.T) {
 		name, body, code, field string
 	}{
 		{"ok", `{"url":"http://x","verify":false}`, "", ""},
-		{"syntax", `{"url":}`, aviso.EBADREQUEST, ""},
-		{"truncated", `{"url":"x"`, aviso.EBADREQUEST, ""},
+		{"syntax", `{"url":}`, aviso.EINVALIDJSON, ""},
+		{"truncated", `{"url":"x"`, aviso.EINVALIDJSON, ""},
 		{"empty", ``, aviso.EBADREQUEST, ""},
-		{"two values", `{} {}`, aviso.EBADREQUEST, ""},
-		{"trailing garbage", `{} x`, aviso.EBADREQUEST, ""},
+		{"two values", `{} {}`, aviso.EINVALIDJSON, ""},
+		{"trailing garbage", `{} x`, aviso.EINVALIDJSON, ""},
 		{"unknown field", `{"urll":"x"}`, aviso.EINVALID, "urll"},
 		{"wrong type", `{"timeout_seconds":"ten"}`, aviso.EINVALID, "timeout_seconds"},
 		{"bad duration", `{"retry_schedule":["5s","soon"]}`, aviso.EINVALID, "retry_schedule"},
 		{"duration not a string", `{"retry_schedule":[5]}`, aviso.EINVALID, "retry_schedule"},
 		{"array body", `[]`, aviso.EBADREQUEST, ""},
+		{"not UTF-8", "{\"url\":\"http://x/\xff\"}", aviso.EINVALIDJSON, ""},
+		{"not UTF-8 in a key", "{\"ur\xc3\":1}", aviso.EINVALIDJSON, ""},
+		{"lone surrogate", `{"description":"\ud800"}`, aviso.EINVALIDJSON, ""},
+		{"lone low surrogate", `{"description":"\udc00x"}`, aviso.EINVALIDJSON, ""},
+		{"surrogate pair", `{"description":"\ud83d\ude00"}`, "", ""},
+		{"escaped backslash before u0000", `{"description":"\\u0000"}`, "", ""},
+		{"NUL", `{"description":"a\u0000b"}`, aviso.EINVALID, "description"},
+		{"NUL in a header", `{"headers":{"X-A":"\u0000"}}`, aviso.EINVALID, "/headers/X-A"},
+		{"NUL in a list", `{"event_types":["a","\u0000"]}`, aviso.EINVALID, "/event_types/1"},
+		{"NUL in a key", `{"metadata":{"a\u0000":"b"}}`, aviso.EINVALID, "/metadata/a\\u0000"},
+		{"NUL after a nested object", `{"metadata":{"a":"b"},"description":"\u0000"}`, aviso.EINVALID, "description"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -47,7 +58,7 @@ func FuzzDecode(f *testing.F) {
 		for _, v := range []any{&service.EndpointInput{}, &service.EndpointPatch{}, &service.PublishInput{}} {
 			err := decode(httptest.NewRequest("POST", "/", strings.NewReader(body)), v)
 			switch aviso.ErrorCode(err) {
-			case "", aviso.EBADREQUEST, aviso.EINVALID:
+			case "", aviso.EBADREQUEST, aviso.EINVALIDJSON, aviso.EINVALID:
 			default:
 				t.Fatalf("decode(%q) = %v", body, err)
 			}

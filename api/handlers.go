@@ -92,14 +92,20 @@ func (a *api) portalLink(w http.ResponseWriter, r *http.Request, p aviso.Princip
 		return aviso.Errorf(aviso.ENOTFOUND, "the dashboard is not enabled on this server")
 	}
 	var in struct {
-		TTL aviso.Duration `json:"ttl"`
+		TTL *aviso.Duration `json:"ttl"`
 	}
 	if r.ContentLength != 0 {
 		if err := decode(r, &in); err != nil {
 			return err
 		}
 	}
-	link, exp, err := a.portal.PortalLink(r.Context(), p, r.PathValue("tenant"), time.Duration(in.TTL))
+	var ttl time.Duration // 0: the portal's default
+	if in.TTL != nil {
+		if ttl = time.Duration(*in.TTL); ttl <= 0 {
+			return aviso.Invalid("ttl", "must be more than 0s, such as \"15m\"; leave it out for the default of 15 minutes")
+		}
+	}
+	link, exp, err := a.portal.PortalLink(r.Context(), p, r.PathValue("tenant"), ttl)
 	if err != nil {
 		return err
 	}

@@ -37,8 +37,13 @@ const maxPayload = 4 << 10
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
+	return newEnvOn(tb, openStore(tb), nil)
+}
+
+// newEnvOn is newEnv on a given store; portal, when set, makes the dashboard's portal links.
+func newEnvOn(tb testing.TB, store aviso.Store, portal func(*service.Service) api.PortalLinker) *env {
+	tb.Helper()
 	ctx := context.Background()
-	store := openStore(tb)
 	disp, err := dispatch.New(dispatch.Config{Store: store, AllowPrivateNetworks: true})
 	if err != nil {
 		tb.Fatalf("new dispatcher: %v", err)
@@ -53,7 +58,11 @@ func newEnv(tb testing.TB) *env {
 	if err != nil || root == "" {
 		tb.Fatalf("ensure root key: %q, %v", root, err)
 	}
-	srv := httptest.NewServer(api.New(api.Config{Service: svc}))
+	cfg := api.Config{Service: svc}
+	if portal != nil {
+		cfg.Portal = portal(svc)
+	}
+	srv := httptest.NewServer(api.New(cfg))
 	tb.Cleanup(srv.Close)
 	return &env{srv: srv, store: store, svc: svc, root: root}
 }

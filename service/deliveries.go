@@ -38,8 +38,10 @@ func (s *Service) ListDeliveries(ctx context.Context, p aviso.Principal, tenantI
 			return nil, err
 		}
 	}
-	page, err := s.store.ListDeliveries(ctx, aviso.ListDeliveriesParams{ListParams: f.ListParams,
-		TenantID: tenantID, EventID: f.EventID, EndpointID: f.EndpointID, Status: f.Status})
+	page, err := listPage(aviso.DeliveriesCursor, f.ListParams, func(lp aviso.ListParams) (*aviso.Page[*aviso.Delivery], error) {
+		return s.store.ListDeliveries(ctx, aviso.ListDeliveriesParams{ListParams: lp,
+			TenantID: tenantID, EventID: f.EventID, EndpointID: f.EndpointID, Status: f.Status})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}

@@ -207,7 +207,9 @@ func (s *Service) ListEndpoints(ctx context.Context, p aviso.Principal, tenantID
 	if _, err := s.tenant(ctx, p, tenantID); err != nil {
 		return nil, err
 	}
-	page, err := s.store.ListEndpoints(ctx, aviso.ListEndpointsParams{ListParams: lp, TenantID: tenantID})
+	page, err := listPage(aviso.EndpointsCursor, lp, func(lp aviso.ListParams) (*aviso.Page[*aviso.Endpoint], error) {
+		return s.store.ListEndpoints(ctx, aviso.ListEndpointsParams{ListParams: lp, TenantID: tenantID})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list endpoints: %w", err)
 	}

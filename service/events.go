@@ -183,8 +183,10 @@ func (s *Service) ListEvents(ctx context.Context, p aviso.Principal, tenantID st
 	if _, err := s.tenant(ctx, p, tenantID); err != nil {
 		return nil, err
 	}
-	page, err := s.store.ListEvents(ctx, aviso.ListEventsParams{ListParams: f.ListParams, TenantID: tenantID,
-		Type: f.Type, ExternalReference: f.ExternalReference})
+	page, err := listPage(aviso.EventsCursor, f.ListParams, func(lp aviso.ListParams) (*aviso.Page[*aviso.Event], error) {
+		return s.store.ListEvents(ctx, aviso.ListEventsParams{ListParams: lp, TenantID: tenantID,
+			Type: f.Type, ExternalReference: f.ExternalReference})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
@@ -227,8 +229,10 @@ func (s *Service) GetDocument(ctx context.Context, p aviso.Principal, tenantID, 
 	if ref == "" {
 		return nil, aviso.Invalid("external_reference", "is required")
 	}
-	page, err := s.store.ListEvents(ctx, aviso.ListEventsParams{ListParams: lp, TenantID: tenantID,
-		ExternalReference: ref, Desc: true})
+	page, err := listPage(aviso.DocumentCursor, lp, func(lp aviso.ListParams) (*aviso.Page[*aviso.Event], error) {
+		return s.store.ListEvents(ctx, aviso.ListEventsParams{ListParams: lp, TenantID: tenantID,
+			ExternalReference: ref, Desc: true})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("get document: %w", err)
 	}

@@ -74,7 +74,9 @@ func (s *Service) GetEventType(ctx context.Context, _ aviso.Principal, name stri
 // ListEventTypes lists the catalog ordered by name. Any principal may read it: tenant keys need
 // it to choose what their endpoints subscribe to.
 func (s *Service) ListEventTypes(ctx context.Context, _ aviso.Principal, lp aviso.ListParams) (*aviso.Page[*aviso.EventType], error) {
-	page, err := s.store.ListEventTypes(ctx, lp)
+	page, err := listPage(aviso.EventTypesCursor, lp, func(lp aviso.ListParams) (*aviso.Page[*aviso.EventType], error) {
+		return s.store.ListEventTypes(ctx, lp)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list event types: %w", err)
 	}

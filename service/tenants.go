@@ -55,7 +55,9 @@ func (s *Service) ListTenants(ctx context.Context, p aviso.Principal, lp aviso.L
 	if err := requireRoot(p, "list tenants"); err != nil {
 		return nil, err
 	}
-	page, err := s.store.ListTenants(ctx, lp)
+	page, err := listPage(aviso.TenantsCursor, lp, func(lp aviso.ListParams) (*aviso.Page[*aviso.Tenant], error) {
+		return s.store.ListTenants(ctx, lp)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
