@@ -427,3 +427,14 @@ func nulField(field string, b []byte) string {
 		}
 	}
 }
+
+// RedactURL returns raw as it may be logged: without userinfo, query string and fragment, where
+// secrets ride (?token=…). What cannot be parsed is logged as "(unparseable URL)".
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
+}

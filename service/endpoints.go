@@ -176,7 +176,7 @@ func (s *Service) handshake(ctx context.Context, ep *aviso.Endpoint) error {
 	default:
 		what = fmt.Sprintf("could not be reached (%s)", a.Error)
 	}
-	s.log.InfoContext(ctx, "endpoint handshake refused", "tenant_id", ep.TenantID, "url", ep.URL,
+	s.log.InfoContext(ctx, "endpoint handshake refused", "tenant_id", ep.TenantID, "url", aviso.RedactURL(ep.URL),
 		"response_status", a.ResponseStatus, "error", a.Error)
 	return aviso.Invalid("url", "the verification request %s; the URL must answer a POST with a 2xx within %s (or pass \"verify\": false to skip the check)",
 		what, s.cfg.HandshakeTimeout)
