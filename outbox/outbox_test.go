@@ -136,10 +136,17 @@ func TestConcurrentWriters(t *testing.T) {
 	})
 }
 
-// writeConcurrently inserts total rows from conns goroutines in transactions of 1 to 7 rows,
-// rolling back about one in five, and returns the codes ("FAC…" external references) of the
+// writeConcurrently inserts total rows from conns goroutines in transactions of 1 to 7 rows
+// with outbox.Write, rolling back about one in five, and returns the external references of the
 // committed rows.
 func writeConcurrently(t testing.TB, src *sourceDB, conns, total int) map[string]bool {
+	return writeRows(t, src, conns, total, 7, false, nil)
+}
+
+// writeRows is writeConcurrently with transactions of 1 to maxTx rows, inserted with one
+// multi-row INSERT per transaction when bulk. With gate, each writer calls gate(k) before
+// writing the k-th sixth of its rows (k = 1…5).
+func writeRows(t testing.TB, src *sourceDB, conns, total, maxTx int, bulk bool, gate func(k int)) map[string]bool {
 	t.Helper()
 	var mu sync.Mutex
 	committed := map[string]bool{}
@@ -150,24 +157,45 @@ func writeConcurrently(t testing.TB, src *sourceDB, conns, total int) map[string
 		go func() {
 			defer wg.Done()
 			ctx := context.Background()
+			stage := 0
 			for n, txn := 0, 0; n < per; txn++ {
-				size := min(1+(txn*7+c)%7, per-n)
+				if gate != nil && n*6/per > stage {
+					stage = n * 6 / per
+					gate(stage)
+				}
+				size := min(1+(txn*7+c*3)%maxTx, per-n)
 				tx, err := src.db.BeginTx(ctx, nil)
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				var refs []string
+				var values []string
+				var args []any
 				for range size {
 					ref := fmt.Sprintf("W%d-%05d", c, n)
 					n++
+					refs = append(refs, ref)
+					if bulk {
+						k := len(args)
+						values = append(values, fmt.Sprintf("('acme', 'invoice.created', %s, %s)", src.ph(k+1), src.ph(k+2)))
+						args = append(args, ref, string(invoice(n)))
+						continue
+					}
 					if err := outbox.Write(ctx, tx, outbox.Event{TenantID: "acme", Type: "invoice.created",
 						Data: invoice(n), ExternalReference: ref}); err != nil {
 						t.Error(err)
 						tx.Rollback()
 						return
 					}
-					refs = append(refs, ref)
+				}
+				if bulk {
+					if _, err := tx.ExecContext(ctx, "INSERT INTO aviso_outbox (tenant_id, type, external_reference, data) VALUES "+
+						strings.Join(values, ", "), args...); err != nil {
+						t.Error(err)
+						tx.Rollback()
+						return
+					}
 				}
 				if (txn+c)%5 == 0 {
 					tx.Rollback()
