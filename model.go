@@ -120,6 +120,11 @@ type Event struct {
 	Data              json.RawMessage `json:"data"`
 	ExternalReference string          `json:"external_reference,omitempty"`
 	CreatedAt         time.Time       `json:"created_at"`
+	// RequestID is the request id (X-Request-Id) of the publish, carried into the log lines of
+	// its attempts; TraceParent is the W3C trace context of the publish, to which the spans of
+	// its attempts link. Both empty when unknown. Internal: not part of the API.
+	RequestID   string `json:"-"`
+	TraceParent string `json:"-"`
 }
 
 // DeliveryStatus is the state of a delivery.

@@ -484,10 +484,11 @@ func (d *Dispatcher) deliver(ctx context.Context, c *aviso.Claim, completions ch
 		d.stats.succeeded.Add(1)
 	} else {
 		d.stats.failed.Add(1)
-		d.log.DebugContext(ctx, "attempt failed", "delivery_id", c.Delivery.ID, "endpoint_id", c.Delivery.EndpointID,
-			"attempt", c.Delivery.AttemptCount+1, "status", a.ResponseStatus, "error", a.Error,
-			"next_status", comp.Status)
 	}
+	// ctx carries what the Observer added (the publish's request id, the attempt's span).
+	d.log.DebugContext(ctx, "attempt", "delivery_id", c.Delivery.ID, "endpoint_id", c.Delivery.EndpointID,
+		"event_id", c.Delivery.EventID, "attempt", c.Delivery.AttemptCount+1, "status", a.ResponseStatus,
+		"error", a.Error, "next_status", comp.Status)
 	completions <- comp
 	done <- finished{endpointID: c.Delivery.EndpointID, took: d.now().Sub(start)}
 }

@@ -14,13 +14,14 @@ import (
 // eventKey identifies an event: IDs are unique per tenant.
 type eventKey struct{ tenant, id string }
 
-// insertEventsSQL inserts events ($1–$6), skipping those whose (tenant_id, id) exists, and the
+// insertEventsSQL inserts events ($1–$6, $15–$16), skipping those whose (tenant_id, id) exists, and the
 // deliveries ($7–$14) of the events it created, skipping those of endpoints deleted or disabled,
 // in one statement; it returns the keys of the events created, each with how many deliveries went
 // in (the same count on every row).
 const insertEventsSQL = `WITH ev AS (
-		INSERT INTO events (tenant_id, id, type, data, external_reference, created_at)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::text[], $6::timestamptz[])
+		INSERT INTO events (tenant_id, id, type, data, external_reference, created_at, request_id, traceparent)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::text[], $6::timestamptz[],
+			$15::text[], $16::text[])
 		ON CONFLICT (tenant_id, id) DO NOTHING
 		RETURNING tenant_id, id
 	), dl AS (
@@ -49,6 +50,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 	n := len(events)
 	tenants, ids, types, datas, refs := make([]string, n), make([]string, n), make([]string, n), make([]*string, n), make([]string, n)
 	created := make([]time.Time, n)
+	reqIDs, traces := make([]string, n), make([]string, n)
 	// The deliveries of each key's first occurrence: the one that is created, if any is.
 	var dIDs, dTenants, dEvents, dEndpoints, dTypes []string
 	var dNext []*time.Time
@@ -57,6 +59,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 	for i, ne := range events {
 		e := ne.Event
 		tenants[i], ids[i], types[i], refs[i], created[i] = e.TenantID, e.ID, e.Type, e.ExternalReference, e.CreatedAt
+		reqIDs[i], traces[i] = e.RequestID, e.TraceParent
 		if len(e.Data) > 0 {
 			d := string(e.Data)
 			datas[i] = &d
@@ -76,7 +79,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 	var inserted int64
 	err := retry(ctx, func() error {
 		rows, err := s.pool.Query(ctx, insertEventsSQL, tenants, ids, types, datas, refs, created,
-			dIDs, dTenants, dEvents, dEndpoints, dTypes, dNext, dCreated, dUpdated)
+			dIDs, dTenants, dEvents, dEndpoints, dTypes, dNext, dCreated, dUpdated, reqIDs, traces)
 		if err != nil {
 			return err
 		}
@@ -141,14 +144,14 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 	return out, nil
 }
 
-const eventCols = `ev.seq, ev.tenant_id, ev.id, ev.type, ev.data, ev.external_reference, ev.created_at`
+const eventCols = `ev.seq, ev.tenant_id, ev.id, ev.type, ev.data, ev.external_reference, ev.created_at, ev.request_id, ev.traceparent`
 
 // scanEventSeq reads eventCols and returns the event with its sequence number (the list cursor).
 func scanEventSeq(row pgx.Row) (*aviso.Event, int64, error) {
 	var e aviso.Event
 	var seq int64
 	var data []byte
-	if err := row.Scan(&seq, &e.TenantID, &e.ID, &e.Type, &data, &e.ExternalReference, &e.CreatedAt); err != nil {
+	if err := row.Scan(&seq, &e.TenantID, &e.ID, &e.Type, &data, &e.ExternalReference, &e.CreatedAt, &e.RequestID, &e.TraceParent); err != nil {
 		return nil, 0, err
 	}
 	if data != nil {

@@ -97,7 +97,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 		var seq int64
 		var data []byte
 		dest := deliveryDest(&d, &status)
-		dest = append(dest, &seq, &ev.TenantID, &ev.ID, &ev.Type, &data, &ev.ExternalReference, &ev.CreatedAt)
+		dest = append(dest, &seq, &ev.TenantID, &ev.ID, &ev.Type, &data, &ev.ExternalReference, &ev.CreatedAt, &ev.RequestID, &ev.TraceParent)
 		dest = append(dest, endpointDest(&ep, &format)...)
 		if err := r.Scan(dest...); err != nil {
 			return nil, err

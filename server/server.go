@@ -25,6 +25,7 @@ import (
 	"github.com/aviso-dev/aviso/catalog"
 	"github.com/aviso-dev/aviso/dispatch"
 	"github.com/aviso-dev/aviso/internal/metrics"
+	"github.com/aviso-dev/aviso/internal/requestid"
 	"github.com/aviso-dev/aviso/outbox"
 	"github.com/aviso-dev/aviso/postgres"
 	"github.com/aviso-dev/aviso/service"
@@ -73,7 +74,8 @@ type Config struct {
 	// attempt instead of writing them at the publish (sqlite.Options.DeferLimit). Default
 	// 20,000; negative: none.
 	SQLiteDeferLimit int
-	// Logger receives the node's logs. Default: text to stderr.
+	// Logger receives the node's logs; records logged in a request's context get its
+	// request_id. Default: text to stderr.
 	Logger *slog.Logger
 	// Stdout receives the one-time print of a generated root key. Default os.Stdout.
 	Stdout io.Writer
@@ -149,6 +151,8 @@ type Server struct {
 // so that Addr is known before Run. Close releases it if Run is never called.
 func Open(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.setDefaults()
+	// Every record logged with a request's context (or an attempt's) carries its request id.
+	cfg.Logger = slog.New(requestid.Handler(cfg.Logger.Handler()))
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	if err := s.openStore(ctx); err != nil {
 		return nil, err
@@ -170,7 +174,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.Dispatcher, err = dispatch.New(dispatch.Config{
-		Observer:             s.Metrics,
+		Observer:             observers{requestIDs{}, s.Metrics},
 		Store:                s.Store,
 		Logger:               s.log,
 		Workers:              cfg.Workers,
@@ -231,7 +235,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	mux.Handle("/", api.New(apiCfg))
 	mux.Handle("GET /metrics", s.Metrics.Handler())
-	s.Handler = s.Metrics.Middleware(mux)
+	s.Handler = requestid.Middleware(s.Metrics.Middleware(mux))
 
 	s.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/requestid"
 	"github.com/aviso-dev/aviso/webhook"
 )
 
@@ -117,7 +118,7 @@ func atIndex(err error, i int) error {
 func (s *Service) newEvent(ctx context.Context, tenantID string, in PublishInput, t time.Time,
 	types map[string]*aviso.EventType, endpoints []*aviso.Endpoint) (aviso.NewEvent, error) {
 	ev := &aviso.Event{ID: in.ID, TenantID: tenantID, Type: in.Type, Data: in.Data,
-		ExternalReference: in.ExternalReference, CreatedAt: t}
+		ExternalReference: in.ExternalReference, CreatedAt: t, RequestID: requestid.FromContext(ctx)}
 	if ev.ID == "" {
 		ev.ID = aviso.NewID(aviso.PrefixEvent, t)
 	}

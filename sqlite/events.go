@@ -13,14 +13,14 @@ import (
 	"github.com/aviso-dev/aviso"
 )
 
-const eventCols = `seq, id, tenant_id, type, data, external_reference, created_at`
+const eventCols = `seq, id, tenant_id, type, data, external_reference, created_at, request_id, traceparent`
 
 // scanEvent reads an event and its seq (publication order).
 func scanEvent(sc scanner) (*aviso.Event, int64, error) {
 	var e aviso.Event
 	var seq, created int64
 	var data string
-	if err := sc.Scan(&seq, &e.ID, &e.TenantID, &e.Type, &data, &e.ExternalReference, &created); err != nil {
+	if err := sc.Scan(&seq, &e.ID, &e.TenantID, &e.Type, &data, &e.ExternalReference, &created, &e.RequestID, &e.TraceParent); err != nil {
 		return nil, 0, err
 	}
 	e.Data = json.RawMessage(data)
@@ -43,8 +43,8 @@ var (
 	// insertEventRows inserts events, skipping those whose (tenant_id, id) exists, and returns
 	// the seq of those it stored. Their seqs are the store's (see Store.nextSeq).
 	insertEventRows = bulkStatement{
-		head: `INSERT INTO events (seq, tenant_id, id, type, data, external_reference, created_at, deferred) VALUES `,
-		row:  `(?,?,?,?,?,?,?,?)`,
+		head: `INSERT INTO events (seq, tenant_id, id, type, data, external_reference, created_at, deferred, request_id, traceparent) VALUES `,
+		row:  `(?,?,?,?,?,?,?,?,?,?)`,
 		tail: ` ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq, tenant_id, id`,
 	}
 	// insertDeliveryRows inserts deliveries as new (see aviso.NewEvent): pending, never attempted.
@@ -191,7 +191,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 			for i, ne := range events[done : done+size] {
 				ev := ne.Event
 				vals = append(vals, s.nextSeq, ev.TenantID, ev.ID, ev.Type, string(ev.Data), ev.ExternalReference,
-					micros(ev.CreatedAt), plans[done+i].text)
+					micros(ev.CreatedAt), plans[done+i].text, ev.RequestID, ev.TraceParent)
 				s.nextSeq++ // skipped if the event exists: a gap, never a reuse
 			}
 			rows, err := st.QueryContext(ctx, vals...)

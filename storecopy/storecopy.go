@@ -34,7 +34,7 @@ import (
 // SQLiteVersion is the schema version of sqlite/migrations this package reads. A source at another
 // version is refused, so a new SQLite migration cannot be copied wrongly in silence: whoever adds
 // one updates the table list below and this number (the package test fails until then).
-const SQLiteVersion = 9
+const SQLiteVersion = 10
 
 // Options configure Copy.
 type Options struct {
@@ -363,15 +363,15 @@ func tableList() []table {
 		},
 		{
 			name:    "events",
-			query:   `SELECT seq, tenant_id, id, type, data, external_reference, created_at FROM events ORDER BY seq`,
-			columns: []string{"seq", "tenant_id", "id", "type", "data", "external_reference", "created_at"},
+			query:   `SELECT seq, tenant_id, id, type, data, external_reference, created_at, request_id, traceparent FROM events ORDER BY seq`,
+			columns: []string{"seq", "tenant_id", "id", "type", "data", "external_reference", "created_at", "request_id", "traceparent"},
 			convert: func(sc scanner) ([]any, error) {
 				var seq, created int64
-				var tenant, id, typ, data, ref string
-				if err := sc.Scan(&seq, &tenant, &id, &typ, &data, &ref, &created); err != nil {
+				var tenant, id, typ, data, ref, reqID, trace string
+				if err := sc.Scan(&seq, &tenant, &id, &typ, &data, &ref, &created, &reqID, &trace); err != nil {
 					return nil, err
 				}
-				return []any{seq, tenant, id, typ, rawJSON(sql.NullString{String: data, Valid: true}), ref, fromMicros(created)}, nil
+				return []any{seq, tenant, id, typ, rawJSON(sql.NullString{String: data, Valid: true}), ref, fromMicros(created), reqID, trace}, nil
 			},
 		},
 		{

@@ -57,6 +57,9 @@ func NewEvent(tenantID, typ string, at time.Time, endpoints ...*aviso.Endpoint) 
 		Type:      typ,
 		Data:      json.RawMessage(`{"invoice":{"number":"FV-1","total":1190.5}}`),
 		CreatedAt: at,
+		// The publish's origin, which the stores keep and return with the event.
+		RequestID:   "req_" + aviso.NewID("", at),
+		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 	}
 	ne := aviso.NewEvent{Event: ev}
 	for _, e := range endpoints {

@@ -221,7 +221,11 @@ func envDuration(v string, def time.Duration) time.Duration {
 func (m *Main) logger() *slog.Logger {
 	level := slog.LevelInfo
 	_ = level.UnmarshalText([]byte(m.envString("AVISO_LOG_LEVEL", "info")))
-	return slog.New(slog.NewTextHandler(m.stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(m.getenv("AVISO_LOG_FORMAT"), "json") {
+		return slog.New(slog.NewJSONHandler(m.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(m.stderr, opts))
 }
 
 // Run runs the parsed command until it is done or ctx ends.
