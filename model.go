@@ -189,7 +189,12 @@ type Principal struct {
 // IsRoot reports whether the principal may act on every tenant and the catalog.
 func (p Principal) IsRoot() bool { return p.TenantID == "" }
 
-// CanSeeTenant reports whether the principal may see the tenant's resources.
+// CanSeeTenant reports whether the principal may see the tenant's resources. The operational
+// tenant is seen only by the principal scoped to it (the root key on /v1/operational-endpoints),
+// not through the tenant routes.
 func (p Principal) CanSeeTenant(tenantID string) bool {
+	if tenantID == OperationalTenant {
+		return p.TenantID == OperationalTenant
+	}
 	return p.TenantID == "" || p.TenantID == tenantID
 }

@@ -43,6 +43,7 @@
 //	GET    /v1/tenants/{tenant}/documents/{external_reference}  see handleGetDocument
 //	GET    /v1/outbox                                     outbox relay status per source (root)
 //	GET    /v1/outbox/rejected?source=&after=&limit=      outbox rows moved aside (root)
+//	…      /v1/operational-endpoints…, /v1/operational-deliveries…  see operationalRoutes
 //
 // Lists answer {"data":[…],"next_cursor":"…","has_more":bool}; pass next_cursor as ?after= for
 // the next page, ?limit= (default 50, at most 500) for its size.
@@ -171,6 +172,7 @@ func New(cfg Config) http.Handler {
 	route("GET "+t+"/documents/{ref...}", a.getDocument)
 	route("GET /v1/outbox", a.outboxStatus)
 	route("GET /v1/outbox/rejected", a.outboxRejected)
+	a.operationalRoutes(route)
 	return mux
 }
 

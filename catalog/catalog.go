@@ -1,5 +1,7 @@
-// Package catalog holds Aviso's built-in invoicing event catalog: the eleven event types a new
-// installation starts with (invoice.created … receipt.paid), each with an English and a Spanish
+// Package catalog holds Aviso's built-in event catalog: the event types a new installation
+// starts with — the invoicing ones (invoice.created … receipt.paid) and the operational ones
+// Aviso itself publishes to the platform's operational endpoints (endpoint.disabled,
+// delivery.failed, …; see aviso.OperationalTenant) — each with an English and a Spanish
 // description, a JSON Schema (draft 2020-12) of its data and an example payload drawn from the
 // Alegra and FacturaScripts webhook documents. The data is embedded: types.json lists the types
 // and names a schema in schemas/ for each. The service seeds these entries into the store on

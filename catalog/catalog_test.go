@@ -6,13 +6,15 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/aviso-dev/aviso"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 func TestEventTypesNames(t *testing.T) {
 	want := []string{"invoice.created", "invoice.updated", "invoice.deleted", "invoice.paid",
 		"customer.created", "customer.updated", "customer.deleted",
-		"product.created", "product.updated", "product.deleted", "receipt.paid"}
+		"product.created", "product.updated", "product.deleted", "receipt.paid",
+		"endpoint.created", "endpoint.deleted", "endpoint.disabled", "endpoint.enabled", "delivery.failed"}
 	var got []string
 	for _, et := range EventTypes() {
 		got = append(got, et.Name)
@@ -77,4 +79,18 @@ func compile(tb testing.TB, name string, schema []byte) *jsonschema.Schema {
 		tb.Fatalf("compile schema of %s: %v", name, err)
 	}
 	return sch
+}
+
+// Every operational event type Aviso publishes is in the catalog: a publish of one would
+// otherwise be refused as an unknown type.
+func TestOperationalTypesInCatalog(t *testing.T) {
+	have := map[string]bool{}
+	for _, et := range EventTypes() {
+		have[et.Name] = true
+	}
+	for _, name := range aviso.OperationalEventTypes() {
+		if !have[name] {
+			t.Errorf("operational event type %q is not in the catalog", name)
+		}
+	}
 }

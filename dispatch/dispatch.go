@@ -94,6 +94,9 @@ type Config struct {
 	RecheckAfter time.Duration
 	// Observer watches the attempts of the loop (metrics, tracing). Default: none.
 	Observer Observer
+	// Notifier, when set, is told of the deliveries that ran out of retries (the operational
+	// event delivery.failed). Default: nil, nobody is told.
+	Notifier Notifier
 }
 
 // Observer watches the attempts the loop makes. Attempt is called as an attempt of c starts;

@@ -532,6 +532,7 @@ func (d *Dispatcher) write(ctx context.Context, batch []aviso.Completion) {
 		cancel()
 		if err == nil {
 			d.stats.batches.Add(1)
+			d.notifyFailed(context.WithoutCancel(ctx), batch)
 			return
 		}
 		d.stats.batchErrors.Add(1)

@@ -182,6 +182,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Lease:                cfg.Lease,
 		RetrySchedule:        cfg.RetrySchedule,
 		AllowPrivateNetworks: cfg.AllowPrivateNetworks,
+		Notifier:             notifier{s},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
@@ -200,6 +201,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if err := s.Service.SeedCatalog(ctx, catalog.EventTypes()); err != nil {
 		return nil, fmt.Errorf("seed event catalog: %w", err)
+	}
+	if err := s.Service.EnsureOperationalTenant(ctx); err != nil {
+		return nil, fmt.Errorf("operational tenant: %w", err)
 	}
 	if s.GeneratedRootKey, err = s.Service.EnsureRootKey(ctx, cfg.RootKey); err != nil {
 		return nil, fmt.Errorf("root key: %w", err)
@@ -412,4 +416,12 @@ func ParseSchedule(s string) ([]time.Duration, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// notifier hands the engine's operational notices to the service, which is made after the
+// engine (the service sends its handshakes and test events through the engine).
+type notifier struct{ s *Server }
+
+func (n notifier) Notify(ctx context.Context, typ string, notices ...aviso.Notice) {
+	n.s.Service.Notify(ctx, typ, notices...)
 }

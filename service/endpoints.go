@@ -98,14 +98,15 @@ func (s *Service) CreateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 	if err := s.store.CreateEndpoint(ctx, ep); err != nil {
 		return nil, fmt.Errorf("create endpoint: %w", err)
 	}
+	s.log.InfoContext(ctx, "endpoint created", "tenant_id", tenantID, "endpoint_id", ep.ID,
+		"verified", ep.VerifiedAt != nil)
+	s.notifyEndpoint(ctx, aviso.EventEndpointCreated, ep)
 	if in.Disabled {
 		if _, err := s.setDisabled(ctx, ep, true); err != nil {
 			return nil, err
 		}
 		return s.getEndpoint(ctx, tenantID, ep.ID)
 	}
-	s.log.InfoContext(ctx, "endpoint created", "tenant_id", tenantID, "endpoint_id", ep.ID,
-		"verified", ep.VerifiedAt != nil)
 	return ep, nil
 }
 
@@ -288,12 +289,21 @@ func (s *Service) setDisabled(ctx context.Context, ep *aviso.Endpoint, disabled 
 	}
 	s.log.InfoContext(ctx, "endpoint disabled changed", "tenant_id", ep.TenantID, "endpoint_id", ep.ID,
 		"disabled", disabled)
+	if disabled {
+		s.notifyEndpoint(ctx, aviso.EventEndpointDisabled, out)
+	} else {
+		s.notifyEndpoint(ctx, aviso.EventEndpointEnabled, out)
+	}
 	return out, nil
 }
 
 // DeleteEndpoint removes an endpoint with its deliveries and attempts. ENOTFOUND.
 func (s *Service) DeleteEndpoint(ctx context.Context, p aviso.Principal, tenantID, id string) error {
 	if _, err := s.tenant(ctx, p, tenantID); err != nil {
+		return err
+	}
+	ep, err := s.getEndpoint(ctx, tenantID, id) // for the notice
+	if err != nil {
 		return err
 	}
 	defer s.endpoints.forget(tenantID)
@@ -303,6 +313,7 @@ func (s *Service) DeleteEndpoint(ctx context.Context, p aviso.Principal, tenantI
 		}
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
+	s.notifyEndpoint(ctx, aviso.EventEndpointDeleted, ep)
 	return nil
 }
 

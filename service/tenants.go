@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/aviso-dev/aviso"
 )
@@ -36,6 +37,9 @@ func (s *Service) CreateTenant(ctx context.Context, p aviso.Principal, in Tenant
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
+	if t.ID == aviso.OperationalTenant {
+		return nil, aviso.Invalid("id", "%q is reserved for the operational endpoints (/v1/operational-endpoints); choose another ID", t.ID)
+	}
 	if err := s.store.CreateTenant(ctx, t); err != nil {
 		if aviso.ErrorCode(err) == aviso.ECONFLICT {
 			return nil, aviso.Errorf(aviso.ECONFLICT, "tenant %q already exists", t.ID)
@@ -61,6 +65,8 @@ func (s *Service) ListTenants(ctx context.Context, p aviso.Principal, lp aviso.L
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
+	// The operational tenant is not one of the platform's customers.
+	page.Data = slices.DeleteFunc(page.Data, func(t *aviso.Tenant) bool { return !p.CanSeeTenant(t.ID) })
 	return page, nil
 }
 
@@ -96,6 +102,9 @@ func (s *Service) UpdateTenant(ctx context.Context, p aviso.Principal, id string
 func (s *Service) DeleteTenant(ctx context.Context, p aviso.Principal, id string) error {
 	if err := requireRoot(p, "delete tenants"); err != nil {
 		return err
+	}
+	if !p.CanSeeTenant(id) {
+		return tenantNotFound(id) // the operational tenant
 	}
 	defer s.forgetTenant(id)
 	if err := s.store.DeleteTenant(ctx, id); err != nil {
