@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"net/url"
 	"slices"
 
 	"github.com/aviso-dev/aviso"
@@ -63,7 +62,7 @@ func (s *Service) Notify(ctx context.Context, typ string, notices ...aviso.Notic
 		if n.At.IsZero() {
 			n.At = s.now()
 		}
-		n.URL = redactURL(n.URL)
+		n.URL = aviso.RedactURL(n.URL)
 		data, err := json.Marshal(n)
 		if err != nil {
 			s.log.WarnContext(ctx, "operational notice not sent", "event_type", typ, "error", err)
@@ -85,14 +84,4 @@ func (s *Service) notifyEndpoint(ctx context.Context, typ string, ep *aviso.Endp
 		n.Reason = ep.DisabledReason
 	}
 	s.Notify(ctx, typ, n)
-}
-
-// redactURL drops a URL's user info, query string and fragment, where secrets are kept.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
-	return u.String()
 }
