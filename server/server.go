@@ -169,7 +169,13 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 
 	var err error
 	s.Metrics, err = metrics.New(metrics.Config{Store: s.Store, Token: cfg.MetricsToken,
-		DispatcherStats: func() dispatch.Stats { return s.Dispatcher.Stats() }})
+		DispatcherStats: func() dispatch.Stats { return s.Dispatcher.Stats() },
+		OutboxStatus: func(ctx context.Context) ([]outbox.Status, error) {
+			if s.Outbox == nil {
+				return nil, nil
+			}
+			return s.Outbox.Status(ctx, aviso.Principal{KeyID: "metrics"}) // the root's view
+		}})
 	if err != nil {
 		return nil, err
 	}

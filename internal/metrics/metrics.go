@@ -22,6 +22,8 @@
 //	aviso_store_writer_busy_seconds_total                      SQLite: rate() is the busy ratio
 //	aviso_store_writer_commit_seconds_total, aviso_store_writer_transactions_total
 //	aviso_http_requests_total{route, code}                     route is the matched pattern
+//	aviso_outbox_lag_seconds{source}, aviso_outbox_lag_rows{source}, aviso_outbox_rejected_rows{source},
+//	aviso_outbox_relayed_total{source}, aviso_outbox_source_up{source}   with --outbox
 //	aviso_metrics_store_errors_total                           scrapes whose store reads failed
 //
 // plus the Go runtime and process collectors.
@@ -37,6 +39,7 @@ import (
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/dispatch"
+	"github.com/aviso-dev/aviso/outbox"
 	"github.com/aviso-dev/aviso/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -51,6 +54,9 @@ type Config struct {
 	Store aviso.Store
 	// DispatcherStats returns the engine's counters, read at each scrape. Optional.
 	DispatcherStats func() dispatch.Stats
+	// OutboxStatus returns the outbox relay's status per source, read at each scrape; it may
+	// return nil when the node relays none. Optional.
+	OutboxStatus func(ctx context.Context) ([]outbox.Status, error)
 	// Token, when set, is the bearer token GET /metrics requires. Default: none.
 	Token string
 	// StoreTimeout bounds the store reads of one scrape. Default: 5 seconds.
@@ -144,6 +150,9 @@ func New(cfg Config) (*Metrics, error) {
 					func() float64 { return float64(w.WriterStats().Groups) }),
 			)
 		}
+	}
+	if cfg.OutboxStatus != nil {
+		cs = append(cs, newOutboxCollector(cfg.OutboxStatus, cfg.StoreTimeout))
 	}
 	for _, c := range cs {
 		if err := m.reg.Register(c); err != nil {
@@ -322,4 +331,50 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age)
 	ch <- prometheus.MustNewConstMetric(c.disab, prometheus.GaugeValue, float64(st.DisabledEndpoints))
+}
+
+// outboxCollector reads the outbox relay's status at each scrape. Sources are the node's
+// configured outbox databases (named without credentials): a small fixed set.
+type outboxCollector struct {
+	status                          func(context.Context) ([]outbox.Status, error)
+	timeout                         time.Duration
+	lag, lagRows, rejected, relayed *prometheus.Desc
+	up                              *prometheus.Desc
+}
+
+func newOutboxCollector(status func(context.Context) ([]outbox.Status, error), timeout time.Duration) *outboxCollector {
+	l := []string{"source"}
+	return &outboxCollector{status: status, timeout: timeout,
+		lag:      prometheus.NewDesc("aviso_outbox_lag_seconds", "Age of the oldest row waiting in the source's aviso_outbox table; 0 when none waits.", l, nil),
+		lagRows:  prometheus.NewDesc("aviso_outbox_lag_rows", "Rows waiting in the source's aviso_outbox table.", l, nil),
+		rejected: prometheus.NewDesc("aviso_outbox_rejected_rows", "Rows the relay moved aside to aviso_outbox_rejected.", l, nil),
+		relayed:  prometheus.NewDesc("aviso_outbox_relayed_total", "Rows this node relayed from the source since it started.", l, nil),
+		up:       prometheus.NewDesc("aviso_outbox_source_up", "1 when the source answered the status read, 0 when it did not (its other series are then left out).", l, nil),
+	}
+}
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.lag, c.lagRows, c.rejected, c.relayed, c.up} {
+		ch <- d
+	}
+}
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	sts, err := c.status(ctx)
+	if err != nil {
+		return
+	}
+	for _, st := range sts {
+		up := 0.0
+		if st.Reachable {
+			up = 1
+			ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, st.LagSeconds, st.Source)
+			ch <- prometheus.MustNewConstMetric(c.lagRows, prometheus.GaugeValue, float64(st.LagRows), st.Source)
+			ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.GaugeValue, float64(st.Rejected), st.Source)
+		}
+		ch <- prometheus.MustNewConstMetric(c.relayed, prometheus.CounterValue, float64(st.Relayed), st.Source)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, st.Source)
+	}
 }
