@@ -235,7 +235,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		ui, err := web.New(web.Config{Service: s.Service, Store: s.Store, Logger: s.log, PortalSecret: secret,
 			BaseURL: cfg.PublicURL, Secure: strings.HasPrefix(cfg.PublicURL, "https://"),
-			PortalFrameAncestors: cfg.PortalFrameAncestors})
+			PortalFrameAncestors: cfg.PortalFrameAncestors, Outbox: s.Outbox})
 		if err != nil {
 			return nil, fmt.Errorf("dashboard: %w", err)
 		}

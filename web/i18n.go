@@ -30,7 +30,9 @@ func (t translator) T(key string) string {
 // catalogs returns the labels of every language. It builds fresh maps on each call so that no
 // mutable state lives at package level; New calls it once.
 func catalogs() map[string]translator {
-	return map[string]translator{langEN: messagesEN(), langES: messagesES()}
+	c := map[string]translator{langEN: messagesEN(), langES: messagesES()}
+	addOutboxMessages(c)
+	return c
 }
 
 // pickLanguage chooses the page language: the lang cookie set by the switch, else the best match

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/outbox"
 	"github.com/aviso-dev/aviso/service"
 )
 
@@ -74,6 +75,9 @@ type Config struct {
 	// Every other page answers frame-ancestors 'none', so the operator's dashboard and the
 	// sign-in page cannot be framed (clickjacking).
 	PortalFrameAncestors string
+	// Outbox is the node's outbox relay, shown on /ui/outbox (root only). Nil: the page says
+	// the node relays none.
+	Outbox *outbox.Relay
 }
 
 // Handler serves the dashboard under /ui/. Create it with New.
@@ -91,6 +95,7 @@ type Handler struct {
 	pages   map[string]map[string]*template.Template // by language, then page name
 	mux     *http.ServeMux
 	handler http.Handler
+	outbox  *outbox.Relay
 }
 
 // New validates cfg and returns the dashboard handler.
@@ -129,6 +134,7 @@ func New(cfg Config) (*Handler, error) {
 		ttl:     cfg.SessionTTL,
 		frames:  cfg.PortalFrameAncestors,
 		msgs:    catalogs(),
+		outbox:  cfg.Outbox,
 	}
 	if err := h.parseTemplates(); err != nil {
 		return nil, err
@@ -216,6 +222,7 @@ func (h *Handler) routes() {
 	m.Handle("GET /ui/catalog", h.auth(h.catalog))
 	m.Handle("GET /ui/catalog/{name}/edit", h.auth(h.editEventType))
 	m.Handle("POST /ui/catalog/{name}/edit", h.auth(h.updateEventType))
+	m.Handle("GET /ui/outbox", h.auth(h.outboxPage))
 
 	t := "/ui/t/{tenant}"
 	m.Handle("GET "+t+"/endpoints", h.auth(h.endpoints))
