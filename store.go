@@ -129,6 +129,11 @@ type Store interface {
 	// buckets of Bucket, oldest first, every bucket present even when empty.
 	AttemptHistogram(ctx context.Context, p HistogramParams) ([]HistogramBucket, error)
 
+	// AttemptLatency returns the count and the 50th and 95th percentiles (nearest rank: the
+	// smallest duration at or above which that share of attempts lies) of the durations of one
+	// endpoint's attempts with Since ≤ At < Until; zero values without attempts.
+	AttemptLatency(ctx context.Context, p LatencyParams) (Latency, error)
+
 	// RevokeSession records that a dashboard session or portal link, named by its id, has ended
 	// before its expiry: SessionRevoked reports it until expires, after which the session or link
 	// is invalid anyway. Revoking an id again keeps the later expiry. Records expired at now are
@@ -295,6 +300,21 @@ type HistogramParams struct {
 	Since      time.Time
 	Until      time.Time
 	Bucket     time.Duration
+}
+
+// LatencyParams selects one endpoint's attempts in a time window.
+type LatencyParams struct {
+	TenantID   string
+	EndpointID string
+	Since      time.Time
+	Until      time.Time
+}
+
+// Latency summarises attempt durations.
+type Latency struct {
+	Count int   `json:"count"`
+	P50MS int64 `json:"p50_ms"`
+	P95MS int64 `json:"p95_ms"`
 }
 
 // HistogramBucket counts attempts that started in [Start, Start+Bucket).

@@ -83,3 +83,21 @@ func (s *Store) AttemptHistogram(ctx context.Context, p aviso.HistogramParams) (
 	}
 	return out, nil
 }
+
+// AttemptLatency computes the nearest-rank percentiles with percentile_disc.
+func (s *Store) AttemptLatency(ctx context.Context, p aviso.LatencyParams) (aviso.Latency, error) {
+	var l aviso.Latency
+	var p50, p95 *int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*),
+			percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms),
+			percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms)
+		FROM attempts WHERE endpoint_id = $1 AND tenant_id = $2 AND at >= $3 AND at < $4`,
+		p.EndpointID, p.TenantID, p.Since, p.Until).Scan(&l.Count, &p50, &p95)
+	if err != nil {
+		return aviso.Latency{}, dbError("attempt latency", "attempt", err)
+	}
+	if p50 != nil && p95 != nil {
+		l.P50MS, l.P95MS = *p50, *p95
+	}
+	return l, nil
+}

@@ -132,3 +132,31 @@ func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, er
 	})
 	return int(n), err
 }
+
+// AttemptLatency reads the window's count, then the two nearest-rank durations through
+// attempts_endpoint_at, in one read transaction.
+func (s *Store) AttemptLatency(ctx context.Context, p aviso.LatencyParams) (aviso.Latency, error) {
+	var l aviso.Latency
+	err := s.read(ctx, "attempt latency", func(tx *sql.Tx) error {
+		const where = ` FROM attempts WHERE endpoint_id = ?1 AND tenant_id = ?2 AND at >= ?3 AND at < ?4`
+		args := []any{p.EndpointID, p.TenantID, micros(p.Since), micros(p.Until)}
+		if err := tx.QueryRowContext(ctx, `SELECT count(*)`+where, args...).Scan(&l.Count); err != nil {
+			return err
+		}
+		if l.Count == 0 {
+			return nil
+		}
+		for _, q := range []struct {
+			pct int
+			dst *int64
+		}{{50, &l.P50MS}, {95, &l.P95MS}} {
+			rank := (q.pct*l.Count + 99) / 100 // ceil(pct% of count), 1-based
+			if err := tx.QueryRowContext(ctx, `SELECT duration_ms`+where+` ORDER BY duration_ms LIMIT 1 OFFSET ?5`,
+				append(args, rank-1)...).Scan(q.dst); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return l, err
+}

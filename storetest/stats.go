@@ -184,3 +184,58 @@ func testPing(t *testing.T, s aviso.Store) {
 		t.Errorf("ping: %v", err)
 	}
 }
+
+// testAttemptLatency: nearest-rank percentiles of one endpoint's attempts in the window only.
+func testAttemptLatency(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ten := NewTenant(t, s)
+	ep, sibling := NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID)
+	since := Base()
+	until := since.Add(time.Hour)
+	// Twenty attempts of 10, 20, … 200 ms inside the window, out of order; one before it, one at
+	// Until and one of another endpoint, all slower, which must not count.
+	type at struct {
+		ep *aviso.Endpoint
+		t  time.Time
+		ms int64
+	}
+	var ats []at
+	for i := range 20 {
+		ats = append(ats, at{ep, since.Add(time.Duration((i*7)%20) * time.Minute), int64(10 * (i + 1))})
+	}
+	ats = append(ats, at{ep, since.Add(-time.Second), 9000}, at{ep, until, 9000}, at{sibling, since, 9000})
+	start := since.Add(-24 * time.Hour)
+	var ds []*aviso.Delivery
+	for _, a := range ats {
+		_, d := Publish(t, s, ten.ID, start, a.ep)
+		ds = append(ds, d[0])
+	}
+	if cs := Claim(t, s, "latency", start, len(ats)); len(cs) != len(ats) {
+		t.Fatalf("claimed %d, want %d", len(cs), len(ats))
+	}
+	var cs []aviso.Completion
+	for i, d := range ds {
+		c := Completion(d, "latency", ats[i].t, 200, true)
+		c.Attempt.DurationMS = ats[i].ms
+		cs = append(cs, c)
+	}
+	Complete(t, s, cs...)
+
+	got, err := s.AttemptLatency(ctx, aviso.LatencyParams{TenantID: ten.ID, EndpointID: ep.ID, Since: since, Until: until})
+	if err != nil {
+		t.Fatalf("latency: %v", err)
+	}
+	// Nearest rank: p50 is the 10th of 20 (100 ms), p95 the 19th (190 ms).
+	if want := (aviso.Latency{Count: 20, P50MS: 100, P95MS: 190}); got != want {
+		t.Errorf("latency %+v, want %+v", got, want)
+	}
+	got, err = s.AttemptLatency(ctx, aviso.LatencyParams{TenantID: ten.ID, EndpointID: ep.ID, Since: until.Add(time.Hour), Until: until.Add(2 * time.Hour)})
+	if err != nil || got != (aviso.Latency{}) {
+		t.Errorf("latency of an empty window %+v (%v), want zero", got, err)
+	}
+	other := NewTenant(t, s)
+	got, err = s.AttemptLatency(ctx, aviso.LatencyParams{TenantID: other.ID, EndpointID: ep.ID, Since: since, Until: until})
+	if err != nil || got != (aviso.Latency{}) {
+		t.Errorf("latency through another tenant %+v (%v), want zero", got, err)
+	}
+}

@@ -71,6 +71,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"EndpointStats", testEndpointStats},
 		{"AttemptHistogram", testAttemptHistogram},
 		{"QueueStats", testQueueStats},
+		{"AttemptLatency", testAttemptLatency},
 		{"Prune", testPrune},
 		{"Sessions", testSessions},
 		{"Ping", testPing},
