@@ -383,6 +383,11 @@ type TestInput struct {
 	Data json.RawMessage `json:"data"`
 }
 
+// TestEventPrefix starts the ID of every event SendTest publishes, so the delivery log (and a
+// receiver, from the webhook-id header) can tell a test from a real event. Like every event ID it
+// sorts by time only among its own kind.
+const TestEventPrefix = "evt_test_"
+
 // SendTest publishes a real event to this one endpoint and makes one synchronous attempt, so the
 // test shows in the delivery log. A failed attempt is scheduled for retry like any other.
 // It returns the attempt. ENOTFOUND; EINVALID ("type", "data", a schema pointer).
@@ -425,7 +430,7 @@ func (s *Service) SendTest(ctx context.Context, p aviso.Principal, tenantID, end
 		return nil, err
 	}
 	now := s.now()
-	ev := &aviso.Event{ID: aviso.NewID(aviso.PrefixEvent, now), TenantID: tenantID, Type: in.Type,
+	ev := &aviso.Event{ID: TestEventPrefix + aviso.NewID("", now), TenantID: tenantID, Type: in.Type,
 		Data: in.Data, CreatedAt: now}
 	// Queued a minute ahead so the engine does not claim it before the synchronous attempt.
 	later := now.Add(time.Minute)

@@ -150,6 +150,6 @@ func (h *Handler) portalEnded(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) renderPortalEnded(w http.ResponseWriter, r *http.Request, status int) {
 	v := h.newView(r, nil, "portal_ended_title", nil)
-	v.Portal = true // framed like the portal it ends
+	v.Portal, v.Brand = true, h.brand // framed and branded like the portal it ends
 	h.render(w, status, "portal_ended", v)
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 )
 
@@ -112,4 +113,20 @@ func (h *Handler) deleteTenant(w http.ResponseWriter, r *request) {
 		return
 	}
 	redirect(w, r.Request, "/ui/tenants", "tenant_deleted")
+}
+
+// dict builds a map for a template from key, value pairs: {{template "x" (dict "A" 1 "B" 2)}}.
+func dict(kv ...any) (map[string]any, error) {
+	if len(kv)%2 != 0 {
+		return nil, errors.New("dict: odd number of arguments")
+	}
+	m := make(map[string]any, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		k, ok := kv[i].(string)
+		if !ok {
+			return nil, errors.New("dict: keys must be strings")
+		}
+		m[k] = kv[i+1]
+	}
+	return m, nil
 }

@@ -47,7 +47,7 @@ func TestChartGolden(t *testing.T) {
 	for _, lang := range languages() {
 		t.Run(lang, func(t *testing.T) {
 			var sb strings.Builder
-			if err := h.pages[lang]["endpoints"].ExecuteTemplate(&sb, "chart", newChart(buckets)); err != nil {
+			if err := h.pages[lang]["endpoints"].ExecuteTemplate(&sb, "chart", newChart("chart-tenant", chartWindows[0], buckets)); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, "chart_"+lang+".golden.html", sb.String())

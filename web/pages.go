@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/service"
-	"github.com/aviso-dev/aviso/webhook"
 )
 
 // sinceLayout is the value format of <input type="datetime-local">, read as UTC.
@@ -94,6 +91,8 @@ type endpointRow struct {
 	Endpoint *aviso.Endpoint
 	Stats    aviso.EndpointStats
 	Rate     string
+	Last     *relTime // the last attempt
+	Outcome  string   // and what it got, in words
 }
 
 type endpointsData struct {
@@ -127,10 +126,16 @@ func (h *Handler) endpoints(w http.ResponseWriter, r *request) {
 		h.failErr(w, r, fmt.Errorf("attempt histogram: %w", err))
 		return
 	}
-	d := endpointsData{Tenant: t, Chart: newChart(buckets)}
+	d := endpointsData{Tenant: t, Chart: newChart("chart-tenant", chartWindows[0], buckets)}
+	tr := h.tr(r.Request)
 	for _, ep := range page.Data {
 		st := stats[ep.ID]
-		d.Rows = append(d.Rows, endpointRow{Endpoint: ep, Stats: st, Rate: rate(st)})
+		row := endpointRow{Endpoint: ep, Stats: st, Rate: rate(st)}
+		if st.LastAttemptAt != nil {
+			rt := tr.rel(h.now(), *st.LastAttemptAt)
+			row.Last, row.Outcome = &rt, tr.outcome(st.LastResponseStatus, st.LastError)
+		}
+		d.Rows = append(d.Rows, row)
 	}
 	h.render(w, http.StatusOK, "endpoints", h.page(r, "endpoints_title", d))
 }
@@ -332,7 +337,7 @@ func (h *Handler) updateEndpoint(w http.ResponseWriter, r *request) {
 
 type endpointData struct {
 	Endpoint    *aviso.Endpoint
-	Rate        string
+	Overview    *overview
 	Secret      *service.SecretInfo
 	Types       []*aviso.EventType
 	TestType    string
@@ -348,16 +353,15 @@ func (h *Handler) loadEndpoint(r *request) (*endpointData, error) {
 	if err != nil {
 		return nil, err
 	}
-	since, _ := histogramWindow(h.now())
-	stats, err := h.store.EndpointStats(ctx, tenantID, since)
+	ov, err := h.loadOverview(ctx, h.tr(r.Request), ep, r.URL.Query().Get("range"))
 	if err != nil {
-		return nil, fmt.Errorf("endpoint stats: %w", err)
+		return nil, err
 	}
 	all, err := h.eventTypes(r)
 	if err != nil {
 		return nil, err
 	}
-	d := &endpointData{Endpoint: ep, Rate: rate(stats[ep.ID]),
+	d := &endpointData{Endpoint: ep, Overview: ov,
 		ReplaySince: h.now().Add(-24 * time.Hour).Format(sinceLayout)}
 	for _, t := range all {
 		if ep.Subscribes(t.Name) {
@@ -382,7 +386,22 @@ func (h *Handler) endpoint(w http.ResponseWriter, r *request) {
 		h.failErr(w, r, err)
 		return
 	}
-	h.render(w, http.StatusOK, "endpoint", h.page(r, "endpoint", d))
+	h.render(w, http.StatusOK, "endpoint", h.endpointPage(r, d))
+}
+
+// endpointPage is the endpoint page's view, titled by the endpoint's description or URL.
+func (h *Handler) endpointPage(r *request, d *endpointData) *view {
+	v := h.page(r, "endpoint", d)
+	v.Title = endpointName(d.Endpoint)
+	return v
+}
+
+// endpointName is how pages name an endpoint: its description, else its URL.
+func endpointName(ep *aviso.Endpoint) string {
+	if ep.Description != "" {
+		return ep.Description
+	}
+	return ep.URL
 }
 
 func (h *Handler) setDisabled(disabled bool) func(http.ResponseWriter, *request) {
@@ -419,7 +438,7 @@ func (h *Handler) sendTest(w http.ResponseWriter, r *request) {
 	if err == nil {
 		d.TestAttempt, err = h.svc.SendTest(r.Context(), r.principal(), d.Endpoint.TenantID, d.Endpoint.ID, in)
 	}
-	v := h.page(r, "endpoint", d)
+	v := h.endpointPage(r, d)
 	status := http.StatusOK
 	if isUserError(err) {
 		status, v.Error = statusOf(err), errorText(err)
@@ -428,138 +447,6 @@ func (h *Handler) sendTest(w http.ResponseWriter, r *request) {
 		return
 	}
 	h.render(w, status, "endpoint", v)
-}
-
-func (h *Handler) replay(w http.ResponseWriter, r *request) {
-	tenantID, id := r.PathValue("tenant"), r.PathValue("endpoint")
-	since, err := time.Parse(sinceLayout, r.PostFormValue("since"))
-	if err != nil {
-		err = aviso.Invalid("since", "must be a date and time")
-	} else {
-		_, err = h.svc.Replay(r.Context(), r.principal(), tenantID, id,
-			service.ReplayInput{Since: since.Format(time.RFC3339), Status: r.PostFormValue("status")})
-	}
-	if err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	redirect(w, r.Request, "/ui/t/"+tenantID+"/deliveries?endpoint="+url.QueryEscape(id), "replayed")
-}
-
-// ---- deliveries ----
-
-type deliveryFilter struct {
-	Status, Type, Endpoint, Since string
-}
-
-type deliveriesData struct {
-	Filter     deliveryFilter
-	Statuses   []aviso.DeliveryStatus
-	Types      []*aviso.EventType
-	Endpoints  []*aviso.Endpoint
-	Deliveries []*aviso.Delivery
-	More       bool
-	NextURL    string
-}
-
-func (h *Handler) deliveries(w http.ResponseWriter, r *request) {
-	ctx, p, tenantID := r.Context(), r.principal(), r.PathValue("tenant")
-	q := r.URL.Query()
-	f := deliveryFilter{Status: q.Get("status"), Type: q.Get("type"), Endpoint: q.Get("endpoint"), Since: q.Get("since")}
-	eps, err := h.svc.ListEndpoints(ctx, p, tenantID, aviso.ListParams{Limit: aviso.MaxLimit})
-	if err != nil {
-		h.failErr(w, r, err) // ENOTFOUND for a tenant the principal cannot see
-		return
-	}
-	types, err := h.eventTypes(r)
-	if err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	lp := aviso.ListDeliveriesParams{ListParams: aviso.ListParams{After: q.Get("after")}, TenantID: tenantID,
-		EndpointID: f.Endpoint, Status: aviso.DeliveryStatus(f.Status), EventType: f.Type, Desc: true}
-	if !slices.Contains([]string{"", "pending", "succeeded", "failed"}, f.Status) {
-		lp.Status, f.Status = "", ""
-	}
-	if f.Since != "" {
-		if t, err := time.Parse(sinceLayout, f.Since); err == nil {
-			lp.Since = t
-		}
-	}
-	// The service listed this tenant's endpoints above, so the principal may see it; the store
-	// query filters by the tenant too, by type and time which the service's list does not offer.
-	page, err := h.store.ListDeliveries(ctx, lp)
-	if err != nil {
-		h.failErr(w, r, fmt.Errorf("list deliveries: %w", err))
-		return
-	}
-	d := deliveriesData{Filter: f, Types: types, Endpoints: eps.Data, Deliveries: page.Data, More: page.HasMore,
-		Statuses: []aviso.DeliveryStatus{aviso.StatusPending, aviso.StatusSucceeded, aviso.StatusFailed}}
-	if page.HasMore {
-		next := url.Values{"after": {page.NextCursor}}
-		for k, v := range map[string]string{"status": f.Status, "type": f.Type, "endpoint": f.Endpoint, "since": f.Since} {
-			if v != "" {
-				next.Set(k, v)
-			}
-		}
-		d.NextURL = "/ui/t/" + tenantID + "/deliveries?" + next.Encode()
-	}
-	h.render(w, http.StatusOK, "deliveries", h.page(r, "deliveries_title", d))
-}
-
-type renderedRequest struct {
-	Format aviso.Format
-	Body   string
-}
-
-type deliveryData struct {
-	Delivery *aviso.Delivery
-	Request  *renderedRequest
-	Open     int // the attempt shown unfolded
-}
-
-func (h *Handler) delivery(w http.ResponseWriter, r *request) {
-	ctx, p, tenantID := r.Context(), r.principal(), r.PathValue("tenant")
-	dl, err := h.svc.GetDelivery(ctx, p, tenantID, r.PathValue("delivery"))
-	if err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	d := deliveryData{Delivery: dl, Open: len(dl.Attempts) - 1}
-	if i, err := strconv.Atoi(r.URL.Query().Get("attempt")); err == nil && i >= 0 && i < len(dl.Attempts) {
-		d.Open = i
-	}
-	d.Request = h.renderRequest(r, dl)
-	h.render(w, http.StatusOK, "delivery", h.page(r, "delivery", d))
-}
-
-// renderRequest renders the body the delivery sends, in its endpoint's current format (each
-// attempt keeps the headers it was sent with); nil when the event or endpoint cannot be read.
-func (h *Handler) renderRequest(r *request, dl *aviso.Delivery) *renderedRequest {
-	ctx, p := r.Context(), r.principal()
-	ev, err := h.svc.GetEvent(ctx, p, dl.TenantID, dl.EventID)
-	if err != nil {
-		return nil
-	}
-	ep, err := h.svc.GetEndpoint(ctx, p, dl.TenantID, dl.EndpointID)
-	if err != nil {
-		return nil
-	}
-	body, err := webhook.Body(ep.Format, ev)
-	if err != nil {
-		h.log.WarnContext(ctx, "render delivery body", "delivery_id", dl.ID, "error", err)
-		return nil
-	}
-	return &renderedRequest{Format: ep.Format, Body: prettyJSON(body)}
-}
-
-func (h *Handler) retryDelivery(w http.ResponseWriter, r *request) {
-	tenantID, id := r.PathValue("tenant"), r.PathValue("delivery")
-	if _, err := h.svc.RetryDelivery(r.Context(), r.principal(), tenantID, id); err != nil {
-		h.failErr(w, r, err)
-		return
-	}
-	redirect(w, r.Request, "/ui/t/"+tenantID+"/deliveries/"+id, "retry_queued")
 }
 
 // ---- helpers ----

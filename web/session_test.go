@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -207,19 +208,35 @@ func TestMessagesComplete(t *testing.T) {
 				used[m[1]] = true
 			}
 		}
-		goKey := regexp.MustCompile(`"((?:error|flash)_[a-z_]+)"|redirect\([^\n]*, "([a-z_]+)"\)`)
-		for _, name := range []string{"web.go", "auth.go", "pages.go", "catalog.go"} {
+		goKey := regexp.MustCompile(`"((?:error|flash)_[a-z_]+)"|redirect\([^\n]*, "([a-z_]+)"\)|\bT\("([a-z0-9_]+)"\)`)
+		gofiles, err := filepath.Glob("*.go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range gofiles {
+			if strings.HasSuffix(name, "_test.go") {
+				continue
+			}
 			b, err := os.ReadFile(name)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, m := range goKey.FindAllStringSubmatch(string(b), -1) {
-				if m[1] != "" {
+				switch {
+				case m[1] != "":
 					used[m[1]] = true
-				} else {
+				case m[2] != "":
 					used["flash_"+m[2]] = true
+				default:
+					used[m[3]] = true
 				}
 			}
+		}
+		for _, p := range attemptProblems {
+			used[p.key] = true
+		}
+		for _, w := range chartWindows { // built with print in endpoint.html
+			used[w.Title], used["window_"+w.Name], used["chart_title_"+w.Name], used["chart_desc_"+w.Name] = true, true, true, true
 		}
 		for _, s := range []string{"pending", "succeeded", "failed"} {
 			used["status_"+s] = true // built with print in deliveries.html
@@ -248,12 +265,19 @@ func TestNewChart(t *testing.T) {
 	}
 	buckets[3].Succeeded, buckets[3].Failed = 6, 2
 	buckets[10].Failed = 4
-	c := newChart(buckets)
-	if c.Max != 8 || c.Succeeded != 6 || c.Failed != 6 || len(c.Bars) != 24 || len(c.Ticks) != 4 {
-		t.Fatalf("chart = max %d, %d ok, %d failed, %d bars, %d ticks", c.Max, c.Succeeded, c.Failed, len(c.Bars), len(c.Ticks))
+	c := newChart("c", chartWindows[0], buckets)
+	if c.Max != 8 || c.Succeeded != 6 || c.Failed != 6 || len(c.Bars) != 24 || len(c.XTicks) != 4 {
+		t.Fatalf("chart = max %d, %d ok, %d failed, %d bars, %d ticks", c.Max, c.Succeeded, c.Failed, len(c.Bars), len(c.XTicks))
+	}
+	if len(c.YTicks) != 3 || c.YTicks[0].Label != "0" || c.YTicks[1].Label != "4" || c.YTicks[2].Label != "8" ||
+		c.YTicks[1].Y != (c.Base+c.Top)/2 || c.YTicks[2].Y != c.Top {
+		t.Errorf("y axis ticks %+v, want 0, 4 and 8 at the base, the middle and the top", c.YTicks)
+	}
+	if c.XTicks[1].Label != "06:00" {
+		t.Errorf("x tick %q, want 06:00", c.XTicks[1].Label)
 	}
 	tall := c.Bars[3]
-	if tall.OkH+tall.BadH != c.Base-14 || tall.OkH < 2*tall.BadH || tall.OkH > 4*tall.BadH {
+	if tall.OkH+tall.BadH != c.Base-c.Top || tall.OkH < 2*tall.BadH || tall.OkH > 4*tall.BadH {
 		t.Errorf("tallest bar heights ok %d bad %d, want a full-height stack about 3:1", tall.OkH, tall.BadH)
 	}
 	if tall.BadY+tall.BadH != tall.OkY || tall.OkY+tall.OkH != c.Base {
@@ -262,7 +286,11 @@ func TestNewChart(t *testing.T) {
 	if c.Bars[0].OkH != 0 || c.Bars[0].BadH != 0 {
 		t.Errorf("empty bucket drawn: %+v", c.Bars[0])
 	}
-	if e := newChart(nil); len(e.Bars) != 0 || e.Max != 0 {
+	week := newChart("w", chartWindows[1], make([]aviso.HistogramBucket, 28))
+	if len(week.Bars) != 28 || len(week.XTicks) != 7 || len(week.YTicks) != 1 {
+		t.Errorf("7-day chart: %d bars, %d x ticks, %d y ticks; want 28 six-hour bars, a tick a day, only 0 on y", len(week.Bars), len(week.XTicks), len(week.YTicks))
+	}
+	if e := newChart("e", chartWindows[0], nil); len(e.Bars) != 0 || e.Max != 0 {
 		t.Errorf("empty chart = %+v", e)
 	}
 }

@@ -78,24 +78,28 @@ type Config struct {
 	// Outbox is the node's outbox relay, shown on /ui/outbox (root only). Nil: the page says
 	// the node relays none.
 	Outbox *outbox.Relay
+	// Brand is the portal's white label: name, logo, colour and support link. Default: Aviso's.
+	Brand Brand
 }
 
 // Handler serves the dashboard under /ui/. Create it with New.
 type Handler struct {
-	svc     *service.Service
-	store   aviso.Store
-	log     *slog.Logger
-	now     func() time.Time
-	sign    signer
-	secure  bool
-	baseURL string
-	ttl     time.Duration
-	frames  string // frame-ancestors of portal pages
-	msgs    map[string]translator
-	pages   map[string]map[string]*template.Template // by language, then page name
-	mux     *http.ServeMux
-	handler http.Handler
-	outbox  *outbox.Relay
+	svc       *service.Service
+	store     aviso.Store
+	log       *slog.Logger
+	now       func() time.Time
+	sign      signer
+	secure    bool
+	baseURL   string
+	ttl       time.Duration
+	frames    string // frame-ancestors of portal pages
+	brand     Brand
+	portalCSP string // the Content-Security-Policy of portal pages
+	msgs      map[string]translator
+	pages     map[string]map[string]*template.Template // by language, then page name
+	mux       *http.ServeMux
+	handler   http.Handler
+	outbox    *outbox.Relay
 }
 
 // New validates cfg and returns the dashboard handler.
@@ -125,6 +129,10 @@ func New(cfg Config) (*Handler, error) {
 	if strings.ContainsAny(cfg.PortalFrameAncestors, ";,\r\n") {
 		return nil, errors.New("web: Config.PortalFrameAncestors must be a space-separated CSP source list")
 	}
+	logoOrigin, err := cfg.Brand.validate()
+	if err != nil {
+		return nil, err
+	}
 	h := &Handler{
 		svc: cfg.Service, store: cfg.Store, log: cfg.Logger,
 		now:     func() time.Time { return cfg.Now().UTC() },
@@ -133,8 +141,13 @@ func New(cfg Config) (*Handler, error) {
 		baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		ttl:     cfg.SessionTTL,
 		frames:  cfg.PortalFrameAncestors,
+		brand:   cfg.Brand,
 		msgs:    catalogs(),
 		outbox:  cfg.Outbox,
+	}
+	h.portalCSP = csp + h.frames
+	if logoOrigin != "" {
+		h.portalCSP = strings.Replace(h.portalCSP, "img-src 'self' data:", "img-src 'self' data: "+logoOrigin, 1)
 	}
 	if err := h.parseTemplates(); err != nil {
 		return nil, err
@@ -196,6 +209,7 @@ func (h *Handler) funcs(lang string) template.FuncMap {
 		"dur":     func(d aviso.Duration) string { return time.Duration(d).String() },
 		"inc":     func(i int) int { return i + 1 },
 		"pretty":  prettyJSON,
+		"dict":    dict,
 		"desc": func(t *aviso.EventType, lang string) string {
 			if d := t.Descriptions[lang]; d != "" {
 				return d
@@ -216,6 +230,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /ui/lang/{lang}", h.setLanguage)
 	m.HandleFunc("GET /ui/portal", h.portal)
 	m.HandleFunc("GET /ui/portal/ended", h.portalEnded)
+	m.HandleFunc("GET /ui/brand.css", h.brandCSS)
 
 	m.Handle("GET /ui/tenants", h.auth(h.tenants))
 	m.Handle("POST /ui/tenants", h.auth(h.createTenant))
@@ -236,6 +251,7 @@ func (h *Handler) routes() {
 	m.Handle("GET "+t+"/endpoints/{endpoint}/rotate", h.auth(h.rotateSecret))
 	m.Handle("POST "+t+"/endpoints/{endpoint}/rotate", h.auth(h.rotateSecret))
 	m.Handle("POST "+t+"/endpoints/{endpoint}/test", h.auth(h.sendTest))
+	m.Handle("GET "+t+"/endpoints/{endpoint}/replay", h.auth(h.replay))
 	m.Handle("POST "+t+"/endpoints/{endpoint}/replay", h.auth(h.replay))
 	m.Handle("GET "+t+"/endpoints/{endpoint}/delete", h.auth(h.deleteEndpoint))
 	m.Handle("POST "+t+"/endpoints/{endpoint}/delete", h.auth(h.deleteEndpoint))
@@ -243,6 +259,7 @@ func (h *Handler) routes() {
 	m.Handle("POST "+t+"/delete", h.auth(h.deleteTenant))
 	m.Handle("GET "+t+"/deliveries", h.auth(h.deliveries))
 	m.Handle("GET "+t+"/deliveries/{delivery}", h.auth(h.delivery))
+	m.Handle("GET "+t+"/deliveries/{delivery}/retry", h.auth(h.retryDelivery))
 	m.Handle("POST "+t+"/deliveries/{delivery}/retry", h.auth(h.retryDelivery))
 	m.HandleFunc("/ui/", h.notFound)
 	h.mux = m
@@ -357,21 +374,25 @@ func (h *Handler) signedOutPage(r *http.Request) string {
 
 // view is what every page template gets.
 type view struct {
-	Lang      string
-	Title     string
-	Principal *aviso.Principal
-	Tenant    string // the tenant the page is about, for the navigation
-	CSRF      string
-	Path      string // this page's path and query, for the language switch
-	Portal    bool   // the viewer came through a portal link: the page may be framed
-	Flash     string
-	Error     string
-	D         any // the page's own data
+	Lang       string
+	Title      string
+	Principal  *aviso.Principal
+	Tenant     string // the tenant the page is about, for the navigation
+	TenantName string
+	Section    string // the navigation entry this page belongs to, marked aria-current
+	CSRF       string
+	Path       string // this page's path and query, for the language switch
+	Portal     bool   // the viewer came through a portal link: the page may be framed, and is branded
+	Brand      Brand  // the portal's white label (portal pages only)
+	Flash      string
+	Error      string
+	D          any // the page's own data
 }
 
 func (h *Handler) newView(r *http.Request, s *session, titleKey string, d any) *view {
 	lang := pickLanguage(r)
-	v := &view{Lang: lang, Title: h.msgs[lang].T(titleKey), D: d, Path: localPath(r.URL.RequestURI())}
+	v := &view{Lang: lang, Title: h.msgs[lang].T(titleKey), D: d, Path: localPath(r.URL.RequestURI()),
+		Section: section(r.URL.Path)}
 	if s != nil {
 		p := s.Principal
 		v.Principal = &p
@@ -382,12 +403,31 @@ func (h *Handler) newView(r *http.Request, s *session, titleKey string, d any) *
 	if t := r.PathValue("tenant"); t != "" {
 		v.Tenant = t
 	}
+	if v.Tenant != "" && s != nil {
+		// The service checks the principal may see the tenant (and caches it).
+		if t, err := h.svc.GetTenant(r.Context(), s.Principal, v.Tenant); err == nil {
+			v.TenantName = t.Name
+		}
+	}
+	if v.Portal {
+		v.Brand = h.brand
+	}
 	if ok := r.URL.Query().Get("ok"); ok != "" {
 		if msg, found := h.msgs[lang]["flash_"+ok]; found {
 			v.Flash = msg
 		}
 	}
 	return v
+}
+
+// section names the navigation entry of a dashboard path.
+func section(path string) string {
+	for _, s := range []string{"deliveries", "endpoints", "catalog", "tenants", "outbox"} {
+		if strings.Contains(path, "/"+s) {
+			return s
+		}
+	}
+	return ""
 }
 
 // page builds the view of a signed-in page.
@@ -404,7 +444,7 @@ func (h *Handler) render(w http.ResponseWriter, status int, name string, v *view
 		return
 	}
 	if v.Portal {
-		w.Header().Set("Content-Security-Policy", csp+h.frames)
+		w.Header().Set("Content-Security-Policy", h.portalCSP)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

@@ -5,6 +5,7 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -311,14 +312,27 @@ func TestEndpointLifecycle(t *testing.T) {
 			t.Error("request body rendered unescaped")
 		}
 
-		r = u.post("/ui/t/acme/deliveries/"+dl.ID+"/retry", nil)
+		// Retry shows what it will send first; only the confirmed post queues it.
+		ask := u.get("/ui/t/acme/deliveries/" + dl.ID + "/retry")
+		wantStatus(t, ask, http.StatusOK)
+		wantContains(t, ask, "Send this event to the endpoint again now?", rcv.URL, "alert(1)", `name="confirm" value="yes"`)
+		wantStatus(t, u.post("/ui/t/acme/deliveries/"+dl.ID+"/retry", nil), http.StatusOK)
+		if got, _ := e.svc.GetDelivery(context.Background(), root, "acme", dl.ID); got.Status != aviso.StatusSucceeded {
+			t.Fatalf("a retry without confirmation queued the delivery: %s", got.Status)
+		}
+		r = u.post("/ui/t/acme/deliveries/"+dl.ID+"/retry", url.Values{"confirm": {"yes"}})
 		wantStatus(t, r, http.StatusSeeOther)
 		wantContains(t, u.follow(r), "Delivery queued for another attempt.", "Pending")
 	})
 
 	t.Run("replay", func(t *testing.T) {
-		u.get(base)
-		r := u.post(base+"/replay", url.Values{"since": {"2000-01-01T00:00"}, "status": {"all"}})
+		ask := u.get(base + "/replay?since=2000-01-01T00:00&status=all")
+		wantStatus(t, ask, http.StatusOK)
+		if !regexp.MustCompile(`Queue \d+ deliveries of this endpoint again\?`).MatchString(ask.body) {
+			t.Errorf("replay confirmation does not say how many: %s", excerpt(ask.body))
+		}
+		wantContains(t, ask, `name="since" value="2000-01-01T00:00"`, `name="status" value="all"`)
+		r := u.post(base+"/replay", url.Values{"since": {"2000-01-01T00:00"}, "status": {"all"}, "confirm": {"yes"}})
 		wantStatus(t, r, http.StatusSeeOther)
 		wantContains(t, u.follow(r), "Deliveries queued again.")
 	})
