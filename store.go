@@ -159,6 +159,22 @@ type Store interface {
 	Close() error
 }
 
+// LeaseKeeper is implemented by a store whose leases outlive the process that took them and
+// bind every process on the store (PostgreSQL). A dispatcher on such a store keeps its leases
+// short and renews them while it holds the deliveries (queued, in flight, or waiting for their
+// outcome to be written), so a dead node's work moves to the others within one short lease; and
+// as it starts it gives back every lease still held under its node ID, whose deliveries a crash
+// left in flight nowhere, so a restarted node resumes them at once. An SQLite store keeps its
+// leases in memory: a restart already frees them, and no other process can take them over.
+type LeaseKeeper interface {
+	// RenewLeases extends to until Owner's leases on those of ids that are pending and still
+	// leased to Owner; the others are left alone.
+	RenewLeases(ctx context.Context, owner string, ids []string, until time.Time) error
+	// ReleaseOwned gives up every lease owner holds, wakes the dispatchers if there was any, and
+	// returns how many.
+	ReleaseOwned(ctx context.Context, owner string) (int, error)
+}
+
 // Page is one page of a list. NextCursor, when HasMore, is passed as After for the next page.
 type Page[T any] struct {
 	Data       []T    `json:"data"`

@@ -316,11 +316,12 @@ func (n *node) tail() string {
 }
 
 // startNode starts `aviso serve` on a free port and waits until it answers /readyz. The process
-// is killed when tb ends.
-func startNode(tb testing.TB, ctx context.Context, bin, name, dbURL, rootKey string) *node {
+// is killed when tb ends. Flags in extra come last and so override the ones before.
+func startNode(tb testing.TB, ctx context.Context, bin, name, dbURL, rootKey string, extra ...string) *node {
 	tb.Helper()
-	cmd := exec.Command(bin, "serve", "--database", dbURL, "--no-migrate", "--addr", "127.0.0.1:0",
-		"--allow-private-networks", "--lease", lease.String(), "--retention", "0")
+	args := []string{"serve", "--database", dbURL, "--no-migrate", "--addr", "127.0.0.1:0",
+		"--allow-private-networks", "--lease", lease.String(), "--retention", "0"}
+	cmd := exec.Command(bin, append(args, extra...)...)
 	cmd.Env = append(os.Environ(), "AVISO_ROOT_KEY="+rootKey, "AVISO_LOG_LEVEL=info", "AVISO_DATA_DIR="+tb.TempDir())
 	cmd.Stdout = io.Discard
 	stderr, err := cmd.StderrPipe()

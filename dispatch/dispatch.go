@@ -7,7 +7,11 @@
 //   - Claim: up to ClaimBatch due deliveries are leased to this node (Store.ClaimDeliveries) until
 //     now+Lease, leaving out endpoints that already have enough work here. Leases make the work
 //     survive a crash: a delivery leased by a dead node is claimed again once its lease expires,
-//     so every delivery is attempted at least once (receivers deduplicate by webhook-id).
+//     so every delivery is attempted at least once (receivers deduplicate by webhook-id). On a
+//     store shared by several nodes (aviso.LeaseKeeper, PostgreSQL) leases are short (15 s) and
+//     renewed every Lease/3 while this node holds the deliveries (lease.go), and Run starts by
+//     giving back what its NodeID held before: a restarted node resumes its deliveries at once,
+//     and a dead node's move to the others within one lease.
 //     Claims, releases and NextDueAt run in a goroutine of their own, one request at a time,
 //     so the loop never waits on the store while attempts finish and start.
 //   - Queue: claims wait in a queue per endpoint. At most Workers attempts are in flight in all,
@@ -62,7 +66,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
-	// NodeID names this dispatcher as the owner of its leases. Default: a random ID.
+	// NodeID names this dispatcher as the owner of its leases. It must differ between nodes
+	// running at once and stay the same across a node's restarts: on a store that renews leases
+	// (aviso.LeaseKeeper, PostgreSQL) Run starts by giving back every lease held under it, so a
+	// restarted node resumes at once what it had in flight when it stopped. Default: a random ID
+	// (a restart then waits for its old leases to run out).
 	NodeID string
 	// Workers is the most attempts in flight at once. Default: 64.
 	Workers int
@@ -70,8 +78,12 @@ type Config struct {
 	PerEndpoint int
 	// ClaimBatch is the most deliveries claimed by one store call. Default: 256.
 	ClaimBatch int
-	// Lease is how long a claimed delivery stays reserved to this node. It must exceed
-	// aviso.MaxTimeoutSeconds with room for queueing. Default: 2 minutes.
+	// Lease is how long a claimed delivery stays reserved to this node unless renewed. On a
+	// store that renews leases (aviso.LeaseKeeper, PostgreSQL), Run renews those of every
+	// delivery it holds every Lease/3, so a lease may be much shorter than an attempt and a dead
+	// node's deliveries move to the others once it runs out: default 15 seconds, at least 3.
+	// Elsewhere (SQLite) it must exceed aviso.MaxTimeoutSeconds with room for queueing: default
+	// 2 minutes.
 	Lease time.Duration
 	// RetrySchedule is the wait before each retry, for endpoints without their own.
 	// Default: aviso.DefaultRetrySchedule().
@@ -134,6 +146,24 @@ type Dispatcher struct {
 	bufs         sync.Pool // *[aviso.MaxResponseBody]byte
 	stats        counters
 	running      atomic.Bool
+	renews       bool // the store is an aviso.LeaseKeeper: leases are renewed while held
+}
+
+// Lease defaults (Config.Lease).
+const (
+	DefaultLease        = 2 * time.Minute  // on a store that does not renew leases
+	DefaultRenewedLease = 15 * time.Second // on one that does: a dead node's work moves within it
+	MinRenewedLease     = 3 * time.Second
+)
+
+// maxQueueWait is how long a claim may wait in its endpoint's queue before it is given back
+// rather than started: half a lease, so that its attempt ends before the lease does; with
+// renewed leases, a minute, so that a node does not sit on work others could do.
+func (d *Dispatcher) maxQueueWait() time.Duration {
+	if d.renews {
+		return time.Minute
+	}
+	return d.cfg.Lease / 2
 }
 
 // New validates cfg, fills in defaults and returns a Dispatcher.
@@ -165,11 +195,17 @@ func New(cfg Config) (*Dispatcher, error) {
 			*f.v = f.def
 		}
 	}
-	if cfg.Lease == 0 {
-		cfg.Lease = 2 * time.Minute
-	}
-	if maxTimeout := aviso.MaxTimeoutSeconds * time.Second; cfg.Lease <= maxTimeout {
-		return nil, fmt.Errorf("dispatch: Config.Lease must exceed the %s longest attempt, got %s", maxTimeout, cfg.Lease)
+	_, renews := cfg.Store.(aviso.LeaseKeeper)
+	switch {
+	case cfg.Lease == 0 && renews:
+		cfg.Lease = DefaultRenewedLease
+	case cfg.Lease == 0:
+		cfg.Lease = DefaultLease
+	case renews && cfg.Lease < MinRenewedLease:
+		return nil, fmt.Errorf("dispatch: Config.Lease must be at least %s, got %s", MinRenewedLease, cfg.Lease)
+	case !renews && cfg.Lease <= aviso.MaxTimeoutSeconds*time.Second:
+		return nil, fmt.Errorf("dispatch: Config.Lease must exceed the %s longest attempt on a store that does not renew leases, got %s",
+			aviso.MaxTimeoutSeconds*time.Second, cfg.Lease)
 	}
 	if cfg.RetrySchedule == nil {
 		cfg.RetrySchedule = aviso.DefaultRetrySchedule()
@@ -191,7 +227,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.IdleWait == 0 {
 		cfg.IdleWait = time.Second
 	}
-	d := &Dispatcher{cfg: cfg, now: cfg.Now, log: cfg.Logger}
+	d := &Dispatcher{cfg: cfg, now: cfg.Now, log: cfg.Logger, renews: renews}
 	switch {
 	case cfg.DisableAfter == 0:
 		d.disableAfter = aviso.DisableAfterFailures

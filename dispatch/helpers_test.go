@@ -270,5 +270,14 @@ func closeAtEnd(tb testing.TB, s aviso.Store) aviso.Store {
 			tb.Errorf("close store: %v", err)
 		}
 	})
+	if k, ok := s.(aviso.LeaseKeeper); ok {
+		return keeperCloser{c, k} // keep the optional interface visible to the dispatcher
+	}
 	return c
+}
+
+// keeperCloser is a closer of a store that renews leases.
+type keeperCloser struct {
+	*closer
+	aviso.LeaseKeeper
 }

@@ -163,6 +163,7 @@ type loop struct {
 	done    chan finished     // from the attempt workers; never blocks either
 	flushed chan struct{}     // from the completer: a batch was written
 
+	held     *held // what this node holds, for the renewer and the completer
 	eps      map[string]*endpointQueue
 	ready    []*endpointQueue // endpoints with queued claims and a free slot, served round-robin
 	queued   int
@@ -193,13 +194,22 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		work:    make(chan *aviso.Claim, d.cfg.Workers),
 		done:    make(chan finished, d.cfg.Workers),
 		flushed: make(chan struct{}, 1),
+		held:    newHeld(),
 		eps:     make(map[string]*endpointQueue),
 		maxHeld: d.cfg.Workers + 2*d.cfg.ClaimBatch,
 		dirty:   true,
 	}
+	keeper, renews := d.cfg.Store.(aviso.LeaseKeeper)
+	if renews {
+		d.resume(ctx, keeper)
+	}
 	completions := make(chan aviso.Completion, 2*d.cfg.ClaimBatch)
-	var helpers, attempts sync.WaitGroup
-	helpers.Go(func() { d.complete(ctx, completions, l.flushed) })
+	var helpers, attempts, renewer sync.WaitGroup
+	stopRenewing := make(chan struct{})
+	if renews {
+		renewer.Go(func() { d.renew(ctx, keeper, l.held, stopRenewing) })
+	}
+	helpers.Go(func() { d.complete(ctx, completions, l.held, l.flushed) })
 	helpers.Go(func() { d.claimer(ctx, l.reqs, l.results) })
 	// Attempts run on Workers long-lived goroutines rather than one goroutine each: an attempt
 	// goes deep into net/http, and a fresh goroutine's stack had to grow (and be copied) on
@@ -239,6 +249,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	attempts.Wait()
 	close(completions)
 	helpers.Wait()
+	close(stopRenewing)
+	renewer.Wait()
 	return nil
 }
 
@@ -301,13 +313,13 @@ func (l *loop) stop() {
 	if l.claiming {
 		res := <-l.results
 		for _, c := range res.claims {
-			l.release = append(l.release, c.Delivery.ID)
+			l.release = append(l.release, c.Delivery.ID) // not held yet
 		}
 	}
 	close(l.reqs)
 	for _, q := range l.eps {
 		for _, qc := range q.queued {
-			l.release = append(l.release, qc.claim.Delivery.ID)
+			l.giveBack(qc.claim.Delivery.ID)
 		}
 		q.queued = nil
 	}
@@ -332,9 +344,9 @@ func (l *loop) start() {
 		q.queued[0] = queuedClaim{}
 		q.queued = q.queued[1:]
 		l.queued--
-		if now.Sub(qc.at) > d.cfg.Lease/2 {
-			// Waited too long: its lease may run out mid-attempt. Give it back.
-			l.release = append(l.release, qc.claim.Delivery.ID)
+		if now.Sub(qc.at) > d.maxQueueWait() {
+			// Waited too long: its lease may run out mid-attempt, or others may be free. Give it back.
+			l.giveBack(qc.claim.Delivery.ID)
 			l.dirty = true
 		} else {
 			q.inFlight++
@@ -431,7 +443,7 @@ func (l *loop) drop(gone []string) {
 			continue
 		}
 		for _, qc := range q.queued {
-			l.release = append(l.release, qc.claim.Delivery.ID)
+			l.giveBack(qc.claim.Delivery.ID)
 		}
 		l.queued -= len(q.queued)
 		q.queued = nil
@@ -441,6 +453,12 @@ func (l *loop) drop(gone []string) {
 		}
 		l.dirty = true // give them back with the next request
 	}
+}
+
+// giveBack releases a held claim with the next claim request.
+func (l *loop) giveBack(id string) {
+	l.held.remove(id)
+	l.release = append(l.release, id)
 }
 
 // admit queues claimed work; what an endpoint cannot hold goes back.
@@ -453,8 +471,13 @@ func (l *loop) admit(cs []*aviso.Claim) {
 			q = &endpointQueue{id: c.Delivery.EndpointID, tenantID: c.Delivery.TenantID, timeout: Timeout(c.Endpoint)}
 			l.eps[q.id] = q
 		}
+		if !l.held.add(c.Delivery.ID) {
+			// Already held: its outcome waits to be written (an SQLite lease ran out meanwhile).
+			// Attempted again it would reach its receiver twice; it is left as it is.
+			continue
+		}
 		if q.outstanding() >= d.holdCap(q) {
-			l.release = append(l.release, c.Delivery.ID)
+			l.giveBack(c.Delivery.ID)
 			continue
 		}
 		q.queued = append(q.queued, queuedClaim{claim: c, at: now})
@@ -498,7 +521,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c *aviso.Claim, completions ch
 // however fast attempts finish. A failed write is retried with backoff; after ctx is cancelled it
 // is retried a few times and then dropped with an error log (the leases expire and the
 // deliveries are attempted again).
-func (d *Dispatcher) complete(ctx context.Context, in <-chan aviso.Completion, flushed chan<- struct{}) {
+func (d *Dispatcher) complete(ctx context.Context, in <-chan aviso.Completion, h *held, flushed chan<- struct{}) {
 	maxBatch := 2 * d.cfg.ClaimBatch
 	batch := make([]aviso.Completion, 0, maxBatch)
 	for c := range in {
@@ -516,6 +539,9 @@ func (d *Dispatcher) complete(ctx context.Context, in <-chan aviso.Completion, f
 			}
 		}
 		d.write(ctx, batch)
+		for _, c := range batch {
+			h.remove(c.Attempt.DeliveryID)
+		}
 		clear(batch)
 		select {
 		case flushed <- struct{}{}:

@@ -251,6 +251,34 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 	return nil
 }
 
+var _ aviso.LeaseKeeper = (*Store)(nil)
+
+// RenewLeases extends Owner's leases on ids to until, one statement. A delivery completed or
+// released meanwhile has no owner any more, and one another node took after this one's lease ran
+// out has another: neither is touched.
+func (s *Store) RenewLeases(ctx context.Context, owner string, ids []string, until time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE deliveries SET lease_until = $3
+		WHERE id = ANY($1::text[]) AND lease_owner = $2 AND status = 'pending'`, ids, owner, until)
+	return dbError("renew leases", "delivery", err)
+}
+
+// ReleaseOwned gives up every lease owner holds (a node starting again under the same ID: what it
+// held is in flight nowhere). It reads the pending deliveries (deliveries_due_idx), once per start.
+func (s *Store) ReleaseOwned(ctx context.Context, owner string) (int, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+		WHERE status = 'pending' AND lease_owner = $1`, owner)
+	if err != nil {
+		return 0, dbError("release owned leases", "delivery", err)
+	}
+	if tag.RowsAffected() > 0 {
+		s.signal()
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint,
 // leased or not (as the conformance suite decides): a dispatcher that finds nothing to claim at
 // that time must not poll again at once.

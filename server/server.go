@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,9 +56,18 @@ type Config struct {
 	Workers int
 	// PerEndpoint caps the attempts in flight to one endpoint. Default 8.
 	PerEndpoint int
-	// Lease is how long a node reserves the deliveries it claims; a node that dies loses its
-	// leases when they expire and the others deliver its work. Default 2 minutes (see dispatch).
+	// Lease is how long a node reserves the deliveries it claims unless it renews the lease; a
+	// node that dies loses its leases when they expire and the others deliver its work. Default:
+	// 15 s on PostgreSQL, renewed every 5 s while the node holds the deliveries; 2 minutes on
+	// SQLite (see dispatch.Config.Lease).
 	Lease time.Duration
+	// NodeID names this node as the owner of its leases. It must be unique among the nodes
+	// running on one database and stay the same across restarts: a node starting under the ID
+	// it had gives back at once the leases it held when it stopped (PostgreSQL), so the work it
+	// had in flight is delivered within seconds instead of waiting for the leases to run out.
+	// Default: "<hostname>:<port>" of the listen address, stable as long as the node keeps its
+	// host and port.
+	NodeID string
 	// CacheTTL bounds how long this node may take to notice a change made on another node to
 	// API keys, tenants, the catalog or a tenant's endpoints (the publish path caches them).
 	// Default 1 s (service.DefaultCacheTTL); negative turns the cache off.
@@ -179,10 +189,23 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer func() {
+		if !ok {
+			s.ln.Close()
+		}
+	}()
+	if cfg.NodeID == "" {
+		cfg.NodeID = defaultNodeID(s.ln.Addr())
+	}
 	s.Dispatcher, err = dispatch.New(dispatch.Config{
 		Observer:             observers{requestIDs{}, s.Metrics},
 		Store:                s.Store,
 		Logger:               s.log,
+		NodeID:               cfg.NodeID,
 		Workers:              cfg.Workers,
 		PerEndpoint:          cfg.PerEndpoint,
 		Lease:                cfg.Lease,
@@ -247,10 +270,6 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	s.Handler = requestid.Middleware(s.Metrics.Middleware(mux))
 
-	s.ln, err = net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
 	s.httpSrv = &http.Server{
 		Handler:           s.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -260,6 +279,20 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// defaultNodeID is "<hostname>:<port>": unique among nodes (two cannot listen on one port of one
+// host) and the same after a restart on the same host and port.
+func defaultNodeID(addr net.Addr) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	port := addr.String()
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		port = strconv.Itoa(ta.Port)
+	}
+	return host + ":" + port
 }
 
 func (s *Server) openStore(ctx context.Context) error {
@@ -345,7 +378,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.prune(ctx)
 		}()
 	}
-	s.log.Info("aviso serving", "addr", s.Addr(), "store", s.storeKind(), "version", aviso.Version)
+	s.log.Info("aviso serving", "addr", s.Addr(), "store", s.storeKind(), "node_id", s.Dispatcher.NodeID(), "version", aviso.Version)
 	wg.Wait()
 	close(errc)
 	err := <-errc

@@ -162,7 +162,8 @@ func (m *Main) parseServe(args []string) error {
 	fs.StringVar(&c.PortalFrameAncestors, "portal-frame-ancestors", m.getenv("AVISO_PORTAL_FRAME_ANCESTORS"), "sites that may embed the tenant portal in an iframe, e.g. https://app.example.com; default any (env AVISO_PORTAL_FRAME_ANCESTORS)")
 	fs.StringVar(&c.MetricsToken, "metrics-token", m.getenv("AVISO_METRICS_TOKEN"), "bearer token GET /metrics requires; empty: open (env AVISO_METRICS_TOKEN)")
 	schedule := fs.String("retry-schedule", m.envString("AVISO_RETRY_SCHEDULE", "5s,25s,125s,625s,3125s"), "default wait before each retry (env AVISO_RETRY_SCHEDULE)")
-	fs.DurationVar(&c.Lease, "lease", envDuration(m.getenv("AVISO_LEASE"), 2*time.Minute), "how long a node reserves claimed deliveries; a dead node's work moves to the others after this (env AVISO_LEASE)")
+	fs.DurationVar(&c.Lease, "lease", envDuration(m.getenv("AVISO_LEASE"), 0), "how long a node reserves claimed deliveries unless renewed; a dead node's work moves to the others after this; 0: 15s on PostgreSQL (renewed while held), 2m on SQLite (env AVISO_LEASE)")
+	fs.StringVar(&c.NodeID, "node-id", m.getenv("AVISO_NODE_ID"), "this node's name as the owner of its leases, unique among the nodes and kept across restarts so a restarted node resumes its deliveries at once; default hostname:port (env AVISO_NODE_ID)")
 	fs.DurationVar(&c.CacheTTL, "cache-ttl", envDuration(m.getenv("AVISO_CACHE_TTL"), time.Second), "longest a node takes to see keys, tenants, catalog and endpoints changed on another node; negative disables the cache (env AVISO_CACHE_TTL)")
 	var outboxFlags []string
 	fs.Func("outbox", "relay the aviso_outbox table of this database, postgres://… or mysql://… (repeatable; env AVISO_OUTBOX, comma-separated)", func(v string) error {
