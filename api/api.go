@@ -114,10 +114,37 @@ func New(cfg Config) http.Handler {
 	}
 	a := &api{portal: cfg.Portal, outbox: cfg.Outbox, svc: cfg.Service, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(a.log, w, r, aviso.Errorf(aviso.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	a.routes(mux.Handle)
+	return mux
+}
+
+// Route is one route of the API, as net/http's ServeMux pattern reads it.
+type Route struct {
+	Method string // GET, POST, PATCH, DELETE
+	Path   string // e.g. /v1/tenants/{tenant}/events/{event}
+}
+
+// Routes returns every route of the API in registration order: the table that tests read to
+// check the OpenAPI document (openapi.json) and tenant isolation against the router itself.
+func Routes() []Route {
+	var out []Route
+	(&api{}).routes(func(pattern string, _ http.Handler) {
+		method, path, _ := strings.Cut(pattern, " ")
+		out = append(out, Route{Method: method, Path: path})
+	})
+	return out
+}
+
+// routes registers every route with handle. A new route goes here and in openapi.json
+// (TestOpenAPIRoutes fails until both agree).
+func (a *api) routes(handle func(pattern string, h http.Handler)) {
+	handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}))
+	handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := a.svc.Ping(r.Context()); err != nil {
 			writeError(a.log, w, r, err)
 			return
@@ -129,12 +156,9 @@ func New(cfg Config) http.Handler {
 			}
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(a.log, w, r, aviso.Errorf(aviso.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
-	})
+	}))
 
-	route := func(pattern string, h handler) { mux.Handle(pattern, a.wrap(h)) }
+	route := func(pattern string, h handler) { handle(pattern, a.wrap(h)) }
 	const t = "/v1/tenants/{tenant}"
 	route("POST /v1/tenants", a.createTenant)
 	route("GET /v1/tenants", a.listTenants)
@@ -173,7 +197,6 @@ func New(cfg Config) http.Handler {
 	route("GET /v1/outbox", a.outboxStatus)
 	route("GET /v1/outbox/rejected", a.outboxRejected)
 	a.operationalRoutes(route)
-	return mux
 }
 
 // wrap authenticates the caller, caps the body and writes the handler's error.
