@@ -79,6 +79,15 @@ type Store interface {
 	// ListEvents lists a tenant's events in publication order (oldest first, or newest first
 	// with Desc), optionally filtered by type and external reference.
 	ListEvents(ctx context.Context, p ListEventsParams) (*Page[*Event], error)
+	// ReadFeed reads a tenant's events feed after p.After (see feed.go for the invariant that
+	// makes it resumable): up to Limit events in feed order, each with its position. EINVALIDCURSOR
+	// for a cursor this store cannot have handed out.
+	ReadFeed(ctx context.Context, p FeedParams) (*FeedPage, error)
+	// EventsPublished returns a channel that is closed after the next commit that stores an event
+	// of the tenant, from this process or, where the backend can tell (PostgreSQL LISTEN/NOTIFY),
+	// from another; spurious closes happen. A reader takes it before reading the feed, so that a
+	// publication between its read and its wait is not missed.
+	EventsPublished(tenantID string) <-chan struct{}
 
 	// GetDelivery returns one delivery with all its attempts, oldest first. ENOTFOUND.
 	GetDelivery(ctx context.Context, tenantID, id string) (*Delivery, error)
@@ -229,9 +238,11 @@ type ListDeliveriesParams struct {
 	EndpointID string
 	Status     DeliveryStatus
 	EventType  string
-	Since      time.Time // created at or after
-	Until      time.Time // created before
-	Desc       bool      // newest first
+	// ExternalReference keeps the deliveries of the events that carry it.
+	ExternalReference string
+	Since             time.Time // created at or after
+	Until             time.Time // created before
+	Desc              bool      // newest first
 }
 
 // SetEndpointDisabledParams disables or re-enables an endpoint.

@@ -11,6 +11,7 @@
 //
 //	GET    /healthz                                       liveness
 //	GET    /readyz                                        readiness: the store and outbox sources answer
+//	GET    /v1/key                                        the calling key: {"id","tenant_id","root"}
 //	POST   /v1/tenants                                    create a tenant (root)
 //	GET    /v1/tenants                                    list tenants (root)
 //	GET    /v1/tenants/{tenant}                           get
@@ -35,9 +36,13 @@
 //	POST   …/endpoints/{endpoint}/replay                  {"since":"RFC 3339","status":"failed|all"}
 //	POST   /v1/tenants/{tenant}/events                    publish: 202 new, 200 idempotent repeat
 //	POST   /v1/tenants/{tenant}/events/batch              {"events":[…]} up to 1,000: 202
-//	GET    /v1/tenants/{tenant}/events?after=&limit=&type=&external_reference=
+//	GET    /v1/tenants/{tenant}/events?after=&limit=&types=&since=&external_reference=&wait=
+//	                                                      the events feed, resumable (feed.go)
+//	GET    /v1/tenants/{tenant}/events/stream             the feed as Server-Sent Events (feed.go)
 //	GET    /v1/tenants/{tenant}/events/{event}            get
 //	GET    /v1/tenants/{tenant}/events/{event}/deliveries the event's deliveries
+//	GET    /v1/tenants/{tenant}/deliveries?status=&endpoint_id=&type=&external_reference=
+//	                                                      the tenant's deliveries
 //	GET    /v1/tenants/{tenant}/deliveries/{delivery}     get, with every attempt
 //	POST   /v1/tenants/{tenant}/deliveries/{delivery}/retry  queue now
 //	GET    /v1/tenants/{tenant}/documents/{external_reference}  see handleGetDocument
@@ -83,6 +88,13 @@ type Config struct {
 	// Outbox is the node's outbox relay (GET /v1/outbox…, and /readyz checks its sources).
 	// Nil: the node relays no outbox.
 	Outbox *outbox.Relay
+	// Shutdown, when it is done, ends the event streams and long-polls in progress (feed.go), so
+	// that http.Server.Shutdown, which waits for them, can finish: pass a context cancelled from
+	// http.Server.RegisterOnShutdown. Default: never.
+	Shutdown context.Context
+	// StreamKeepAlive is how often an idle event stream gets a comment line. Default 15s
+	// (DefaultStreamKeepAlive); at most 30s.
+	StreamKeepAlive time.Duration
 }
 
 // PortalLinker makes a short-lived signed URL that opens the dashboard scoped to one tenant.
@@ -99,6 +111,9 @@ type api struct {
 	svc     *service.Service
 	log     *slog.Logger
 	maxBody int64
+	// shutdown and keepAlive are Config.Shutdown and Config.StreamKeepAlive (feed.go).
+	shutdown  context.Context
+	keepAlive time.Duration
 }
 
 // New returns the API's http.Handler. It panics if cfg.Service is nil, a programming error.
@@ -112,7 +127,14 @@ func New(cfg Config) http.Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = max(16<<20, 2*int64(cfg.Service.MaxPayloadBytes()))
 	}
-	a := &api{portal: cfg.Portal, outbox: cfg.Outbox, svc: cfg.Service, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
+	if cfg.Shutdown == nil {
+		cfg.Shutdown = context.Background()
+	}
+	if cfg.StreamKeepAlive <= 0 {
+		cfg.StreamKeepAlive = DefaultStreamKeepAlive
+	}
+	a := &api{portal: cfg.Portal, outbox: cfg.Outbox, svc: cfg.Service, log: cfg.Logger, maxBody: cfg.MaxBodyBytes,
+		shutdown: cfg.Shutdown, keepAlive: cfg.StreamKeepAlive}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(a.log, w, r, aviso.Errorf(aviso.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
@@ -160,6 +182,7 @@ func (a *api) routes(handle func(pattern string, h http.Handler)) {
 
 	route := func(pattern string, h handler) { handle(pattern, a.wrap(h)) }
 	const t = "/v1/tenants/{tenant}"
+	route("GET /v1/key", a.whoami)
 	route("POST /v1/tenants", a.createTenant)
 	route("GET /v1/tenants", a.listTenants)
 	route("GET "+t, a.getTenant)
@@ -189,8 +212,10 @@ func (a *api) routes(handle func(pattern string, h http.Handler)) {
 	route("POST "+t+"/events", a.publish)
 	route("POST "+t+"/events/batch", a.publishBatch)
 	route("GET "+t+"/events", a.listEvents)
+	route("GET "+t+"/events/stream", a.streamEvents)
 	route("GET "+t+"/events/{event}", a.getEvent)
 	route("GET "+t+"/events/{event}/deliveries", a.listEventDeliveries)
+	route("GET "+t+"/deliveries", a.listDeliveries)
 	route("GET "+t+"/deliveries/{delivery}", a.getDelivery)
 	route("POST "+t+"/deliveries/{delivery}/retry", a.retryDelivery)
 	route("GET "+t+"/documents/{ref...}", a.getDocument)

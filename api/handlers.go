@@ -357,21 +357,6 @@ func (a *api) publishBatch(w http.ResponseWriter, r *http.Request, p aviso.Princ
 	return nil
 }
 
-func (a *api) listEvents(w http.ResponseWriter, r *http.Request, p aviso.Principal) error {
-	lp, err := listParams(r)
-	if err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	page, err := a.svc.ListEvents(r.Context(), p, r.PathValue("tenant"), service.EventFilter{ListParams: lp,
-		Type: q.Get("type"), ExternalReference: q.Get("external_reference")})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, page)
-	return nil
-}
-
 func (a *api) getEvent(w http.ResponseWriter, r *http.Request, p aviso.Principal) error {
 	ev, err := a.svc.GetEvent(r.Context(), p, r.PathValue("tenant"), r.PathValue("event"))
 	if err != nil {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,6 +101,13 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 	if inserted > 0 {
 		s.signal()
 	}
+	var published []string // the tenants of the events created
+	for k := range fresh {
+		if !slices.Contains(published, k.tenant) {
+			published = append(published, k.tenant)
+		}
+	}
+	s.signalPublished(published)
 
 	// The first occurrence of a fresh key was created; everything else is read back.
 	out := make([]aviso.InsertedEvent, n)
@@ -320,6 +328,10 @@ func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams
 	}
 	if p.EventType != "" {
 		q.where("d.event_type = ?", p.EventType)
+	}
+	if p.ExternalReference != "" {
+		q.where("d.event_id IN (SELECT r.id FROM events r WHERE r.tenant_id = d.tenant_id AND r.external_reference = ? AND r.external_reference <> '')",
+			p.ExternalReference)
 	}
 	// IDs are minted at creation (see aviso.Store.InsertEvents), so a time window is also an ID
 	// range, which the indexes used here are ordered by.

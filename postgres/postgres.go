@@ -24,6 +24,7 @@ import (
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/internal/backoff"
+	"github.com/aviso-dev/aviso/internal/broadcast"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -61,9 +62,14 @@ type Store struct {
 	// schema is Options.Schema: the payload of this Store's notifications, and the one it heeds.
 	schema   string
 	notifier *notifier
-	cancel   context.CancelFunc
-	done     sync.WaitGroup // the listener and the notifier
-	close    sync.Once
+	// published wakes the feed's readers (EventsPublished); eventsNotifier tells the other nodes
+	// of the tenants in publishedOwed (feed.go).
+	published      broadcast.Group
+	publishedOwed  tenantSet
+	eventsNotifier *notifier
+	cancel         context.CancelFunc
+	done           sync.WaitGroup // the listener and the notifier
+	close          sync.Once
 }
 
 var _ aviso.Store = (*Store)(nil)
@@ -104,8 +110,13 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		_, err := pool.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, opts.Schema)
 		return err
 	}, s.log)
+	s.eventsNotifier = newNotifier(func(ctx context.Context) error {
+		_, err := pool.Exec(ctx, `SELECT pg_notify($1, $2)`, eventsChannel, s.publishedOwed.payload(opts.Schema))
+		return err
+	}, s.log)
 	s.done.Go(func() { s.listen(lctx, cfg.ConnConfig.Copy()) })
 	s.done.Go(func() { s.notifier.run(lctx) })
+	s.done.Go(func() { s.eventsNotifier.run(lctx) })
 	return s, nil
 }
 
@@ -172,17 +183,21 @@ func (s *Store) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, connected f
 		return fmt.Errorf("listen: connect: %w", err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel+"; LISTEN "+eventsChannel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	connected()
 	s.wakeLocal()
+	s.published.SignalAll()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return fmt.Errorf("listen: wait: %w", err)
 		}
-		if heeds(s.schema, n.Payload) {
+		switch {
+		case n.Channel == eventsChannel:
+			s.heardPublished(n.Payload)
+		case heeds(s.schema, n.Payload):
 			s.wakeLocal()
 		}
 	}

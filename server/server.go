@@ -250,7 +250,13 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 
 	mux := http.NewServeMux()
-	apiCfg := api.Config{Service: s.Service, Logger: s.log, Outbox: s.Outbox} // body limit: the API default, sized for 1,000-event batches
+	closing, closeStreams := context.WithCancel(context.Background())
+	defer func() {
+		if !ok {
+			closeStreams()
+		}
+	}()
+	apiCfg := api.Config{Service: s.Service, Logger: s.log, Outbox: s.Outbox, Shutdown: closing} // body limit: the API default, sized for 1,000-event batches
 	if !cfg.DisableUI {
 		secret, err := s.sessionSecret(ctx)
 		if err != nil {
@@ -277,6 +283,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	s.httpSrv.RegisterOnShutdown(closeStreams) // event streams and long-polls end: Shutdown need not wait for them
 	ok = true
 	return s, nil
 }

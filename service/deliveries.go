@@ -8,13 +8,14 @@ import (
 	"github.com/aviso-dev/aviso"
 )
 
-// DeliveryFilter selects a page of a tenant's deliveries: those of one event, or of one endpoint
-// optionally in one status.
+// DeliveryFilter selects a page of a tenant's deliveries; empty fields do not filter.
 type DeliveryFilter struct {
 	aviso.ListParams
-	EventID    string
-	EndpointID string
-	Status     aviso.DeliveryStatus
+	EventID           string
+	EndpointID        string
+	Status            aviso.DeliveryStatus
+	EventType         string
+	ExternalReference string // the deliveries of the events that carry it
 }
 
 // ListDeliveries lists deliveries in creation order. ENOTFOUND for an unknown tenant, event or
@@ -40,7 +41,8 @@ func (s *Service) ListDeliveries(ctx context.Context, p aviso.Principal, tenantI
 	}
 	page, err := listPage(aviso.DeliveriesCursor, f.ListParams, func(lp aviso.ListParams) (*aviso.Page[*aviso.Delivery], error) {
 		return s.store.ListDeliveries(ctx, aviso.ListDeliveriesParams{ListParams: lp,
-			TenantID: tenantID, EventID: f.EventID, EndpointID: f.EndpointID, Status: f.Status})
+			TenantID: tenantID, EventID: f.EventID, EndpointID: f.EndpointID, Status: f.Status,
+			EventType: f.EventType, ExternalReference: f.ExternalReference})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)

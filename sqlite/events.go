@@ -79,6 +79,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 	if ins.queued {
 		s.wake()
 	}
+	s.signalPublished(ins.out)
 	return ins.out, nil
 }
 
@@ -498,6 +499,10 @@ func listDeliveriesSQL(p aviso.ListDeliveriesParams) (string, []any, error) {
 	}
 	if p.EventType != "" {
 		q.where("d.event_type = ?", p.EventType)
+	}
+	if p.ExternalReference != "" {
+		q.where("d.event_seq IN (SELECT seq FROM events WHERE tenant_id = ? AND external_reference = ? AND external_reference <> '')",
+			p.TenantID, p.ExternalReference)
 	}
 	// IDs are minted at creation (see aviso.Store.InsertEvents), so a time window is also an ID
 	// range, which every index used here is ordered by.

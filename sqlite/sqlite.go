@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/broadcast"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -101,6 +102,9 @@ type Store struct {
 	claimReadHook func(tx *sql.Tx)
 	// failRestHook, set by tests only, runs before each write of failRest; an error stops it.
 	failRestHook func() error
+
+	// published wakes the feed's readers (EventsPublished, feed.go).
+	published broadcast.Group
 }
 
 var _ aviso.Store = (*Store)(nil)

@@ -361,6 +361,9 @@ func testListDeliveries(t *testing.T, s aviso.Store) {
 			typ = "invoice.voided"
 		}
 		ne := NewEvent(ten.ID, typ, Base().Add(time.Duration(i)*time.Minute), ep1, ep2)
+		if i%3 == 0 {
+			ne.Event.ExternalReference = "FAC-3"
+		}
 		if _, err := s.InsertEvents(ctx, []aviso.NewEvent{ne}); err != nil {
 			t.Fatalf("insert: %v", err)
 		}
@@ -415,6 +418,13 @@ func testListDeliveries(t *testing.T, s aviso.Store) {
 		{"status failed desc", aviso.ListDeliveriesParams{Status: aviso.StatusFailed, Desc: true}, reversed(filter(func(d *aviso.Delivery) bool { return d.EndpointID == ep2.ID }))},
 		{"status pending", aviso.ListDeliveriesParams{Status: aviso.StatusPending}, nil},
 		{"event type", aviso.ListDeliveriesParams{EventType: "invoice.voided"}, filter(func(d *aviso.Delivery) bool { return d.EventType == "invoice.voided" })},
+		{"external reference", aviso.ListDeliveriesParams{ExternalReference: "FAC-3"}, filter(func(d *aviso.Delivery) bool {
+			return slices.ContainsFunc(events, func(e *aviso.Event) bool { return e.ID == d.EventID && e.ExternalReference == "FAC-3" })
+		})},
+		{"external reference failed", aviso.ListDeliveriesParams{ExternalReference: "FAC-3", Status: aviso.StatusFailed}, filter(func(d *aviso.Delivery) bool {
+			return d.EndpointID == ep2.ID && slices.ContainsFunc(events, func(e *aviso.Event) bool { return e.ID == d.EventID && e.ExternalReference == "FAC-3" })
+		})},
+		{"no such reference", aviso.ListDeliveriesParams{ExternalReference: "FAC-404"}, nil},
 		{"since", aviso.ListDeliveriesParams{Since: since}, filter(func(d *aviso.Delivery) bool { return !d.CreatedAt.Before(since) })},
 		{"until", aviso.ListDeliveriesParams{Until: until}, filter(func(d *aviso.Delivery) bool { return d.CreatedAt.Before(until) })},
 		{"since until endpoint", aviso.ListDeliveriesParams{Since: since, Until: until, EndpointID: ep1.ID},

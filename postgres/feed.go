@@ -1,0 +1,189 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+)
+
+// The events feed (see aviso's feed.go for the invariant). Concurrent publishes commit in any
+// order, so an event's position is (xid, seq): the transaction that wrote it (the events.xid
+// column, pg_current_xact_id() by default; migration 0004) and its seq. A read takes xmin, the
+// oldest transaction still running in its snapshot, and returns only events with xid < xmin:
+// those transactions have all ended, so no event can appear later below the positions returned,
+// and every transaction that may still commit an event has an xid ≥ xmin, so (xmin, 0) is a safe
+// end of the feed. The xmin and the events come from one statement, so from one snapshot.
+//
+// Readers wait on EventsPublished: a publish signals its tenants at once in this process and, by a
+// NOTIFY on eventsChannel sent after the commit (notify.go), on the other nodes.
+
+// eventsChannel is the LISTEN/NOTIFY channel on which publishes announce their tenants. The
+// payload is the schema (Options.Schema), then the tenants, one per line; "*" for every tenant.
+const eventsChannel = "aviso_events"
+
+// maxNotifyPayload keeps a payload under PostgreSQL's 8,000-byte limit; a longer list of tenants
+// is sent as "*".
+const maxNotifyPayload = 7000
+
+// feedSQL reads the page ($5 rows) after ($2, $3) of tenant $1 with the optional filters $4
+// (types), $6 (external reference) and $7 (since); one row with NULL event columns when there is
+// none. Each row carries the snapshot's xmin and whether events are held back after the cursor.
+const feedSQL = `WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+	SELECT snap.xmin::text,
+		EXISTS (SELECT 1 FROM events p WHERE p.tenant_id = $1 AND p.xid >= snap.xmin
+			AND (p.xid, p.seq) > ($2::text::xid8, $3)
+			AND ($4::text[] IS NULL OR p.type = ANY ($4)) AND ($6 = '' OR p.external_reference = $6)
+			AND ($7::timestamptz IS NULL OR p.created_at >= $7)),
+		f.xid, f.seq, f.tenant_id, f.id, f.type, f.data, f.external_reference, f.created_at
+	FROM snap LEFT JOIN LATERAL (
+		SELECT ev.xid::text AS xid, ev.seq, ev.tenant_id, ev.id, ev.type, ev.data, ev.external_reference, ev.created_at
+		FROM events ev
+		WHERE ev.tenant_id = $1 AND (ev.xid, ev.seq) > ($2::text::xid8, $3) AND ev.xid < snap.xmin
+			AND ($4::text[] IS NULL OR ev.type = ANY ($4)) AND ($6 = '' OR ev.external_reference = $6)
+			AND ($7::timestamptz IS NULL OR ev.created_at >= $7)
+		ORDER BY ev.xid, ev.seq
+		LIMIT $5
+	) f ON true
+	ORDER BY f.xid::xid8, f.seq`
+
+// ReadFeed reads a tenant's events feed after p.After; see aviso.Store.
+func (s *Store) ReadFeed(ctx context.Context, p aviso.FeedParams) (*aviso.FeedPage, error) {
+	limit := p.Size() + 1
+	if p.End {
+		limit = 0
+	}
+	var types []string
+	if len(p.Types) > 0 {
+		types = p.Types
+	}
+	var since any
+	if !p.Since.IsZero() {
+		since = p.Since
+	}
+	rows, err := s.pool.Query(ctx, feedSQL, p.TenantID, strconv.FormatUint(p.After.XID, 10), p.After.Seq,
+		types, limit, p.ExternalReference, since)
+	if err != nil {
+		return nil, dbError("read feed", "event", err)
+	}
+	defer rows.Close()
+	out := &aviso.FeedPage{Items: []aviso.FeedItem{}, Next: p.After}
+	var xmin string
+	for rows.Next() {
+		var xid *string
+		var seq *int64
+		var e aviso.Event
+		var data []byte
+		var tenant, id, typ, ref *string
+		var created *time.Time
+		if err := rows.Scan(&xmin, &out.Pending, &xid, &seq, &tenant, &id, &typ, &data, &ref, &created); err != nil {
+			return nil, dbError("read feed", "event", err)
+		}
+		if xid == nil { // no event: the LEFT JOIN's one row
+			continue
+		}
+		c, err := parseXID(*xid)
+		if err != nil {
+			return nil, fmt.Errorf("read feed: %w", err)
+		}
+		e.TenantID, e.ID, e.Type, e.ExternalReference, e.CreatedAt = *tenant, *id, *typ, *ref, utc(*created)
+		if data != nil {
+			e.Data = data
+		}
+		out.Items = append(out.Items, aviso.FeedItem{Cursor: aviso.FeedCursor{XID: c, Seq: *seq}, Event: &e})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError("read feed", "event", err)
+	}
+	if len(out.Items) > p.Size() {
+		out.Items, out.HasMore = out.Items[:p.Size()], true
+		out.Next = out.Items[len(out.Items)-1].Cursor
+		return out, nil
+	}
+	x, err := parseXID(xmin)
+	if err != nil {
+		return nil, fmt.Errorf("read feed: %w", err)
+	}
+	if end := (aviso.FeedCursor{XID: x}); out.Next.Less(end) {
+		out.Next = end
+	}
+	return out, nil
+}
+
+func parseXID(s string) (uint64, error) {
+	x, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("transaction id %q: %w", s, err)
+	}
+	return x, nil
+}
+
+// EventsPublished returns a channel closed after the next commit that stores an event of the
+// tenant, on this node or another; see aviso.Store.
+func (s *Store) EventsPublished(tenantID string) <-chan struct{} { return s.published.Wait(tenantID) }
+
+// signalPublished wakes this node's feed readers of the tenants at once, and has the events
+// notifier tell the other nodes.
+func (s *Store) signalPublished(tenants []string) {
+	if len(tenants) == 0 {
+		return
+	}
+	s.published.Signal(tenants...)
+	s.publishedOwed.add(tenants)
+	s.eventsNotifier.announce()
+}
+
+// tenantSet collects the tenants owed a NOTIFY on eventsChannel.
+type tenantSet struct {
+	mu  sync.Mutex
+	set map[string]bool
+}
+
+func (t *tenantSet) add(tenants []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.set == nil {
+		t.set = make(map[string]bool)
+	}
+	for _, id := range tenants {
+		t.set[id] = true
+	}
+}
+
+// payload takes the tenants owed and returns the NOTIFY payload that announces them.
+func (t *tenantSet) payload(schema string) string {
+	t.mu.Lock()
+	set := t.set
+	t.set = nil
+	t.mu.Unlock()
+	var b strings.Builder
+	b.WriteString(schema)
+	for id := range set {
+		b.WriteByte('\n')
+		b.WriteString(id)
+		if b.Len() > maxNotifyPayload {
+			return schema + "\n*"
+		}
+	}
+	return b.String()
+}
+
+// heardPublished wakes the feed readers a notification on eventsChannel names, if it is for this
+// Store's schema (see heeds).
+func (s *Store) heardPublished(payload string) {
+	lines := strings.Split(payload, "\n")
+	if !heeds(s.schema, lines[0]) {
+		return
+	}
+	for _, id := range lines[1:] {
+		if id == "*" {
+			s.published.SignalAll()
+			return
+		}
+	}
+	s.published.Signal(lines[1:]...)
+}
