@@ -151,9 +151,9 @@ func (a *api) streamEvents(w http.ResponseWriter, r *http.Request, p aviso.Princ
 
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // as writeJSON
+	enc.SetEscapeHTML(false)           // as writeJSON
 	buf.WriteString("retry: 1000\n\n") // reconnect after a second
-	sent, idle := "", true // idle: the first page is not a wait that ended
+	sent, idle := "", true             // idle: the first page is not a wait that ended
 	fq.End, fq.Wait = false, min(a.keepAlive, service.MaxFeedWait)
 	for {
 		for _, it := range page.Items {

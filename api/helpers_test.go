@@ -43,6 +43,17 @@ func newEnv(tb testing.TB) *env {
 // newEnvOn is newEnv on a given store; portal, when set, makes the dashboard's portal links.
 func newEnvOn(tb testing.TB, store aviso.Store, portal func(*service.Service) api.PortalLinker) *env {
 	tb.Helper()
+	return envWith(tb, store, api.Config{}, portal)
+}
+
+// newEnvWith is newEnv on the given store, with cfg's fields other than Service.
+func newEnvWith(tb testing.TB, store aviso.Store, cfg api.Config) *env {
+	tb.Helper()
+	return envWith(tb, store, cfg, nil)
+}
+
+func envWith(tb testing.TB, store aviso.Store, cfg api.Config, portal func(*service.Service) api.PortalLinker) *env {
+	tb.Helper()
 	ctx := context.Background()
 	disp, err := dispatch.New(dispatch.Config{Store: store, AllowPrivateNetworks: true})
 	if err != nil {
@@ -58,7 +69,7 @@ func newEnvOn(tb testing.TB, store aviso.Store, portal func(*service.Service) ap
 	if err != nil || root == "" {
 		tb.Fatalf("ensure root key: %q, %v", root, err)
 	}
-	cfg := api.Config{Service: svc}
+	cfg.Service = svc
 	if portal != nil {
 		cfg.Portal = portal(svc)
 	}

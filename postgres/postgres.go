@@ -6,7 +6,8 @@
 // delivery while its lease is valid, and a node that dies loses its leases when they expire.
 // Commits that make work due are announced on the channel aviso_work: every Store keeps one
 // connection LISTENing on it and turns notifications into signals on Wakeups, so idle nodes react
-// in milliseconds without polling hard. The NOTIFY is sent after the commit, not inside the
+// in milliseconds without polling hard. Publishes announce their tenants on aviso_events the same
+// way, for the events feed's readers (feed.go, EventsPublished). The NOTIFY is sent after the commit, not inside the
 // transaction (notify.go): PostgreSQL commits the transactions that notify one at a time.
 //
 // The schema is created by embedded, versioned migrations (migrations/*.sql) that Migrate runs in
@@ -183,8 +184,10 @@ func (s *Store) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, connected f
 		return fmt.Errorf("listen: connect: %w", err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel+"; LISTEN "+eventsChannel); err != nil {
-		return fmt.Errorf("listen: %w", err)
+	for _, ch := range []string{eventsChannel, notifyChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
 	}
 	connected()
 	s.wakeLocal()
