@@ -72,13 +72,11 @@ func feedQuery(r *http.Request) (service.FeedQuery, bool, error) {
 		}
 	}
 	fq.ExternalReference = q.Get("external_reference")
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return fq, false, aviso.Invalid("limit", "must be a whole number from 1 to %d", aviso.MaxLimit)
-		}
-		fq.Limit = n
+	lp, err := listParams(r)
+	if err != nil {
+		return fq, false, err
 	}
+	fq.Limit = lp.Limit
 	if s := q.Get("wait"); s != "" {
 		d, err := time.ParseDuration(s)
 		if n, nerr := strconv.Atoi(s); nerr == nil { // plain seconds
