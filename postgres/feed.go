@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/jackc/pgx/v5"
 )
 
 // The events feed (see aviso's feed.go for the invariant). Concurrent publishes commit in any
@@ -32,16 +32,17 @@ const maxNotifyPayload = 7000
 
 // feedSQL reads the page ($5 rows) after ($2, $3) of tenant $1 with the optional filters $4
 // (types), $6 (external reference) and $7 (since); one row with NULL event columns when there is
-// none. Each row carries the snapshot's xmin and whether events are held back after the cursor.
-const feedSQL = `WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+// none. Each row carries the snapshot's xmin and whether events are held back after the cursor,
+// then the event's xid and eventCols.
+var feedSQL = `WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
 	SELECT snap.xmin::text,
 		EXISTS (SELECT 1 FROM events p WHERE p.tenant_id = $1 AND p.xid >= snap.xmin
 			AND (p.xid, p.seq) > ($2::text::xid8, $3)
 			AND ($4::text[] IS NULL OR p.type = ANY ($4)) AND ($6 = '' OR p.external_reference = $6)
 			AND ($7::timestamptz IS NULL OR p.created_at >= $7)),
-		f.xid, f.seq, f.tenant_id, f.id, f.type, f.data, f.external_reference, f.created_at
+		f.*
 	FROM snap LEFT JOIN LATERAL (
-		SELECT ev.xid::text AS xid, ev.seq, ev.tenant_id, ev.id, ev.type, ev.data, ev.external_reference, ev.created_at
+		SELECT ev.xid::text AS xid, ` + eventCols + `
 		FROM events ev
 		WHERE ev.tenant_id = $1 AND (ev.xid, ev.seq) > ($2::text::xid8, $3) AND ev.xid < snap.xmin
 			AND ($4::text[] IS NULL OR ev.type = ANY ($4)) AND ($6 = '' OR ev.external_reference = $6)
@@ -50,6 +51,9 @@ const feedSQL = `WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS
 		LIMIT $5
 	) f ON true
 	ORDER BY f.xid::xid8, f.seq`
+
+// feedColumns is how many columns a row of feedSQL has: xmin, pending, xid, then eventCols.
+var feedColumns = 3 + strings.Count(eventCols, ",") + 1
 
 // ReadFeed reads a tenant's events feed after p.After; see aviso.Store.
 func (s *Store) ReadFeed(ctx context.Context, p aviso.FeedParams) (*aviso.FeedPage, error) {
@@ -74,27 +78,23 @@ func (s *Store) ReadFeed(ctx context.Context, p aviso.FeedParams) (*aviso.FeedPa
 	out := &aviso.FeedPage{Items: []aviso.FeedItem{}, Next: p.After}
 	var xmin string
 	for rows.Next() {
-		var xid *string
-		var seq *int64
-		var e aviso.Event
-		var data []byte
-		var tenant, id, typ, ref *string
-		var created *time.Time
-		if err := rows.Scan(&xmin, &out.Pending, &xid, &seq, &tenant, &id, &typ, &data, &ref, &created); err != nil {
-			return nil, dbError("read feed", "event", err)
-		}
-		if xid == nil { // no event: the LEFT JOIN's one row
+		var xid string
+		head := []any{&xmin, &out.Pending, &xid}
+		if rows.RawValues()[2] == nil { // no event: the LEFT JOIN's one row
+			if err := rows.Scan(append(head[:2:2], make([]any, feedColumns-2)...)...); err != nil {
+				return nil, dbError("read feed", "event", err)
+			}
 			continue
 		}
-		c, err := parseXID(*xid)
+		e, seq, err := scanEventSeq(prefixRow{rows, head})
+		if err != nil {
+			return nil, dbError("read feed", "event", err)
+		}
+		x, err := parseXID(xid)
 		if err != nil {
 			return nil, fmt.Errorf("read feed: %w", err)
 		}
-		e.TenantID, e.ID, e.Type, e.ExternalReference, e.CreatedAt = *tenant, *id, *typ, *ref, utc(*created)
-		if data != nil {
-			e.Data = data
-		}
-		out.Items = append(out.Items, aviso.FeedItem{Cursor: aviso.FeedCursor{XID: c, Seq: *seq}, Event: &e})
+		out.Items = append(out.Items, aviso.FeedItem{Cursor: aviso.FeedCursor{XID: x, Seq: seq}, Event: e})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, dbError("read feed", "event", err)
@@ -113,6 +113,14 @@ func (s *Store) ReadFeed(ctx context.Context, p aviso.FeedParams) (*aviso.FeedPa
 	}
 	return out, nil
 }
+
+// prefixRow scans the columns before eventCols into head, so that scanEventSeq reads the rest.
+type prefixRow struct {
+	pgx.Rows
+	head []any
+}
+
+func (r prefixRow) Scan(dest ...any) error { return r.Rows.Scan(append(r.head, dest...)...) }
 
 func parseXID(s string) (uint64, error) {
 	x, err := strconv.ParseUint(s, 10, 64)
