@@ -71,9 +71,100 @@ type Endpoint struct {
 	Metadata            map[string]string `json:"metadata"`
 	Secrets             []Secret          `json:"-"`                     // newest first; read through the secret route
 	Token               string            `json:"-"`                     // TF-WebhookToken value (tusfacturas format)
+	Signing             string            `json:"signing"`               // SigningHMAC or SigningEd25519: the kind of key a rotation makes
+	Auth                *Auth             `json:"auth,omitempty"`        // how Aviso authenticates to the receiver; nil: none
+	SecretHeaders       map[string]string `json:"-"`                     // custom headers whose values are write-only
 	VerifiedAt          *time.Time        `json:"verified_at,omitempty"` // nil: handshake skipped
 	CreatedAt           time.Time         `json:"created_at"`
 	UpdatedAt           time.Time         `json:"updated_at"`
+}
+
+// Signing schemes of an endpoint: which kind of key CreateEndpoint and a rotation make. Every
+// live key signs whatever the scheme (a whsec_ secret a "v1," signature, a whsk_ key a "v1a,"
+// one), so a change of scheme overlaps like a rotation.
+const (
+	SigningHMAC    = "hmac"    // Standard Webhooks v1: HMAC-SHA256 with a whsec_ secret
+	SigningEd25519 = "ed25519" // Standard Webhooks v1a: Ed25519 with a whsk_ private key
+)
+
+// Redacted is what the API, the dashboard and the attempt log show in place of a write-only
+// value: an auth password, token, client secret or private key, a secret header's value, the
+// TusFacturas token in an attempt's headers. Sent back unchanged in an update, it keeps the
+// stored value.
+const Redacted = "••••"
+
+// Auth types of an endpoint.
+const (
+	AuthBasic  = "basic"  // Authorization: Basic of Username and Password
+	AuthBearer = "bearer" // Authorization: Bearer Token
+	AuthOAuth2 = "oauth2" // OAuth2 client credentials: a token from TokenURL, as a bearer token
+	AuthMTLS   = "mtls"   // a TLS client certificate (CertPEM, KeyPEM)
+)
+
+// Auth is how Aviso authenticates to an endpoint's receiver. Password, Token, ClientSecret and
+// KeyPEM are write-only: the API shows them as Redacted. CAPEM, with any type, is a bundle of
+// PEM certificates trusted (instead of the system roots) for the receiver's server certificate,
+// for receivers behind a private CA.
+type Auth struct {
+	Type         string `json:"type"`
+	Username     string `json:"username,omitempty"`      // basic
+	Password     string `json:"password,omitempty"`      // basic; secret
+	Token        string `json:"token,omitempty"`         // bearer; secret
+	TokenURL     string `json:"token_url,omitempty"`     // oauth2
+	ClientID     string `json:"client_id,omitempty"`     // oauth2
+	ClientSecret string `json:"client_secret,omitempty"` // oauth2; secret
+	Scope        string `json:"scope,omitempty"`         // oauth2, space-separated
+	Audience     string `json:"audience,omitempty"`      // oauth2
+	CertPEM      string `json:"cert_pem,omitempty"`      // mtls: the client certificate (chain)
+	KeyPEM       string `json:"key_pem,omitempty"`       // mtls: its private key; secret
+	CAPEM        string `json:"ca_pem,omitempty"`        // trusted CAs of the receiver's server
+}
+
+// SecretFields returns pointers to the auth's write-only fields, for redacting and sealing.
+func (a *Auth) SecretFields() []*string {
+	return []*string{&a.Password, &a.Token, &a.ClientSecret, &a.KeyPEM}
+}
+
+// Redact returns a copy of the auth with every set write-only field replaced by Redacted.
+func (a *Auth) Redact() *Auth {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	for _, f := range c.SecretFields() {
+		if *f != "" {
+			*f = Redacted
+		}
+	}
+	return &c
+}
+
+// SecretHeader is how the API shows a secret header: {"value":"••••","secret":true}. The same
+// object with a real value sets one.
+type SecretHeader struct {
+	Value  string `json:"value"`
+	Secret bool   `json:"secret"`
+}
+
+// MarshalJSON renders the endpoint as the API shows it: the auth redacted, and secret headers
+// beside the plain ones as {"value":"••••","secret":true}. Secrets and Token never appear.
+func (e Endpoint) MarshalJSON() ([]byte, error) {
+	type plain Endpoint
+	out := struct {
+		plain
+		Headers map[string]any `json:"headers"`
+		Auth    *Auth          `json:"auth,omitempty"`
+	}{plain: plain(e), Auth: e.Auth.Redact()}
+	if e.Headers != nil || e.SecretHeaders != nil {
+		out.Headers = make(map[string]any, len(e.Headers)+len(e.SecretHeaders))
+		for k, v := range e.Headers {
+			out.Headers[k] = v
+		}
+		for k := range e.SecretHeaders {
+			out.Headers[k] = SecretHeader{Value: Redacted, Secret: true}
+		}
+	}
+	return json.Marshal(out)
 }
 
 // Reasons an endpoint is disabled.

@@ -2,7 +2,10 @@ package aviso
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -131,29 +134,63 @@ func (e *Endpoint) Validate() error {
 			return Invalid("retry_schedule", "entry %d must be more than 0s and at most 168h", i)
 		}
 	}
-	if len(e.Headers) > MaxHeaders {
+	if len(e.Headers)+len(e.SecretHeaders) > MaxHeaders {
 		return Invalid("headers", "may hold at most %d headers", MaxHeaders)
 	}
-	for k, v := range e.Headers {
-		if !validHeaderName(k) {
-			return Invalid("headers", "%q is not a valid header name", k)
+	for _, hs := range []map[string]string{e.Headers, e.SecretHeaders} {
+		for k, v := range hs {
+			if err := e.validateHeader(k, v); err != nil {
+				return err
+			}
 		}
-		if len(v) > MaxHeaderValueLen {
-			return Invalid("/headers/"+k, "must be at most %d bytes", MaxHeaderValueLen)
-		}
-		if !validHeaderValue(v) {
-			return Invalid("/headers/"+k, "may hold only visible ASCII characters, spaces and tabs")
-		}
-		for _, r := range reservedHeaders {
-			if strings.EqualFold(k, r) {
-				return Invalid("headers", "%q is set by Aviso and cannot be overridden", k)
+	}
+	for k := range e.SecretHeaders {
+		for p := range e.Headers {
+			if strings.EqualFold(k, p) {
+				return Invalid("headers", "%q is given both as a plain and as a secret header", k)
 			}
 		}
 	}
 	if err := CheckText("token", e.Token); err != nil {
 		return err
 	}
+	switch e.Signing {
+	case "", SigningHMAC: // "" as stored before signing schemes existed
+	case SigningEd25519:
+		if e.Format == FormatFacturaScripts {
+			return Invalid("signing", "the facturascripts format signs X-Webhook-Signature with an HMAC secret; use \"hmac\"")
+		}
+	default:
+		return Invalid("signing", "must be \"hmac\" or \"ed25519\"")
+	}
+	if e.Auth != nil {
+		u, _ := url.Parse(e.URL) // checkURL parsed it
+		if err := e.Auth.validate(u); err != nil {
+			return err
+		}
+	}
 	return validateMetadata(e.Metadata)
+}
+
+func (e *Endpoint) validateHeader(k, v string) error {
+	if !validHeaderName(k) {
+		return Invalid("headers", "%q is not a valid header name", k)
+	}
+	if len(v) > MaxHeaderValueLen {
+		return Invalid("/headers/"+k, "must be at most %d bytes", MaxHeaderValueLen)
+	}
+	if !validHeaderValue(v) {
+		return Invalid("/headers/"+k, "may hold only visible ASCII characters, spaces and tabs")
+	}
+	for _, r := range reservedHeaders {
+		if strings.EqualFold(k, r) {
+			return Invalid("headers", "%q is set by Aviso and cannot be overridden", k)
+		}
+	}
+	if e.Auth != nil && e.Auth.Type != AuthMTLS && strings.EqualFold(k, "Authorization") {
+		return Invalid("headers", "\"Authorization\" is set by the endpoint's %s auth; remove the header or the auth", e.Auth.Type)
+	}
+	return nil
 }
 
 // checkURL checks an endpoint URL's form: http or https, a host, no credentials, a port from 1
@@ -221,6 +258,82 @@ func validHeaderName(k string) bool {
 	}
 	return http.CanonicalHeaderKey(k) != ""
 }
+
+// validate checks an endpoint's auth; u is the endpoint's parsed URL.
+func (a *Auth) validate(u *url.URL) error {
+	for _, f := range a.SecretFields() {
+		if *f == Redacted {
+			return Invalid("auth", "holds the redacted placeholder %q; send the real value", Redacted)
+		}
+	}
+	short := func(field, v string, required bool) error {
+		switch {
+		case required && v == "":
+			return Invalid("auth."+field, "is required for %s auth", a.Type)
+		case len(v) > 4096 || strings.ContainsAny(v, "\r\n\x00"):
+			return Invalid("auth."+field, "must be at most 4096 characters on one line")
+		}
+		return nil
+	}
+	var err error
+	switch a.Type {
+	case AuthBasic:
+		err = errors.Join(short("username", a.Username, true), short("password", a.Password, true))
+		if err == nil && strings.Contains(a.Username, ":") {
+			err = Invalid("auth.username", "must not contain ':' (HTTP basic auth)")
+		}
+	case AuthBearer:
+		err = short("token", a.Token, true)
+	case AuthOAuth2:
+		err = errors.Join(short("token_url", a.TokenURL, true), short("client_id", a.ClientID, true),
+			short("client_secret", a.ClientSecret, true), short("scope", a.Scope, false), short("audience", a.Audience, false))
+		if err == nil {
+			tu, perr := url.Parse(a.TokenURL)
+			if perr != nil || (tu.Scheme != "http" && tu.Scheme != "https") || tu.Host == "" || tu.User != nil {
+				err = Invalid("auth.token_url", "must be an absolute http:// or https:// URL without credentials")
+			}
+		}
+	case AuthMTLS:
+		switch {
+		case a.CertPEM == "" || a.KeyPEM == "":
+			err = Invalid("auth.cert_pem", "cert_pem and key_pem are both required for mtls auth")
+		case len(a.CertPEM) > 64<<10 || len(a.KeyPEM) > 64<<10:
+			err = Invalid("auth.cert_pem", "cert_pem and key_pem must be at most 64 KiB each")
+		default:
+			if _, terr := tls.X509KeyPair([]byte(a.CertPEM), []byte(a.KeyPEM)); terr != nil {
+				err = Invalid("auth.cert_pem", "cert_pem and key_pem must be a PEM certificate and its PEM private key: %v", terr)
+			}
+		}
+		if err == nil && u.Scheme != "https" {
+			err = Invalid("url", "must be https:// for mtls auth")
+		}
+	default:
+		return Invalid("auth.type", "must be one of basic, bearer, oauth2, mtls")
+	}
+	if err != nil {
+		return firstError(err)
+	}
+	if a.CAPEM != "" {
+		if len(a.CAPEM) > 256<<10 || !x509.NewCertPool().AppendCertsFromPEM([]byte(a.CAPEM)) {
+			return Invalid("auth.ca_pem", "must be PEM certificates (at most 256 KiB)")
+		}
+		if u.Scheme != "https" {
+			return Invalid("url", "must be https:// when auth.ca_pem is set")
+		}
+	}
+	return nil
+}
+
+// firstError returns the first error joined by errors.Join, or err itself.
+func firstError(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		if errs := j.Unwrap(); len(errs) > 0 {
+			return errs[0]
+		}
+	}
+	return err
+}
+
 
 // Validate checks an event before it is published. It does not check the catalog or schemas.
 func (ev *Event) Validate() error {

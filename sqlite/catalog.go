@@ -251,7 +251,16 @@ func (s *Store) DeleteEventType(ctx context.Context, name string) error {
 }
 
 const endpointCols = `id, tenant_id, url, description, event_types, format, headers, timeout_seconds, retry_schedule,
-	disabled, disabled_reason, consecutive_failures, metadata, secrets, token, verified_at, created_at, updated_at`
+	disabled, disabled_reason, consecutive_failures, metadata, secrets, token, verified_at, created_at, updated_at,
+	auth, secret_headers, signing`
+
+// authText is the auth column: the auth as JSON, '' for none.
+func authText(a *aviso.Auth) string {
+	if a == nil {
+		return ""
+	}
+	return jsonText(a)
+}
 
 // storedSecret is a secret in the secrets JSON column.
 type storedSecret struct {
@@ -281,13 +290,19 @@ func scheduleText(ds []aviso.Duration) string {
 
 func scanEndpoint(sc scanner) (*aviso.Endpoint, error) {
 	var e aviso.Endpoint
-	var types, headers, schedule, meta, secrets, format string
+	var types, headers, schedule, meta, secrets, format, auth, secretHeaders string
 	var verified sql.NullInt64
 	var created, updated int64
 	if err := sc.Scan(&e.ID, &e.TenantID, &e.URL, &e.Description, &types, &format, &headers, &e.TimeoutSeconds,
 		&schedule, &e.Disabled, &e.DisabledReason, &e.ConsecutiveFailures, &meta, &secrets, &e.Token, &verified,
-		&created, &updated); err != nil {
+		&created, &updated, &auth, &secretHeaders, &e.Signing); err != nil {
 		return nil, err
+	}
+	if auth != "" {
+		e.Auth = new(aviso.Auth)
+		if err := json.Unmarshal([]byte(auth), e.Auth); err != nil {
+			return nil, fmt.Errorf("decode endpoint auth: %w", err)
+		}
 	}
 	e.Format = aviso.Format(format)
 	e.EventTypes = []string{}
@@ -298,6 +313,9 @@ func scanEndpoint(sc scanner) (*aviso.Endpoint, error) {
 		return nil, err
 	}
 	if e.Metadata, err = decodeMap(meta); err != nil {
+		return nil, err
+	}
+	if e.SecretHeaders, err = decodeMap(secretHeaders); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(types), &e.EventTypes); err != nil {
@@ -333,10 +351,11 @@ func scanEndpoint(sc scanner) (*aviso.Endpoint, error) {
 func (s *Store) CreateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 	return s.write(ctx, "create endpoint", func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO endpoints (`+endpointCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.TenantID, e.URL, e.Description, stringsText(e.EventTypes), string(e.Format), mapText(e.Headers),
 			e.TimeoutSeconds, scheduleText(e.RetrySchedule), e.Disabled, e.DisabledReason, e.ConsecutiveFailures,
-			mapText(e.Metadata), secretsText(e.Secrets), e.Token, microsPtr(e.VerifiedAt), micros(e.CreatedAt), micros(e.UpdatedAt))
+			mapText(e.Metadata), secretsText(e.Secrets), e.Token, microsPtr(e.VerifiedAt), micros(e.CreatedAt), micros(e.UpdatedAt),
+			authText(e.Auth), mapText(e.SecretHeaders), e.Signing)
 		return err
 	})
 }
@@ -382,10 +401,10 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 	return s.write(ctx, "update endpoint", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE endpoints SET url = ?, description = ?, event_types = ?, format = ?,
 			headers = ?, timeout_seconds = ?, retry_schedule = ?, metadata = ?, secrets = ?, token = ?, verified_at = ?,
-			updated_at = ? WHERE tenant_id = ? AND id = ?`,
+			updated_at = ?, auth = ?, secret_headers = ?, signing = ? WHERE tenant_id = ? AND id = ?`,
 			e.URL, e.Description, stringsText(e.EventTypes), string(e.Format), mapText(e.Headers), e.TimeoutSeconds,
 			scheduleText(e.RetrySchedule), mapText(e.Metadata), secretsText(e.Secrets), e.Token, microsPtr(e.VerifiedAt),
-			micros(e.UpdatedAt), e.TenantID, e.ID)
+			micros(e.UpdatedAt), authText(e.Auth), mapText(e.SecretHeaders), e.Signing, e.TenantID, e.ID)
 		return affected(res, err, "update endpoint")
 	})
 }

@@ -354,11 +354,12 @@ func tableList() []table {
 		{
 			name: "endpoints",
 			query: `SELECT id, tenant_id, url, description, event_types, format, headers, timeout_seconds, retry_schedule,
-			disabled, disabled_reason, consecutive_failures, metadata, secrets, token, verified_at, created_at, updated_at
+			disabled, disabled_reason, consecutive_failures, metadata, secrets, token, verified_at, created_at, updated_at,
+			auth, secret_headers, signing
 			FROM endpoints ORDER BY id`,
 			columns: []string{"id", "tenant_id", "url", "description", "event_types", "format", "headers", "timeout_seconds",
 				"retry_schedule", "disabled", "disabled_reason", "consecutive_failures", "metadata", "secrets", "token",
-				"verified_at", "created_at", "updated_at"},
+				"verified_at", "created_at", "updated_at", "auth", "secret_headers", "signing"},
 			convert: convertEndpoint,
 		},
 		{
@@ -441,12 +442,13 @@ type storedSecret struct {
 // stores as jsonb (so secrets and retry schedules take postgres/'s encoding).
 func convertEndpoint(sc scanner) ([]any, error) {
 	var id, tenant, url, desc, types, format, headers, schedule, reason, meta, secrets, token string
+	var auth, secretHeaders, signing string
 	var timeout, failures int32
 	var disabled bool
 	var verified sql.NullInt64
 	var created, updated int64
 	if err := sc.Scan(&id, &tenant, &url, &desc, &types, &format, &headers, &timeout, &schedule, &disabled, &reason,
-		&failures, &meta, &secrets, &token, &verified, &created, &updated); err != nil {
+		&failures, &meta, &secrets, &token, &verified, &created, &updated, &auth, &secretHeaders, &signing); err != nil {
 		return nil, err
 	}
 	fail := func(col string, err error) ([]any, error) {
@@ -487,8 +489,19 @@ func convertEndpoint(sc scanner) ([]any, error) {
 			out[i].ExpiresAt = &t
 		}
 	}
+	var a *aviso.Auth // sealed values are copied as they are: the same encryption key reads them
+	if auth != "" {
+		a = new(aviso.Auth)
+		if err := json.Unmarshal([]byte(auth), a); err != nil {
+			return fail("auth", err)
+		}
+	}
+	sh, err := decodeMap(secretHeaders)
+	if err != nil {
+		return fail("secret_headers", err)
+	}
 	return []any{id, tenant, url, desc, eventTypes, format, h, timeout, rs, disabled, reason, failures, m, out, token,
-		fromMicrosPtr(verified), fromMicros(created), fromMicros(updated)}, nil
+		fromMicrosPtr(verified), fromMicros(created), fromMicros(updated), a, sh, signing}, nil
 }
 
 // fromMicros reads a time as sqlite/ stores it: unix microseconds.

@@ -72,7 +72,9 @@ func fill(tb testing.TB, s aviso.Store) fixture {
 		RetrySchedule: []aviso.Duration{aviso.Duration(time.Second), aviso.Duration(90 * time.Second)},
 		Metadata:      map[string]string{"team": "billing"},
 		Secrets:       []aviso.Secret{{Value: "whsec_new"}, {Value: "whsec_old", ExpiresAt: &expires}},
-		VerifiedAt:    &verified, CreatedAt: base, UpdatedAt: base}
+		VerifiedAt:    &verified, CreatedAt: base, UpdatedAt: base, Signing: aviso.SigningHMAC,
+		Auth:          &aviso.Auth{Type: aviso.AuthBasic, Username: "aviso", Password: "enc:v1:basic-password"},
+		SecretHeaders: map[string]string{"X-Api-Key": "enc:v1:api-key"}}
 	tf := &aviso.Endpoint{ID: aviso.NewID(aviso.PrefixEndpoint, base.Add(time.Millisecond)), TenantID: "ten_acme",
 		URL: "https://tf.example.com/wh", Format: aviso.FormatTusFacturas, TimeoutSeconds: 10, Token: "tf-token-123",
 		Secrets: []aviso.Secret{{Value: "whsec_tf"}}, CreatedAt: base, UpdatedAt: base}
@@ -150,9 +152,11 @@ type (
 		Hash string `json:"hash"`
 	}
 	endpointView struct {
-		*aviso.Endpoint
-		Secrets []aviso.Secret `json:"secrets"`
-		Token   string         `json:"token"`
+		Endpoint      *aviso.Endpoint   `json:"endpoint"`
+		Secrets       []aviso.Secret    `json:"secrets"`
+		Token         string            `json:"token"`
+		Auth          *aviso.Auth       `json:"auth"` // unredacted
+		SecretHeaders map[string]string `json:"secret_headers"`
 	}
 	attemptView struct {
 		aviso.Attempt
@@ -204,7 +208,7 @@ func snapshot(tb testing.TB, s aviso.Store, fx fixture) string {
 			tb.Fatalf("list endpoints: %v", err)
 		}
 		for _, e := range eps.Data {
-			tv.Endpoints = append(tv.Endpoints, endpointView{e, e.Secrets, e.Token})
+			tv.Endpoints = append(tv.Endpoints, endpointView{e, e.Secrets, e.Token, e.Auth, e.SecretHeaders})
 		}
 		tv.Events = listEvents(tb, s, id, "")
 		ds, err := s.ListDeliveries(ctx, aviso.ListDeliveriesParams{TenantID: id, ListParams: aviso.ListParams{Limit: aviso.MaxLimit}})
@@ -313,7 +317,8 @@ func TestCopy(t *testing.T) {
 		t.Fatalf("the copy reads back differently through aviso.Store; first difference at %s", diffLines(want, got))
 	}
 	if !strings.Contains(got, `"pending"`) || !strings.Contains(got, `"succeeded"`) || !strings.Contains(got, `"failed"`) ||
-		!strings.Contains(got, "whsec_old") || !strings.Contains(got, "tf-token-123") {
+		!strings.Contains(got, "whsec_old") || !strings.Contains(got, "tf-token-123") ||
+		!strings.Contains(got, "enc:v1:basic-password") || !strings.Contains(got, "enc:v1:api-key") {
 		t.Fatalf("the fixture lacks a delivery state, a rotated secret or a token:\n%s", got)
 	}
 

@@ -242,6 +242,11 @@ func fullEndpoint(tenantID, id string) *aviso.Endpoint {
 		VerifiedAt:     &verified,
 		CreatedAt:      Base(),
 		UpdatedAt:      Base(),
+		// Secret values reach the store sealed; to the store they are strings like any other.
+		Signing: aviso.SigningEd25519,
+		Auth: &aviso.Auth{Type: aviso.AuthOAuth2, TokenURL: "https://auth.example.co/token", ClientID: "aviso",
+			ClientSecret: "enc:v1:opaque", Scope: "webhooks", Audience: "erp", CAPEM: "-----BEGIN CERTIFICATE-----"},
+		SecretHeaders: map[string]string{"X-Signature-Key": "enc:v1:sealed"},
 	}
 }
 

@@ -268,6 +268,7 @@ func normEndpoint(e *aviso.Endpoint) aviso.Endpoint {
 	n.Headers = emptyMap(n.Headers)
 	n.RetrySchedule = emptySlice(n.RetrySchedule)
 	n.Metadata = emptyMap(n.Metadata)
+	n.SecretHeaders = emptyMap(n.SecretHeaders)
 	n.Secrets = emptySlice(n.Secrets)
 	secrets := make([]aviso.Secret, len(n.Secrets))
 	for i, s := range n.Secrets {
