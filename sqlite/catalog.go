@@ -254,7 +254,7 @@ const endpointCols = `id, tenant_id, url, description, event_types, format, head
 	disabled, disabled_reason, consecutive_failures, metadata, secrets, token, verified_at, created_at, updated_at,
 	auth, secret_headers, signing`
 
-// authText is the auth column: the auth as JSON, '' for none.
+// authText is the auth column: the auth as JSON, ” for none.
 func authText(a *aviso.Auth) string {
 	if a == nil {
 		return ""
