@@ -35,7 +35,7 @@ type Request struct {
 }
 
 // Build renders the request that delivers ev to ep at time now, in the endpoint's format, with
-// the Standard Webhooks headers (signed with every live secret), the endpoint's custom headers
+// the Standard Webhooks headers (signed with every live key), the endpoint's custom and secret headers
 // and the format's own headers. It fails when the endpoint has no live secret.
 func Build(ep *aviso.Endpoint, ev *aviso.Event, now time.Time) (*Request, error) {
 	body, err := Body(ep.Format, ev)
@@ -55,8 +55,11 @@ func build(ep *aviso.Endpoint, id string, body []byte, now time.Time, withConten
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	h := make(http.Header, 8+len(ep.Headers))
+	h := make(http.Header, 8+len(ep.Headers)+len(ep.SecretHeaders))
 	for k, v := range ep.Headers {
+		h.Set(k, v)
+	}
+	for k, v := range ep.SecretHeaders {
 		h.Set(k, v)
 	}
 	if withContentType {
@@ -68,7 +71,12 @@ func build(ep *aviso.Endpoint, id string, body []byte, now time.Time, withConten
 	h[HeaderSignature] = []string{sig}
 	switch ep.Format {
 	case aviso.FormatFacturaScripts:
-		h[HMACHeader] = []string{SignHMACHex(secrets[0], body)}
+		for _, sc := range secrets { // the newest HMAC secret (an endpoint of this format signs with HMAC)
+			if !strings.HasPrefix(sc, SigningKeyPrefix) {
+				h[HMACHeader] = []string{SignHMACHex(sc, body)}
+				break
+			}
+		}
 	case aviso.FormatTusFacturas:
 		h[TokenHeader] = []string{ep.Token}
 	}

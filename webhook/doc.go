@@ -5,7 +5,9 @@
 // Every request carries the Standard Webhooks headers, whatever the endpoint's format:
 // webhook-id (the event id, the same on every retry), webhook-timestamp (unix seconds of the
 // attempt) and webhook-signature ("v1,<base64 HMAC-SHA256 of id.timestamp.body>", one per live
-// secret, space-separated during a rotation; the key is the base64-decoded part of "whsec_…"),
+// secret, space-separated during a rotation; the key is the base64-decoded part of "whsec_…";
+// an endpoint with Ed25519 signing sends "v1a,<base64 Ed25519 signature of id.timestamp.body>"
+// made with its "whsk_…" key, verified with the "whpk_…" public key, see ed25519.go),
 // with Content-Type: application/json and User-Agent: Aviso/<version>.
 //
 // The formats (docs/formats/ shows a real request of each):

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,8 +189,9 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request, ev *ReceivedEvent)
 // MiddlewareOptions configures Middleware. At least one of Secrets, HMACSecret and Token is set;
 // every one that is set must pass.
 type MiddlewareOptions struct {
-	// Secrets are the endpoint's Standard Webhooks secrets; when set, webhook-signature must match
-	// one of them (401 otherwise). Give both during a rotation.
+	// Secrets are the endpoint's Standard Webhooks secrets ("whsec_…") or Ed25519 public keys
+	// ("whpk_…"); when set, webhook-signature must match one of them (401 otherwise). Give both
+	// during a rotation.
 	Secrets []string
 	// Tolerance is how far webhook-timestamp may be from Now. Default: 5 minutes.
 	Tolerance time.Duration
@@ -222,7 +224,16 @@ func Middleware(opts MiddlewareOptions, next HandlerFunc) (http.Handler, error) 
 		return nil, errors.New("webhook middleware: next handler is nil")
 	}
 	for i, s := range opts.Secrets {
-		if _, err := SecretKey(s); err != nil {
+		var err error
+		switch {
+		case strings.HasPrefix(s, PublicKeyPrefix):
+			_, err = publicKey(s)
+		case strings.HasPrefix(s, SigningKeyPrefix):
+			err = errors.New("a whsk_ signing key stays with the sender; give the middleware its whpk_ public key")
+		default:
+			_, err = SecretKey(s)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("webhook middleware: secret %d: %w", i, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -29,17 +30,27 @@ func SecretKey(secret string) ([]byte, error) {
 	return key, nil
 }
 
-// Sign returns the webhook-signature header value for a message: "v1,<base64 HMAC-SHA256 of
-// id.timestamp.body>" for each secret, space-separated.
+// Sign returns the webhook-signature header value for a message, one signature per key,
+// space-separated: "v1,<base64 HMAC-SHA256 of id.timestamp.body>" for a "whsec_" secret and
+// "v1a,<base64 Ed25519 signature of id.timestamp.body>" for a "whsk_" signing key.
 func Sign(secrets []string, id string, timestamp int64, body []byte) (string, error) {
 	var sb strings.Builder
 	for i, s := range secrets {
+		if i > 0 {
+			sb.WriteByte(' ')
+		}
+		if strings.HasPrefix(s, SigningKeyPrefix) {
+			priv, err := signingKey(s)
+			if err != nil {
+				return "", err
+			}
+			sb.WriteString("v1a,")
+			sb.WriteString(base64.StdEncoding.EncodeToString(ed25519.Sign(priv, signedContent(id, timestamp, body))))
+			continue
+		}
 		key, err := SecretKey(s)
 		if err != nil {
 			return "", err
-		}
-		if i > 0 {
-			sb.WriteByte(' ')
 		}
 		sb.WriteString("v1,")
 		sb.WriteString(base64.StdEncoding.EncodeToString(signature(key, id, timestamp, body)))

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -36,8 +37,10 @@ const maxSignatures = 10
 // Verifier checks Standard Webhooks signatures. The zero Tolerance and Now are replaced by their
 // defaults; Secrets must hold at least one secret.
 type Verifier struct {
-	// Secrets are the endpoint's secrets ("whsec_…"); during a rotation give both the old and the
-	// new one, and a request signed with either is accepted.
+	// Secrets are the endpoint's secrets ("whsec_…", checked against "v1," signatures) or public
+	// keys ("whpk_…", checked against "v1a," Ed25519 signatures), as the secret route shows them;
+	// during a rotation give both the old and the new one, and a request signed with either is
+	// accepted.
 	Secrets []string
 	// Tolerance is how far webhook-timestamp may be from Now, either way. Default: 5 minutes.
 	Tolerance time.Duration
@@ -46,7 +49,8 @@ type Verifier struct {
 }
 
 // Verify checks the webhook-id, webhook-timestamp and webhook-signature headers of a request
-// against its raw body. It returns nil when one "v1," signature in the header matches one secret.
+// against its raw body. It returns nil when one "v1," signature in the header matches one secret,
+// or one "v1a," signature verifies with one public key.
 func (v *Verifier) Verify(h http.Header, body []byte) error {
 	if len(v.Secrets) == 0 {
 		return fmt.Errorf("%w: Verifier.Secrets is empty; give it the endpoint's secret", ErrBadSecret)
@@ -77,23 +81,50 @@ func (v *Verifier) Verify(h http.Header, body []byte) error {
 			ErrTimestampTooNew, ts, ts-n, tol)
 	}
 	want := make([][]byte, 0, len(v.Secrets))
+	var pubs []ed25519.PublicKey
 	for i, s := range v.Secrets {
+		if strings.HasPrefix(s, PublicKeyPrefix) {
+			pub, err := publicKey(s)
+			if err != nil {
+				return fmt.Errorf("%w: key %d: %w", ErrBadSecret, i, err)
+			}
+			pubs = append(pubs, pub)
+			continue
+		}
+		if strings.HasPrefix(s, SigningKeyPrefix) {
+			return fmt.Errorf("%w: key %d is a whsk_ signing key, which stays with the sender; give the verifier its whpk_ public key", ErrBadSecret, i)
+		}
 		key, err := SecretKey(s)
 		if err != nil {
 			return fmt.Errorf("%w: secret %d: %w", ErrBadSecret, i, err)
 		}
 		want = append(want, signature(key, id, ts, body))
 	}
+	var msg []byte // signed content of v1a signatures, built once
 	for i, part := range strings.Fields(sigs) {
 		if i == maxSignatures {
 			break
 		}
 		version, b64, ok := strings.Cut(part, ",")
-		if !ok || version != "v1" {
+		if !ok || (version != "v1" && version != "v1a") {
 			continue
 		}
 		got, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil {
+			continue
+		}
+		if version == "v1a" {
+			if len(pubs) == 0 || len(got) != ed25519.SignatureSize {
+				continue
+			}
+			if msg == nil {
+				msg = signedContent(id, ts, body)
+			}
+			for _, pub := range pubs {
+				if ed25519.Verify(pub, msg, got) {
+					return nil
+				}
+			}
 			continue
 		}
 		for _, w := range want {
@@ -102,7 +133,7 @@ func (v *Verifier) Verify(h http.Header, body []byte) error {
 			}
 		}
 	}
-	return fmt.Errorf("%w: no v1 signature matches the secret(s); check the secret is the endpoint's current one and the body is verified as received, before any parsing", ErrBadSignature)
+	return fmt.Errorf("%w: no v1 or v1a signature matches the secret(s) or public key(s); check the key is the endpoint's current one and the body is verified as received, before any parsing", ErrBadSignature)
 }
 
 // SignHMACHex returns the X-Webhook-Signature value of the facturascripts format: the hex
