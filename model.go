@@ -149,22 +149,39 @@ type SecretHeader struct {
 // MarshalJSON renders the endpoint as the API shows it: the auth redacted, and secret headers
 // beside the plain ones as {"value":"••••","secret":true}. Secrets and Token never appear.
 func (e Endpoint) MarshalJSON() ([]byte, error) {
-	type plain Endpoint
-	out := struct {
-		plain
-		Headers map[string]any `json:"headers"`
-		Auth    *Auth          `json:"auth,omitempty"`
-	}{plain: plain(e), Auth: e.Auth.Redact()}
+	var headers map[string]any
 	if e.Headers != nil || e.SecretHeaders != nil {
-		out.Headers = make(map[string]any, len(e.Headers)+len(e.SecretHeaders))
+		headers = make(map[string]any, len(e.Headers)+len(e.SecretHeaders))
 		for k, v := range e.Headers {
-			out.Headers[k] = v
+			headers[k] = v
 		}
 		for k := range e.SecretHeaders {
-			out.Headers[k] = SecretHeader{Value: Redacted, Secret: true}
+			headers[k] = SecretHeader{Value: Redacted, Secret: true}
 		}
 	}
-	return json.Marshal(out)
+	// The fields of Endpoint in its order, with headers and auth as shown.
+	return json.Marshal(struct {
+		ID                  string            `json:"id"`
+		TenantID            string            `json:"tenant_id"`
+		URL                 string            `json:"url"`
+		Description         string            `json:"description"`
+		EventTypes          []string          `json:"event_types"`
+		Format              Format            `json:"format"`
+		Headers             map[string]any    `json:"headers"`
+		TimeoutSeconds      int               `json:"timeout_seconds"`
+		RetrySchedule       []Duration        `json:"retry_schedule"`
+		Disabled            bool              `json:"disabled"`
+		DisabledReason      string            `json:"disabled_reason,omitempty"`
+		ConsecutiveFailures int               `json:"consecutive_failures"`
+		Metadata            map[string]string `json:"metadata"`
+		Signing             string            `json:"signing"`
+		Auth                *Auth             `json:"auth,omitempty"`
+		VerifiedAt          *time.Time        `json:"verified_at,omitempty"`
+		CreatedAt           time.Time         `json:"created_at"`
+		UpdatedAt           time.Time         `json:"updated_at"`
+	}{e.ID, e.TenantID, e.URL, e.Description, e.EventTypes, e.Format, headers, e.TimeoutSeconds, e.RetrySchedule,
+		e.Disabled, e.DisabledReason, e.ConsecutiveFailures, e.Metadata, e.Signing, e.Auth.Redact(), e.VerifiedAt,
+		e.CreatedAt, e.UpdatedAt})
 }
 
 // Reasons an endpoint is disabled.

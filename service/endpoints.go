@@ -13,14 +13,18 @@ import (
 )
 
 // EndpointInput creates an endpoint. Zero fields take defaults: format standard, timeout 10 s,
-// every event type, a generated token (tusfacturas format). Verify defaults to true: the URL
-// must answer the subscription handshake before the endpoint is stored.
+// every event type, a generated token (tusfacturas format), HMAC signing, no auth. Verify
+// defaults to true: the URL must answer the subscription handshake before the endpoint is
+// stored. In JSON, "headers" holds both Headers and SecretHeaders (see endpointsecurity.go).
 type EndpointInput struct {
 	URL            string            `json:"url"`
 	Description    string            `json:"description"`
 	EventTypes     []string          `json:"event_types"`
 	Format         aviso.Format      `json:"format"`
 	Headers        map[string]string `json:"headers"`
+	SecretHeaders  map[string]string `json:"-"`       // write-only header values
+	Signing        string            `json:"signing"` // aviso.SigningHMAC (default) or aviso.SigningEd25519
+	Auth           *aviso.Auth       `json:"auth"`
 	TimeoutSeconds int               `json:"timeout_seconds"`
 	RetrySchedule  []aviso.Duration  `json:"retry_schedule"`
 	Metadata       map[string]string `json:"metadata"`
@@ -31,12 +35,18 @@ type EndpointInput struct {
 
 // EndpointPatch changes an endpoint; nil fields are left as they are. Changing the URL runs the
 // handshake again unless Verify is false. Disabled disables (reason "manual") or re-enables.
+// Changing Signing gives the endpoint a key of the new scheme, the old keys signing beside it
+// for the secret overlap as in a rotation. An Auth with an empty Type removes the auth; write-only
+// values sent as aviso.Redacted keep what is stored (see endpointsecurity.go).
 type EndpointPatch struct {
 	URL            *string            `json:"url"`
 	Description    *string            `json:"description"`
 	EventTypes     *[]string          `json:"event_types"`
 	Format         *aviso.Format      `json:"format"`
 	Headers        *map[string]string `json:"headers"`
+	SecretHeaders  *map[string]string `json:"-"`
+	Signing        *string            `json:"signing"`
+	Auth           *aviso.Auth        `json:"auth"`
 	TimeoutSeconds *int               `json:"timeout_seconds"`
 	RetrySchedule  *[]aviso.Duration  `json:"retry_schedule"`
 	Metadata       *map[string]string `json:"metadata"`
@@ -45,9 +55,12 @@ type EndpointPatch struct {
 	Disabled       *bool              `json:"disabled"`
 }
 
-// SecretInfo is what a receiver needs to check deliveries: the newest secret, every live secret
-// (a rotated-out one until it expires) and the TF-WebhookToken of the tusfacturas format.
+// SecretInfo is what a receiver needs to check deliveries: the newest verification key, every
+// live one (a rotated-out one until it expires) and the TF-WebhookToken of the tusfacturas
+// format. A verification key is the "whsec_…" secret of HMAC signing, or the "whpk_…" public
+// key of an Ed25519 "whsk_…" signing key, which itself never leaves Aviso.
 type SecretInfo struct {
+	Signing string         `json:"signing"`
 	Secret  string         `json:"secret"`
 	Secrets []aviso.Secret `json:"secrets"`
 	Token   string         `json:"token"`
@@ -72,9 +85,16 @@ func (s *Service) CreateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 		ID: aviso.NewID(aviso.PrefixEndpoint, now), TenantID: tenantID, URL: in.URL,
 		Description: in.Description, EventTypes: in.EventTypes, Format: in.Format, Headers: in.Headers,
 		TimeoutSeconds: in.TimeoutSeconds, RetrySchedule: in.RetrySchedule, Metadata: in.Metadata,
-		Secrets: []aviso.Secret{{Value: webhook.NewSecret()}}, Token: in.Token,
+		Token: in.Token, Signing: in.Signing, Auth: in.Auth, SecretHeaders: in.SecretHeaders,
 		CreatedAt: now, UpdatedAt: now,
 	}
+	if ep.Signing == "" {
+		ep.Signing = aviso.SigningHMAC
+	}
+	if ep.Auth != nil && ep.Auth.Type == "" {
+		ep.Auth = nil
+	}
+	ep.Secrets = []aviso.Secret{{Value: newSigningKey(ep.Signing)}}
 	if ep.Format == "" {
 		ep.Format = aviso.FormatStandard
 	}
@@ -124,12 +144,21 @@ func normalizeEndpoint(ep *aviso.Endpoint) {
 	if ep.RetrySchedule == nil {
 		ep.RetrySchedule = []aviso.Duration{}
 	}
+	if ep.SecretHeaders == nil {
+		ep.SecretHeaders = map[string]string{}
+	}
+	if ep.Signing == "" {
+		ep.Signing = aviso.SigningHMAC
+	}
 }
 
 // checkEndpoint validates the fields, the event types against the catalog and the URL against
 // the SSRF guard.
 func (s *Service) checkEndpoint(ctx context.Context, ep *aviso.Endpoint) error {
 	if err := ep.Validate(); err != nil {
+		return err
+	}
+	if err := checkRedacted(ep); err != nil {
 		return err
 	}
 	if len(ep.Token) > 200 {
@@ -143,7 +172,15 @@ func (s *Service) checkEndpoint(ctx context.Context, ep *aviso.Endpoint) error {
 			return fmt.Errorf("check event types: %w", err)
 		}
 	}
-	return s.guard.CheckURL(ctx, ep.URL)
+	if err := s.guard.CheckURL(ctx, ep.URL); err != nil {
+		return err
+	}
+	if ep.Auth != nil && ep.Auth.Type == aviso.AuthOAuth2 {
+		if err := s.guard.CheckURL(ctx, ep.Auth.TokenURL); err != nil {
+			return aviso.Invalid("auth.token_url", "%s", aviso.ErrorMessage(err))
+		}
+	}
+	return nil
 }
 
 // handshake sends the verification request and answers EINVALID on "url", saying what the URL
@@ -230,8 +267,24 @@ func (s *Service) UpdateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 	if err != nil {
 		return nil, err
 	}
+	old := *ep
 	oldURL := ep.URL
 	set(&ep.URL, in.URL)
+	set(&ep.SecretHeaders, in.SecretHeaders)
+	if in.Auth != nil {
+		a := *in.Auth
+		ep.Auth = &a
+		if a.Type == "" {
+			ep.Auth = nil
+		}
+	}
+	keepRedacted(ep, &old)
+	if in.Signing != nil && *in.Signing != ep.Signing && *in.Signing != "" {
+		ep.Signing = *in.Signing
+		if ep.Signing == aviso.SigningHMAC || ep.Signing == aviso.SigningEd25519 {
+			ep.Secrets = s.rotated(ep.Secrets, ep.Signing)
+		}
+	}
 	set(&ep.Description, in.Description)
 	set(&ep.EventTypes, in.EventTypes)
 	set(&ep.Format, in.Format)
@@ -329,18 +382,7 @@ func (s *Service) RotateSecret(ctx context.Context, p aviso.Principal, tenantID,
 		return nil, err
 	}
 	now := s.now()
-	expires := now.Add(s.cfg.SecretOverlap)
-	secrets := []aviso.Secret{{Value: webhook.NewSecret()}}
-	for _, old := range ep.Secrets {
-		switch {
-		case old.ExpiresAt == nil:
-			old.ExpiresAt = &expires
-		case !now.Before(*old.ExpiresAt):
-			continue
-		}
-		secrets = append(secrets, old)
-	}
-	ep.Secrets = secrets
+	ep.Secrets = s.rotated(ep.Secrets, ep.Signing)
 	ep.UpdatedAt = now
 	defer s.endpoints.forget(tenantID)
 	if err := s.store.UpdateEndpoint(ctx, ep); err != nil {
@@ -350,7 +392,25 @@ func (s *Service) RotateSecret(ctx context.Context, p aviso.Principal, tenantID,
 	return secretInfo(ep, now), nil
 }
 
-// GetSecret returns the endpoint's live secrets, newest first, and its token. ENOTFOUND.
+// rotated returns a new key of the signing scheme followed by the live keys of secrets, each
+// expiring SecretOverlap from now unless it expires sooner.
+func (s *Service) rotated(secrets []aviso.Secret, signing string) []aviso.Secret {
+	now := s.now()
+	expires := now.Add(s.cfg.SecretOverlap)
+	out := []aviso.Secret{{Value: newSigningKey(signing)}}
+	for _, old := range secrets {
+		switch {
+		case old.ExpiresAt == nil:
+			old.ExpiresAt = &expires
+		case !now.Before(*old.ExpiresAt):
+			continue
+		}
+		out = append(out, old)
+	}
+	return out
+}
+
+// GetSecret returns the endpoint's live verification keys, newest first, and its token. ENOTFOUND.
 func (s *Service) GetSecret(ctx context.Context, p aviso.Principal, tenantID, id string) (*SecretInfo, error) {
 	if _, err := s.tenant(ctx, p, tenantID); err != nil {
 		return nil, err
@@ -363,10 +423,14 @@ func (s *Service) GetSecret(ctx context.Context, p aviso.Principal, tenantID, id
 }
 
 func secretInfo(ep *aviso.Endpoint, now time.Time) *SecretInfo {
-	info := &SecretInfo{Secrets: []aviso.Secret{}, Token: ep.Token}
+	info := &SecretInfo{Signing: ep.Signing, Secrets: []aviso.Secret{}, Token: ep.Token}
 	for _, sc := range ep.Secrets {
 		if sc.ExpiresAt == nil || now.Before(*sc.ExpiresAt) {
-			info.Secrets = append(info.Secrets, sc)
+			key, err := webhook.VerificationKey(sc.Value)
+			if err != nil {
+				continue // not a key Build could sign with either
+			}
+			info.Secrets = append(info.Secrets, aviso.Secret{Value: key, ExpiresAt: sc.ExpiresAt})
 		}
 	}
 	if len(info.Secrets) > 0 {
