@@ -81,10 +81,21 @@ func (d *Dispatcher) send(ctx context.Context, ep *aviso.Endpoint, ev *aviso.Eve
 	return d.do(ctx, ep, req, ev.ID, now, false) // req is this attempt's own: no copy of its header
 }
 
+// newAttempt starts the record of an attempt with the request's headers, write-only values
+// redacted: the endpoint's secret headers and the TusFacturas token (authorization is recorded,
+// redacted, where it is set).
 func (d *Dispatcher) newAttempt(ep *aviso.Endpoint, eventID string, now time.Time, h http.Header) *aviso.Attempt {
 	headers := make(map[string]string, len(h))
 	for k, v := range h {
 		headers[k] = strings.Join(v, ", ")
+	}
+	if _, ok := headers[webhook.TokenHeader]; ok {
+		headers[webhook.TokenHeader] = aviso.Redacted
+	}
+	for k := range ep.SecretHeaders {
+		if k = http.CanonicalHeaderKey(k); headers[k] != "" {
+			headers[k] = aviso.Redacted
+		}
 	}
 	return &aviso.Attempt{
 		ID:             aviso.NewID(aviso.PrefixAttempt, now),
@@ -104,22 +115,46 @@ func (d *Dispatcher) do(ctx context.Context, ep *aviso.Endpoint, req *webhook.Re
 	timeout := Timeout(ep)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(req.Body))
+	client, err := d.clientFor(ep)
 	if err != nil {
-		a.Error = fmt.Sprintf("invalid URL: %v", err)
+		a.Error = err.Error()
 		return a, 0
 	}
-	hr.Header = req.Header
-	if shared {
-		hr.Header = req.Header.Clone()
+	header := req.Header
+	if shared || ep.Auth != nil {
+		header = req.Header.Clone() // authorization is added to this attempt's copy only
 	}
 	start := d.now()
-	resp, err := d.client.Do(hr)
-	if err != nil {
-		a.DurationMS = d.now().Sub(start).Milliseconds()
-		a.Error = describe(ctx, err, timeout)
-		return a, 0
+	var resp *http.Response
+	for stale := ""; ; {
+		hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(req.Body))
+		if err != nil {
+			a.Error = fmt.Sprintf("invalid URL: %v", err)
+			return a, 0
+		}
+		hr.Header = header
+		logged, token, err := d.authorize(ctx, ep, hr, stale, timeout)
+		if err != nil {
+			a.DurationMS = d.now().Sub(start).Milliseconds()
+			a.Error = err.Error()
+			return a, 0
+		}
+		if logged != "" {
+			a.RequestHeaders["Authorization"] = logged
+		}
+		resp, err = client.Do(hr)
+		if err != nil {
+			a.DurationMS = d.now().Sub(start).Milliseconds()
+			a.Error = describe(ctx, err, timeout)
+			return a, 0
+		}
+		if resp.StatusCode != http.StatusUnauthorized || token == "" || stale != "" {
+			break
+		}
+		// The receiver refused the OAuth2 token (revoked, or expired early): once, with a new one.
+		_, _ = io.CopyN(io.Discard, resp.Body, maxDiscard)
+		resp.Body.Close()
+		stale = token
 	}
 	buf := d.bufs.Get().(*[aviso.MaxResponseBody]byte)
 	n, _ := io.ReadFull(resp.Body, buf[:])

@@ -144,6 +144,7 @@ type Dispatcher struct {
 	transport    *http.Transport
 	client       *http.Client
 	bufs         sync.Pool // *[aviso.MaxResponseBody]byte
+	auth         authState // OAuth2 tokens and per-endpoint TLS clients (auth.go)
 	stats        counters
 	running      atomic.Bool
 	renews       bool // the store is an aviso.LeaseKeeper: leases are renewed while held
@@ -261,6 +262,7 @@ func (d *Dispatcher) Stats() Stats {
 // Close closes idle connections to endpoints. Call it after Run has returned.
 func (d *Dispatcher) Close() error {
 	d.transport.CloseIdleConnections()
+	d.auth.close()
 	return nil
 }
 
