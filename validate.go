@@ -334,7 +334,6 @@ func firstError(err error) error {
 	return err
 }
 
-
 // Validate checks an event before it is published. It does not check the catalog or schemas.
 func (ev *Event) Validate() error {
 	if !eventIDPattern.MatchString(ev.ID) {

@@ -331,7 +331,10 @@ func decode(r *http.Request, v any) error {
 		syn *json.SyntaxError
 		typ *json.UnmarshalTypeError
 	)
+	var ae *aviso.Error // from a type's own UnmarshalJSON, e.g. an endpoint's headers
 	switch {
+	case errors.As(err, &ae):
+		return ae
 	case errors.Is(err, io.EOF):
 		return aviso.Errorf(aviso.EBADREQUEST, emptyBody)
 	case errors.Is(err, io.ErrUnexpectedEOF):
