@@ -143,7 +143,7 @@ func TestEndpointAuthInvalid(t *testing.T) {
 		{"unknown auth field", map[string]any{"auth": map[string]any{"type": "bearer", "token": "t", "tokn": "t"}}, "tokn"},
 		{"authorization header beside auth", map[string]any{"auth": map[string]any{"type": "bearer", "token": "t"},
 			"headers": map[string]any{"authorization": "Bearer x"}}, "headers"},
-		{"secret header placeholder", map[string]any{"headers": map[string]any{"X-K": map[string]any{"value": aviso.Redacted, "secret": true}}}, "headers"},
+		{"secret header placeholder", map[string]any{"headers": map[string]any{"X-K": map[string]any{"value": aviso.Redacted, "secret": true}}}, "/headers/X-K"},
 		{"header neither string nor object", map[string]any{"headers": map[string]any{"X-K": 5}}, "headers"},
 		{"signing unknown", map[string]any{"signing": "rsa"}, "signing"},
 		{"ed25519 facturascripts", map[string]any{"signing": "ed25519", "format": "facturascripts"}, "signing"},

@@ -155,10 +155,10 @@ func normalizeEndpoint(ep *aviso.Endpoint) {
 // checkEndpoint validates the fields, the event types against the catalog and the URL against
 // the SSRF guard.
 func (s *Service) checkEndpoint(ctx context.Context, ep *aviso.Endpoint) error {
-	if err := ep.Validate(); err != nil {
+	if err := checkRedacted(ep); err != nil {
 		return err
 	}
-	if err := checkRedacted(ep); err != nil {
+	if err := ep.Validate(); err != nil {
 		return err
 	}
 	if len(ep.Token) > 200 {

@@ -130,7 +130,7 @@ func keepRedacted(ep *aviso.Endpoint, old *aviso.Endpoint) {
 func checkRedacted(ep *aviso.Endpoint) error {
 	for k, v := range ep.SecretHeaders {
 		if v == aviso.Redacted {
-			return aviso.Invalid("headers", "secret header %q holds the redacted placeholder %q; send the real value", k, aviso.Redacted)
+			return aviso.Invalid("/headers/"+k, "holds the redacted placeholder %q; send the real value", aviso.Redacted)
 		}
 	}
 	return nil
