@@ -13,7 +13,7 @@ import (
 
 // The events feed (see aviso's feed.go for the invariant). Concurrent publishes commit in any
 // order, so an event's position is (xid, seq): the transaction that wrote it (the events.xid
-// column, pg_current_xact_id() by default; migration 0006) and its seq. A read takes xmin, the
+// column, pg_current_xact_id() by default; migration 0007) and its seq. A read takes xmin, the
 // oldest transaction still running in its snapshot, and returns only events with xid < xmin:
 // those transactions have all ended, so no event can appear later below the positions returned,
 // and every transaction that may still commit an event has an xid ≥ xmin, so (xmin, 0) is a safe

@@ -1,4 +1,4 @@
--- 0006_events_xid: the events feed (see feed.go). Each event keeps the ID of the transaction that
+-- 0007_events_xid: the events feed (see feed.go). Each event keeps the ID of the transaction that
 -- wrote it; the feed reads a tenant's events in (xid, seq) order, and only those whose transaction
 -- is older than every transaction still running, so that a cursor never passes an event that a
 -- concurrent publish commits later. Events stored before this migration take its own xid: they
