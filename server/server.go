@@ -96,6 +96,9 @@ type Config struct {
 	// PortalFrameAncestors lists the sites that may embed the tenant portal in an iframe (CSP
 	// frame-ancestors), e.g. "https://app.example.com". Default "*": any site.
 	PortalFrameAncestors string
+	// PortalBrand is the tenant portal's white label (name, logo, colour, support link).
+	// Default: Aviso's.
+	PortalBrand web.Brand
 	// DisableUI leaves /ui/ unmounted.
 	DisableUI bool
 	// MetricsToken, when set, is the bearer token GET /metrics requires. Default: none, the
@@ -264,7 +267,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		ui, err := web.New(web.Config{Service: s.Service, Store: s.Store, Logger: s.log, PortalSecret: secret,
 			BaseURL: cfg.PublicURL, Secure: strings.HasPrefix(cfg.PublicURL, "https://"),
-			PortalFrameAncestors: cfg.PortalFrameAncestors, Outbox: s.Outbox})
+			PortalFrameAncestors: cfg.PortalFrameAncestors, Brand: cfg.PortalBrand, Outbox: s.Outbox})
 		if err != nil {
 			return nil, fmt.Errorf("dashboard: %w", err)
 		}

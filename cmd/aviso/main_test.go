@@ -50,6 +50,14 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 				t.Errorf("env: %+v", c)
 			}
 		}},
+		{"portal brand", []string{"serve", "--portal-name", "Facturas Acme", "--portal-color", "#1d4ed8"},
+			map[string]string{"AVISO_PORTAL_LOGO_URL": "https://cdn.example/logo.png", "AVISO_PORTAL_SUPPORT_URL": "mailto:soporte@example.com"},
+			func(t *testing.T, m *Main) {
+				b := m.Server.PortalBrand
+				if b.Name != "Facturas Acme" || b.PrimaryColor != "#1d4ed8" || b.LogoURL != "https://cdn.example/logo.png" || b.SupportURL != "mailto:soporte@example.com" {
+					t.Errorf("portal brand %+v", b)
+				}
+			}},
 		{"flags win over environment", []string{"serve", "--addr", "127.0.0.1:1", "--allow-private-networks=false"},
 			map[string]string{"AVISO_ADDR": ":9999", "AVISO_ALLOW_PRIVATE_NETWORKS": "1"}, func(t *testing.T, m *Main) {
 				if m.Server.Addr != "127.0.0.1:1" || m.Server.AllowPrivateNetworks {
