@@ -89,3 +89,11 @@ func parseAcceptLanguage(header string) string {
 	sort.SliceStable(cs, func(a, b int) bool { return cs[a].q > cs[b].q })
 	return cs[0].lang
 }
+
+// statusTitle is the heading of an error page of an HTTP status, in the translator's language.
+func (t translator) statusTitle(status int) string {
+	if s, ok := t["http_"+strconv.Itoa(status)]; ok {
+		return s
+	}
+	return http.StatusText(status)
+}

@@ -212,6 +212,19 @@ func messagesEN() translator {
 		"help":                     "Help",
 		"help_contact":             "Contact support",
 		"nav_tenant":               "Tenant",
+		"form_check_field":         "Check the field marked below.",
+		"handshake_failed":         "The URL did not accept the verification request: %s. It must answer a POST with a 2xx within 5 seconds; or untick “Verify the URL first” to save it without the check.",
+		"handshake_status":         "it answered HTTP %d",
+		"handshake_timeout":        "it did not answer within %s",
+		"http_400":                 "Bad request",
+		"http_401":                 "Not signed in",
+		"http_403":                 "Not allowed",
+		"http_404":                 "Not found",
+		"http_409":                 "Already exists",
+		"http_413":                 "Too large",
+		"http_422":                 "Cannot be done",
+		"http_500":                 "Server error",
+		"http_503":                 "Unavailable",
 	}
 }
 
@@ -426,5 +439,18 @@ func messagesES() translator {
 		"help":                     "Ayuda",
 		"help_contact":             "Contactar con soporte",
 		"nav_tenant":               "Cliente",
+		"form_check_field":         "Revise el campo marcado abajo.",
+		"handshake_failed":         "La URL no aceptó la petición de verificación: %s. Debe responder a un POST con un 2xx en 5 segundos; o desmarque «Verificar la URL antes» para guardarla sin comprobarla.",
+		"handshake_status":         "respondió HTTP %d",
+		"handshake_timeout":        "no respondió en %s",
+		"http_400":                 "Petición incorrecta",
+		"http_401":                 "Sin sesión",
+		"http_403":                 "No permitido",
+		"http_404":                 "No encontrado",
+		"http_409":                 "Ya existe",
+		"http_413":                 "Demasiado grande",
+		"http_422":                 "No se puede hacer",
+		"http_500":                 "Error del servidor",
+		"http_503":                 "No disponible",
 	}
 }

@@ -24,6 +24,8 @@ type tenantsData struct {
 	More    bool
 	Next    string
 	Form    service.TenantInput
+	Field   string // the field an error is about
+	Message string // and what is wrong with it
 }
 
 func (h *Handler) tenants(w http.ResponseWriter, r *request) {
@@ -46,7 +48,8 @@ func (h *Handler) createTenant(w http.ResponseWriter, r *request) {
 	in := service.TenantInput{ID: strings.TrimSpace(r.PostFormValue("id")), Name: strings.TrimSpace(r.PostFormValue("name"))}
 	t, err := h.svc.CreateTenant(r.Context(), r.principal(), in)
 	if isUserError(err) {
-		h.renderTenants(w, r, statusOf(err), tenantsData{Form: in}, errorText(err))
+		banner, field, msg := h.formError(r.Request, err, []string{"id", "name"})
+		h.renderTenants(w, r, statusOf(err), tenantsData{Form: in, Field: field, Message: msg}, banner)
 		return
 	}
 	if err != nil {
@@ -160,7 +163,8 @@ type endpointFormData struct {
 	Edit           bool
 	Action, Cancel string
 	Form           endpointForm
-	Field          string
+	Field          string // the field the error is about, marked on the form
+	FieldError     string // what is wrong with it, in the page's language where known
 	Types          []*aviso.EventType
 	Formats        []aviso.Format
 }
@@ -251,8 +255,7 @@ func (h *Handler) renderEndpointForm(w http.ResponseWriter, r *request, status i
 	}
 	v := h.page(r, title, d)
 	if err != nil {
-		v.Error = errorText(err)
-		d.Field = aviso.ErrorField(err)
+		v.Error, d.Field, d.FieldError = h.formError(r.Request, err, endpointFormFields)
 		v.D = d
 	}
 	h.render(w, status, "endpoint_form", v)

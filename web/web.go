@@ -459,7 +459,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msgKe
 		sp = &s
 	}
 	v := h.newView(r, sp, "error_title", nil)
-	v.Title = http.StatusText(status)
+	v.Title = h.msgs[v.Lang].statusTitle(status)
 	v.D = h.msgs[v.Lang].T(msgKey)
 	h.render(w, status, "error", v)
 }
@@ -484,7 +484,7 @@ func (h *Handler) failErr(w http.ResponseWriter, r *request, err error) {
 		if isUserError(err) {
 			status := statusOf(err)
 			v := h.page(r, "error_title", errorText(err))
-			v.Title = http.StatusText(status)
+			v.Title = h.msgs[v.Lang].statusTitle(status)
 			h.render(w, status, "error", v)
 			return
 		}

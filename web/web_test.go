@@ -165,7 +165,7 @@ func TestCreateTenantForm(t *testing.T) {
 	t.Run("invalid", func(t *testing.T) {
 		r := u.post("/ui/tenants", url.Values{"id": {"bad id!"}, "name": {"X"}})
 		wantStatus(t, r, http.StatusUnprocessableEntity)
-		wantContains(t, r, "id: must be")
+		wantContains(t, r, `id="tenant-id-error">must be`)
 	})
 }
 
@@ -380,21 +380,45 @@ func TestEndpointFormErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		form url.Values
+		id   string // the field's element id
 		want string
 	}{
-		{"bad url", url.Values{"url": {"ftp://x"}, "format": {"standard"}}, "url: must be an absolute"},
-		{"bad header line", url.Values{"url": {failing.URL}, "headers": {"no colon here"}}, "headers: line 1"},
-		{"bad retry", url.Values{"url": {failing.URL}, "retry_schedule": {"soon"}}, "retry_schedule:"},
-		{"bad timeout", url.Values{"url": {failing.URL}, "timeout_seconds": {"99"}, "format": {"standard"}}, "timeout_seconds:"},
-		{"handshake refused", url.Values{"url": {failing.URL}, "format": {"standard"}, "verify": {"1"}}, "500"},
+		{"bad url", url.Values{"url": {"ftp://x"}, "format": {"standard"}}, "url", "must be an absolute"},
+		{"bad header line", url.Values{"url": {failing.URL}, "headers": {"no colon here"}}, "headers", "line 1"},
+		{"bad retry", url.Values{"url": {failing.URL}, "retry_schedule": {"soon"}}, "retry", "is not a duration"},
+		{"bad timeout", url.Values{"url": {failing.URL}, "timeout_seconds": {"99"}, "format": {"standard"}}, "timeout", "30"},
+		{"handshake refused", url.Values{"url": {failing.URL}, "format": {"standard"}, "verify": {"1"}}, "url",
+			"The URL did not accept the verification request: it answered HTTP 500."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := u.post("/ui/t/acme/endpoints", tt.form)
 			wantStatus(t, r, http.StatusUnprocessableEntity)
-			wantContains(t, r, tt.want, `name="url"`)
+			// The banner says to look at the field; the field is marked and carries the message.
+			wantContains(t, r, "Check the field marked below.", `aria-invalid="true" aria-describedby="`+tt.id+`-error"`,
+				`<span class="field-error" id="`+tt.id+`-error">`)
+			i := strings.Index(r.body, `id="`+tt.id+`-error">`)
+			if i < 0 || !strings.Contains(r.body[i:min(len(r.body), i+400)], html.EscapeString(tt.want)) {
+				t.Errorf("the %s field's message lacks %q: %s", tt.id, tt.want, excerpt(r.body))
+			}
+			if strings.Contains(r.body, `"verify": false`) || strings.Contains(r.body, tt.id+": ") {
+				t.Error("the form shows API wording")
+			}
 		})
 	}
+	t.Run("spanish", func(t *testing.T) {
+		r := u.post("/ui/t/acme/endpoints", url.Values{"url": {failing.URL}, "format": {"standard"}, "verify": {"1"}},
+			"Accept-Language", "es")
+		wantContains(t, r, "Revise el campo marcado abajo.", "La URL no aceptó la petición de verificación: respondió HTTP 500.")
+	})
+	t.Run("error page headings", func(t *testing.T) {
+		r := u.get("/ui/t/nope/endpoints", "Accept-Language", "es")
+		wantStatus(t, r, http.StatusNotFound)
+		wantContains(t, r, "<h1>No encontrado</h1>")
+		if strings.Contains(r.body, "Not Found") {
+			t.Error("a Spanish error page has an English heading")
+		}
+	})
 	page, err := e.svc.ListEndpoints(context.Background(), root, "acme", aviso.ListParams{})
 	if err != nil || len(page.Data) != 0 {
 		t.Errorf("endpoints after rejected forms: %d, %v", len(page.Data), err)
