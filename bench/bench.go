@@ -42,10 +42,11 @@ const (
 	ScenarioFanout   = "fanout"
 	ScenarioIsolate  = "isolation"
 	ScenarioBacklog  = "backlog"
+	ScenarioOutbox   = "outbox"
 )
 
 // Scenarios lists every scenario in the order Run runs them. The ceiling is always measured.
-var Scenarios = []string{ScenarioEndToEnd, ScenarioPublish, ScenarioLatency, ScenarioFanout, ScenarioIsolate, ScenarioBacklog}
+var Scenarios = []string{ScenarioEndToEnd, ScenarioPublish, ScenarioLatency, ScenarioFanout, ScenarioIsolate, ScenarioBacklog, ScenarioOutbox}
 
 // Config configures a run. Zero fields take the documented defaults.
 type Config struct {
@@ -77,6 +78,10 @@ type Config struct {
 	// SQLiteSynchronous is the SQLite synchronous pragma of in-process nodes: "FULL" (default,
 	// the server's: every commit on disk before it is acknowledged) or "NORMAL".
 	SQLiteSynchronous string
+	// OutboxURL is the database (postgres://… or mysql://…) in which the outbox scenario makes
+	// a fresh outbox (a schema, or a database) to relay from. Default: DatabaseURL; without
+	// either the scenario is skipped.
+	OutboxURL string
 	// DataDir is where in-process SQLite nodes keep their files, one subdirectory per node.
 	// Default: a temporary directory, removed at the end.
 	DataDir string
@@ -112,6 +117,11 @@ type Sizes struct {
 	Backlog         int           `json:"backlog_deliveries"`
 	Timeout         time.Duration `json:"timeout_ns"`         // bound of each scenario but the backlog
 	BacklogTimeout  time.Duration `json:"backlog_timeout_ns"` // bound of the backlog scenario
+	// The outbox scenario: rows drained from a pre-filled outbox, then rows inserted one per
+	// transaction at OutboxRate rows/s for the commit-to-receipt latency. 0 rows: skipped.
+	OutboxRows        int `json:"outbox_rows"`
+	OutboxLatencyRows int `json:"outbox_latency_rows"`
+	OutboxRate        int `json:"outbox_rate"`
 }
 
 // FullSizes are the sizes of issue 6.
@@ -120,6 +130,7 @@ var FullSizes = Sizes{
 	BatchEvents: 200_000, BatchSize: 500, LatencyRate: 1000, LatencyEvents: 10_000,
 	FanoutEndpoints: 1000, FanoutRounds: 3, Isolation: 20_000, IsolationRounds: 5, Backlog: 1_000_000,
 	Timeout: 3 * time.Minute, BacklogTimeout: 10 * time.Minute,
+	OutboxRows: 100_000, OutboxLatencyRows: 5_000, OutboxRate: 500,
 }
 
 // QuickSizes make a run of under a minute: the same scenarios with small counts and bounds
@@ -130,6 +141,7 @@ var QuickSizes = Sizes{
 	BatchEvents: 5_000, BatchSize: 500, LatencyRate: 1000, LatencyEvents: 1_000,
 	FanoutEndpoints: 100, FanoutRounds: 2, Isolation: 1_000, IsolationRounds: 1, Backlog: 10_000,
 	Timeout: 7 * time.Second, BacklogTimeout: 12 * time.Second,
+	OutboxRows: 10_000, OutboxLatencyRows: 500, OutboxRate: 500,
 }
 
 // Report is the outcome of a run, as written to JSON.

@@ -98,6 +98,16 @@ func (r *runner) runStore(ctx context.Context, store string) []Result {
 			}
 		}
 	}
+	if r.wants(ScenarioOutbox) && ctx.Err() == nil {
+		res, err := r.outboxScenario(ctx, store)
+		for i := range res {
+			res[i].Store, res[i].Scenario, res[i].Nodes = store, ScenarioOutbox, 1
+		}
+		out = append(out, res...)
+		if err != nil {
+			fail(ScenarioOutbox, err)
+		}
+	}
 	if r.wants(ScenarioBacklog) && ctx.Err() == nil {
 		res, err := r.backlog(ctx, store)
 		for i := range res {

@@ -54,6 +54,7 @@ const (
 	DefaultPollPostgres     = time.Second
 	DefaultPollMariaDB      = 100 * time.Millisecond
 	DefaultMaxBackoff       = 30 * time.Second
+	DefaultWorkers          = 2
 	DefaultStatusTimeout    = 2 * time.Second
 	notifyChannel           = "aviso_outbox"
 	principalKeyID          = "outbox"
@@ -80,6 +81,10 @@ type Config struct {
 	PollInterval time.Duration
 	// MaxBackoff caps the wait before retrying a source after an error. Default 30 s.
 	MaxBackoff time.Duration
+	// Workers is how many batches of one PostgreSQL source a relay works on at once (SKIP
+	// LOCKED gives each its own rows), so that reading, publishing and deleting overlap.
+	// Default 2. A MariaDB source has one (see lead).
+	Workers int
 }
 
 // Relay moves outbox rows from the sources into Aviso. Create it with New, run it with Run.
@@ -107,6 +112,9 @@ func New(cfg Config) (*Relay, error) {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, svc: cfg.Service}
 	names := map[string]bool{}

@@ -184,9 +184,21 @@ func (s *source) signal() {
 
 // run relays the source until ctx ends.
 func (s *source) run(ctx context.Context) {
-	if s.d.kind == "postgres" {
-		go s.listen(ctx)
+	if s.d.kind != "postgres" {
+		s.work(ctx) // one worker: it holds the source's lock (see lead)
+		return
 	}
+	var wg sync.WaitGroup
+	wg.Go(func() { s.listen(ctx) })
+	for range s.r.cfg.Workers {
+		wg.Go(func() { s.work(ctx) })
+	}
+	wg.Wait()
+}
+
+// work is one relay loop: it relays batches while they come full, then waits for a wake-up or
+// the poll interval.
+func (s *source) work(ctx context.Context) {
 	log := s.r.log.With("source", s.name)
 	backoff := time.Duration(0)
 	timer := time.NewTimer(0)
@@ -208,7 +220,8 @@ func (s *source) run(ctx context.Context) {
 			log.Warn("outbox relay failed; retrying", "error", err, "retry_in", wait.String())
 		case n == s.r.cfg.BatchSize:
 			backoff = 0
-			continue // more may wait: read again at once
+			s.signal() // more may wait: a sibling worker reads the next batch meanwhile
+			continue
 		default:
 			backoff = 0
 		}
