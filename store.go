@@ -154,8 +154,7 @@ type Store interface {
 
 	// QueueStats describes the delivery queue across every tenant at now (for metrics): the
 	// pending deliveries of enabled endpoints due by now and due later, the oldest due one's
-	// NextAttemptAt, and how many endpoints are disabled. Counts may lag by deliveries a store
-	// holds outside its tables (SQLite's spill); OldestDue does not.
+	// NextAttemptAt, and how many endpoints are disabled.
 	QueueStats(ctx context.Context, now time.Time) (QueueStats, error)
 
 	// Prune deletes up to Limit events created before Before, with their deliveries and attempts,

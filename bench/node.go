@@ -138,9 +138,13 @@ func (r *runner) startNodeKey(ctx context.Context, store string, paused bool, ke
 	return n, nil
 }
 
-// writerOf returns the WriterStats of srv's store if it is SQLite, nil otherwise.
+// writerReporter is a store with a single writer that reports what it has done (the SQLite
+// store does).
+type writerReporter interface{ WriterStats() sqlite.WriterStats }
+
+// writerOf returns the WriterStats of srv's store if it reports them, nil otherwise.
 func writerOf(srv *server.Server) func() (sqlite.WriterStats, bool) {
-	if st, ok := srv.Store.(*sqlite.Store); ok {
+	if st, ok := srv.Store.(writerReporter); ok {
 		return func() (sqlite.WriterStats, bool) { return st.WriterStats(), true }
 	}
 	return nil

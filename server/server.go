@@ -80,10 +80,6 @@ type Config struct {
 	PruneInterval time.Duration
 	// SQLiteSynchronous is SQLite's synchronous pragma: "FULL" (default) or "NORMAL".
 	SQLiteSynchronous string
-	// SQLiteDeferLimit is how many new deliveries SQLite may keep in memory until their first
-	// attempt instead of writing them at the publish (sqlite.Options.DeferLimit). Default
-	// 20,000; negative: none.
-	SQLiteDeferLimit int
 	// Logger receives the node's logs; records logged in a request's context get its
 	// request_id. Default: text to stderr.
 	Logger *slog.Logger
@@ -317,8 +313,7 @@ func (s *Server) openStore(ctx context.Context) error {
 	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(s.cfg.DataDir, "aviso.db"), sqlite.Options{Logger: s.log, Synchronous: s.cfg.SQLiteSynchronous,
-		DeferLimit: s.cfg.SQLiteDeferLimit})
+	st, err := sqlite.Open(ctx, filepath.Join(s.cfg.DataDir, "aviso.db"), sqlite.Options{Logger: s.log, Synchronous: s.cfg.SQLiteSynchronous})
 	if err != nil {
 		return fmt.Errorf("open SQLite store: %w", err)
 	}

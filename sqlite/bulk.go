@@ -83,12 +83,12 @@ func (b bulkStatement) sql(rows int) string {
 // hotStatements lists every statement prepare prepares.
 func hotStatements() []string {
 	var out []string
-	for _, b := range []bulkStatement{insertAttempts, updateCompleted, updateEndpointFailures, insertEventRows, insertDeliveryRows, insertAttempted, writeDeferredRows} {
+	for _, b := range []bulkStatement{insertAttempts, updateCompleted, updateEndpointFailures, insertEventRows, insertDeliveryRows, insertAttempted} {
 		for size := maxBulkRows; size >= 1; size /= 2 {
 			out = append(out, b.sql(size))
 		}
 	}
-	return append(out, completeEndpoints, completeSavepoint, completeRelease, endpointTenants)
+	return append(out, completeEndpoints, endpointTenants)
 }
 
 // chunkSize is the size of the next chunk of a batch of n rows: the largest power of two ≤ n,
@@ -137,30 +137,37 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, b bulkStatement, n int, ar
 	return nil
 }
 
-// execCount is exec, returning how many rows the statements changed.
-func (s *Store) execCount(ctx context.Context, tx *sql.Tx, b bulkStatement, n int, args func(dst []any, i int) []any) (int64, error) {
+// queryIDs is exec for a statement that returns IDs: it returns the set of them.
+func (s *Store) queryIDs(ctx context.Context, tx *sql.Tx, b bulkStatement, n int, args func(dst []any, i int) []any) (map[string]bool, error) {
 	var vals []any
-	var total int64
+	ids := make(map[string]bool, n)
 	for done := 0; done < n; {
 		size := chunkSize(n - done)
 		st, err := s.stmt(ctx, tx, b.sql(size))
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		vals = vals[:0]
 		for i := done; i < done+size; i++ {
 			vals = args(vals, i)
 		}
-		res, err := st.ExecContext(ctx, vals...)
+		rows, err := st.QueryContext(ctx, vals...)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		changed, err := res.RowsAffected()
-		if err != nil {
-			return 0, err
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			ids[id] = true
 		}
-		total += changed
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
 		done += size
 	}
-	return total, nil
+	return ids, nil
 }

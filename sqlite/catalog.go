@@ -74,42 +74,15 @@ func (s *Store) UpdateTenant(ctx context.Context, t *aviso.Tenant) error {
 	})
 }
 
-// DeleteTenant removes a tenant and, by cascade, everything it owns. ENOTFOUND.
-//
-// A tenant may own millions of rows, and the store has one writer: deleting them in one
-// transaction would hold every other write (every publish) for seconds. The tenant's events, with
-// their deliveries and attempts by cascade, are deleted first, deleteChunk at a time, each chunk
-// its own write; then the tenant and what remains. Should the process stop half-way, the tenant
-// is still there with fewer events, and deleting it again finishes the job. Its deferred
-// deliveries (deferred.go) are dropped from memory with the tenant; claims meanwhile drop those
-// whose event they find deleted.
+// DeleteTenant removes a tenant and, by cascade, everything it owns, in one transaction; its
+// unwritten deliveries go with its events. ENOTFOUND.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
-	for {
-		var n int64
-		err := s.write(ctx, "delete tenant", func(ctx context.Context, tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN (
-				SELECT seq FROM events WHERE tenant_id = ? LIMIT ?)`, id, s.deleteChunk)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if n < int64(s.deleteChunk) {
-			break
-		}
-	}
-	var gone []*deferredDelivery
 	err := s.write(ctx, "delete tenant", func(ctx context.Context, tx *sql.Tx) error {
-		gone = s.deferred.matching(func(d *deferredDelivery) bool { return d.tenantID == id })
 		res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
 		return affected(res, err, "delete tenant")
 	})
 	if err == nil {
-		s.deferred.forget(gone)
+		s.window.forget(func(e *entry) bool { return e.tenantID == id })
 	}
 	return err
 }
@@ -409,24 +382,15 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 	})
 }
 
-// SetEndpointDisabled disables or re-enables an endpoint; see aviso.Store. ENOTFOUND.
+// SetEndpointDisabled disables or re-enables an endpoint, in one transaction; see aviso.Store.
+// ENOTFOUND.
 func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisabledParams) (*aviso.Endpoint, error) {
 	op := "enable endpoint"
 	if p.Disabled {
 		op = "disable endpoint"
 	}
 	var e *aviso.Endpoint
-	var failed, written []*deferredDelivery
-	more := false // pending rows left to fail after the first chunk
-	if !p.Disabled {
-		// Spilled deliveries of the endpoint that a disabling failed are failed as they are
-		// written (spill.go); they must be, before it is enabled.
-		if err := s.unspill(ctx); err != nil {
-			return nil, err
-		}
-	}
 	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
-		failed, written, more = nil, nil, false
 		var res sql.Result
 		var err error
 		if p.Disabled {
@@ -440,21 +404,7 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 			return err
 		}
 		if p.Disabled {
-			// Its deferred deliveries (deferred.go) fail with the rest, in memory once committed.
-			failed = s.deferred.matching(func(d *deferredDelivery) bool { return d.endpointID == p.ID })
-			if more, err = s.failPending(ctx, tx, p.ID, p.Now); err != nil {
-				return err
-			}
-		} else {
-			// A disabling still failing the endpoint's pending deliveries (failPending) stops
-			// here: those left are attempted.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM failing_endpoints WHERE endpoint_id = ?`, p.ID); err != nil {
-				return fmt.Errorf("enable endpoint: %w", err)
-			}
-			// Those that an earlier disabling failed stay failed: their rows are written now.
-			written = s.deferred.writable(func(d *deferredDelivery) bool { return d.endpointID == p.ID && d.failedAt != 0 })
-			s.deferred.writing(written)
-			if _, err := s.writeDeferred(ctx, tx, written); err != nil {
+			if err := failEndpoint(ctx, tx, p.ID, p.Now); err != nil {
 				return err
 			}
 		}
@@ -462,15 +412,10 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 		return err
 	})
 	if err != nil {
-		s.deferred.unwritten(written)
 		return nil, err
 	}
-	s.deferred.forget(written)
-	s.deferred.fail(failed, micros(p.Now))
-	if more {
-		if err := s.failRest(ctx, p.ID, p.Now); err != nil {
-			return nil, err
-		}
+	if p.Disabled {
+		s.window.forget(func(e *entry) bool { return e.endpointID == p.ID })
 	}
 	return e, nil
 }
@@ -478,111 +423,28 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 // disabledError is the last error of a delivery failed because its endpoint was disabled.
 const disabledError = "endpoint disabled"
 
-// failedByDisable is how disabling an endpoint leaves its pending deliveries (the SET list of an
-// UPDATE of deliveries; its one parameter is the time).
-const failedByDisable = `status = 'failed', last_error = '` + disabledError + `', next_attempt_at = NULL,
-	lease_owner = NULL, lease_until = NULL, updated_at = ?`
-
-// failPending fails up to s.failChunk pending deliveries of a disabled endpoint, at at, and
-// reports whether it may have left some.
-//
-// An endpoint may be disabled with a large backlog (an outage's worth of retries), and the store
-// has one writer: failing them all in one transaction would hold every other write (every
-// publish) for seconds. The disabling's own transaction fails a first chunk; its method then
-// fails the rest a chunk per write (failRest), as DeleteTenant deletes. While some may be left,
-// the endpoint has a row in failing_endpoints, written with the chunk: should the process stop
-// half-way, Open fails the rest (finishFailing). Enabling the endpoint again stops the failing,
-// at once or at Open. A delivery retried or replayed on the endpoint while the rest are being
-// failed is failed with them.
-func (s *Store) failPending(ctx context.Context, tx *sql.Tx, endpointID string, at time.Time) (more bool, err error) {
-	// None once the endpoint is enabled again: those left are attempted.
-	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET `+failedByDisable+`
-		WHERE id IN (SELECT id FROM deliveries INDEXED BY deliveries_endpoint_due
-			WHERE endpoint_id = ?2 AND status = 'pending' AND (SELECT disabled FROM endpoints WHERE id = ?2) = 1
-			LIMIT ?3)`, micros(at), endpointID, s.failChunk)
-	if err != nil {
-		return false, fmt.Errorf("fail pending deliveries: %w", err)
+// failEndpoint fails, as of at, every pending delivery of an endpoint being disabled: its
+// pending rows, and its unwritten deliveries, written as failed rows. It is the one place where
+// disabling fails deliveries; the caller forgets the endpoint's window entries once committed.
+func failEndpoint(ctx context.Context, tx *sql.Tx, endpointID string, at time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries INDEXED BY deliveries_endpoint_due SET status = 'failed',
+			last_error = ?1, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ?2
+		WHERE endpoint_id = ?3 AND status = 'pending'`, disabledError, micros(at), endpointID); err != nil {
+		return fmt.Errorf("fail pending deliveries: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("fail pending deliveries: %w", err)
-	}
-	more = n == int64(s.failChunk)
-	if more {
-		_, err = tx.ExecContext(ctx, `INSERT INTO failing_endpoints (endpoint_id, at) VALUES (?, ?)
-			ON CONFLICT (endpoint_id) DO UPDATE SET at = excluded.at`, endpointID, micros(at))
-	} else {
-		_, err = tx.ExecContext(ctx, `DELETE FROM failing_endpoints WHERE endpoint_id = ?`, endpointID)
-	}
-	if err != nil {
-		return false, fmt.Errorf("record the endpoint's failing: %w", err)
-	}
-	return more, nil
+	_, err := writeUnwritten(ctx, tx, &at, `u.endpoint_id = ?`, endpointID)
+	return err
 }
 
-// finishFailing fails the pending deliveries that the disablings recorded in failing_endpoints
-// left when the process stopped (see failPending), as of each disabling. Open runs it.
-func (s *Store) finishFailing(ctx context.Context) (int, error) {
-	type failing struct {
-		endpointID string
-		at         int64
-	}
-	var fs []failing
-	rows, err := s.w.QueryContext(ctx, `SELECT endpoint_id, at FROM failing_endpoints ORDER BY endpoint_id`)
-	if err != nil {
-		return 0, err
-	}
-	for rows.Next() {
-		var f failing
-		if err := rows.Scan(&f.endpointID, &f.at); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		fs = append(fs, f)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	for _, f := range fs {
-		if err := s.failRest(ctx, f.endpointID, fromMicros(f.at)); err != nil {
-			return 0, err
-		}
-	}
-	return len(fs), nil
-}
-
-// failRest fails the rest of a disabled endpoint's pending deliveries, a chunk per write (see
-// failPending).
-func (s *Store) failRest(ctx context.Context, endpointID string, at time.Time) error {
-	for more := true; more; {
-		if s.failRestHook != nil {
-			if err := s.failRestHook(); err != nil {
-				return err
-			}
-		}
-		err := s.write(ctx, "fail pending deliveries", func(ctx context.Context, tx *sql.Tx) (err error) {
-			more, err = s.failPending(ctx, tx, endpointID, at)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// DeleteEndpoint removes an endpoint and, by cascade, its deliveries and attempts (its deferred
-// deliveries are dropped from memory). ENOTFOUND.
+// DeleteEndpoint removes an endpoint and, by cascade, its deliveries and attempts (its
+// unwritten deliveries no longer count: their endpoint is gone). ENOTFOUND.
 func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
-	var gone []*deferredDelivery
 	err := s.write(ctx, "delete endpoint", func(ctx context.Context, tx *sql.Tx) error {
-		gone = s.deferred.matching(func(d *deferredDelivery) bool { return d.endpointID == id && d.tenantID == tenantID })
 		res, err := tx.ExecContext(ctx, `DELETE FROM endpoints WHERE tenant_id = ? AND id = ?`, tenantID, id)
 		return affected(res, err, "delete endpoint")
 	})
 	if err == nil {
-		s.deferred.forget(gone)
+		s.window.forget(func(e *entry) bool { return e.endpointID == id && e.tenantID == tenantID })
 	}
 	return err
 }

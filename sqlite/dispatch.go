@@ -46,21 +46,20 @@ const (
 
 // claimStatements lists the statements prepared on the readers.
 func claimStatements() []string {
-	return []string{claimDue, claimEligible, claimOldestOf, claimRows, claimEvents, claimEndpoints, nextDue}
+	return []string{claimDue, claimEligible, claimOldestOf, claimRows, claimEvents, claimEndpoints, nextDue, loadSQL}
 }
 
 // ClaimDeliveries leases up to Limit due deliveries of enabled endpoints, oldest due first; see
 // aviso.Store. It reads in a read transaction and keeps the leases in memory (lease.go): the
 // writer is not involved. Claims run one at a time. With ExcludeEndpoints it goes endpoint by
-// endpoint (claimOthers). Deferred deliveries (deferred.go) are claimed beside the rows, in the
-// same due order.
+// endpoint (claimOthers). Unwritten deliveries (unwritten.go) are loaded into the window first,
+// as far as it has room, and claimed beside the rows, in the same due order.
 //
-// A deferred delivery found gone (its event or endpoint deleted) is dropped from memory, one
-// found paused (its endpoint disabled) is failed there, and neither takes a claim's place: while
-// a pass drops some and leaves the claim short, another pass claims the rest. Otherwise the
-// leftovers of a deleted endpoint, older than everything else due, would fill claim after claim
-// with nothing, and the delivery engine would wait a second (dispatch.Config.IdleWait) between
-// them.
+// An entry found gone (its event or endpoint deleted) or paused (its endpoint disabled) is
+// forgotten, and takes no claim's place: while a pass forgets some and leaves the claim short,
+// another pass claims the rest. When the window is full and the claim still comes up short, the
+// window's entries that no claim holds are written as rows (writeIdle), which frees it for the
+// log's next deliveries, and the claim goes on.
 func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, error) {
 	claims := []*aviso.Claim{}
 	if p.Limit <= 0 {
@@ -68,10 +67,12 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 	}
 	s.claimMu.Lock()
 	defer s.claimMu.Unlock()
-	if err := s.loadSpill(ctx); err != nil { // if the set has room (spill.go)
-		s.log.Warn("could not load spilled deliveries", "err", err)
-	}
+	now := micros(p.Now)
+	flushed := false
 	for len(claims) < p.Limit {
+		if err := s.load(ctx, now); err != nil {
+			return nil, err
+		}
 		pass := p
 		pass.Limit = p.Limit - len(claims)
 		got, dropped, err := s.claimPass(ctx, pass)
@@ -81,59 +82,37 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 			}
 			return nil, err
 		}
-		var latest int64
-		for _, c := range got {
-			if c.Delivery.NextAttemptAt != nil {
-				latest = max(latest, micros(*c.Delivery.NextAttemptAt))
-			}
-		}
-		if s.deferred.spillAhead(p.ExcludeEndpoints, len(got) < pass.Limit && dropped == 0, latest) {
-			// Spilled deliveries may be due before some of these, or fill the claim: these are
-			// given back, and the pass runs again once the spill has shrunk (spill.go).
-			ids := make([]string, len(got))
-			for i, c := range got {
-				ids[i] = c.Delivery.ID
-			}
-			s.leases.release(p.Owner, ids)
-			s.deferred.release(p.Owner, ids)
-			shrank, err := s.consumeSomeSpill(ctx)
-			if err != nil {
-				s.log.Warn("could not load or write spilled deliveries", "err", err)
-			}
-			if shrank {
-				continue
-			}
-			got, dropped, err = s.claimPass(ctx, pass)
-			if err != nil {
-				if len(claims) > 0 {
-					break
-				}
-				return nil, err
-			}
-		}
 		claims = append(claims, got...)
-		if dropped == 0 {
-			break
+		_, backlogged := s.window.backlogged()
+		switch {
+		case len(claims) == p.Limit:
+		case dropped > 0, len(got) > 0 && backlogged:
+			continue // room was made for the log's next deliveries
+		case !flushed && backlogged && s.window.room(now) <= 0:
+			flushed = true
+			if err := s.writeIdle(ctx, now); err != nil {
+				s.log.Warn("could not write unwritten deliveries", "error", err)
+				return claims, nil
+			}
+			continue
 		}
+		break
 	}
 	return claims, nil
 }
 
-// claimPass is one pass of ClaimDeliveries: it returns the claims and how many deferred
-// deliveries it dropped (gone, or paused and so failed). The caller holds claimMu.
+// claimPass is one pass of ClaimDeliveries: it returns the claims and how many window entries
+// it forgot (gone or paused). The caller holds claimMu.
 func (s *Store) claimPass(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, int, error) {
 	now := micros(p.Now)
 	s.leases.startClaim(s.commit.commits.Load(), now)
-	s.deferred.expire(now)
 	exclude := make(map[string]bool, len(p.ExcludeEndpoints))
 	for _, ep := range p.ExcludeEndpoints {
 		exclude[ep] = true
 	}
-	// Taken before the read transaction starts: a deferred delivery is claimable once its
-	// publish has committed, so the snapshot holds its event.
-	deferred := s.deferred.due(now, exclude, p.Limit)
+	entries := s.window.due(now, exclude, p.Limit)
 	var claims []*aviso.Claim
-	var gone, paused []*deferredDelivery
+	var dropped []string
 	err := s.read(ctx, "claim deliveries", func(tx *sql.Tx) error {
 		if s.claimReadHook != nil {
 			s.claimReadHook(tx)
@@ -148,93 +127,59 @@ func (s *Store) claimPass(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Cl
 		if err != nil {
 			return err
 		}
-		for _, d := range deferred {
-			dues = append(dues, due{at: d.next, id: d.id, deferred: d})
+		for _, e := range entries {
+			dues = append(dues, due{at: e.next, id: e.id, entry: e})
 		}
 		if len(dues) == 0 {
 			return nil
 		}
 		slices.SortFunc(dues, func(a, b due) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) })
-		claims, gone, paused, err = s.claimsOf(ctx, tx, dues[:min(len(dues), p.Limit)])
+		claims, dropped, err = s.claimsOf(ctx, tx, dues[:min(len(dues), p.Limit)])
 		return err
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	// The deferred deliveries among the claims are leased now (the others picked lost their
-	// place to older rows, or are gone or paused). One that a completion wrote meanwhile (its
-	// lease had expired and it was queued again) is no longer queued, and is left out.
+	// The entries among the claims are leased now; one forgotten meanwhile (its row written by
+	// a retry or a disabling) is left out.
 	until := micros(p.LeaseUntil)
-	deferredByID := make(map[string]*deferredDelivery, len(deferred))
-	for _, d := range deferred {
-		deferredByID[d.id] = d
+	byID := make(map[string]*entry, len(entries))
+	for _, e := range entries {
+		byID[e.id] = e
 	}
-	var chosen []*deferredDelivery
+	var chosen []*entry
 	for _, c := range claims {
-		if d := deferredByID[c.Delivery.ID]; d != nil {
-			chosen = append(chosen, d)
+		if e := byID[c.Delivery.ID]; e != nil {
+			chosen = append(chosen, e)
 		}
 	}
-	taken := s.deferred.claim(chosen, p.Owner, until)
+	taken := s.window.lease(chosen, p.Owner, now, until)
 	ids := make([]string, 0, len(claims))
 	kept := claims[:0]
 	for _, c := range claims {
-		if d := deferredByID[c.Delivery.ID]; d == nil || taken[d] {
-			ids = append(ids, c.Delivery.ID)
+		if e := byID[c.Delivery.ID]; e == nil || taken[e] {
+			if e == nil {
+				ids = append(ids, c.Delivery.ID)
+			}
 			kept = append(kept, c)
 		}
 	}
-	claims = kept
 	s.leases.take(ids, p.Owner, until)
-	s.deferred.forget(gone)
-	if err := s.writeStaleDeferred(ctx, paused, p.Now); err != nil {
-		s.log.Warn("could not write deferred deliveries", "err", err)
-	}
-	return claims, len(gone) + len(paused), nil
+	s.window.forgetIDs(dropped)
+	return kept, len(dropped), nil
 }
 
-// writeStaleDeferred deals with the deferred deliveries that a claim should not keep claimable:
-// those of endpoints found disabled are failed in memory (see deferredSet.fail), as disabling
-// them failed their other pending deliveries (they were published in the same group commit as
-// the disabling, just before it, or it was not this store's doing); and once a second, it writes
-// those deferred more than deferSpan events ago, and the failing ones if the set is full.
-func (s *Store) writeStaleDeferred(ctx context.Context, paused []*deferredDelivery, now time.Time) error {
-	if len(paused) > 0 {
-		endpoints := make(map[string]bool)
-		for _, d := range paused {
-			endpoints[d.endpointID] = true
-		}
-		s.deferred.fail(s.deferred.matching(func(d *deferredDelivery) bool { return endpoints[d.endpointID] }), micros(now))
-	}
-	if s.deferred.fullOfFailing() {
-		err := s.writeAllDeferred(ctx, "write failed deferred deliveries", func(d *deferredDelivery) bool { return d.failedAt != 0 }, false)
-		if err != nil {
-			return err
-		}
-	}
-	if !s.deferred.once(&s.deferred.lastAge, time.Now()) {
-		return nil
-	}
-	oldest, ok := s.deferred.oldest(nil, false)
-	newest := s.deferred.newestSeq()
-	if !ok || newest-oldest <= s.deferSpan {
-		return nil
-	}
-	floor := newest - s.deferSpan/2
-	return s.writeAllDeferred(ctx, "write old deferred deliveries", func(d *deferredDelivery) bool { return d.seq < floor }, false)
-}
-
-// due is a claim's candidate: a delivery row, or a deferred delivery.
+// due is a claim's candidate: a delivery row, or a window entry.
 type due struct {
-	at       int64
-	id       string
-	deferred *deferredDelivery
+	at    int64
+	id    string
+	entry *entry
 }
 
 // claimable reports whether a claim at now may lease the delivery row id; see lease.go. A row
-// whose delivery is also still deferred was just written, and is claimed as the latter.
+// whose delivery is also in the window was just written, and is claimed as the entry.
 func (s *Store) claimable(id string, now int64) bool {
-	return s.leases.claimable(id, now) && !s.deferred.has(id)
+	return s.leases.claimable(id, now) && !s.window.has(id)
 }
 
 // claimOldest walks the due deliveries in due order and returns the first p.Limit claimable
@@ -264,19 +209,19 @@ func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 }
 
 // claimsOf reads the deliveries dues (in due order) with their events and endpoints. It leaves
-// out, and returns, the deferred deliveries whose event or endpoint is gone, and those whose
-// endpoint is disabled.
-func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []*aviso.Claim, gone, paused []*deferredDelivery, err error) {
+// out, and returns, the window entries whose event or endpoint is gone or whose endpoint is
+// disabled (its disabling wrote their rows).
+func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []*aviso.Claim, dropped []string, err error) {
 	type row struct {
-		d        *aviso.Delivery
-		seq      int64
-		deferred *deferredDelivery
+		d     *aviso.Delivery
+		seq   int64
+		entry *entry
 	}
 	got := make([]row, 0, len(dues))
 	var ids []string
 	for _, d := range dues {
-		if d.deferred != nil {
-			got = append(got, row{d: d.deferred.delivery(), seq: d.deferred.seq, deferred: d.deferred})
+		if d.entry != nil {
+			got = append(got, row{d: d.entry.delivery(), seq: d.entry.seq, entry: d.entry})
 		} else {
 			ids = append(ids, d.id)
 		}
@@ -284,11 +229,11 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 	if len(ids) > 0 {
 		st, err := s.rstmt(ctx, tx, claimRows)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		rows, err := st.QueryContext(ctx, idList(ids))
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		stored, err := collect(rows, func(sc scanner) (row, error) {
 			var r row
@@ -297,7 +242,7 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 			return r, err
 		})
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		got = append(got, stored...)
 	}
@@ -317,15 +262,15 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 	}
 	getEvents, err := s.rstmt(ctx, tx, claimEvents)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	rows, err := getEvents.QueryContext(ctx, idList(seqs))
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	evs, err := collect(rows, scanSeqEvent)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	bySeq := make(map[int64]*aviso.Event, len(evs))
 	for _, e := range evs {
@@ -333,15 +278,15 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 	}
 	getEndpoints, err := s.rstmt(ctx, tx, claimEndpoints)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	rows, err = getEndpoints.QueryContext(ctx, idList(endpointIDs))
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	eps, err := collect(rows, scanEndpoint)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	byID := make(map[string]*aviso.Endpoint, len(eps))
 	for _, e := range eps {
@@ -350,36 +295,27 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 	claims = make([]*aviso.Claim, 0, len(got))
 	for _, r := range got {
 		c := &aviso.Claim{Delivery: r.d, Event: bySeq[r.seq], Endpoint: byID[r.d.EndpointID]}
-		if r.deferred != nil {
-			switch {
-			case c.Event == nil || c.Event.ID != r.d.EventID || c.Endpoint == nil:
-				gone = append(gone, r.deferred) // deleted since: no delivery is owed
-				continue
-			case c.Endpoint.Disabled:
-				paused = append(paused, r.deferred)
-				continue
-			}
+		if r.entry != nil && (c.Event == nil || c.Event.ID != r.d.EventID || c.Endpoint == nil || c.Endpoint.Disabled) {
+			dropped = append(dropped, r.d.ID)
+			continue
 		}
 		if c.Event == nil || c.Endpoint == nil {
-			return nil, nil, nil, fmt.Errorf("delivery %s: its event or endpoint is missing", r.d.ID)
+			return nil, nil, fmt.Errorf("delivery %s: its event or endpoint is missing", r.d.ID)
 		}
 		claims = append(claims, c)
 	}
-	return claims, gone, paused, nil
+	return claims, dropped, nil
 }
 
-// The statements of CompleteDeliveries' bulk path.
+// The statements of CompleteDeliveries.
 var (
-	// completeSavepoint and completeRelease bracket the deliveries' update, which the batch
-	// rolls back to go one completion at a time.
-	completeSavepoint = `SAVEPOINT complete_bulk`
-	completeRelease   = `RELEASE complete_bulk`
 	// completeEndpoints reads the failure counts of a batch's endpoints.
 	completeEndpoints = `SELECT id, consecutive_failures, disabled FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`
 	insertAttempts    = bulkStatement{
 		head: `INSERT INTO attempts (` + attemptCols + `) VALUES `,
 		row:  `(?,?,?,?,?,?,?,?,?,?,?,?)`,
 	}
+	// updateCompleted records outcomes on delivery rows and returns the IDs of those it found.
 	updateCompleted = bulkStatement{
 		head: `WITH v (id, endpoint_id, status, next_at, response_status, error, at) AS (VALUES `,
 		row:  `(?,?,?,?,?,?,?)`,
@@ -387,7 +323,25 @@ var (
 			round_attempts = round_attempts + 1, next_attempt_at = v.next_at,
 			last_response_status = v.response_status, last_error = v.error,
 			lease_owner = NULL, lease_until = NULL, updated_at = v.at
-		FROM v WHERE deliveries.id = v.id AND deliveries.endpoint_id = v.endpoint_id`,
+		FROM v WHERE deliveries.id = v.id AND deliveries.endpoint_id = v.endpoint_id RETURNING deliveries.id`,
+	}
+	// insertAttempted writes the rows of window entries with the outcome of their first attempt
+	// (or records it on a row written meanwhile, by a retry or a disabling), and returns the IDs
+	// of those whose event still exists.
+	insertAttempted = bulkStatement{
+		head: `WITH v (id, tenant_id, event_seq, event_id, endpoint_id, event_type, status, next_at, response_status, error,
+			created_at, at) AS (VALUES `,
+		row: `(?,?,?,?,?,?,?,?,?,?,?,?)`,
+		tail: `) INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id, event_type, status, attempt_count,
+			round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at)
+		SELECT v.id, v.tenant_id, v.event_seq, v.event_id, v.endpoint_id, v.event_type, v.status, 1, 1, v.next_at,
+			v.response_status, v.error, v.created_at, v.at FROM v
+		WHERE EXISTS (SELECT 1 FROM events e WHERE e.seq = v.event_seq AND e.id = v.event_id)
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempt_count = attempt_count + 1,
+			round_attempts = round_attempts + 1, next_attempt_at = excluded.next_attempt_at,
+			last_response_status = excluded.last_response_status, last_error = excluded.last_error,
+			lease_owner = NULL, lease_until = NULL, updated_at = excluded.updated_at
+		RETURNING id`,
 	}
 	updateEndpointFailures = bulkStatement{
 		head: `WITH v (id, failures) AS (VALUES `,
@@ -452,322 +406,220 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 // Completions apply in order. A completion is recorded whoever holds the lease now: the attempt
 // happened, and the at-least-once log keeps it.
 //
-// The usual batch is written with a handful of multi-row statements: one lookup of the
-// endpoints' failure counts, the deliveries updated, the attempts inserted, and each endpoint's
-// failure count written once if it changed, computed here in order; a retry of a delivery of an
-// endpoint disabled meanwhile is written failed, as completeRows leaves it. A batch in which an
-// endpoint reaches DisableAfter, which completes one delivery twice, or one of whose deliveries
-// is gone, is applied one completion at a time instead (completeEach), so its order-dependent
-// effects stay exactly as specified.
+// A batch is written with a handful of multi-row statements (completeRun): one lookup of the
+// endpoints' failure counts, the delivery rows updated and the window entries' rows inserted,
+// the attempts inserted, and each endpoint's failure count written once if it changed, computed
+// here in order, as are the endpoints the batch disables. A batch that completes one delivery
+// twice goes in runs that each complete a delivery once.
 func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) error {
 	if len(cs) == 0 {
 		return nil
 	}
 	// Encoded before joining the single writer, which every write waits for.
 	headers := make([]string, len(cs))
+	ids := make([]string, len(cs))
 	for i, c := range cs {
-		headers[i] = mapText(c.Attempt.RequestHeaders)
+		headers[i], ids[i] = mapText(c.Attempt.RequestHeaders), c.Attempt.DeliveryID
 	}
-	// The deferred deliveries whose rows the body wrote: forgotten once they are committed; and
-	// those of endpoints it disabled: failed once it has committed.
-	var written []*deferredDelivery
-	var failed []failure
+	var written map[string]*entry // the window entries given rows
+	var disabled []string
 	err := s.write(ctx, "complete deliveries", func(ctx context.Context, tx *sql.Tx) error {
-		written, failed = nil, nil
-		each := func() (err error) {
-			written, failed, err = s.completeEach(ctx, tx, cs)
-			return err
-		}
-		type endpointState struct {
-			failures int
-			was      int // failures before the batch: an unchanged count is not written
-			disabled bool
-		}
-		endpoints := map[string]*endpointState{}
-		var order []string // endpoints in first-seen order, so writes are deterministic
-		seen := make(map[string]bool, len(cs))
-		ids := make([]string, len(cs))
-		for i, c := range cs {
-			ids[i] = c.Attempt.DeliveryID
-		}
-		deferredOf := s.deferred.lookup(ids)
-		for _, c := range cs {
-			if seen[c.Attempt.DeliveryID] {
-				return each()
+		written, disabled = make(map[string]*entry), nil
+		entries := s.window.get(ids)
+		for start := 0; start < len(cs); {
+			end := start
+			seen := make(map[string]bool)
+			for end < len(cs) && !seen[cs[end].Attempt.DeliveryID] {
+				seen[cs[end].Attempt.DeliveryID] = true
+				end++
 			}
-			seen[c.Attempt.DeliveryID] = true
-			if _, ok := endpoints[c.Attempt.EndpointID]; !ok {
-				endpoints[c.Attempt.EndpointID] = nil
-				order = append(order, c.Attempt.EndpointID)
-			}
-		}
-		lookup, err := s.stmt(ctx, tx, completeEndpoints)
-		if err != nil {
-			return err
-		}
-		rows, err := lookup.QueryContext(ctx, idList(order))
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id string
-			var st endpointState
-			if err := rows.Scan(&id, &st.failures, &st.disabled); err != nil {
-				rows.Close()
+			off, err := s.completeRun(ctx, tx, cs[start:end], headers[start:end], entries, written)
+			if err != nil {
 				return err
 			}
-			st.was = st.failures
-			endpoints[id] = &st
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
-
-		// Replay the batch on the endpoints' counts; fall back to one at a time if an endpoint
-		// would be disabled or is gone. A retry on an endpoint disabled while the attempt was in
-		// flight fails the delivery instead, as completeRows does: written as that outcome.
-		outcomes := make([]aviso.Completion, len(cs))
-		errs := make([]string, len(cs))
-		for i, c := range cs {
-			st := endpoints[c.Attempt.EndpointID]
-			if st == nil {
-				return each()
-			}
-			if c.Status == aviso.StatusSucceeded {
-				st.failures = 0
-			} else {
-				st.failures++
-				if !st.disabled && c.DisableAfter > 0 && st.failures >= c.DisableAfter {
-					return each()
-				}
-			}
-			outcomes[i], errs[i] = c, c.Attempt.Error
-			if st.disabled && c.Status == aviso.StatusPending {
-				outcomes[i].Status, outcomes[i].NextAttemptAt, errs[i] = aviso.StatusFailed, nil, disabledError
-			}
-		}
-
-		// The deliveries are written first: the rows updated, and the deferred deliveries' rows
-		// inserted (deferred.go). If one is gone (deleted with its endpoint or event meanwhile)
-		// or not the attempt's endpoint's, the replay above did not hold and the batch goes one
-		// at a time after all.
-		var stored, deferred []int // indexes in cs
-		var fresh []*deferredDelivery
-		for i, c := range cs {
-			if d := deferredOf[c.Attempt.DeliveryID]; d != nil {
-				if d.endpointID != c.Attempt.EndpointID {
-					return each()
-				}
-				deferred, fresh = append(deferred, i), append(fresh, d)
-			} else {
-				stored = append(stored, i)
-			}
-		}
-		if err := s.execStmt(ctx, tx, completeSavepoint); err != nil {
-			return err
-		}
-		nextOf := func(c aviso.Completion) *time.Time {
-			if c.Status == aviso.StatusPending {
-				return c.NextAttemptAt
-			}
-			return nil
-		}
-		updated, err := s.execCount(ctx, tx, updateCompleted, len(stored), func(dst []any, i int) []any {
-			c := outcomes[stored[i]]
-			return append(dst, c.Attempt.DeliveryID, c.Attempt.EndpointID, string(c.Status), microsPtr(nextOf(c)),
-				c.Attempt.ResponseStatus, errs[stored[i]], micros(c.Attempt.At))
-		})
-		if err != nil {
-			return fmt.Errorf("update deliveries: %w", err)
-		}
-		// An error here is an endpoint gone (the rows' foreign key): one at a time, too.
-		inserted, ierr := s.execCount(ctx, tx, insertAttempted, len(deferred), func(dst []any, i int) []any {
-			c, d := outcomes[deferred[i]], fresh[i]
-			return append(dst, d.id, d.tenantID, d.seq, d.eventID, d.endpointID, d.eventType, string(c.Status),
-				microsPtr(nextOf(c)), c.Attempt.ResponseStatus, errs[deferred[i]], d.created, micros(c.Attempt.At))
-		})
-		if ierr != nil || updated != int64(len(stored)) || inserted != int64(len(deferred)) {
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO complete_bulk; RELEASE complete_bulk`); err != nil {
-				return err
-			}
-			return each()
-		}
-		if err := s.execStmt(ctx, tx, completeRelease); err != nil {
-			return err
-		}
-		written = fresh
-		s.deferred.writing(written)
-		err = s.exec(ctx, tx, insertAttempts, len(cs), func(dst []any, i int) []any {
-			a := cs[i].Attempt
-			return append(dst, a.ID, a.DeliveryID, a.TenantID, a.EndpointID, a.EventID, micros(a.At), a.URL,
-				headers[i], a.ResponseStatus, a.ResponseBody, a.DurationMS, a.Error)
-		})
-		if err != nil {
-			return fmt.Errorf("insert attempts: %w", err)
-		}
-		// Usually every attempt to an endpoint succeeds and its count stays 0: its row is left as
-		// it is.
-		changed := order[:0]
-		for _, ep := range order {
-			if st := endpoints[ep]; st.failures != st.was {
-				changed = append(changed, ep)
-			}
-		}
-		err = s.exec(ctx, tx, updateEndpointFailures, len(changed), func(dst []any, i int) []any {
-			return append(dst, changed[i], endpoints[changed[i]].failures)
-		})
-		if err != nil {
-			return fmt.Errorf("update endpoints: %w", err)
+			disabled = append(disabled, off...)
+			start = end
 		}
 		return s.moveMark(ctx, tx, false, written)
 	})
 	if err != nil {
-		s.deferred.unwritten(written)
 		return err
 	}
-	s.deferred.forget(written)
-	for _, f := range failed {
-		s.deferred.fail(f.ds, micros(f.at))
+	done := make([]string, 0, len(written))
+	for id := range written {
+		done = append(done, id)
 	}
-	for _, f := range failed {
-		if f.more {
-			if err := s.failRest(ctx, f.endpointID, f.at); err != nil {
-				// Committed: the outcomes stand. The rest stay pending on the disabled endpoint.
-				s.log.Error("fail the pending deliveries of a disabled endpoint", "endpoint_id", f.endpointID, "error", err)
-			}
-		}
+	s.window.forgetIDs(done)
+	if len(disabled) > 0 {
+		s.window.forget(func(e *entry) bool { return slices.Contains(disabled, e.endpointID) })
 	}
 	// The leases end once the outcomes are committed; see lease.go.
-	ids := make([]string, len(cs))
-	for i, c := range cs {
-		ids[i] = c.Attempt.DeliveryID
-	}
 	s.leases.end(ids, s.commit.commits.Load())
 	return nil
 }
 
-// failure is an endpoint disabled at at: whether pending rows may be left to fail (see
-// failPending), and its deferred deliveries.
-type failure struct {
-	endpointID string
-	at         time.Time
-	more       bool
-	ds         []*deferredDelivery
-}
-
-// completeEach applies completions one at a time, in order, within tx. It first writes the
-// deferred deliveries among them as rows. It returns the deferred deliveries it wrote, and those
-// of the endpoints it disabled, for the caller to fail once tx has committed.
-func (s *Store) completeEach(ctx context.Context, tx *sql.Tx, cs []aviso.Completion) (written []*deferredDelivery, failed []failure, err error) {
-	ids := make([]string, len(cs))
-	for i, c := range cs {
-		ids[i] = c.Attempt.DeliveryID
+// completeRun records completions of distinct deliveries in tx; entries are the window's
+// among them, and written collects those it gives rows. It returns the endpoints it disabled.
+// A completion whose delivery is gone (deleted with its endpoint or event) is left out: the run
+// is undone and done again without it.
+func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completion, headers []string,
+	entries, written map[string]*entry) ([]string, error) {
+	type endpointState struct {
+		failures, was int // was: before the run; an unchanged count is not written
+		disabled      bool
+		disabledAt    *time.Time // disabled by this run
 	}
-	for _, d := range s.deferred.lookup(ids) {
-		if d.state != deferTentative {
-			written = append(written, d)
+	endpoints := map[string]*endpointState{}
+	var order []string // endpoints in first-seen order, so writes are deterministic
+	for _, c := range cs {
+		if _, ok := endpoints[c.Attempt.EndpointID]; !ok {
+			endpoints[c.Attempt.EndpointID] = nil
+			order = append(order, c.Attempt.EndpointID)
 		}
 	}
-	s.deferred.writing(written)
-	if _, err := s.writeDeferred(ctx, tx, written); err != nil {
-		return written, nil, err
+	lookup, err := s.stmt(ctx, tx, completeEndpoints)
+	if err != nil {
+		return nil, err
 	}
-	err = s.completeRows(ctx, tx, cs, func(endpointID string, at time.Time, more bool) {
-		failed = append(failed, failure{endpointID, at, more,
-			s.deferred.matching(func(d *deferredDelivery) bool { return d.endpointID == endpointID })})
+	rows, err := lookup.QueryContext(ctx, idList(order))
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id string
+		var st endpointState
+		if err := rows.Scan(&id, &st.failures, &st.disabled); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		st.was = st.failures
+		endpoints[id] = &st
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	// The outcomes, in order, on the endpoints' counts. A retry on an endpoint disabled (while
+	// the attempt was in flight, or earlier in the run) fails the delivery as disabling does.
+	type outcome struct {
+		c      aviso.Completion
+		next   *time.Time
+		err    string
+		header string
+		entry  *entry
+	}
+	var out []outcome
+	for i, c := range cs {
+		st := endpoints[c.Attempt.EndpointID]
+		if st == nil {
+			continue // deleted with its endpoint
+		}
+		o := outcome{c: c, err: c.Attempt.Error, header: headers[i]}
+		if e := entries[c.Attempt.DeliveryID]; e != nil && written[e.id] == nil && e.endpointID == c.Attempt.EndpointID {
+			o.entry = e
+		}
+		if c.Status == aviso.StatusSucceeded {
+			st.failures = 0
+		} else {
+			st.failures++
+		}
+		switch {
+		case st.disabled && c.Status == aviso.StatusPending:
+			o.c.Status, o.err = aviso.StatusFailed, disabledError
+		case !st.disabled && c.Status != aviso.StatusSucceeded && c.DisableAfter > 0 && st.failures >= c.DisableAfter:
+			st.disabled, st.disabledAt = true, &c.Attempt.At
+		}
+		if o.c.Status == aviso.StatusPending {
+			o.next = c.NextAttemptAt
+		}
+		out = append(out, o)
+	}
+
+	// The deliveries first: rows updated, entries' rows inserted. One not found is gone.
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT complete_run`); err != nil {
+		return nil, err
+	}
+	var stored, fresh []outcome
+	for _, o := range out {
+		if o.entry != nil {
+			fresh = append(fresh, o)
+		} else {
+			stored = append(stored, o)
+		}
+	}
+	found, err := s.queryIDs(ctx, tx, updateCompleted, len(stored), func(dst []any, i int) []any {
+		o := stored[i]
+		return append(dst, o.c.Attempt.DeliveryID, o.c.Attempt.EndpointID, string(o.c.Status), microsPtr(o.next),
+			o.c.Attempt.ResponseStatus, o.err, micros(o.c.Attempt.At))
 	})
 	if err != nil {
-		return written, nil, err
+		return nil, fmt.Errorf("update deliveries: %w", err)
 	}
-	return written, failed, s.moveMark(ctx, tx, false, written)
-}
-
-// completeRows applies completions one at a time, in order, within tx, to delivery rows.
-// disabling runs when an endpoint is disabled at at, once a first chunk of its pending rows is
-// failed; more reports whether some may be left (see failPending).
-func (s *Store) completeRows(ctx context.Context, tx *sql.Tx, cs []aviso.Completion, disabling func(endpointID string, at time.Time, more bool)) error {
-	find, err := tx.PrepareContext(ctx, `SELECT endpoint_id FROM deliveries WHERE id = ?`)
+	inserted, err := s.queryIDs(ctx, tx, insertAttempted, len(fresh), func(dst []any, i int) []any {
+		o, e := fresh[i], fresh[i].entry
+		return append(dst, e.id, e.tenantID, e.seq, e.eventID, e.endpointID, e.eventType, string(o.c.Status),
+			microsPtr(o.next), o.c.Attempt.ResponseStatus, o.err, e.created, micros(o.c.Attempt.At))
+	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("insert deliveries: %w", err)
 	}
-	defer find.Close()
-	insAttempt, err := tx.PrepareContext(ctx, `INSERT INTO attempts (`+attemptCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer insAttempt.Close()
-	update, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, attempt_count = attempt_count + 1,
-		round_attempts = round_attempts + 1, next_attempt_at = ?, last_response_status = ?, last_error = ?,
-		lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?`)
-	if err != nil {
-		return err
-	}
-	defer update.Close()
-	succeeded, err := tx.PrepareContext(ctx, `UPDATE endpoints SET consecutive_failures = 0 WHERE id = ? RETURNING disabled`)
-	if err != nil {
-		return err
-	}
-	defer succeeded.Close()
-	failed, err := tx.PrepareContext(ctx, `UPDATE endpoints SET consecutive_failures = consecutive_failures + 1
-		WHERE id = ? RETURNING consecutive_failures, disabled`)
-	if err != nil {
-		return err
-	}
-	defer failed.Close()
-
-	for _, c := range cs {
-		a := c.Attempt
-		var endpointID string
-		switch err := find.QueryRowContext(ctx, a.DeliveryID).Scan(&endpointID); err {
-		case nil:
-		case sql.ErrNoRows:
-			continue // deleted with its endpoint or event meanwhile
-		default:
-			return fmt.Errorf("delivery %s: %w", a.DeliveryID, err)
+	if len(found)+len(inserted) < len(out) {
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO complete_run; RELEASE complete_run`); err != nil {
+			return nil, err
 		}
-		if _, err := insAttempt.ExecContext(ctx, a.ID, a.DeliveryID, a.TenantID, endpointID, a.EventID, micros(a.At), a.URL,
-			mapText(a.RequestHeaders), a.ResponseStatus, a.ResponseBody, a.DurationMS, a.Error); err != nil {
-			return fmt.Errorf("attempt %s: %w", a.ID, err)
-		}
-		var next *time.Time
-		if c.Status == aviso.StatusPending {
-			next = c.NextAttemptAt
-		}
-		if _, err := update.ExecContext(ctx, string(c.Status), microsPtr(next), a.ResponseStatus, a.Error, micros(a.At), a.DeliveryID); err != nil {
-			return fmt.Errorf("delivery %s: %w", a.DeliveryID, err)
-		}
-		var failures int
-		var disabled bool
-		if c.Status == aviso.StatusSucceeded {
-			err = succeeded.QueryRowContext(ctx, endpointID).Scan(&disabled)
-		} else {
-			err = failed.QueryRowContext(ctx, endpointID).Scan(&failures, &disabled)
-		}
-		if err != nil {
-			return fmt.Errorf("endpoint %s: %w", endpointID, err)
-		}
-		if !disabled && c.DisableAfter > 0 && failures >= c.DisableAfter {
-			if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET disabled = 1, disabled_reason = ?, updated_at = ? WHERE id = ?`,
-				aviso.DisabledConsecutiveFailed, micros(a.At), endpointID); err != nil {
-				return fmt.Errorf("disable endpoint %s: %w", endpointID, err)
-			}
-			more, err := s.failPending(ctx, tx, endpointID, a.At)
-			if err != nil {
-				return err
-			}
-			disabling(endpointID, a.At, more)
-			s.log.Warn("endpoint disabled after consecutive failures", "endpoint_id", endpointID, "failures", failures)
-		} else if disabled && c.Status == aviso.StatusPending {
-			// Disabled while this attempt was in flight: the retry would bring back a delivery
-			// that disabling failed.
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET `+failedByDisable+` WHERE id = ?`,
-				micros(a.At), a.DeliveryID); err != nil {
-				return fmt.Errorf("delivery %s: %w", a.DeliveryID, err)
+		var kept []aviso.Completion
+		var keptHeaders []string
+		for i, c := range cs {
+			if found[c.Attempt.DeliveryID] || inserted[c.Attempt.DeliveryID] {
+				kept, keptHeaders = append(kept, c), append(keptHeaders, headers[i])
 			}
 		}
+		return s.completeRun(ctx, tx, kept, keptHeaders, entries, written)
 	}
-	return nil
+	if _, err := tx.ExecContext(ctx, `RELEASE complete_run`); err != nil {
+		return nil, err
+	}
+	for _, o := range fresh {
+		written[o.entry.id] = o.entry
+	}
+	err = s.exec(ctx, tx, insertAttempts, len(out), func(dst []any, i int) []any {
+		a := out[i].c.Attempt
+		return append(dst, a.ID, a.DeliveryID, a.TenantID, a.EndpointID, a.EventID, micros(a.At), a.URL,
+			out[i].header, a.ResponseStatus, a.ResponseBody, a.DurationMS, a.Error)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insert attempts: %w", err)
+	}
+	// Usually every attempt to an endpoint succeeds and its count stays 0: its row is left as it is.
+	var changed, disabled []string
+	for _, ep := range order {
+		if st := endpoints[ep]; st != nil && st.failures != st.was {
+			changed = append(changed, ep)
+		}
+	}
+	err = s.exec(ctx, tx, updateEndpointFailures, len(changed), func(dst []any, i int) []any {
+		return append(dst, changed[i], endpoints[changed[i]].failures)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update endpoints: %w", err)
+	}
+	for _, ep := range order {
+		st := endpoints[ep]
+		if st == nil || st.disabledAt == nil {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET disabled = 1, disabled_reason = ?, updated_at = ? WHERE id = ?`,
+			aviso.DisabledConsecutiveFailed, micros(*st.disabledAt), ep); err != nil {
+			return nil, fmt.Errorf("disable endpoint %s: %w", ep, err)
+		}
+		if err := failEndpoint(ctx, tx, ep, *st.disabledAt); err != nil {
+			return nil, err
+		}
+		disabled = append(disabled, ep)
+		s.log.Warn("endpoint disabled after consecutive failures", "endpoint_id", ep, "failures", st.failures)
+	}
+	return disabled, nil
 }
 
 // ReleaseDeliveries gives up owner's leases on the given deliveries. Leases are in memory
@@ -776,14 +628,14 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 	if err := ctx.Err(); err != nil {
 		return storeErr("release deliveries", err)
 	}
-	if s.leases.release(owner, ids)+s.deferred.release(owner, ids) > 0 {
+	if s.leases.release(owner, ids)+s.window.release(owner, ids) > 0 {
 		s.wake()
 	}
 	return nil
 }
 
-// NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint, or
-// of a deferred or spilled one.
+// NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint: a
+// row, a window entry, or an unwritten delivery beyond the window.
 func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
 	err := s.read(ctx, "next due", func(tx *sql.Tx) error {
@@ -800,26 +652,24 @@ func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	// A deferred delivery of a disabled endpoint counts too, once: the claim that finds it
-	// writes it as a row. So does a spilled one: the claim loads or writes it (spill.go).
-	if at, ok := s.deferred.nextDue(); ok && (!next.Valid || at < next.Int64) {
+	if at, ok := s.window.nextDue(); ok && (!next.Valid || at < next.Int64) {
 		next = sql.NullInt64{Int64: at, Valid: true}
 	}
-	if at, ok := s.deferred.spillDue(); ok && (!next.Valid || at < next.Int64) {
-		next = sql.NullInt64{Int64: at, Valid: true}
+	if from, ok := s.window.backlogged(); ok {
+		var at sql.NullInt64
+		err := s.read(ctx, "next due", func(tx *sql.Tx) error {
+			return tx.QueryRowContext(ctx, `SELECT min(u.next_attempt_at) FROM unwritten_deliveries u
+				JOIN endpoints p ON p.id = u.endpoint_id WHERE u.event_seq >= ? AND p.disabled = 0`, from).Scan(&at)
+		})
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		if at.Valid && (!next.Valid || at.Int64 < next.Int64) {
+			next = at
+		}
 	}
 	if !next.Valid {
 		return time.Time{}, false, nil
 	}
 	return fromMicros(next.Int64), true, nil
-}
-
-// execStmt runs a statement without arguments, prepared if it is a hot one.
-func (s *Store) execStmt(ctx context.Context, tx *sql.Tx, query string) error {
-	st, err := s.stmt(ctx, tx, query)
-	if err != nil {
-		return err
-	}
-	_, err = st.ExecContext(ctx)
-	return err
 }

@@ -60,22 +60,20 @@ var (
 
 // InsertEvents stores events and their deliveries in one transaction; see aviso.Store. Events go
 // in multi-row INSERT … ON CONFLICT DO NOTHING RETURNING statements (the rows not returned
-// existed already), the endpoints are checked in one query, and the deliveries are deferred
-// (deferred.go) or go in multi-row INSERTs.
+// existed already), the endpoints are checked in one query, and an event's deliveries are named
+// in its row (unwritten.go) or, beyond the bounds there, go in multi-row INSERTs.
 //
 // Concurrent calls may share one body (see mergeInserts in groupcommit.go).
 func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]aviso.InsertedEvent, error) {
 	ins := &insertReq{events: events}
 	req := &writeReq{ctx: ctx, op: "insert events", insert: ins, done: make(chan error, 1)}
 	req.fn = func(ctx context.Context, tx *sql.Tx) (err error) {
-		ins.out, ins.queued, ins.deferred, err = s.insertEvents(ctx, tx, events)
+		ins.out, ins.queued, err = s.insertEvents(ctx, tx, events)
 		return err
 	}
 	if err := s.submit(req); err != nil {
-		s.deferred.discard(ins.deferred)
 		return nil, err
 	}
-	s.deferred.publish(ins.deferred)
 	if ins.queued {
 		s.wake()
 	}
@@ -83,217 +81,153 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 	return ins.out, nil
 }
 
-// insertReq is an InsertEvents call: its events, and once run, what was stored, whether a
-// delivery was queued, and the deliveries it deferred (tentative until the call's body commits).
+// insertReq is an InsertEvents call: its events, and once run, what was stored and whether a
+// delivery was queued.
 type insertReq struct {
-	events   []aviso.NewEvent
-	out      []aviso.InsertedEvent
-	queued   bool
-	deferred []*deferredDelivery
+	events []aviso.NewEvent
+	out    []aviso.InsertedEvent
+	queued bool
 }
 
 // insertEvents is the body of InsertEvents: it returns the events in order, stored or found,
-// whether it queued a pending delivery, and the deliveries it deferred, recorded as tentative.
-// On error it has deferred none.
-func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.NewEvent) ([]aviso.InsertedEvent, bool, []*deferredDelivery, error) {
+// and whether it queued a delivery.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.NewEvent) ([]aviso.InsertedEvent, bool, error) {
 	out := make([]aviso.InsertedEvent, 0, len(events))
 	queued := false
-	var deferred []*deferredDelivery
-	err := func() error {
-		// The endpoints the events' deliveries go to, with their tenant.
-		var endpointIDs []string
-		for _, ne := range events {
-			for _, d := range ne.Deliveries {
-				endpointIDs = append(endpointIDs, d.EndpointID)
-			}
+	// The endpoints the events' deliveries go to, with their tenant.
+	var endpointIDs []string
+	for _, ne := range events {
+		for _, d := range ne.Deliveries {
+			endpointIDs = append(endpointIDs, d.EndpointID)
 		}
-		tenantOf := make(map[string]string)
-		if len(endpointIDs) > 0 {
-			lookup, err := s.stmt(ctx, tx, endpointTenants)
-			if err != nil {
-				return err
-			}
-			rows, err := lookup.QueryContext(ctx, idList(endpointIDs))
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var id, tenant string
-				if err := rows.Scan(&id, &tenant); err != nil {
-					rows.Close()
-					return err
-				}
-				tenantOf[id] = tenant
-			}
-			if err := rows.Err(); err != nil {
+	}
+	tenantOf := make(map[string]string)
+	if len(endpointIDs) > 0 {
+		lookup, err := s.stmt(ctx, tx, endpointTenants)
+		if err != nil {
+			return nil, false, err
+		}
+		rows, err := lookup.QueryContext(ctx, idList(endpointIDs))
+		if err != nil {
+			return nil, false, err
+		}
+		for rows.Next() {
+			var id, tenant string
+			if err := rows.Scan(&id, &tenant); err != nil {
 				rows.Close()
-				return err
+				return nil, false, err
 			}
-			rows.Close()
+			tenantOf[id] = tenant
 		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, false, err
+		}
+	}
 
-		// Each event's deliveries: those whose endpoint (of the same tenant) still exists,
-		// deferred if there is room, else spilled (spill.go) within deferSpan publications of
-		// the spill's start, else as rows. The events take the seqs from s.nextSeq on, in order.
-		room := s.deferred.room()
-		spillFrom, spilling := s.deferred.spilling()
-		type plan struct {
-			rows     []*aviso.Delivery
-			deferred []*deferredDelivery
-			spilled  bool // deferred holds the spilled deliveries, encoded in text only
-			text     any  // the deferred column: nil or a string
+	// Each event's deliveries: those whose endpoint (of the same tenant) still exists, named in
+	// the event's row if it may name them, else as rows. The events take the seqs from
+	// s.nextSeq on, in order.
+	valid := make([][]*aviso.Delivery, len(events))
+	listed := make([]any, len(events)) // the deferred column: nil or a string
+	for i, ne := range events {
+		named := s.window.limit > 0 && s.window.backlog(s.nextSeq+int64(i)) < maxBacklog
+		for _, d := range ne.Deliveries {
+			if t, ok := tenantOf[d.EndpointID]; ok && t == d.TenantID {
+				valid[i] = append(valid[i], d)
+				named = named && d.NextAttemptAt != nil // else never due: a row
+			}
 		}
-		plans := make([]plan, len(events))
-		for i, ne := range events {
-			var valid []*aviso.Delivery
-			deferrable := s.deferLimit > 0
-			for _, d := range ne.Deliveries {
-				if t, ok := tenantOf[d.EndpointID]; ok && t == d.TenantID {
-					valid = append(valid, d)
-					deferrable = deferrable && d.NextAttemptAt != nil // else never due: a row
-				}
-			}
-			if !deferrable || len(valid) == 0 || len(valid) > maxDeferPerEvent {
-				plans[i].rows = valid
-				continue
-			}
-			seq := s.nextSeq + int64(i)
-			switch {
-			case !spilling && len(valid) <= room:
-				room -= len(valid)
-			case !spilling:
-				spilling, spillFrom = true, seq
-				plans[i].spilled = true
-			case seq-spillFrom < s.deferSpan:
-				plans[i].spilled = true
-			default:
-				plans[i].rows = valid
-				continue
-			}
+		if named && len(valid[i]) > 0 && len(valid[i]) <= maxPerEvent {
+			listed[i] = encodeDeferred(valid[i])
+		}
+	}
+
+	type key struct{ tenant, id string }
+	seqs := make(map[key]int64, len(events))
+	var vals []any
+	for done := 0; done < len(events); {
+		size := chunkSize(len(events) - done)
+		st, err := s.stmt(ctx, tx, insertEventRows.sql(size))
+		if err != nil {
+			return nil, false, err
+		}
+		vals = vals[:0]
+		for i, ne := range events[done : done+size] {
 			ev := ne.Event
-			for _, d := range valid {
-				plans[i].deferred = append(plans[i].deferred, &deferredDelivery{id: d.ID, tenantID: d.TenantID,
-					eventID: ev.ID, endpointID: d.EndpointID, eventType: d.EventType,
-					next: micros(*d.NextAttemptAt), created: micros(d.CreatedAt), updated: micros(d.UpdatedAt)})
-			}
-			plans[i].text = encodeDeferred(plans[i].deferred)
+			vals = append(vals, s.nextSeq, ev.TenantID, ev.ID, ev.Type, string(ev.Data), ev.ExternalReference,
+				micros(ev.CreatedAt), listed[done+i], ev.RequestID, ev.TraceParent)
+			s.nextSeq++ // skipped if the event exists: a gap, never a reuse
 		}
-
-		type key struct{ tenant, id string }
-		seqs := make(map[key]int64, len(events))
-		var vals []any
-		for done := 0; done < len(events); {
-			size := chunkSize(len(events) - done)
-			st, err := s.stmt(ctx, tx, insertEventRows.sql(size))
-			if err != nil {
-				return err
-			}
-			vals = vals[:0]
-			for i, ne := range events[done : done+size] {
-				ev := ne.Event
-				vals = append(vals, s.nextSeq, ev.TenantID, ev.ID, ev.Type, string(ev.Data), ev.ExternalReference,
-					micros(ev.CreatedAt), plans[done+i].text, ev.RequestID, ev.TraceParent)
-				s.nextSeq++ // skipped if the event exists: a gap, never a reuse
-			}
-			rows, err := st.QueryContext(ctx, vals...)
-			if err != nil {
-				return fmt.Errorf("insert events: %w", err)
-			}
-			for rows.Next() {
-				var seq int64
-				var k key
-				if err := rows.Scan(&seq, &k.tenant, &k.id); err != nil {
-					rows.Close()
-					return err
-				}
-				seqs[k] = seq
-			}
-			if err := rows.Err(); err != nil {
+		rows, err := st.QueryContext(ctx, vals...)
+		if err != nil {
+			return nil, false, fmt.Errorf("insert events: %w", err)
+		}
+		for rows.Next() {
+			var seq int64
+			var k key
+			if err := rows.Scan(&seq, &k.tenant, &k.id); err != nil {
 				rows.Close()
-				return fmt.Errorf("insert events: %w", err)
+				return nil, false, err
 			}
-			rows.Close()
-			done += size
+			seqs[k] = seq
 		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, false, fmt.Errorf("insert events: %w", err)
+		}
+		done += size
+	}
 
-		type newDelivery struct {
-			d       *aviso.Delivery
-			seq     int64
-			eventID string
-		}
-		var ds []newDelivery
-		var spilled struct {
-			first, last, next int64
-			any               bool
-			endpoints         map[string]bool
-		}
-		for i, ne := range events {
-			ev := ne.Event
-			k := key{ev.TenantID, ev.ID}
-			seq, ok := seqs[k]
-			if !ok {
-				// It existed before, or earlier in this batch.
-				stored, _, err := scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = ? AND id = ?`,
-					ev.TenantID, ev.ID))
-				if err != nil {
-					return fmt.Errorf("event %s: %w", ev.ID, err)
-				}
-				out = append(out, aviso.InsertedEvent{Event: stored})
-				continue
+	type newDelivery struct {
+		d       *aviso.Delivery
+		seq     int64
+		eventID string
+	}
+	var ds []newDelivery
+	for i, ne := range events {
+		ev := ne.Event
+		k := key{ev.TenantID, ev.ID}
+		seq, ok := seqs[k]
+		if !ok {
+			// It existed before, or earlier in this batch.
+			stored, _, err := scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = ? AND id = ?`,
+				ev.TenantID, ev.ID))
+			if err != nil {
+				return nil, false, fmt.Errorf("event %s: %w", ev.ID, err)
 			}
-			delete(seqs, k) // a later copy in this batch is not created again
-			for _, d := range plans[i].rows {
+			out = append(out, aviso.InsertedEvent{Event: stored})
+			continue
+		}
+		delete(seqs, k) // a later copy in this batch is not created again
+		if listed[i] != nil {
+			s.window.listed(seq)
+		} else {
+			for _, d := range valid[i] {
 				ds = append(ds, newDelivery{d, seq, ev.ID})
 			}
-			switch {
-			case plans[i].spilled:
-				if !spilled.any {
-					spilled.first, spilled.next, spilled.any = seq, plans[i].deferred[0].next, true
-					spilled.endpoints = make(map[string]bool)
-				}
-				spilled.last = seq
-				for _, d := range plans[i].deferred {
-					spilled.endpoints[d.endpointID] = true
-				}
-			default:
-				for _, d := range plans[i].deferred {
-					d.seq = seq
-					deferred = append(deferred, d)
-				}
-			}
-			queued = queued || len(plans[i].rows) > 0 || len(plans[i].deferred) > 0
-			stored := *ev
-			stored.CreatedAt = fromMicros(micros(ev.CreatedAt))
-			out = append(out, aviso.InsertedEvent{Event: &stored, Created: true})
 		}
-		// In ID order, every index the rows go into takes them in its own order (IDs are
-		// time-ordered, but random within a millisecond, and a batch shares one): appended at the
-		// end of each b-tree rather than scattered over its last pages, which splits them half
-		// full.
-		slices.SortFunc(ds, func(a, b newDelivery) int { return strings.Compare(a.d.ID, b.d.ID) })
-		err := s.exec(ctx, tx, insertDeliveryRows, len(ds), func(dst []any, i int) []any {
-			d := ds[i].d
-			return append(dst, d.ID, d.TenantID, ds[i].seq, ds[i].eventID, d.EndpointID, d.EventType,
-				microsPtr(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt))
-		})
-		if err != nil {
-			return fmt.Errorf("insert deliveries: %w", err)
-		}
-		// Recorded before the mark moves, so that it counts them.
-		if spilled.any {
-			s.deferred.addSpill(spilled.first, spilled.last, spilled.next, spilled.endpoints)
-		}
-		s.deferred.addTentative(deferred)
-		if err := s.moveMark(ctx, tx, false, nil); err != nil {
-			s.deferred.discard(deferred)
-			return err
-		}
-		return nil
-	}()
-	if err != nil {
-		return nil, false, nil, err
+		queued = queued || len(valid[i]) > 0
+		stored := *ev
+		stored.CreatedAt = fromMicros(micros(ev.CreatedAt))
+		out = append(out, aviso.InsertedEvent{Event: &stored, Created: true})
 	}
-	return out, queued, deferred, nil
+	// In ID order, every index the rows go into takes them in its own order (IDs are
+	// time-ordered, but random within a millisecond, and a batch shares one): appended at the
+	// end of each b-tree rather than scattered over its last pages, which splits them half full.
+	slices.SortFunc(ds, func(a, b newDelivery) int { return strings.Compare(a.d.ID, b.d.ID) })
+	err := s.exec(ctx, tx, insertDeliveryRows, len(ds), func(dst []any, i int) []any {
+		d := ds[i].d
+		return append(dst, d.ID, d.TenantID, ds[i].seq, ds[i].eventID, d.EndpointID, d.EventType,
+			microsPtr(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt))
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("insert deliveries: %w", err)
+	}
+	if err := s.moveMark(ctx, tx, false, nil); err != nil {
+		return nil, false, err
+	}
+	return out, queued, nil
 }
 
 // GetEvent returns one event of a tenant. ENOTFOUND.
@@ -426,14 +360,16 @@ func scanAttempt(sc scanner) (aviso.Attempt, error) {
 	return a, err
 }
 
-// GetDelivery returns one delivery with its attempts, oldest first. ENOTFOUND.
+// GetDelivery returns one delivery with its attempts, oldest first: its row, or, if it has
+// none yet, as its event's row names it (unwritten.go). ENOTFOUND.
 func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*aviso.Delivery, error) {
-	if err := s.flush(ctx); err != nil { // reads every delivery as a row (deferred.go)
-		return nil, err
-	}
 	var d *aviso.Delivery
 	err := s.read(ctx, "get delivery", func(tx *sql.Tx) (err error) {
-		d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM deliveries d WHERE d.tenant_id = ? AND d.id = ?`, tenantID, id))
+		const where = ` d WHERE d.tenant_id = ? AND d.id = ?`
+		d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM deliveries`+where, tenantID, id))
+		if err == sql.ErrNoRows {
+			d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM unwritten_deliveries`+where, tenantID, id))
+		}
 		if err != nil {
 			return err
 		}
@@ -447,13 +383,11 @@ func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*aviso.De
 	return d, err
 }
 
-// ListDeliveries lists a tenant's deliveries by ID; see aviso.Store.
+// ListDeliveries lists a tenant's deliveries by ID, rows and unwritten ones merged; see
+// aviso.Store.
 func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams) (*aviso.Page[*aviso.Delivery], error) {
 	stmt, args, err := listDeliveriesSQL(p)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.flush(ctx); err != nil { // reads every delivery as a row (deferred.go)
 		return nil, err
 	}
 	var out *aviso.Page[*aviso.Delivery]
@@ -469,23 +403,14 @@ func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams
 	return out, err
 }
 
-// listDeliveriesSQL is ListDeliveries' statement and its arguments (TestListPlans checks the
-// plans).
+// listDeliveriesSQL is ListDeliveries' statement and its arguments: the rows, and, unless the
+// status filter leaves them out, the unwritten deliveries (all pending), in one ordered page
+// (TestListPlans checks the plans).
 func listDeliveriesSQL(p aviso.ListDeliveriesParams) (string, []any, error) {
 	q := &query{}
 	q.where("d.tenant_id = ?", p.TenantID)
-	// Without the planner's statistics SQLite would page every listing through deliveries_tenant
-	// (it gives the ID order), walking the whole tenant's deliveries to find one event's, one
-	// endpoint's or the failed ones. These filters name the index that holds just those.
-	from := " FROM deliveries d"
-	switch {
-	case p.EventID != "":
-		from = " FROM deliveries d INDEXED BY deliveries_event"
+	if p.EventID != "" {
 		q.where("d.event_seq = (SELECT seq FROM events WHERE tenant_id = ? AND id = ?)", p.TenantID, p.EventID)
-	case p.Status == aviso.StatusFailed:
-		from = " FROM deliveries d INDEXED BY deliveries_failed"
-	case p.EndpointID != "":
-		from = " FROM deliveries d INDEXED BY deliveries_endpoint"
 	}
 	if p.EndpointID != "" {
 		q.where("d.endpoint_id = ?", p.EndpointID)
@@ -512,7 +437,7 @@ func listDeliveriesSQL(p aviso.ListDeliveriesParams) (string, []any, error) {
 	if !p.Until.IsZero() {
 		q.where("d.created_at < ? AND d.id < ?", micros(p.Until), aviso.IDCeiling(aviso.PrefixDelivery, p.Until))
 	}
-	order := "d.id"
+	order := "1"
 	if p.After != "" {
 		after, err := decodeCursor(p.After)
 		if err != nil {
@@ -525,22 +450,41 @@ func listDeliveriesSQL(p aviso.ListDeliveriesParams) (string, []any, error) {
 		}
 	}
 	if p.Desc {
-		order = "d.id DESC"
+		order = "1 DESC"
 	}
-	return `SELECT ` + deliveryCols + from + q.sql() + ` ORDER BY ` + order + ` LIMIT ?`, append(q.args, p.Size()+1), nil
+	// Without the planner's statistics SQLite would page every listing through deliveries_tenant
+	// (it gives the ID order), walking the whole tenant's deliveries to find one event's, one
+	// endpoint's or the failed ones. These filters name the index that holds just those.
+	from := " FROM deliveries d"
+	switch {
+	case p.EventID != "":
+		from = " FROM deliveries d INDEXED BY deliveries_event"
+	case p.Status == aviso.StatusFailed:
+		from = " FROM deliveries d INDEXED BY deliveries_failed"
+	case p.EndpointID != "":
+		from = " FROM deliveries d INDEXED BY deliveries_endpoint"
+	}
+	stmt := `SELECT ` + deliveryCols + from + q.sql()
+	args := q.args
+	if p.Status == "" || p.Status == aviso.StatusPending {
+		stmt += ` UNION ALL SELECT ` + deliveryCols + ` FROM unwritten_deliveries d` + q.sql()
+		args = append(args, q.args...)
+	}
+	return stmt + ` ORDER BY ` + order + ` LIMIT ?`, append(args, p.Size()+1), nil
 }
 
 // requeue is the SET clause that queues a delivery for an attempt at ?1 with a fresh round.
 const requeue = `status = 'pending', next_attempt_at = ?1, round_attempts = 0, lease_owner = NULL, lease_until = NULL,
 	updated_at = ?1`
 
-// RetryDelivery queues a delivery for an attempt now. ENOTFOUND.
+// RetryDelivery queues a delivery for an attempt now, writing its row first if it has none
+// (unwritten.go). ENOTFOUND.
 func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time.Time) (*aviso.Delivery, error) {
-	if err := s.flush(ctx); err != nil { // reads every delivery as a row (deferred.go)
-		return nil, err
-	}
 	var d *aviso.Delivery
 	err := s.write(ctx, "retry delivery", func(ctx context.Context, tx *sql.Tx) (err error) {
+		if _, err := writeUnwritten(ctx, tx, nil, `u.tenant_id = ? AND u.id = ?`, tenantID, id); err != nil {
+			return err
+		}
 		d, err = scanDelivery(tx.QueryRowContext(ctx, `UPDATE deliveries SET `+requeue+`
 			WHERE tenant_id = ?2 AND id = ?3 RETURNING `+deliveryReturning, micros(now), tenantID, id))
 		return err
@@ -548,6 +492,7 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 	if err != nil {
 		return nil, err
 	}
+	s.window.forgetIDs([]string{d.ID})
 	s.leases.drop([]string{d.ID}) // queued again: claimable at once, as the requeue says
 	s.wake()
 	return d, nil

@@ -12,9 +12,6 @@ import (
 // SetClaimReadHook makes fn run at the start of each claim's read transaction.
 func SetClaimReadHook(s *Store, fn func(tx *sql.Tx)) { s.claimReadHook = fn }
 
-// SetDeleteChunk sets how many events DeleteTenant deletes per write.
-func SetDeleteChunk(s *Store, n int) { s.deleteChunk = n }
-
 // HoldWriter runs a write body that waits until release is called, and returns once that body
 // is running: writes made meanwhile queue up for the next group.
 func HoldWriter(s *Store) (release func()) {
@@ -104,47 +101,29 @@ func explain(s *Store, stmt string, args []any) ([]string, error) {
 	return plan, err
 }
 
-// DeferredCount is how many deliveries s holds deferred (deferred.go).
-func DeferredCount(s *Store) int {
-	s.deferred.mu.Lock()
-	defer s.deferred.mu.Unlock()
-	return len(s.deferred.byID)
+// WindowCount is how many unwritten deliveries s holds in memory (unwritten.go).
+func WindowCount(s *Store) int {
+	s.window.mu.Lock()
+	defer s.window.mu.Unlock()
+	return len(s.window.byID)
 }
 
-// SetDeferSpan sets how many events behind the newest a deferred delivery may fall before a
-// claim writes it.
-func SetDeferSpan(s *Store, n int64) { s.deferSpan = n }
-
-// Abandon closes s as a crash would: without writing its deferred deliveries.
+// Abandon closes s as a crash would: without writing its unwritten deliveries.
 func Abandon(s *Store) error {
 	s.closeStatements()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-// FreezeMark keeps write bodies from moving the deferred mark for an hour (Close still does).
+// FreezeMark keeps writes from moving the mark for an hour (Close still does).
 func FreezeMark(s *Store) {
-	s.deferred.mu.Lock()
-	defer s.deferred.mu.Unlock()
-	s.deferred.lastMark = time.Now().Add(time.Hour)
+	s.window.mu.Lock()
+	defer s.window.mu.Unlock()
+	s.window.lastMark = time.Now().Add(time.Hour)
 }
 
-// SetFailChunk sets how many pending deliveries disabling an endpoint fails per write.
-func SetFailChunk(s *Store, n int) { s.failChunk = n }
-
-// StopFailing makes every later failRest stop before its first write, as if the process had
-// stopped there: a disabling fails its endpoint's first chunk of pending deliveries only.
-func StopFailing(s *Store) {
-	s.failRestHook = func() error { return errors.New("stopped (a test's StopFailing)") }
-}
-
-// SetDeferChunk sets how many deferred or spilled deliveries one write loads or writes.
-func SetDeferChunk(s *Store, n int) { s.deferChunk = n }
-
-// Spilled is how many events the spill (spill.go) spans.
-func Spilled(s *Store) int64 {
-	from, to, ok := s.deferred.spillRange()
-	if !ok {
-		return 0
-	}
-	return to - from
+// MoveMark runs a write that moves the mark as high as the window allows.
+func MoveMark(s *Store) error {
+	return s.write(context.Background(), "move the mark", func(ctx context.Context, tx *sql.Tx) error {
+		return s.moveMark(ctx, tx, true, nil)
+	})
 }

@@ -140,20 +140,14 @@ func (s *Store) insertMerged(ctx context.Context, tx *sql.Tx, reqs []*writeReq) 
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT merged`); err != nil {
 		return err
 	}
-	out, queued, deferred, err := s.insertEvents(ctx, tx, all)
+	out, queued, err := s.insertEvents(ctx, tx, all)
 	if err == nil {
 		for _, r := range live {
 			n := len(r.insert.events)
 			r.insert.out, r.insert.queued = out[:n:n], queued
 			out = out[n:]
 		}
-		// The merged calls commit or fail together: the first publishes or discards the
-		// deferred deliveries of them all.
-		live[0].insert.deferred = deferred
-		if _, err = tx.ExecContext(ctx, `RELEASE merged`); err != nil {
-			live[0].insert.deferred = nil
-			s.deferred.discard(deferred)
-		}
+		_, err = tx.ExecContext(ctx, `RELEASE merged`)
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `ROLLBACK TO merged; RELEASE merged`); err != nil {
@@ -163,7 +157,7 @@ func (s *Store) insertMerged(ctx context.Context, tx *sql.Tx, reqs []*writeReq) 
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT one`); err != nil {
 			return err
 		}
-		r.insert.out, r.insert.queued, r.insert.deferred, r.own = s.insertEvents(ctx, tx, r.insert.events)
+		r.insert.out, r.insert.queued, r.own = s.insertEvents(ctx, tx, r.insert.events)
 		undo := `RELEASE one`
 		if r.own != nil {
 			undo = `ROLLBACK TO one; RELEASE one`

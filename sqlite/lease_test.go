@@ -15,9 +15,9 @@ import (
 // pending; the ended lease must keep it from being claimed again (lease.go). The hook pins the
 // claim's snapshot, then completes the delivery on the writer before the claim walks.
 //
-// With the delivery deferred (deferred.go) there is no row to pin: the claim has already
-// picked the deferred delivery, whose expired lease queued it again, when the completion writes
-// its row; the claim must leave it out.
+// With the delivery unwritten (unwritten.go) there is no row to pin: the claim has already
+// picked the window's entry, whose lease expired, when the completion writes its row; the claim
+// must leave it out.
 func TestClaimSkipsLeaseEndedAfterItsSnapshot(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -32,21 +32,21 @@ func TestClaimSkipsLeaseEndedAfterItsSnapshot(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := sqlite.Options{DeferLimit: -1}
+			opts := sqlite.Options{Window: -1}
 			if tc.deferred {
-				opts.DeferLimit = 0 // the default
+				opts.Window = 0 // the default
 			}
 			s := open(t, filepath.Join(t.TempDir(), "aviso.db"), opts)
 			ten := storetest.NewTenant(t, s)
 			ep := storetest.NewEndpoint(t, s, ten.ID)
 			_, ds := storetest.Publish(t, s, ten.ID, storetest.Base(), ep)
-			if want := map[bool]int{false: 0, true: 1}[tc.deferred]; sqlite.DeferredCount(s) != want {
-				t.Fatalf("deferred deliveries: %d, want %d", sqlite.DeferredCount(s), want)
-			}
 			now := storetest.Base().Add(time.Second)
 			cs := storetest.Claim(t, s, "node", now, 10)
 			if len(cs) != 1 {
 				t.Fatalf("first claim: %d claims, want 1", len(cs))
+			}
+			if want := map[bool]int{false: 0, true: 1}[tc.deferred]; sqlite.WindowCount(s) != want {
+				t.Fatalf("unwritten deliveries in memory: %d, want %d", sqlite.WindowCount(s), want)
 			}
 			completion := storetest.Completion(ds[0], "node", now, tc.code, false)
 

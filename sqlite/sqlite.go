@@ -20,6 +20,20 @@
 // guarantee, which receivers handle with the webhook-id header. (Open still clears the
 // lease columns that earlier versions wrote.)
 //
+// The event log is the queue of deliveries that have no row yet. Every accepted delivery is
+// either a row of deliveries or named in its event's row (the deferred column, written in the
+// publish's own transaction) and has no row; every delivery named by an event below the mark
+// (deferred_mark) has a row. A publish names its deliveries instead of inserting rows; the store
+// holds in memory a bounded window of the unwritten ones, loaded from the log in seq order as
+// room frees, which claims take beside the due rows; CompleteDeliveries writes each one's row
+// once, with its first outcome, and a write moves the mark up behind the window. (Claims are
+// oldest due first over rows and window, in publication order beyond it: the same order but for
+// deliveries published to be due later.) Open starts the
+// window at the mark, so a crash loses nothing and sends nothing twice that had a recorded
+// outcome. Reads answer unwritten deliveries from the event rows (the view unwritten_deliveries)
+// and write nothing. Whatever must change an unwritten delivery (a retry, disabling its
+// endpoint) writes its row in its own transaction; Close writes them all.
+//
 // Migrations are the embedded files migrations/NNNN_name.sql, applied in order, each in its own
 // transaction, and recorded in the schema_migrations table.
 package sqlite
@@ -64,11 +78,9 @@ type Options struct {
 	// BusyTimeout is how long a statement waits for a lock held by another connection before
 	// failing. Default: 10s.
 	BusyTimeout time.Duration
-	// DeferLimit is how many new deliveries may wait in memory for their first attempt instead
-	// of being written pending at the publish (see deferred.go): they are durable all the same,
-	// through their event's row. Default: 20,000. Negative: none; every delivery is written at
-	// its publish.
-	DeferLimit int
+	// Window is how many deliveries without a row the store holds in memory, ready to claim (see
+	// above). Default: 20,000. Negative: none; every delivery is written as a row at its publish.
+	Window int
 }
 
 // Store is an aviso.Store on one SQLite file. It is safe for concurrent use.
@@ -82,26 +94,17 @@ type Store struct {
 	// read-only afterwards.
 	prepared map[string]*sql.Stmt
 	// rprepared holds the claim's statements, prepared on the readers (see prepare).
-	rprepared  map[string]*sql.Stmt
-	claimMu    sync.Mutex   // claims run one at a time (see lease.go)
-	leases     *leaseTable  // the delivery leases
-	deferred   *deferredSet // deliveries whose rows are not written yet (deferred.go)
-	spillMu    sync.Mutex   // orders loading and writing the spill (spill.go)
-	deferLimit int
-	deferSpan  int64 // deferSpan, but in tests
+	rprepared map[string]*sql.Stmt
+	claimMu   sync.Mutex  // claims run one at a time (see lease.go)
+	leases    *leaseTable // the leases of delivery rows
+	window    *window     // unwritten deliveries in memory (unwritten.go)
 	// nextSeq is the seq of the next event stored. Events are numbered by the store rather than
 	// by SQLite, which gives a new row the largest seq in the table plus one, and so reuses the
-	// seqs of the newest events once they are deleted (a tenant's deletion): the deferred mark
-	// and the deferred deliveries' age (deferred.go) count on seqs that only grow. Only the
-	// writer's bodies use it.
-	nextSeq     int64
-	deleteChunk int // events deleted per write by DeleteTenant
-	failChunk   int // pending deliveries failed per write by disabling an endpoint (failPending)
-	deferChunk  int // deferred or spilled deliveries loaded or written per write (writeAllDeferred, spill.go)
+	// seqs of the newest events once they are deleted (a tenant's deletion): the mark counts on
+	// seqs that only grow. Only the writer's bodies use it.
+	nextSeq int64
 	// claimReadHook, set by tests only, runs at the start of each claim's read transaction.
 	claimReadHook func(tx *sql.Tx)
-	// failRestHook, set by tests only, runs before each write of failRest; an error stops it.
-	failRestHook func() error
 
 	// published wakes the feed's readers (EventsPublished, feed.go).
 	published broadcast.Group
@@ -144,14 +147,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	switch {
-	case opts.DeferLimit == 0:
-		opts.DeferLimit = defaultDeferLimit
-	case opts.DeferLimit < 0:
-		opts.DeferLimit = 0
+	case opts.Window == 0:
+		opts.Window = defaultWindow
+	case opts.Window < 0:
+		opts.Window = 0
 	}
-	s := &Store{w: w, log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter(), leases: newLeaseTable(),
-		deferred: newDeferredSet(opts.DeferLimit), deferLimit: opts.DeferLimit, deferSpan: deferSpan,
-		deleteChunk: 1000, failChunk: 5000, deferChunk: deferChunk}
+	s := &Store{w: w, log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter(), leases: newLeaseTable()}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
@@ -164,25 +165,17 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if n, _ := res.RowsAffected(); n > 0 {
 		s.log.Info("released the leases of a previous run", "deliveries", n)
 	}
-	if n, err := s.recoverDeferred(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite: write the deferred deliveries of a previous run: %w", err)
-	} else if n > 0 {
-		s.log.Info("wrote the deferred deliveries of a previous run", "deliveries", n)
-	}
-	if n, err := s.finishFailing(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite: fail the pending deliveries of endpoints disabled in a previous run: %w", err)
-	} else if n > 0 {
-		s.log.Info("failed the pending deliveries left by disablings of a previous run", "endpoints", n)
-	}
 	// Above every seq in use and the mark, which may be above them all if the newest events
 	// were deleted.
-	if err := w.QueryRowContext(ctx, `SELECT max((SELECT coalesce(max(seq), 0) + 1 FROM events),
-		(SELECT seq FROM deferred_mark))`).Scan(&s.nextSeq); err != nil {
+	var mark int64
+	if err := w.QueryRowContext(ctx, `SELECT max((SELECT coalesce(max(seq), 0) + 1 FROM events), seq), seq
+		FROM deferred_mark`).Scan(&s.nextSeq, &mark); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite: read the next event seq: %w", err)
 	}
+	// The window starts at the mark: the first claim loads what a stop left unwritten.
+	s.window = newWindow(opts.Window, mark)
+	s.window.listed(s.nextSeq - 1)
 	if err := s.prepare(ctx); err != nil {
 		s.closeStatements()
 		w.Close()
@@ -276,13 +269,17 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close writes the deferred deliveries (deferred.go) and closes the database.
+// Close writes every unwritten delivery as a row, so that a closed store's file holds each
+// delivery as a row (see Unfinished), and closes the database.
 func (s *Store) Close() error {
 	var errF error
-	err := s.unspill(context.Background())
-	if err == nil {
-		err = s.writeAllDeferred(context.Background(), "write deferred deliveries", nil, true)
-	}
+	err := s.write(context.Background(), "write unwritten deliveries", func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := writeUnwritten(ctx, tx, nil, `1`); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE deferred_mark SET seq = max(seq, ?)`, s.nextSeq)
+		return err
+	})
 	if err != nil {
 		errF = fmt.Errorf("close sqlite: %w", err)
 	}

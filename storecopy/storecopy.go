@@ -27,6 +27,7 @@ import (
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/postgres"
+	"github.com/aviso-dev/aviso/sqlite"
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
@@ -34,7 +35,7 @@ import (
 // SQLiteVersion is the schema version of sqlite/migrations this package reads. A source at another
 // version is refused, so a new SQLite migration cannot be copied wrongly in silence: whoever adds
 // one updates the table list below and this number (the package test fails until then).
-const SQLiteVersion = 11
+const SQLiteVersion = 12
 
 // Options configure Copy.
 type Options struct {
@@ -122,26 +123,15 @@ func Copy(ctx context.Context, sqlitePath, postgresURL string, opts Options) (Co
 		return Counts{}, fmt.Errorf("sqlite store %s is at migration %d; this build copies migration %d: "+
 			"start and stop `aviso serve` of this version on it once, or use the matching aviso", sqlitePath, version, SQLiteVersion)
 	}
-	// A store that was not stopped cleanly may hold deliveries only in its events' deferred
-	// column (see sqlite/deferred.go); Open writes them as rows, Close leaves none.
-	var unwritten int
-	if err := rtx.QueryRowContext(ctx, `SELECT count(*) FROM events
-		WHERE seq >= (SELECT seq FROM deferred_mark) AND deferred IS NOT NULL`).Scan(&unwritten); err != nil {
-		return Counts{}, fmt.Errorf("read sqlite deferred deliveries: %w", err)
+	// A store that was not stopped cleanly may hold deliveries that have no row yet; the store
+	// says how many (Close leaves none).
+	unwritten, err := sqlite.Unfinished(ctx, rtx)
+	if err != nil {
+		return Counts{}, fmt.Errorf("read sqlite: %w", err)
 	}
 	if unwritten > 0 {
-		return Counts{}, fmt.Errorf("sqlite store %s was not stopped cleanly: %d events may have deliveries not yet written; "+
+		return Counts{}, fmt.Errorf("sqlite store %s was not stopped cleanly: %d deliveries are not yet written; "+
 			"start and stop `aviso serve` on it once, then copy it", sqlitePath, unwritten)
-	}
-	// Nor one stopped while disabling an endpoint failed its pending deliveries a chunk at a time
-	// (failing_endpoints, see failPending in sqlite/catalog.go); Open finishes that.
-	var failing int
-	if err := rtx.QueryRowContext(ctx, `SELECT count(*) FROM failing_endpoints`).Scan(&failing); err != nil {
-		return Counts{}, fmt.Errorf("read sqlite failing endpoints: %w", err)
-	}
-	if failing > 0 {
-		return Counts{}, fmt.Errorf("sqlite store %s was not stopped cleanly: %d disabled endpoints have pending deliveries "+
-			"left to fail; start and stop `aviso serve` on it once, then copy it", sqlitePath, failing)
 	}
 	tables := tableList()
 	var want Counts

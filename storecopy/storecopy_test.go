@@ -409,8 +409,8 @@ func TestCopyRefuses(t *testing.T) {
 	}
 	db.Close()
 
-	// A store that stopped without writing its deferred deliveries (a crash): an event from the
-	// mark on names one.
+	// A store that stopped without writing its deliveries (a crash): an event from the mark on
+	// names one that has no row.
 	crashed := filepath.Join(t.TempDir(), "crashed.db")
 	if err := os.WriteFile(crashed, b, 0o600); err != nil {
 		t.Fatal(err)
@@ -418,22 +418,10 @@ func TestCopyRefuses(t *testing.T) {
 	if db, err = sql.Open("sqlite", crashed); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`UPDATE events SET deferred = 'dlv_x ep_x 1 1 1' WHERE seq = (SELECT max(seq) FROM events);
+	if _, err := db.Exec(`UPDATE events SET deferred = '[["dlv_x","' || (SELECT p.id FROM endpoints p
+			WHERE p.tenant_id = events.tenant_id LIMIT 1) || '",1,1,1]]' WHERE seq = (SELECT max(seq) FROM events);
 		UPDATE deferred_mark SET seq = 1`); err != nil {
-		t.Fatalf("leave a deferred delivery unwritten: %v", err)
-	}
-	db.Close()
-
-	// A store that stopped while a disabling failed its endpoint's pending deliveries.
-	disabling := filepath.Join(t.TempDir(), "disabling.db")
-	if err := os.WriteFile(disabling, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if db, err = sql.Open("sqlite", disabling); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO failing_endpoints (endpoint_id, at) SELECT id, 1 FROM endpoints LIMIT 1`); err != nil {
-		t.Fatalf("leave a disabling unfinished: %v", err)
+		t.Fatalf("leave a delivery unwritten: %v", err)
 	}
 	db.Close()
 
@@ -443,7 +431,6 @@ func TestCopyRefuses(t *testing.T) {
 		{"missing file", filepath.Join(t.TempDir(), "nope.db"), "no such file"},
 		{"future schema", future, "migration 99"},
 		{"not stopped cleanly", crashed, "not stopped cleanly"},
-		{"disabling not finished", disabling, "left to fail"},
 		{"not a plain path", path + "?mode=rw", "plain file name"},
 	}
 	for _, tc := range tests {

@@ -157,7 +157,6 @@ func (m *Main) parseServe(args []string) error {
 	fs.IntVar(&c.Workers, "workers", m.envInt("AVISO_WORKERS", 64), "attempts in flight at once (env AVISO_WORKERS)")
 	fs.IntVar(&c.PerEndpoint, "per-endpoint", m.envInt("AVISO_PER_ENDPOINT", 8), "attempts in flight to one endpoint (env AVISO_PER_ENDPOINT)")
 	fs.StringVar(&c.SQLiteSynchronous, "sqlite-synchronous", m.envString("AVISO_SQLITE_SYNCHRONOUS", "FULL"), "SQLite synchronous pragma: FULL (every accepted event on disk) or NORMAL (env AVISO_SQLITE_SYNCHRONOUS)")
-	fs.IntVar(&c.SQLiteDeferLimit, "sqlite-defer-limit", m.envInt("AVISO_SQLITE_DEFER_LIMIT", 0), "new deliveries SQLite may keep in memory until their first attempt, durable through their event's row, instead of writing them at the publish; 0: 20000, negative: none (env AVISO_SQLITE_DEFER_LIMIT)")
 	fs.StringVar(&c.PublicURL, "public-url", m.getenv("AVISO_PUBLIC_URL"), "URL people reach this server at, e.g. https://aviso.example.com: base of portal links; https makes dashboard cookies Secure (env AVISO_PUBLIC_URL)")
 	fs.StringVar(&c.PortalFrameAncestors, "portal-frame-ancestors", m.getenv("AVISO_PORTAL_FRAME_ANCESTORS"), "sites that may embed the tenant portal in an iframe, e.g. https://app.example.com; default any (env AVISO_PORTAL_FRAME_ANCESTORS)")
 	fs.StringVar(&c.MetricsToken, "metrics-token", m.getenv("AVISO_METRICS_TOKEN"), "bearer token GET /metrics requires; empty: open (env AVISO_METRICS_TOKEN)")

@@ -1,0 +1,408 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aviso-dev/aviso"
+)
+
+// Unwritten deliveries: the event log is the queue of deliveries that have no row yet (see the
+// package doc). A publish names its event's new deliveries in the event row's deferred column
+// instead of inserting rows; the store keeps a window of them in memory, loaded from the log in
+// seq order by the claims, and CompleteDeliveries writes each one's row once, with its first
+// outcome. The view unwritten_deliveries (migration 0009) is the log read as delivery rows.
+
+const (
+	// defaultWindow is Options.Window's default: about a second of deliveries at full speed,
+	// and about 5 MiB of memory.
+	defaultWindow = 20_000
+	// maxPerEvent is the most deliveries an event names; a larger fan-out writes rows.
+	maxPerEvent = 16
+	// maxBacklog is how many events the log may run ahead of the window before publishes write
+	// rows again: it bounds what a read of the unwritten deliveries scans.
+	maxBacklog = 200_000
+	// markEvery is how often, at most, a write moves the mark.
+	markEvery = time.Second
+)
+
+// entry is an unwritten delivery in the window.
+type entry struct {
+	id, tenantID, eventID, endpointID, eventType string
+	seq, next, created, updated                  int64 // the event's seq; times in unix microseconds
+	owner                                        string
+	until                                        int64 // the lease: leased while until > now
+	gone                                         bool  // forgotten: left in order until trimmed
+}
+
+// delivery is e as the pending delivery it stands for.
+func (e *entry) delivery() *aviso.Delivery {
+	next := fromMicros(e.next)
+	return &aviso.Delivery{ID: e.id, TenantID: e.tenantID, EventID: e.eventID, EndpointID: e.endpointID,
+		EventType: e.eventType, Status: aviso.StatusPending, NextAttemptAt: &next,
+		CreatedAt: fromMicros(e.created), UpdatedAt: fromMicros(e.updated)}
+}
+
+func dueBefore(a, b *entry) int {
+	return cmp.Or(cmp.Compare(a.next, b.next), strings.Compare(a.id, b.id))
+}
+
+// window is the part of the log held in memory: every unwritten delivery of the events from
+// the mark up to loadedTo. Safe for concurrent use.
+type window struct {
+	mu       sync.Mutex
+	limit    int
+	byID     map[string]*entry
+	order    []*entry // by due time, then ID; forgotten entries are dropped lazily
+	loadedTo int64    // the next event seq to load
+	// lastListed is the newest event seq a publish named deliveries in: the log may hold some
+	// beyond the window while loadedTo is not past it.
+	lastListed int64
+	lastMark   time.Time
+}
+
+func newWindow(limit int, loadedTo int64) *window {
+	return &window{limit: limit, byID: make(map[string]*entry), loadedTo: loadedTo}
+}
+
+// room is how many more entries the window may hold at now: those leased, whose outcome is on
+// its way, do not count.
+func (w *window) room(now int64) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.limit
+	for _, e := range w.byID {
+		if e.until <= now {
+			n--
+		}
+	}
+	return n
+}
+
+// backlog is how many events the log runs ahead of the window, for a publish at seq.
+func (w *window) backlog(seq int64) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return seq - w.loadedTo
+}
+
+// listed records that a publish named deliveries in event seq.
+func (w *window) listed(seq int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lastListed = max(w.lastListed, seq)
+}
+
+// add records es, loaded from the events below to, and moves loadedTo there.
+func (w *window) add(es []*entry, to int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range es {
+		if _, ok := w.byID[e.id]; ok {
+			continue
+		}
+		w.byID[e.id] = e
+		if n := len(w.order); n == 0 || dueBefore(w.order[n-1], e) < 0 {
+			w.order = append(w.order, e) // the usual case: loaded in due order
+		} else {
+			i, _ := slices.BinarySearchFunc(w.order, e, dueBefore)
+			w.order = slices.Insert(w.order, i, e)
+		}
+	}
+	w.loadedTo = max(w.loadedTo, to)
+}
+
+// forget drops the entries for which match holds: they have a row now, or need none.
+func (w *window) forget(match func(*entry) bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, e := range w.byID {
+		if match(e) {
+			e.gone = true
+			delete(w.byID, id)
+		}
+	}
+	w.trim()
+}
+
+// forgetIDs drops the entries of ids.
+func (w *window) forgetIDs(ids []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		if e, ok := w.byID[id]; ok {
+			e.gone = true
+			delete(w.byID, id)
+		}
+	}
+	w.trim()
+}
+
+// trim drops forgotten entries from order once they are a good part of it. The caller holds mu.
+func (w *window) trim() {
+	if len(w.order) > 64 && len(w.byID) < len(w.order)/2 {
+		w.order = slices.DeleteFunc(w.order, func(e *entry) bool { return e.gone })
+	}
+}
+
+// get returns the entries among ids.
+func (w *window) get(ids []string) map[string]*entry {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out map[string]*entry
+	for _, id := range ids {
+		if e, ok := w.byID[id]; ok {
+			if out == nil {
+				out = make(map[string]*entry)
+			}
+			out[id] = e
+		}
+	}
+	return out
+}
+
+// has reports whether id is in the window.
+func (w *window) has(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.byID[id]
+	return ok
+}
+
+// due returns up to limit entries due at now, not leased, of the endpoints not in exclude, in
+// due order, without leasing them.
+func (w *window) due(now int64, exclude map[string]bool, limit int) []*entry {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []*entry
+	for _, e := range w.order {
+		if len(out) == limit || e.next > now {
+			break
+		}
+		if !e.gone && e.until <= now && !exclude[e.endpointID] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// lease leases those of es still in the window and not leased at now to owner until until,
+// and returns them.
+func (w *window) lease(es []*entry, owner string, now, until int64) map[*entry]bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	taken := make(map[*entry]bool, len(es))
+	for _, e := range es {
+		if !e.gone && e.until <= now {
+			e.owner, e.until = owner, until
+			taken[e] = true
+		}
+	}
+	return taken
+}
+
+// release ends owner's leases of ids and returns how many it held.
+func (w *window) release(owner string, ids []string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if e, ok := w.byID[id]; ok && e.owner == owner && e.until > 0 {
+			e.owner, e.until = "", 0
+			n++
+		}
+	}
+	return n
+}
+
+// idle returns the entries not leased at now.
+func (w *window) idle(now int64) []*entry {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []*entry
+	for _, e := range w.order {
+		if !e.gone && e.until <= now {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// nextDue returns the earliest due time of an entry, leased or not (the claim that finds it
+// leased finds nothing).
+func (w *window) nextDue() (int64, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.order {
+		if !e.gone {
+			return e.next, true
+		}
+	}
+	return 0, false
+}
+
+// backlogged reports whether the log may hold unwritten deliveries beyond the window, and
+// where they start.
+func (w *window) backlogged() (int64, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.loadedTo, w.loadedTo <= w.lastListed
+}
+
+// encodeDeferred is an event's deferred column naming ds: a JSON array of
+// [id, endpoint_id, next_attempt_at, created_at, updated_at] (times in unix microseconds).
+func encodeDeferred(ds []*aviso.Delivery) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, d := range ds {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`["` + d.ID + `","` + d.EndpointID + `",`)
+		b.WriteString(strconv.FormatInt(micros(*d.NextAttemptAt), 10) + ",")
+		b.WriteString(strconv.FormatInt(micros(d.CreatedAt), 10) + ",")
+		b.WriteString(strconv.FormatInt(micros(d.UpdatedAt), 10) + "]")
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// loadSQL reads the unwritten deliveries of the events from ?1 on, in seq order.
+const loadSQL = `SELECT event_seq, id, tenant_id, event_id, endpoint_id, event_type, next_attempt_at, created_at, updated_at
+	FROM unwritten_deliveries WHERE event_seq >= ?1 ORDER BY event_seq`
+
+// load reads into the window, from the log at loadedTo, as many whole events' unwritten
+// deliveries as it has room for. The caller holds claimMu, so loads run one at a time.
+func (s *Store) load(ctx context.Context, now int64) error {
+	room := s.window.room(now)
+	if room <= 0 {
+		return nil
+	}
+	s.window.mu.Lock()
+	from := s.window.loadedTo
+	s.window.mu.Unlock()
+	var es []*entry
+	to := from
+	err := s.read(ctx, "load unwritten deliveries", func(tx *sql.Tx) error {
+		var newest int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&newest); err != nil {
+			return err
+		}
+		if newest < from {
+			return nil
+		}
+		to = newest + 1
+		st, err := s.rstmt(ctx, tx, loadSQL)
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, from)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e := &entry{}
+			if err := rows.Scan(&e.seq, &e.id, &e.tenantID, &e.eventID, &e.endpointID, &e.eventType,
+				&e.next, &e.created, &e.updated); err != nil {
+				return err
+			}
+			if len(es) >= room && e.seq != es[len(es)-1].seq {
+				to = e.seq // whole events only
+				break
+			}
+			es = append(es, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return err
+	}
+	s.window.add(es, to)
+	return nil
+}
+
+// writeUnwritten writes as rows the unwritten deliveries that cond (a condition on the view
+// unwritten_deliveries u) selects: pending as published, or, with failedAt, failed as disabling
+// their endpoint leaves them. It returns how many it wrote.
+func writeUnwritten(ctx context.Context, tx *sql.Tx, failedAt *time.Time, cond string, args ...any) (int64, error) {
+	status, next, lastError, updated := `'pending'`, `u.next_attempt_at`, `''`, `u.updated_at`
+	if failedAt != nil {
+		status, next, lastError, updated = `'failed'`, `NULL`, `'`+disabledError+`'`, strconv.FormatInt(micros(*failedAt), 10)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id, event_type,
+			status, attempt_count, round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at)
+		SELECT u.id, u.tenant_id, u.event_seq, u.event_id, u.endpoint_id, u.event_type, `+status+`, 0, 0, `+next+`, 0,
+			`+lastError+`, u.created_at, `+updated+` FROM unwritten_deliveries u WHERE `+cond, args...)
+	if err != nil {
+		return 0, fmt.Errorf("write unwritten deliveries: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// writeIdle writes the window's entries that no claim holds as pending rows, and forgets them:
+// what a claim does when the window is full and gives it less than it asked for (deliveries of
+// endpoints it left out, or not due yet, hold the room the log's next deliveries need). The
+// caller holds claimMu, so no claim leases them meanwhile.
+func (s *Store) writeIdle(ctx context.Context, now int64) error {
+	es := s.window.idle(now)
+	if len(es) == 0 {
+		return nil
+	}
+	seqs, ids := make([]string, len(es)), make([]string, len(es))
+	for i, e := range es {
+		seqs[i], ids[i] = strconv.FormatInt(e.seq, 10), e.id
+	}
+	err := s.write(ctx, "write idle unwritten deliveries", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := writeUnwritten(ctx, tx, nil, `u.event_seq IN (SELECT value FROM json_each(?1))
+			AND u.id IN (SELECT value FROM json_each(?2))`, idList(seqs), idList(ids))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.window.forgetIDs(ids)
+	return nil
+}
+
+// moveMark sets the mark as high as the window allows, if a second has passed since a write
+// last did (always, with force). written are entries this write has given rows: the mark may
+// pass them, since they commit together.
+func (s *Store) moveMark(ctx context.Context, tx *sql.Tx, force bool, written map[string]*entry) error {
+	w := s.window
+	w.mu.Lock()
+	if !force && time.Since(w.lastMark) < markEvery {
+		w.mu.Unlock()
+		return nil
+	}
+	w.lastMark = time.Now()
+	m := w.loadedTo
+	for id, e := range w.byID {
+		if written[id] != e {
+			m = min(m, e.seq)
+		}
+	}
+	w.mu.Unlock()
+	if _, err := tx.ExecContext(ctx, `UPDATE deferred_mark SET seq = max(seq, ?)`, m); err != nil {
+		return fmt.Errorf("move the mark: %w", err)
+	}
+	return nil
+}
+
+// Unfinished returns how many deliveries of the SQLite store read through tx have no row yet
+// (they are named by their event's row, see the package doc). A store closed cleanly has none;
+// a tool that reads the tables directly, as storecopy does, must refuse a store that has some.
+func Unfinished(ctx context.Context, tx *sql.Tx) (int, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM unwritten_deliveries`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count unwritten deliveries: %w", err)
+	}
+	return n, nil
+}
