@@ -98,6 +98,8 @@ type Handler struct {
 	msgs      map[string]translator
 	pages     map[string]map[string]*template.Template // by language, then page name
 	mux       *http.ServeMux
+	// routeList is every pattern of mux, the table the isolation test walks (Routes).
+	routeList []string
 	handler   http.Handler
 	outbox    *outbox.Relay
 }
@@ -220,7 +222,7 @@ func (h *Handler) funcs(lang string) template.FuncMap {
 }
 
 func (h *Handler) routes() {
-	m := http.NewServeMux()
+	m := &routedMux{ServeMux: http.NewServeMux()}
 	static, _ := fs.Sub(staticFS, "static")
 	m.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
 	m.HandleFunc("GET /ui/{$}", h.home)
@@ -262,7 +264,7 @@ func (h *Handler) routes() {
 	m.Handle("GET "+t+"/deliveries/{delivery}/retry", h.auth(h.retryDelivery))
 	m.Handle("POST "+t+"/deliveries/{delivery}/retry", h.auth(h.retryDelivery))
 	m.HandleFunc("/ui/", h.notFound)
-	h.mux = m
+	h.mux, h.routeList = m.ServeMux, m.routes
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -522,4 +524,23 @@ func redirect(w http.ResponseWriter, r *http.Request, path, flash string) {
 		path += sep + "ok=" + url.QueryEscape(flash)
 	}
 	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// Routes returns the patterns of every dashboard route, in the order they were registered: the
+// table the isolation test walks, so a route added without a case fails it.
+func (h *Handler) Routes() []string { return append([]string(nil), h.routeList...) }
+
+// routedMux is a ServeMux that records the patterns it is given.
+type routedMux struct {
+	*http.ServeMux
+	routes []string
+}
+
+func (m *routedMux) Handle(pattern string, h http.Handler) {
+	m.routes = append(m.routes, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routedMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
 }
