@@ -4,6 +4,8 @@
 //	aviso migrate        apply the PostgreSQL migrations (serve also does it unless --no-migrate)
 //	aviso migrate-store  copy an SQLite store into PostgreSQL
 //	aviso bench          measure throughput, latency, isolation and backlog
+//	aviso listen         forward a tenant's events to a local receiver (no public URL needed)
+//	aviso trigger        publish an event of a type with the catalog's example
 //	aviso version        print the version
 //
 // Every flag has an environment equivalent (AVISO_ADDR for --addr, …); a flag given on the
@@ -69,6 +71,8 @@ Commands:
   migrate        apply the PostgreSQL migrations (--database or AVISO_DATABASE_URL)
   migrate-store  copy an SQLite store into an empty PostgreSQL database (--from, --to)
   bench          measure throughput, latency, isolation and backlog (aviso bench --quick)
+  listen         forward a tenant's events to a local URL, signed as an endpoint gets them
+  trigger        publish an event of a type, with the catalog's example as data
   version        print the version
 
 Run 'aviso <command> -h' for the flags of a command.
@@ -88,6 +92,10 @@ func (m *Main) ParseFlags(args []string) error {
 		return m.parseBench(args[1:])
 	case "migrate-store":
 		return m.parseMigrateStore(args[1:])
+	case "listen":
+		return m.parseListen(args[1:])
+	case "trigger":
+		return m.parseTrigger(args[1:])
 	case "migrate":
 		fs := m.flagSet("migrate")
 		url := fs.String("database", m.getenv("AVISO_DATABASE_URL"), "PostgreSQL URL (env AVISO_DATABASE_URL)")
