@@ -16,9 +16,9 @@
 //     Aviso but whose delete did not is read again and published again with the same event id —
 //     the row's event_id, or one derived from the source's name and the row id — which Aviso's
 //     idempotent publish answers with the stored event and no new deliveries;
-//   - several relays on one source (several Aviso nodes with the same --outbox) do not double
-//     work: on PostgreSQL a batch's rows are locked until its transaction ends and the others
-//     skip them, so the relays share the rows; on MariaDB one relay at a time holds the source's
+//   - several relays on one source (several Aviso nodes with the same --outbox, and the two
+//     workers each relay runs per PostgreSQL source) do not double work: on PostgreSQL a batch's
+//     rows are locked until its transaction ends and the others skip them, so they share the rows; on MariaDB one relay at a time holds the source's
 //     named lock (GET_LOCK) and the others stand by, because two InnoDB relays deleting
 //     neighbouring rows deadlock.
 //

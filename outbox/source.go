@@ -331,7 +331,7 @@ func (s *source) lead(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	var got sql.NullInt64
-	err = c.QueryRowContext(ctx, "SELECT GET_LOCK(CONCAT('aviso_outbox.', DATABASE()), 0)").Scan(&got)
+	err = c.QueryRowContext(ctx, "SELECT GET_LOCK(LEFT(CONCAT('aviso_outbox.', DATABASE()), 64), 0)").Scan(&got)
 	if err != nil || got.Int64 != 1 {
 		discard(c)
 		if err != nil {
