@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -258,7 +259,8 @@ func TestRejected(t *testing.T) {
 			t.Fatal(err)
 		}
 		src.write(t, good)
-		r := startRelay(t, outbox.Config{Sources: []string{src.url}, Service: svc})
+		logs := &syncBuffer{}
+		r := startRelay(t, outbox.Config{Sources: []string{src.url}, Service: svc, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 		waitFor(t, 10*time.Second, "an empty outbox", func() bool { return src.count(t, "SELECT count(*) FROM aviso_outbox") == 0 })
 		if n := len(events(t, svc, "acme")); n != 3 {
 			t.Errorf("%d events, want the 3 good rows", n)
@@ -294,6 +296,11 @@ func TestRejected(t *testing.T) {
 		}
 		if st := waitStatus(t, r, "the counters", func(st outbox.Status) bool { return st.Relayed == 3 }); st.Rejected != 5 {
 			t.Errorf("status counts %d rejected, want 5", st.Rejected)
+		}
+		for _, want := range []string{`msg="outbox row rejected"`, "outbox_id=2 tenant_id=nobody", `reason="type: \"no.such.type\" is not in the event catalog"`} {
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("the log lacks %s:\n%s", want, logs.String())
+			}
 		}
 		if _, err := r.ListRejected(context.Background(), aviso.Principal{TenantID: "acme"}, outbox.ListRejectedParams{}); aviso.ErrorCode(err) != aviso.EFORBIDDEN {
 			t.Errorf("a tenant key listed rejected rows: %v", err)
