@@ -20,8 +20,8 @@ import (
 // the browser test saves pictures of the main pages for the README.
 var screenshots = flag.String("screenshots", "", "directory to save screenshots of the main pages in")
 
-// newBrowser starts headless Chromium for one test, bounded by a deadline.
-func newBrowser(t *testing.T) context.Context {
+// newBrowser starts headless Chromium for one test, bounded by a deadline (90 s, or the one given).
+func newBrowser(t *testing.T, limit ...time.Duration) context.Context {
 	t.Helper()
 	path := testenv.Chromium(t)
 	opts := []chromedp.ExecAllocatorOption{
@@ -35,7 +35,11 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1200, 900),
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	deadline := 90 * time.Second
+	if len(limit) > 0 {
+		deadline = limit[0]
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	t.Cleanup(cancel)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(acancel)
