@@ -35,6 +35,11 @@
 //     and disables the endpoint at DisableAfter.
 //   - Complete: one goroutine gathers completions and writes whatever has accumulated in one
 //     Store.CompleteDeliveries call (group commit); while it writes, the next batch gathers.
+//     A write that fails is tried again (internal/backoff) until it succeeds; meanwhile the
+//     outcomes wait, their deliveries held (lease.go: never attempted again, even by a claim
+//     that finds their lease run out), and the loop starts no attempt and claims nothing,
+//     since their outcomes could not be recorded either. The first write that succeeds
+//     resumes it.
 //   - Sleep: until a store wake-up (new or retried work), a finished attempt or batch, the next
 //     due time (Store.NextDueAt) or IdleWait, whichever is first.
 //
@@ -106,6 +111,10 @@ type Config struct {
 	RecheckAfter time.Duration
 	// Observer watches the attempts of the loop (metrics, tracing). Default: none.
 	Observer Observer
+	// OnWrite hears the result of every CompleteDeliveries call (nil: written), for a node's
+	// readiness: a store that cannot write fails them. Quick and safe for concurrent use.
+	// Default: none.
+	OnWrite func(err error)
 	// Notifier, when set, is told of the deliveries that ran out of retries (the operational
 	// event delivery.failed). Default: nil, nobody is told.
 	Notifier Notifier
@@ -147,7 +156,8 @@ type Dispatcher struct {
 	auth         authState // OAuth2 tokens and per-endpoint TLS clients (auth.go)
 	stats        counters
 	running      atomic.Bool
-	renews       bool // the store is an aviso.LeaseKeeper: leases are renewed while held
+	renews       bool        // the store is an aviso.LeaseKeeper: leases are renewed while held
+	writeFailing atomic.Bool // the last completion write failed: start nothing, claim nothing
 }
 
 // Lease defaults (Config.Lease).

@@ -34,6 +34,7 @@ func TestEngine(t *testing.T) {
 		{"recovers a crashed node's leases", testCrashRecovery},
 		{"drains on shutdown", testGracefulShutdown},
 		{"refuses private addresses", testSSRF},
+		{"waits for a store that cannot write", testStorageFailure},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {

@@ -12,33 +12,81 @@ import (
 // held is the set of deliveries this node holds: claimed and not yet given back, nor written
 // with their outcome (queued, in flight, or in a completion batch waiting to be written). The
 // loop adds a claim when it queues it and takes it out when it gives it back; the completer takes
-// it out once its outcome is written. The renewer renews their leases; and a claim of a
-// delivery already held (an SQLite lease that ran out while its outcome could not be written)
-// is not attempted again.
+// it out once its outcome is written. The renewer renews their leases.
+//
+// A claim of a delivery already held is not attempted again: its outcome waits to be written,
+// and its lease ran out meanwhile (an SQLite store, whose leases are not renewed, in an outage
+// longer than a lease). Nor is one whose outcome was written after the claim began: the claim's
+// snapshot may predate that write. written keeps, per delivery written, the count of writes
+// then; a claim notes the count as it starts (mark) and admits only what was written before.
 type held struct {
-	mu  sync.Mutex
-	ids map[string]struct{}
+	mu      sync.Mutex
+	ids     map[string]struct{}
+	written map[string]uint64 // delivery → writes, once its outcome is written
+	writes  uint64            // completion batches written
 }
 
-func newHeld() *held { return &held{ids: make(map[string]struct{})} }
+func newHeld() *held { return &held{ids: make(map[string]struct{}), written: make(map[string]uint64)} }
 
-// add holds id and reports whether it was not held already.
-func (h *held) add(id string) bool {
+// mark returns the count of writes so far, for a claim about to start.
+func (h *held) mark() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.writes
+}
+
+// admission is what admit decides about a claim.
+type admission int
+
+const (
+	admitted    admission = iota // held now: attempt it
+	alreadyHeld                  // its outcome waits to be written: leave it
+	stale                        // written after the claim started: give the lease back
+)
+
+// admit holds id, claimed by a claim that started at mark since, if it is not held already and
+// was not written after the claim started.
+func (h *held) admit(id string, since uint64) admission {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.ids[id]; ok {
-		return false
+		return alreadyHeld
+	}
+	if w, ok := h.written[id]; ok && w > since {
+		return stale
 	}
 	h.ids[id] = struct{}{}
-	return true
+	return admitted
 }
 
-// remove drops ids.
+// forget drops the writes a claim marked at since already sees.
+func (h *held) forget(since uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, w := range h.written {
+		if w <= since {
+			delete(h.written, id)
+		}
+	}
+}
+
+// remove drops ids given back unattempted.
 func (h *held) remove(ids ...string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, id := range ids {
 		delete(h.ids, id)
+	}
+}
+
+// wrote drops the deliveries of a batch whose outcomes are written.
+func (h *held) wrote(batch []aviso.Completion) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.writes++
+	for _, c := range batch {
+		delete(h.ids, c.Attempt.DeliveryID)
+		h.written[c.Attempt.DeliveryID] = h.writes
 	}
 }
 

@@ -84,6 +84,7 @@ type claimResult struct {
 	nextDue time.Time // when not full: the next due delivery, if any
 	hasNext bool
 	gone    []string // of recheck, the endpoints deleted or disabled
+	since   uint64   // held's mark as the claim started
 	err     error
 }
 
@@ -92,7 +93,7 @@ const claimTimeout = 30 * time.Second
 
 // claimer runs the store calls of the loop, one request at a time, so that the loop never
 // waits for the store: attempts keep starting and finishing while a claim is under way.
-func (d *Dispatcher) claimer(ctx context.Context, reqs <-chan claimRequest, results chan<- claimResult) {
+func (d *Dispatcher) claimer(ctx context.Context, h *held, reqs <-chan claimRequest, results chan<- claimResult) {
 	for req := range reqs {
 		d.releaseDeliveries(ctx, req.release)
 		var res claimResult
@@ -102,6 +103,7 @@ func (d *Dispatcher) claimer(ctx context.Context, reqs <-chan claimRequest, resu
 		// so never give back, even after giving back others at shutdown. Finished, its claims
 		// reach Run, which releases them.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
+		res.since = h.mark()
 		res.claims, res.err = d.cfg.Store.ClaimDeliveries(cctx, req.params)
 		cancel()
 		if res.err != nil {
@@ -210,7 +212,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		renewer.Go(func() { d.renew(ctx, keeper, l.held, stopRenewing) })
 	}
 	helpers.Go(func() { d.complete(ctx, completions, l.held, l.flushed) })
-	helpers.Go(func() { d.claimer(ctx, l.reqs, l.results) })
+	helpers.Go(func() { d.claimer(ctx, l.held, l.reqs, l.results) })
 	// Attempts run on Workers long-lived goroutines rather than one goroutine each: an attempt
 	// goes deep into net/http, and a fresh goroutine's stack had to grow (and be copied) on
 	// every attempt. They outlive ctx: cancelling Run drains them, each bounded by its timeout.
@@ -233,6 +235,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			l.dirty = true
 		case <-l.flushed:
 			l.dirty = true
+			l.start() // after writes failed, what waited in the queues
 		case <-timer.C:
 			l.dirty = true
 			l.sleepUntil = time.Time{}
@@ -282,7 +285,8 @@ func (l *loop) claimed(res claimResult) {
 		return
 	}
 	l.drop(res.gone)
-	l.admit(res.claims)
+	l.admit(res.claims, res.since)
+	l.held.forget(res.since)
 	switch {
 	case res.full || len(l.release) > 0:
 		l.dirty = true
@@ -332,6 +336,9 @@ func (l *loop) stop() {
 func (l *loop) start() {
 	if l.ctx.Err() != nil {
 		return // shutting down: what is queued is released, not started
+	}
+	if l.d.writeFailing.Load() {
+		return // outcomes cannot be recorded: what is queued waits (see wrote)
 	}
 	d := l.d
 	now := d.now()
@@ -406,6 +413,9 @@ func (l *loop) forgetIdle() {
 // whether it did.
 func (l *loop) requestClaim() bool {
 	d := l.d
+	if d.writeFailing.Load() {
+		return false // see wrote; the write that succeeds sets dirty again
+	}
 	limit := min(d.cfg.ClaimBatch, l.maxHeld-l.queued-l.inFlight)
 	if limit <= 0 || (limit < d.cfg.ClaimBatch/2 && l.queued > 0) {
 		return false // wait for room, to claim in batches
@@ -455,6 +465,31 @@ func (l *loop) drop(gone []string) {
 	}
 }
 
+// wrote records the outcome of a completion write: while writes fail, the loop starts no new
+// attempt and claims nothing, since their outcomes could not be recorded either; the first
+// write that succeeds resumes it (flushed). Config.OnWrite hears every outcome.
+func (d *Dispatcher) wrote(ctx context.Context, err error) {
+	if d.cfg.OnWrite != nil {
+		d.cfg.OnWrite(err)
+	}
+	switch was := d.writeFailing.Swap(err != nil); {
+	case err != nil && !was:
+		d.log.ErrorContext(ctx, "the store cannot record outcomes: no new attempts until it can; the outcomes waiting are kept and not sent again",
+			"error", err)
+	case err == nil && was:
+		d.log.InfoContext(ctx, "the store records outcomes again: delivering")
+	}
+}
+
+// ids returns the delivery IDs of a batch.
+func ids(batch []aviso.Completion) []string {
+	out := make([]string, len(batch))
+	for i, c := range batch {
+		out[i] = c.Attempt.DeliveryID
+	}
+	return out
+}
+
 // giveBack releases a held claim with the next claim request.
 func (l *loop) giveBack(id string) {
 	l.held.remove(id)
@@ -462,7 +497,7 @@ func (l *loop) giveBack(id string) {
 }
 
 // admit queues claimed work; what an endpoint cannot hold goes back.
-func (l *loop) admit(cs []*aviso.Claim) {
+func (l *loop) admit(cs []*aviso.Claim, since uint64) {
 	d := l.d
 	now := d.now()
 	for _, c := range cs {
@@ -471,9 +506,16 @@ func (l *loop) admit(cs []*aviso.Claim) {
 			q = &endpointQueue{id: c.Delivery.EndpointID, tenantID: c.Delivery.TenantID, timeout: Timeout(c.Endpoint)}
 			l.eps[q.id] = q
 		}
-		if !l.held.add(c.Delivery.ID) {
-			// Already held: its outcome waits to be written (an SQLite lease ran out meanwhile).
-			// Attempted again it would reach its receiver twice; it is left as it is.
+		switch l.held.admit(c.Delivery.ID, since) {
+		case alreadyHeld:
+			// Its outcome waits to be written (an SQLite lease ran out meanwhile). Attempted
+			// again it would reach its receiver twice; it is left as it is.
+			continue
+		case stale:
+			// Its outcome was written while the claim read a snapshot from before: what the
+			// claim saw is gone. Given back, it is claimed again from the written state.
+			l.release = append(l.release, c.Delivery.ID)
+			l.dirty = true
 			continue
 		}
 		if q.outstanding() >= d.holdCap(q) {
@@ -538,9 +580,10 @@ func (d *Dispatcher) complete(ctx context.Context, in <-chan aviso.Completion, h
 				break gather
 			}
 		}
-		d.write(ctx, batch)
-		for _, c := range batch {
-			h.remove(c.Attempt.DeliveryID)
+		if d.write(ctx, batch) {
+			h.wrote(batch)
+		} else {
+			h.remove(ids(batch)...) // given up at shutdown: the leases run out
 		}
 		clear(batch)
 		select {
@@ -550,22 +593,26 @@ func (d *Dispatcher) complete(ctx context.Context, in <-chan aviso.Completion, h
 	}
 }
 
-func (d *Dispatcher) write(ctx context.Context, batch []aviso.Completion) {
+// write writes one batch of completions, trying again until it is written: the outcomes wait,
+// held (their leases renewed), and are never attempted again meanwhile. While it fails the loop
+// starts no attempt and claims nothing (see wrote).
+func (d *Dispatcher) write(ctx context.Context, batch []aviso.Completion) bool {
 	b := backoff.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2, Rand: d.cfg.Rand}
 	for try := 1; ; try++ {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		err := d.cfg.Store.CompleteDeliveries(wctx, batch)
 		cancel()
+		d.wrote(ctx, err)
 		if err == nil {
 			d.stats.batches.Add(1)
 			d.notifyFailed(context.WithoutCancel(ctx), batch)
-			return
+			return true
 		}
 		d.stats.batchErrors.Add(1)
 		if ctx.Err() != nil && try >= 5 {
 			d.log.ErrorContext(ctx, "complete deliveries: giving up at shutdown; their leases will expire and they will be attempted again",
 				"count", len(batch), "error", err)
-			return
+			return false
 		}
 		wait := b.Next()
 		d.log.ErrorContext(ctx, "complete deliveries: will retry", "count", len(batch), "try", try,

@@ -267,6 +267,9 @@ func dbError(op, noun string, err error) error {
 		err = &aviso.Error{Code: aviso.ECONFLICT, Message: noun + " already exists", Err: err}
 	case errors.As(err, &pgErr) && pgErr.Code == "23503": // foreign_key_violation
 		err = &aviso.Error{Code: aviso.ENOTFOUND, Message: referenced(pgErr.ConstraintName) + " not found", Err: err}
+	case errors.As(err, &pgErr) && (pgErr.Code == "53100" || pgErr.Code == "58030" || pgErr.Code == "25006"):
+		// disk_full, io_error, read_only_sql_transaction (a standby, or a read-only database)
+		err = &aviso.Error{Code: aviso.ESTORAGE, Message: aviso.StorageMessage, Err: err}
 	case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "53300"):
 		// connection exceptions, admin shutdown, too many connections
 		err = &aviso.Error{Code: aviso.EUNAVAILABLE, Message: "database unavailable", Err: err}

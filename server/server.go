@@ -154,6 +154,7 @@ type Server struct {
 	GeneratedRootKey string
 	// Outbox relays the Config.Outbox sources; nil without any.
 	Outbox *outbox.Relay
+	health *storeHealth // what /readyz knows of the store's writes
 }
 
 // Open prepares a node: store, catalog, root key, engine and handlers, and binds the listener
@@ -200,8 +201,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.NodeID == "" {
 		cfg.NodeID = defaultNodeID(s.ln.Addr())
 	}
+	s.health = &storeHealth{Store: s.Store, now: time.Now}
 	s.Dispatcher, err = dispatch.New(dispatch.Config{
 		Observer:             observers{requestIDs{}, s.Metrics},
+		OnWrite:              s.health.observe,
 		Store:                s.Store,
 		Logger:               s.log,
 		NodeID:               cfg.NodeID,
@@ -216,7 +219,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
 	s.Service, err = service.New(service.Config{
-		Store:                s.Metrics.WrapStore(s.Store), // counts the events published
+		Store:                s.Metrics.WrapStore(s.health), // counts the events published; readiness follows their writes
 		Sender:               s.Dispatcher,
 		Logger:               s.log,
 		MaxPayloadBytes:      cfg.MaxPayloadBytes,

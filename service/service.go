@@ -158,6 +158,9 @@ func New(cfg Config) (*Service, error) {
 // Ping checks the store is reachable (readiness). EUNAVAILABLE when it is not.
 func (s *Service) Ping(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {
+		if aviso.ErrorCode(err) == aviso.ESTORAGE {
+			return err // it answers, but cannot write
+		}
 		return &aviso.Error{Code: aviso.EUNAVAILABLE, Message: "the store is unreachable", Err: err}
 	}
 	return nil

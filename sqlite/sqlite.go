@@ -329,6 +329,10 @@ func storeErr(op string, err error) error {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_BUSY_SNAPSHOT, sqlite3.SQLITE_BUSY_TIMEOUT, sqlite3.SQLITE_LOCKED:
 			code, msg = aviso.EUNAVAILABLE, "the database is busy"
 		}
+		switch se.Code() & 0xff { // the primary code, whatever the extended one
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
+			code, msg = aviso.ESTORAGE, aviso.StorageMessage // the disk is full or failing
+		}
 	}
 	if code == "" {
 		return fmt.Errorf("%s: %w", op, err)
