@@ -2,6 +2,7 @@ package aviso
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -182,6 +183,44 @@ func (e Endpoint) MarshalJSON() ([]byte, error) {
 	}{e.ID, e.TenantID, e.URL, e.Description, e.EventTypes, e.Format, headers, e.TimeoutSeconds, e.RetrySchedule,
 		e.Disabled, e.DisabledReason, e.ConsecutiveFailures, e.Metadata, e.Signing, e.Auth.Redact(), e.VerifiedAt,
 		e.CreatedAt, e.UpdatedAt})
+}
+
+// UnmarshalJSON reads an endpoint as MarshalJSON renders it: a header given as
+// {"value","secret":true} goes to SecretHeaders (with the value shown, usually Redacted).
+func (e *Endpoint) UnmarshalJSON(b []byte) error {
+	type plain Endpoint
+	var aux struct {
+		plain
+		Headers map[string]json.RawMessage `json:"headers"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	*e = Endpoint(aux.plain)
+	if aux.Headers == nil {
+		return nil
+	}
+	e.Headers = make(map[string]string, len(aux.Headers))
+	for k, raw := range aux.Headers {
+		var v string
+		if json.Unmarshal(raw, &v) == nil {
+			e.Headers[k] = v
+			continue
+		}
+		var sh SecretHeader
+		if err := json.Unmarshal(raw, &sh); err != nil {
+			return fmt.Errorf("endpoint header %q: %w", k, err)
+		}
+		if !sh.Secret {
+			e.Headers[k] = sh.Value
+			continue
+		}
+		if e.SecretHeaders == nil {
+			e.SecretHeaders = map[string]string{}
+		}
+		e.SecretHeaders[k] = sh.Value
+	}
+	return nil
 }
 
 // Reasons an endpoint is disabled.

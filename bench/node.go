@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,8 +156,15 @@ func writerOf(srv *server.Server) func() (sqlite.WriterStats, bool) {
 // for a free loopback port, private networks allowed (the receivers are on 127.0.0.1) and no
 // dashboard.
 func nodeServerConfig(dataDir, dbURL, rootKey, synchronous string, log *slog.Logger) server.Config {
-	return server.Config{Addr: "127.0.0.1:0", DataDir: dataDir, DatabaseURL: dbURL, RootKey: rootKey,
+	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: dataDir, DatabaseURL: dbURL, RootKey: rootKey,
 		AllowPrivateNetworks: true, DisableUI: true, Logger: log, Stdout: io.Discard, SQLiteSynchronous: synchronous}
+	if dbURL != "" {
+		// The nodes of one bench database share the key that seals endpoint secrets (PostgreSQL
+		// needs one given): derived from the bench's root key, so child processes agree.
+		sum := sha256.Sum256([]byte("aviso bench encryption key\x00" + rootKey))
+		cfg.EncryptionKey = base64.StdEncoding.EncodeToString(sum[:])
+	}
+	return cfg
 }
 
 // pausedNode is an in-process node whose JSON API serves at once and whose delivery engine

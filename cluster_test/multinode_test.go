@@ -317,12 +317,15 @@ func (n *node) tail() string {
 
 // startNode starts `aviso serve` on a free port and waits until it answers /readyz. The process
 // is killed when tb ends. Flags in extra come last and so override the ones before.
+// encryptionKey seals the endpoints' secrets; every node of the database shares it.
+const encryptionKey = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8="
+
 func startNode(tb testing.TB, ctx context.Context, bin, name, dbURL, rootKey string, extra ...string) *node {
 	tb.Helper()
 	args := []string{"serve", "--database", dbURL, "--no-migrate", "--addr", "127.0.0.1:0",
 		"--allow-private-networks", "--lease", lease.String(), "--retention", "0"}
 	cmd := exec.Command(bin, append(args, extra...)...)
-	cmd.Env = append(os.Environ(), "AVISO_ROOT_KEY="+rootKey, "AVISO_LOG_LEVEL=info", "AVISO_DATA_DIR="+tb.TempDir())
+	cmd.Env = append(os.Environ(), "AVISO_ROOT_KEY="+rootKey, "AVISO_ENCRYPTION_KEY="+encryptionKey, "AVISO_LOG_LEVEL=info", "AVISO_DATA_DIR="+tb.TempDir())
 	cmd.Stdout = io.Discard
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

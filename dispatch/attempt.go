@@ -72,6 +72,13 @@ func (d *Dispatcher) Do(ctx context.Context, ep *aviso.Endpoint, req *webhook.Re
 // send renders and makes one attempt, and returns the receiver's Retry-After (0 if none).
 func (d *Dispatcher) send(ctx context.Context, ep *aviso.Endpoint, ev *aviso.Event) (*aviso.Attempt, time.Duration) {
 	now := d.now()
+	opened, err := d.cfg.Keys.Opened(ep) // claims carry the endpoint as stored
+	if err != nil {
+		a := d.newAttempt(ep, ev.ID, now, nil)
+		a.Error = err.Error()
+		return a, 0
+	}
+	ep = opened
 	req, err := webhook.Build(ep, ev, now)
 	if err != nil {
 		a := d.newAttempt(ep, ev.ID, now, nil)

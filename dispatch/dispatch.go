@@ -60,6 +60,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/encryption"
 	"github.com/aviso-dev/aviso/internal/netguard"
 )
 
@@ -67,6 +68,9 @@ import (
 type Config struct {
 	// Store holds the deliveries. Required.
 	Store aviso.Store
+	// Keys opens the sealed secrets of the endpoints claimed (see internal/encryption). Default
+	// nil: secrets are used as stored, and an endpoint with sealed ones fails its attempts.
+	Keys *encryption.Keyring
 	// Logger receives the engine's logs. Default: a logger that discards.
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.

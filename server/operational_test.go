@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/encryption"
 	"github.com/aviso-dev/aviso/internal/testenv"
 	"github.com/aviso-dev/aviso/server"
 	"github.com/aviso-dev/aviso/webhook"
@@ -28,6 +29,7 @@ func startNodeOn(t *testing.T, pg bool) *node {
 	if pg {
 		url, schema := testenv.PostgresSchema(t, "op_")
 		cfg.DatabaseURL = testenv.SchemaURL(url, schema)
+		cfg.EncryptionKey = encryption.NewKey()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.Open(ctx, cfg)

@@ -25,6 +25,7 @@ import (
 	"github.com/aviso-dev/aviso/api"
 	"github.com/aviso-dev/aviso/catalog"
 	"github.com/aviso-dev/aviso/dispatch"
+	"github.com/aviso-dev/aviso/internal/encryption"
 	"github.com/aviso-dev/aviso/internal/metrics"
 	"github.com/aviso-dev/aviso/internal/requestid"
 	"github.com/aviso-dev/aviso/outbox"
@@ -97,6 +98,13 @@ type Config struct {
 	PortalBrand web.Brand
 	// DisableUI leaves /ui/ unmounted.
 	DisableUI bool
+	// EncryptionKey is the key (or keys, comma-separated, the current first) that seals endpoint
+	// secrets at rest: the base64 of 32 random bytes (AVISO_ENCRYPTION_KEY). Default: the file
+	// EncryptionKeyFile, else on SQLite DataDir/encryption.key, generated on the first start.
+	// PostgreSQL requires EncryptionKey or EncryptionKeyFile (see LoadKeys).
+	EncryptionKey string
+	// EncryptionKeyFile is a file holding the key(s), one per line, the current first.
+	EncryptionKeyFile string
 	// MetricsToken, when set, is the bearer token GET /metrics requires. Default: none, the
 	// metrics are open to whoever reaches the listener.
 	MetricsToken string
@@ -164,6 +172,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	// Every record logged with a request's context (or an attempt's) carries its request id.
 	cfg.Logger = slog.New(requestid.Handler(cfg.Logger.Handler()))
 	s := &Server{cfg: cfg, log: cfg.Logger}
+	keys, err := LoadKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.openStore(ctx); err != nil {
 		return nil, err
 	}
@@ -176,8 +188,18 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 			}
 		}
 	}()
+	if keys.Generated {
+		fmt.Fprintf(cfg.Stdout, "Generated the key that encrypts endpoint secrets at rest, in %s. Back it up with the "+
+			"database: without it the endpoints' secrets cannot be read (set AVISO_ENCRYPTION_KEY or --encryption-key-file to choose your own).\n\n", keys.File)
+		s.log.Warn("generated an encryption key for endpoint secrets; back it up with the database", "path", keys.File)
+	}
+	// Endpoints stored before encryption (or sealed with a key rotated out) are sealed now.
+	if n, err := encryption.Reseal(ctx, s.Store, keys.Keys); err != nil {
+		return nil, err
+	} else if n > 0 {
+		s.log.Info("sealed endpoint secrets with the current encryption key", "endpoints", n)
+	}
 
-	var err error
 	s.Metrics, err = metrics.New(metrics.Config{Store: s.Store, Token: cfg.MetricsToken,
 		DispatcherStats: func() dispatch.Stats { return s.Dispatcher.Stats() },
 		OutboxStatus: func(ctx context.Context) ([]outbox.Status, error) {
@@ -206,6 +228,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Observer:             observers{requestIDs{}, s.Metrics},
 		OnWrite:              s.health.observe,
 		Store:                s.Store,
+		Keys:                 keys.Keys,
 		Logger:               s.log,
 		NodeID:               cfg.NodeID,
 		Workers:              cfg.Workers,
@@ -221,6 +244,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s.Service, err = service.New(service.Config{
 		Store:                s.Metrics.WrapStore(s.health), // counts the events published; readiness follows their writes
 		Sender:               s.Dispatcher,
+		Keys:                 keys.Keys,
 		Logger:               s.log,
 		MaxPayloadBytes:      cfg.MaxPayloadBytes,
 		AllowPrivateNetworks: cfg.AllowPrivateNetworks,

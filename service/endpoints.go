@@ -115,7 +115,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 		ep.VerifiedAt = &now
 	}
 	defer s.endpoints.forget(tenantID)
-	if err := s.store.CreateEndpoint(ctx, ep); err != nil {
+	if err := s.store.CreateEndpoint(ctx, s.cfg.Keys.SealEndpoint(ep)); err != nil {
 		return nil, fmt.Errorf("create endpoint: %w", err)
 	}
 	s.log.InfoContext(ctx, "endpoint created", "tenant_id", tenantID, "endpoint_id", ep.ID,
@@ -228,6 +228,9 @@ func (s *Service) getEndpoint(ctx context.Context, tenantID, id string) (*aviso.
 	if err != nil {
 		return nil, fmt.Errorf("get endpoint: %w", err)
 	}
+	if err := s.cfg.Keys.OpenEndpoint(ep); err != nil {
+		return nil, err
+	}
 	normalizeEndpoint(ep)
 	return ep, nil
 }
@@ -252,6 +255,9 @@ func (s *Service) ListEndpoints(ctx context.Context, p aviso.Principal, tenantID
 		return nil, fmt.Errorf("list endpoints: %w", err)
 	}
 	for _, ep := range page.Data {
+		if err := s.cfg.Keys.OpenEndpoint(ep); err != nil {
+			return nil, err
+		}
 		normalizeEndpoint(ep)
 	}
 	return page, nil
@@ -316,7 +322,7 @@ func (s *Service) UpdateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 	}
 	ep.UpdatedAt = s.now()
 	defer s.endpoints.forget(tenantID)
-	if err := s.store.UpdateEndpoint(ctx, ep); err != nil {
+	if err := s.store.UpdateEndpoint(ctx, s.cfg.Keys.SealEndpoint(ep)); err != nil {
 		return nil, fmt.Errorf("update endpoint: %w", err)
 	}
 	if in.Disabled != nil && *in.Disabled != ep.Disabled {
@@ -339,6 +345,9 @@ func (s *Service) setDisabled(ctx context.Context, ep *aviso.Endpoint, disabled 
 		ID: ep.ID, Disabled: disabled, Reason: aviso.DisabledByUser, Now: s.now()})
 	if err != nil {
 		return nil, fmt.Errorf("set endpoint disabled: %w", err)
+	}
+	if err := s.cfg.Keys.OpenEndpoint(out); err != nil {
+		return nil, err
 	}
 	s.log.InfoContext(ctx, "endpoint disabled changed", "tenant_id", ep.TenantID, "endpoint_id", ep.ID,
 		"disabled", disabled)
@@ -385,7 +394,7 @@ func (s *Service) RotateSecret(ctx context.Context, p aviso.Principal, tenantID,
 	ep.Secrets = s.rotated(ep.Secrets, ep.Signing)
 	ep.UpdatedAt = now
 	defer s.endpoints.forget(tenantID)
-	if err := s.store.UpdateEndpoint(ctx, ep); err != nil {
+	if err := s.store.UpdateEndpoint(ctx, s.cfg.Keys.SealEndpoint(ep)); err != nil {
 		return nil, fmt.Errorf("rotate secret: %w", err)
 	}
 	s.log.InfoContext(ctx, "endpoint secret rotated", "tenant_id", tenantID, "endpoint_id", id)

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/encryption"
 	"github.com/aviso-dev/aviso/internal/netguard"
 	"github.com/aviso-dev/aviso/webhook"
 )
@@ -60,6 +61,10 @@ const (
 type Config struct {
 	// Store persists everything. Required.
 	Store aviso.Store
+	// Keys seal endpoint secrets before they are stored and open them after they are read (see
+	// internal/encryption). Default nil: secrets are stored as given, and sealed ones cannot be
+	// read.
+	Keys *encryption.Keyring
 	// Sender makes the handshake and test-send attempts. Required for creating verified
 	// endpoints and for SendTest; without it those answer EUNAVAILABLE.
 	Sender Sender

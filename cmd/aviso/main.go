@@ -3,6 +3,7 @@
 //	aviso serve          run a node: JSON API, dashboard, delivery engine (default: SQLite in ./aviso-data)
 //	aviso migrate        apply the PostgreSQL migrations (serve also does it unless --no-migrate)
 //	aviso migrate-store  copy an SQLite store into PostgreSQL
+//	aviso rotate-encryption-key  seal endpoint secrets with a new key
 //	aviso bench          measure throughput, latency, isolation and backlog
 //	aviso listen         forward a tenant's events to a local receiver (no public URL needed)
 //	aviso trigger        publish an event of a type with the catalog's example
@@ -70,6 +71,7 @@ Commands:
   serve          run a node: JSON API on /v1/, dashboard on /ui/, delivery engine
   migrate        apply the PostgreSQL migrations (--database or AVISO_DATABASE_URL)
   migrate-store  copy an SQLite store into an empty PostgreSQL database (--from, --to)
+  rotate-encryption-key  seal every endpoint's secrets with a new key (see the README)
   bench          measure throughput, latency, isolation and backlog (aviso bench --quick)
   listen         forward a tenant's events to a local URL, signed as an endpoint gets them
   trigger        publish an event of a type, with the catalog's example as data
@@ -90,6 +92,8 @@ func (m *Main) ParseFlags(args []string) error {
 		return m.parseServe(args[1:])
 	case "bench":
 		return m.parseBench(args[1:])
+	case "rotate-encryption-key":
+		return m.parseRotateKey(args[1:])
 	case "migrate-store":
 		return m.parseMigrateStore(args[1:])
 	case "listen":
@@ -158,6 +162,7 @@ func (m *Main) parseServe(args []string) error {
 	fs := m.flagSet("serve")
 	fs.StringVar(&c.Addr, "addr", m.envString("AVISO_ADDR", "127.0.0.1:8080"), "listen address (env AVISO_ADDR)")
 	fs.StringVar(&c.DataDir, "data-dir", m.envString("AVISO_DATA_DIR", "./aviso-data"), "SQLite data directory (env AVISO_DATA_DIR)")
+	fs.StringVar(&c.EncryptionKeyFile, "encryption-key-file", m.getenv("AVISO_ENCRYPTION_KEY_FILE"), "file with the key that encrypts endpoint secrets; default: AVISO_ENCRYPTION_KEY, else (SQLite) <data-dir>/encryption.key, generated on first start (env AVISO_ENCRYPTION_KEY_FILE)")
 	fs.StringVar(&c.DatabaseURL, "database", m.getenv("AVISO_DATABASE_URL"), "PostgreSQL URL; empty uses embedded SQLite (env AVISO_DATABASE_URL)")
 	fs.BoolVar(&c.NoMigrate, "no-migrate", m.envBool("AVISO_NO_MIGRATE"), "do not run PostgreSQL migrations on start (env AVISO_NO_MIGRATE=1)")
 	fs.BoolVar(&c.AllowPrivateNetworks, "allow-private-networks", m.envBool("AVISO_ALLOW_PRIVATE_NETWORKS"), "let endpoints use loopback and private addresses, for development (env AVISO_ALLOW_PRIVATE_NETWORKS=1)")
@@ -200,6 +205,7 @@ func (m *Main) parseServe(args []string) error {
 		c.Retention = -1
 	}
 	c.RootKey = m.getenv("AVISO_ROOT_KEY")
+	c.EncryptionKey = m.getenv("AVISO_ENCRYPTION_KEY")
 	c.Stdout = m.stdout
 	c.Logger = m.logger()
 	m.run = func(ctx context.Context) error {
