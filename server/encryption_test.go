@@ -5,9 +5,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +30,10 @@ func openNode(t *testing.T, cfg server.Config) (*node, *bytes.Buffer) {
 	t.Helper()
 	var stdout bytes.Buffer
 	cfg.Addr, cfg.RootKey, cfg.AllowPrivateNetworks = "127.0.0.1:0", rootKey, true
-	cfg.Logger, cfg.Stdout = slog.New(slog.NewTextHandler(io.Discard, nil)), &stdout
+	cfg.Stdout = &stdout
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.Open(ctx, cfg)
 	if err != nil {
@@ -232,4 +239,81 @@ func TestEncryptionAtRestPostgres(t *testing.T) {
 	if after := secretsOf(t, n); strings.Join(after, " ") != strings.Join(before, " ") {
 		t.Errorf("after a restart the secret routes show %v, want %v", after, before)
 	}
+}
+
+// TestNoCredentialsInLogs runs a node logging at debug level through a handshake, a test send,
+// deliveries and refusals of an endpoint with basic auth, a secret header and a TusFacturas token,
+// and checks the log never holds them.
+func TestNoCredentialsInLogs(t *testing.T) {
+	const password, apiKey, tfToken = "pw-Log58ns", "hdr-Log17qa", "tf-Log94bc"
+	var accept atomic.Bool
+	accept.Store(true)
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if !accept.Load() || !ok || u != "aviso" || p != password || r.Header.Get("X-Api-Key") != apiKey {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	t.Cleanup(rc.Close)
+	var logs lockedBuffer
+	n, _ := openNode(t, server.Config{DataDir: t.TempDir(), RetrySchedule: []time.Duration{time.Hour},
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	call(t, n, "POST", "/v1/tenants", map[string]any{"id": "acme", "name": "Acme"}, nil)
+	var ep aviso.Endpoint
+	body := map[string]any{"url": rc.URL, "format": "tusfacturas", "token": tfToken, "event_types": []string{"invoice.created"},
+		"auth":    map[string]any{"type": "basic", "username": "aviso", "password": password},
+		"headers": map[string]any{"X-Api-Key": map[string]any{"value": apiKey, "secret": true}}}
+	if st := call(t, n, "POST", "/v1/tenants/acme/endpoints", body, &ep); st != 201 {
+		t.Fatalf("create (with the handshake): %d", st)
+	}
+	var at aviso.Attempt
+	call(t, n, "POST", "/v1/tenants/acme/endpoints/"+ep.ID+"/test", map[string]any{}, &at)
+	if at.ResponseStatus != 200 {
+		t.Fatalf("test send: %d %s", at.ResponseStatus, at.Error)
+	}
+	accept.Store(false) // refusals are logged too
+	call(t, n, "POST", "/v1/tenants/acme/endpoints/"+ep.ID+"/test", map[string]any{}, &at)
+	call(t, n, "PATCH", "/v1/tenants/acme/endpoints/"+ep.ID, map[string]any{"url": rc.URL + "/moved"}, nil) // a refused handshake
+	accept.Store(true)
+	var et aviso.EventType
+	call(t, n, "GET", "/v1/event-types/invoice.created", nil, &et)
+	var pub map[string]any
+	if st := call(t, n, "POST", "/v1/tenants/acme/events", map[string]any{"type": "invoice.created", "data": et.Example}, &pub); st != 202 && st != 201 {
+		t.Fatalf("publish: %d %v", st, pub)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var page aviso.Page[*aviso.Delivery]
+		call(t, n, "GET", "/v1/tenants/acme/endpoints/"+ep.ID+"/deliveries?status=succeeded", nil, &page)
+		if len(page.Data) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the published event was not delivered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n.stop()
+	got := logs.String()
+	if !strings.Contains(got, "level=DEBUG") || !strings.Contains(got, "endpoint handshake refused") {
+		t.Fatalf("the log lacks the debug lines and the refusal this test reads:\n%s", got)
+	}
+	wantAbsent(t, "the debug log", []byte(got), []string{password, apiKey, tfToken})
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
