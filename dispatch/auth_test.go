@@ -64,10 +64,9 @@ func TestAuthThroughRun(t *testing.T) {
 		}),
 	}
 	publish(t, s, ten.ID, 3, time.Now(), eps...)
-	var logs bytes.Buffer
-	var logMu sync.Mutex
 	cfg := config(s)
-	cfg.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var logs func() string
+	cfg.Logger, logs = debugLogger()
 	start(t, cfg)
 	for _, ep := range eps {
 		waitFor(t, ep.URL+" delivered", func() bool { return countStatus(t, s, ten.ID, ep.ID, aviso.StatusSucceeded) == 3 })
@@ -95,25 +94,33 @@ func TestAuthThroughRun(t *testing.T) {
 			}
 		}
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
 	for _, secret := range []string{password, bearer, apiKey, tfToken} {
-		if strings.Contains(logs.String(), secret) {
-			t.Errorf("the debug log holds %q:\n%s", secret, logs.String())
+		if strings.Contains(logs(), secret) {
+			t.Errorf("the debug log holds %q:\n%s", secret, logs())
 		}
 	}
 }
 
-type lockedWriter struct {
-	w  *bytes.Buffer
-	mu *sync.Mutex
+// debugLogger returns a debug-level logger and a function reading what it wrote so far.
+func debugLogger() (*slog.Logger, func() string) {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	w := writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	})
+	read := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.String()
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), read
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // tokenServer is an OAuth2 token endpoint (client credentials) that counts the tokens it issues;
 // token n is "tok-n".
@@ -180,10 +187,9 @@ func TestOAuth2(t *testing.T) {
 		newEndpoint(t, s, ten.ID, rc.srv.URL+"/b", func(e *aviso.Endpoint) { e.Auth = oauth2Auth(ts.srv.URL + "/token") }),
 	}
 	publish(t, s, ten.ID, 20, time.Now(), eps...)
-	var logs bytes.Buffer
-	var logMu sync.Mutex
 	cfg := config(s)
-	cfg.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var logs func() string
+	cfg.Logger, logs = debugLogger()
 	start(t, cfg)
 	for _, ep := range eps {
 		waitFor(t, "the first 20 delivered", func() bool { return countStatus(t, s, ten.ID, ep.ID, aviso.StatusSucceeded) == 20 })
@@ -210,12 +216,10 @@ func TestOAuth2(t *testing.T) {
 			}
 		}
 	}
-	logMu.Lock()
-	if got := logs.String(); !strings.Contains(got, "oauth2 token fetched") || strings.Contains(got, "client-secret-Vb52") ||
+	if got := logs(); !strings.Contains(got, "oauth2 token fetched") || strings.Contains(got, "client-secret-Vb52") ||
 		strings.Contains(got, "tok-1") || strings.Contains(got, "tok-2") {
 		t.Errorf("the debug log must say a token was fetched and hold neither the client secret nor a token:\n%s", got)
 	}
-	logMu.Unlock()
 
 	t.Run("expiry", func(t *testing.T) {
 		ts2 := newTokenServer(t, "aviso-client", "client-secret-Vb52")

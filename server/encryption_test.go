@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -255,7 +254,7 @@ func TestNoCredentialsInLogs(t *testing.T) {
 		}
 	}))
 	t.Cleanup(rc.Close)
-	var logs lockedBuffer
+	var logs syncBuffer
 	n, _ := openNode(t, server.Config{DataDir: t.TempDir(), RetrySchedule: []time.Duration{time.Hour},
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	call(t, n, "POST", "/v1/tenants", map[string]any{"id": "acme", "name": "Acme"}, nil)
@@ -294,26 +293,11 @@ func TestNoCredentialsInLogs(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	n.stop()
-	got := logs.String()
+	logs.mu.Lock()
+	got := logs.b.String()
+	logs.mu.Unlock()
 	if !strings.Contains(got, "level=DEBUG") || !strings.Contains(got, "endpoint handshake refused") {
 		t.Fatalf("the log lacks the debug lines and the refusal this test reads:\n%s", got)
 	}
 	wantAbsent(t, "the debug log", []byte(got), []string{password, apiKey, tfToken})
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
