@@ -45,8 +45,10 @@ const (
 	ScenarioOutbox   = "outbox"
 )
 
-// Scenarios lists every scenario in the order Run runs them. The ceiling is always measured.
-var Scenarios = []string{ScenarioEndToEnd, ScenarioPublish, ScenarioLatency, ScenarioFanout, ScenarioIsolate, ScenarioBacklog, ScenarioOutbox}
+// Scenarios lists every scenario of a default run in the order Run runs them. The ceiling is
+// always measured. The outbox scenario (ScenarioOutbox), which needs a source database, runs
+// when Config.Scenarios names it or Config.OutboxURL is set.
+var Scenarios = []string{ScenarioEndToEnd, ScenarioPublish, ScenarioLatency, ScenarioFanout, ScenarioIsolate, ScenarioBacklog}
 
 // Config configures a run. Zero fields take the documented defaults.
 type Config struct {
@@ -295,11 +297,23 @@ func (c *Config) setDefaults() error {
 		c.Sizes = &s
 	}
 	if len(c.Scenarios) == 0 {
-		c.Scenarios = Scenarios
+		c.Scenarios = slices.Clone(Scenarios)
+		if c.OutboxURL != "" {
+			c.Scenarios = append(c.Scenarios, ScenarioOutbox)
+		}
 	}
+	known := append(slices.Clone(Scenarios), ScenarioOutbox)
 	for _, s := range c.Scenarios {
-		if !slices.Contains(Scenarios, s) {
-			return fmt.Errorf("bench: unknown scenario %q (known: %s)", s, strings.Join(Scenarios, ", "))
+		if !slices.Contains(known, s) {
+			return fmt.Errorf("bench: unknown scenario %q (known: %s)", s, strings.Join(known, ", "))
+		}
+	}
+	if slices.Contains(c.Scenarios, ScenarioOutbox) {
+		switch {
+		case c.URL != "":
+			return errors.New("bench: the outbox scenario needs a node started by the bench (no --url)")
+		case c.OutboxURL == "" && c.DatabaseURL == "":
+			return errors.New("bench: the outbox scenario needs a source database: --outbox-source postgres://… or mysql://… (or --database)")
 		}
 	}
 	if c.Concurrency <= 0 {

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -156,11 +157,8 @@ func (r *runner) outboxScenario(ctx context.Context, store string) ([]Result, er
 	if base == "" {
 		base = r.cfg.DatabaseURL
 	}
-	if store == "remote" {
-		return []Result{{Metric: "rows_per_s", Unit: "rows/s", Note: "skipped: the outbox scenario needs a node started by the bench (no --url)"}}, nil
-	}
-	if base == "" || r.sizes.OutboxRows == 0 {
-		return []Result{{Metric: "rows_per_s", Unit: "rows/s", Note: "skipped: no outbox source (--outbox-source postgres://… or mysql://…, or --database)"}}, nil
+	if store == "remote" || base == "" || r.sizes.OutboxRows <= 0 || r.sizes.OutboxRate <= 0 {
+		return nil, errors.New("the outbox scenario needs an in-process node, a source database and its sizes")
 	}
 	src, err := r.openOutboxSource(ctx, base)
 	if err != nil {
@@ -224,8 +222,9 @@ func (r *runner) outboxScenario(ctx context.Context, store string) ([]Result, er
 	relayCtx, stopRelay := context.WithCancel(ctx)
 	relayDone := make(chan struct{})
 	defer func() { stopRelay(); <-relayDone }()
+	tickCtx := ctx
 	defer r.tick(ctx, &node{store: store, api: api}, func() string {
-		n, _ := src.waiting(ctx)
+		n, _ := src.waiting(tickCtx)
 		return fmt.Sprintf("outbox: %d rows waiting, %d delivered", n, rcv.Count())
 	})()
 	outer := ctx

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +25,10 @@ func TestOutboxScenario(t *testing.T) {
 			t.Parallel()
 			url := source(t)
 			sizes := testSizes()
-			sizes.OutboxRows, sizes.OutboxLatencyRows, sizes.OutboxRate = 3000, 100, 200
+			sizes.OutboxRows, sizes.OutboxLatencyRows, sizes.OutboxRate = 2000, 50, 200
+			if raceEnabled {
+				sizes.OutboxRows, sizes.OutboxLatencyRows = 500, 20
+			}
 			ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 			defer cancel()
 			rep, err := Run(ctx, Config{Sizes: sizes, OutboxURL: url, DataDir: t.TempDir(),
@@ -37,15 +42,35 @@ func TestOutboxScenario(t *testing.T) {
 					got[r.Metric] = r
 				}
 			}
-			if r := got["rows_per_s"]; !r.Complete || r.Count != 3000 || r.Value <= 0 || r.Target == nil {
+			if r := got["rows_per_s"]; !r.Complete || r.Count != int64(sizes.OutboxRows) || r.Value <= 0 || r.Target == nil {
 				t.Errorf("rows_per_s %+v", r)
 			}
-			if r := got["p99_ms"]; !r.Complete || r.Count != 100 || r.Value <= 0 {
+			if r := got["p99_ms"]; !r.Complete || r.Count != int64(sizes.OutboxLatencyRows) || r.Value <= 0 {
 				t.Errorf("p99_ms %+v", r)
 			}
 			if (kind == "postgres") != (got["p99_ms"].Target != nil) {
 				t.Errorf("the latency target is PostgreSQL's only: %+v", got["p99_ms"])
 			}
 		})
+	}
+}
+
+// TestOutboxScenarioNeeds: the outbox scenario is not part of a default run without a source,
+// and asking for it without one, or against a running node, is refused.
+func TestOutboxScenarioNeeds(t *testing.T) {
+	if slices.Contains(Scenarios, ScenarioOutbox) {
+		t.Error("a default run without a source would run the outbox scenario")
+	}
+	for _, cfg := range []Config{
+		{Scenarios: []string{ScenarioOutbox}},
+		{Scenarios: []string{ScenarioOutbox}, URL: "http://127.0.0.1:1", RootKey: "k", OutboxURL: "postgres://x/y"},
+	} {
+		if _, err := Run(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "outbox scenario needs") {
+			t.Errorf("%+v: error %v", cfg, err)
+		}
+	}
+	c := Config{OutboxURL: "mysql://root@127.0.0.1/x"}
+	if err := c.setDefaults(); err != nil || !slices.Contains(c.Scenarios, ScenarioOutbox) {
+		t.Errorf("with a source the default run includes the outbox scenario: %v %v", c.Scenarios, err)
 	}
 }

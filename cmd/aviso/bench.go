@@ -22,7 +22,7 @@ func (m *Main) parseBench(args []string) error {
 	fs.IntVar(&cfg.Nodes, "nodes", m.envInt("AVISO_BENCH_NODES", 1), "run PostgreSQL's end-to-end scenario on this many in-process nodes sharing the --database, publishing to each in turn; above 1 needs --database; the other scenarios stay on one node (env AVISO_BENCH_NODES)")
 	fs.BoolVar(&cfg.Quick, "quick", m.envBool("AVISO_BENCH_QUICK"), "small counts: the whole run takes under a minute; figures are indicative only (env AVISO_BENCH_QUICK=1)")
 	fs.StringVar(&cfg.OutboxURL, "outbox-source", m.getenv("AVISO_BENCH_OUTBOX"), "database (postgres://… or mysql://…) where the outbox scenario makes a fresh outbox to relay from; default --database (env AVISO_BENCH_OUTBOX)")
-	scenarios := fs.String("scenarios", m.getenv("AVISO_BENCH_SCENARIOS"), "comma-separated scenarios to run, of "+strings.Join(bench.Scenarios, ",")+"; default all (env AVISO_BENCH_SCENARIOS)")
+	scenarios := fs.String("scenarios", m.getenv("AVISO_BENCH_SCENARIOS"), "comma-separated scenarios to run, of "+strings.Join(bench.Scenarios, ",")+","+bench.ScenarioOutbox+"; default all (outbox only with --outbox-source) (env AVISO_BENCH_SCENARIOS)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", m.envInt("AVISO_BENCH_CONCURRENCY", 8), "requests in flight of the ceiling's bare client; default the server's per-endpoint cap (env AVISO_BENCH_CONCURRENCY)")
 	fs.StringVar(&cfg.JSONPath, "json", m.envString("AVISO_BENCH_JSON", "aviso-bench.json"), "write the report as JSON to this file; empty: none (env AVISO_BENCH_JSON)")
 	fs.StringVar(&cfg.SQLiteSynchronous, "sqlite-synchronous", m.envString("AVISO_SQLITE_SYNCHRONOUS", "FULL"), "SQLite synchronous pragma of the in-process nodes: FULL (the server's default) or NORMAL (env AVISO_SQLITE_SYNCHRONOUS)")
