@@ -193,8 +193,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 			"database: without it the endpoints' secrets cannot be read (set AVISO_ENCRYPTION_KEY or --encryption-key-file to choose your own).\n\n", keys.File)
 		s.log.Warn("generated an encryption key for endpoint secrets; back it up with the database", "path", keys.File)
 	}
-	// Endpoints stored before encryption (or sealed with a key rotated out) are sealed now.
-	if n, err := encryption.Reseal(ctx, s.Store, keys.Keys); err != nil {
+	// Endpoints stored before encryption are sealed now (rotations reseal with their command).
+	if n, err := encryption.SealPlaintext(ctx, s.Store, keys.Keys); err != nil {
 		return nil, err
 	} else if n > 0 {
 		s.log.Info("sealed endpoint secrets with the current encryption key", "endpoints", n)

@@ -6,9 +6,10 @@
 // A sealed value is "enc:v1:<key id>:<base64url of nonce and AES-256-GCM ciphertext>", bound to
 // its endpoint's ID (the additional data), so a value copied onto another endpoint does not
 // open. The key ID is the first 4 bytes (hex) of the key's SHA-256. A value without the
-// prefix is plaintext from before encryption: it is read as it is and sealed by Reseal, which
-// the server runs on start. A Keyring holds several keys: the first seals, each opens what it
-// sealed — the state in the middle of a key rotation (aviso rotate-encryption-key).
+// prefix is plaintext from before encryption: it is read as it is and sealed by SealPlaintext,
+// which the server runs on start. A Keyring holds several keys: the first seals, each opens what
+// it sealed — the state in the middle of a key rotation, which Reseal completes (aviso
+// rotate-encryption-key).
 package encryption
 
 import (
@@ -237,12 +238,39 @@ func (k *Keyring) stale(e *aviso.Endpoint) bool {
 	return false
 }
 
-// Reseal walks every endpoint of every tenant and rewrites, sealed with the current key, those
-// holding plaintext secrets (a store from before encryption) or secrets sealed with an older key
-// (a rotation). It returns how many endpoints it rewrote. Each endpoint is rewritten as it was
-// read, so an endpoint changed by another node in the instant between is overwritten with its
-// previous settings: run it when nothing else edits endpoints (on start; the rotation command).
+// SealPlaintext rewrites, sealed with the current key, the endpoints holding plaintext secrets
+// (a store from before encryption); the server runs it on start. Values sealed with another
+// configured key are left to Reseal, so a node restarted in the middle of a rotation changes
+// nothing the other nodes could not read.
+func SealPlaintext(ctx context.Context, s aviso.Store, k *Keyring) (int, error) {
+	return rewrite(ctx, s, k, k.plaintext)
+}
+
+// Reseal rewrites, sealed with the current key, the endpoints holding plaintext secrets or
+// secrets sealed with an older key: the rotation command. It returns how many endpoints it
+// rewrote. Each endpoint is rewritten as it was read, so an endpoint changed by another node in
+// the instant between is overwritten with its previous settings: run it when nothing else edits
+// endpoints.
 func Reseal(ctx context.Context, s aviso.Store, k *Keyring) (int, error) {
+	return rewrite(ctx, s, k, k.stale)
+}
+
+// plaintext reports whether e, as stored, holds a value stored before encryption.
+func (k *Keyring) plaintext(e *aviso.Endpoint) bool {
+	for _, f := range fields(e) {
+		if *f != "" && !strings.HasPrefix(*f, Prefix) {
+			return true
+		}
+	}
+	for _, v := range e.SecretHeaders {
+		if v != "" && !strings.HasPrefix(v, Prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func rewrite(ctx context.Context, s aviso.Store, k *Keyring, needs func(*aviso.Endpoint) bool) (int, error) {
 	n := 0
 	tp := aviso.ListParams{Limit: aviso.MaxLimit}
 	for {
@@ -258,7 +286,7 @@ func Reseal(ctx context.Context, s aviso.Store, k *Keyring) (int, error) {
 					return n, fmt.Errorf("reseal: list endpoints of %s: %w", t.ID, err)
 				}
 				for _, e := range page.Data {
-					if !k.stale(e) {
+					if !needs(e) {
 						continue
 					}
 					if err := k.OpenEndpoint(e); err != nil {

@@ -64,7 +64,8 @@ func TestParseKeys(t *testing.T) {
 }
 
 func TestSealEndpoint(t *testing.T) {
-	k := keyring(t, NewKey())
+	first := NewKey()
+	k := keyring(t, first)
 	exp := time.Now().Add(time.Hour)
 	ep := &aviso.Endpoint{ID: "ep_1", Token: "tf-token", Secrets: []aviso.Secret{{Value: "whsec_a"}, {Value: "whsk_b", ExpiresAt: &exp}},
 		Auth:          &aviso.Auth{Type: aviso.AuthOAuth2, TokenURL: "https://a.example/t", ClientID: "id", ClientSecret: "cs"},
@@ -82,8 +83,13 @@ func TestSealEndpoint(t *testing.T) {
 	if sealed.Auth.ClientID != "id" || sealed.Headers["X-P"] != "plain" || sealed.Auth.Password != "" {
 		t.Errorf("non-secret fields changed: %+v", sealed.Auth)
 	}
-	if !k.stale(ep) || k.stale(sealed) {
+	if !k.stale(ep) || k.stale(sealed) || !k.plaintext(ep) || k.plaintext(sealed) {
 		t.Errorf("stale: plaintext %v, sealed %v; want true, false", k.stale(ep), k.stale(sealed))
+	}
+	// Sealed with a key now behind a new one: the rotation reseals it, a start does not.
+	rotated := keyring(t, NewKey(), first)
+	if !rotated.stale(sealed) || rotated.plaintext(sealed) {
+		t.Errorf("under a new key: stale %v, plaintext %v; want true, false", rotated.stale(sealed), rotated.plaintext(sealed))
 	}
 	opened, err := k.Opened(sealed)
 	if err != nil || !reflect.DeepEqual(opened, orig) || opened == sealed {
