@@ -55,7 +55,8 @@ func FuzzDecode(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		for _, v := range []any{&service.EndpointInput{}, &service.EndpointPatch{}, &service.PublishInput{}} {
+		for _, v := range []any{&service.EndpointInput{}, &service.EndpointPatch{}, &service.PublishInput{},
+			&service.TenantInput{}, &service.TenantPatch{}, &service.TestInput{}, &service.ReplayInput{}} {
 			err := decode(httptest.NewRequest("POST", "/", strings.NewReader(body)), v)
 			switch aviso.ErrorCode(err) {
 			case "", aviso.EBADREQUEST, aviso.EINVALIDJSON, aviso.EINVALID:

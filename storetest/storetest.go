@@ -78,6 +78,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"Prune", testPrune},
 		{"Sessions", testSessions},
 		{"Ping", testPing},
+		{"TextRoundTrip", testTextRoundTrip},
 		{"ErrorMessages", testErrorMessages},
 	}
 	for _, tt := range tests {
