@@ -69,7 +69,7 @@ func (s *Service) Feed(ctx context.Context, p aviso.Principal, tenantID string, 
 		fp.After = end.Next
 	}
 	start := time.Now()
-	const minPause, maxPause = 2 * time.Millisecond, 100 * time.Millisecond
+	const minPause, maxPause = 2 * time.Millisecond, 25 * time.Millisecond
 	pause := minPause
 	for {
 		published := s.store.EventsPublished(tenantID) // before the read: a publish after it wakes us
