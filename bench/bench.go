@@ -43,12 +43,13 @@ const (
 	ScenarioIsolate  = "isolation"
 	ScenarioBacklog  = "backlog"
 	ScenarioOutbox   = "outbox"
+	ScenarioFeed     = "feed"
 )
 
 // Scenarios lists every scenario of a default run in the order Run runs them. The ceiling is
 // always measured. The outbox scenario (ScenarioOutbox), which needs a source database, runs
 // when Config.Scenarios names it or Config.OutboxURL is set.
-var Scenarios = []string{ScenarioEndToEnd, ScenarioPublish, ScenarioLatency, ScenarioFanout, ScenarioIsolate, ScenarioBacklog}
+var Scenarios = []string{ScenarioEndToEnd, ScenarioPublish, ScenarioLatency, ScenarioFanout, ScenarioIsolate, ScenarioBacklog, ScenarioFeed}
 
 // Config configures a run. Zero fields take the documented defaults.
 type Config struct {
@@ -124,6 +125,12 @@ type Sizes struct {
 	OutboxRows        int `json:"outbox_rows"`
 	OutboxLatencyRows int `json:"outbox_latency_rows"`
 	OutboxRate        int `json:"outbox_rate"`
+	// The feed scenario (feed.go): events read by one SSE consumer, long-poll rounds and pollers,
+	// idle streams. 0 events: skipped.
+	FeedEvents     int `json:"feed_events"`
+	FeedPollRounds int `json:"feed_poll_rounds"`
+	FeedPollers    int `json:"feed_pollers"`
+	FeedStreams    int `json:"feed_streams"`
 }
 
 // FullSizes are the sizes of issue 6.
@@ -133,6 +140,7 @@ var FullSizes = Sizes{
 	FanoutEndpoints: 1000, FanoutRounds: 3, Isolation: 20_000, IsolationRounds: 5, Backlog: 1_000_000,
 	Timeout: 3 * time.Minute, BacklogTimeout: 10 * time.Minute,
 	OutboxRows: 100_000, OutboxLatencyRows: 5_000, OutboxRate: 500,
+	FeedEvents: 200_000, FeedPollRounds: 500, FeedPollers: 8, FeedStreams: 1000,
 }
 
 // QuickSizes make a run of under a minute: the same scenarios with small counts and bounds
@@ -144,6 +152,7 @@ var QuickSizes = Sizes{
 	FanoutEndpoints: 100, FanoutRounds: 2, Isolation: 1_000, IsolationRounds: 1, Backlog: 10_000,
 	Timeout: 7 * time.Second, BacklogTimeout: 12 * time.Second,
 	OutboxRows: 10_000, OutboxLatencyRows: 500, OutboxRate: 500,
+	FeedEvents: 20_000, FeedPollRounds: 100, FeedPollers: 8, FeedStreams: 1000,
 }
 
 // Report is the outcome of a run, as written to JSON.

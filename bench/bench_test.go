@@ -56,7 +56,9 @@ func testSizes() *Sizes {
 	s.BatchSize = 250
 	s.IsolationRounds = 2 // more than one, so that the medians are taken
 	s.Timeout, s.BacklogTimeout = 40*time.Second, 40*time.Second
+	s.FeedEvents, s.FeedPollRounds, s.FeedPollers, s.FeedStreams = 2000, 20, 4, 300
 	if raceEnabled {
+		s.FeedEvents, s.FeedPollRounds, s.FeedStreams = 500, 10, 100
 		s.CeilingRequests, s.EndToEnd, s.PublishRequests, s.BatchEvents = 500, 500, 200, 500
 		s.LatencyEvents, s.LatencyRate, s.FanoutEndpoints, s.Isolation, s.Backlog = 200, 500, 20, 200, 1000
 		s.BatchSize = 100
@@ -219,7 +221,7 @@ func TestRunPostgres(t *testing.T) {
 	defer cancel()
 	sizes := testSizes()
 	sizes.Backlog = min(sizes.Backlog, 1000)
-	scenarios := []string{ScenarioEndToEnd, ScenarioPublish, ScenarioBacklog}
+	scenarios := []string{ScenarioEndToEnd, ScenarioPublish, ScenarioBacklog, ScenarioFeed}
 	jsonPath := filepath.Join(t.TempDir(), "bench.json")
 	rep, err := Run(ctx, Config{Sizes: sizes, DatabaseURL: dbURL, DataDir: t.TempDir(), Scenarios: scenarios,
 		JSONPath: jsonPath, Logger: testLogger(t)})

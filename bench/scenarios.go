@@ -108,6 +108,16 @@ func (r *runner) runStore(ctx context.Context, store string) []Result {
 			fail(ScenarioOutbox, err)
 		}
 	}
+	if r.wants(ScenarioFeed) && ctx.Err() == nil {
+		res, err := r.feed(ctx, store)
+		for i := range res {
+			res[i].Store, res[i].Scenario, res[i].Nodes = store, ScenarioFeed, 1
+		}
+		out = append(out, res...)
+		if err != nil {
+			fail(ScenarioFeed, err)
+		}
+	}
 	if r.wants(ScenarioBacklog) && ctx.Err() == nil {
 		res, err := r.backlog(ctx, store)
 		for i := range res {
