@@ -65,7 +65,13 @@ func (d *Dispatcher) Send(ctx context.Context, ep *aviso.Endpoint, ev *aviso.Eve
 // following redirects. eventID is recorded on the attempt. It never returns nil; the request is
 // not modified.
 func (d *Dispatcher) Do(ctx context.Context, ep *aviso.Endpoint, req *webhook.Request, eventID string) *aviso.Attempt {
-	a, _ := d.do(ctx, ep, req, eventID, d.now(), true)
+	opened, err := d.cfg.Keys.Opened(ep) // its auth may still be sealed
+	if err != nil {
+		a := d.newAttempt(ep, eventID, d.now(), req.Header)
+		a.Error = err.Error()
+		return a
+	}
+	a, _ := d.do(ctx, opened, req, eventID, d.now(), true)
 	return a
 }
 
