@@ -658,8 +658,8 @@ func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 	if from, ok := s.window.backlogged(); ok {
 		var at sql.NullInt64
 		err := s.read(ctx, "next due", func(tx *sql.Tx) error {
-			return tx.QueryRowContext(ctx, `SELECT min(u.next_attempt_at) FROM unwritten_deliveries u
-				JOIN endpoints p ON p.id = u.endpoint_id WHERE u.event_seq >= ? AND p.disabled = 0`, from).Scan(&at)
+			return tx.QueryRowContext(ctx, `SELECT min(CAST(j.value ->> 2 AS INTEGER))`+logFrom+` AND e.seq >= ?
+				AND (SELECT disabled FROM endpoints WHERE id = j.value ->> 1) = 0`, from).Scan(&at)
 		})
 		if err != nil {
 			return time.Time{}, false, err

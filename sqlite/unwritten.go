@@ -274,9 +274,16 @@ func encodeDeferred(ds []*aviso.Delivery) string {
 	return b.String()
 }
 
+// logFrom is the log read as deliveries without a row, as the view unwritten_deliveries reads
+// it but from any seq: a statement that bounds e.seq itself reads only the log from there (with
+// the view's own bound at the mark, SQLite would read it all from the mark).
+const logFrom = ` FROM events e, json_each(e.deferred) j WHERE e.deferred IS NOT NULL
+	AND EXISTS (SELECT 1 FROM endpoints p WHERE p.id = j.value ->> 1 AND p.tenant_id = e.tenant_id)
+	AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = j.value ->> 0)`
+
 // loadSQL reads the unwritten deliveries of the events from ?1 on, in seq order.
-const loadSQL = `SELECT event_seq, id, tenant_id, event_id, endpoint_id, event_type, next_attempt_at, created_at, updated_at
-	FROM unwritten_deliveries WHERE event_seq >= ?1 ORDER BY event_seq`
+const loadSQL = `SELECT e.seq, j.value ->> 0, e.tenant_id, e.id, j.value ->> 1, e.type, CAST(j.value ->> 2 AS INTEGER),
+	CAST(j.value ->> 3 AS INTEGER), CAST(j.value ->> 4 AS INTEGER)` + logFrom + ` AND e.seq >= ?1 ORDER BY e.seq`
 
 // load reads into the window, from the log at loadedTo, as many whole events' unwritten
 // deliveries as it has room for. The caller holds claimMu, so loads run one at a time.
