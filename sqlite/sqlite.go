@@ -20,19 +20,13 @@
 // guarantee, which receivers handle with the webhook-id header. (Open still clears the
 // lease columns that earlier versions wrote.)
 //
-// The event log is the queue of deliveries that have no row yet. Every accepted delivery is
-// either a row of deliveries or named in its event's row (the deferred column, written in the
-// publish's own transaction) and has no row; every delivery named by an event below the mark
-// (deferred_mark) has a row. A publish names its deliveries instead of inserting rows; the store
-// holds in memory a bounded window of the unwritten ones, loaded from the log in seq order as
-// room frees, which claims take beside the due rows; CompleteDeliveries writes each one's row
-// once, with its first outcome, and a write moves the mark up behind the window. (Claims are
-// oldest due first over rows and window, in publication order beyond it: the same order but for
-// deliveries published to be due later.) Open starts the
-// window at the mark, so a crash loses nothing and sends nothing twice that had a recorded
-// outcome. Reads answer unwritten deliveries from the event rows (the view unwritten_deliveries)
-// and write nothing. Whatever must change an unwritten delivery (a retry, disabling its
-// endpoint) writes its row in its own transaction; Close writes them all.
+// Deliveries without a row (unwritten.go). Every accepted delivery is either a row of
+// deliveries, or named in its event's row (written in the publish's own transaction) and has no
+// row; every delivery named by an event below the mark has a row. A publish names its
+// deliveries; a bounded window in memory holds those of the log from the mark on, loaded in seq
+// order as room frees; CompleteDeliveries writes each row once, with its first outcome; reads
+// see them through the view unwritten_deliveries and write nothing; Open starts the window at
+// the mark, so a crash loses none and repeats none whose outcome was recorded.
 //
 // Migrations are the embedded files migrations/NNNN_name.sql, applied in order, each in its own
 // transaction, and recorded in the schema_migrations table.
