@@ -46,12 +46,9 @@ func (s *Store) prepareReads(ctx context.Context) error {
 	return nil
 }
 
-// rstmt returns a claim statement, prepared, bound to the read transaction tx.
-func (s *Store) rstmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
-	if st, ok := s.rprepared[query]; ok {
-		return tx.StmtContext(ctx, st), nil
-	}
-	return nil, fmt.Errorf("statement %q is not prepared on the readers", query)
+// rstmt returns a statement of claimStatements, prepared, bound to the read transaction tx.
+func (s *Store) rstmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	return tx.StmtContext(ctx, s.rprepared[query])
 }
 
 // stmt returns query, prepared, bound to tx.
@@ -60,6 +57,15 @@ func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, 
 		return tx.StmtContext(ctx, st), nil
 	}
 	return tx.PrepareContext(ctx, query) // not a hot statement: parsed for this transaction
+}
+
+// query runs query, prepared if it is a hot one, in tx.
+func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmt(ctx, tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 // closeStatements closes the prepared statements.
@@ -118,54 +124,30 @@ func bulkSQL(head, row, tail string, rows int) string {
 
 // exec runs b over n rows in chunks; args appends row i's values.
 func (s *Store) exec(ctx context.Context, tx *sql.Tx, b bulkStatement, n int, args func(dst []any, i int) []any) error {
-	var vals []any
-	for done := 0; done < n; {
-		size := chunkSize(n - done)
-		st, err := s.stmt(ctx, tx, b.sql(size))
-		if err != nil {
-			return err
-		}
-		vals = vals[:0]
-		for i := done; i < done+size; i++ {
-			vals = args(vals, i)
-		}
-		if _, err := st.ExecContext(ctx, vals...); err != nil {
-			return err
-		}
-		done += size
-	}
-	return nil
+	_, err := s.queryIDs(ctx, tx, b, n, args)
+	return err
 }
 
-// queryIDs is exec for a statement that returns IDs: it returns the set of them.
+// queryIDs is exec for a statement that may return IDs: it returns the set of them.
 func (s *Store) queryIDs(ctx context.Context, tx *sql.Tx, b bulkStatement, n int, args func(dst []any, i int) []any) (map[string]bool, error) {
 	var vals []any
 	ids := make(map[string]bool, n)
 	for done := 0; done < n; {
 		size := chunkSize(n - done)
-		st, err := s.stmt(ctx, tx, b.sql(size))
-		if err != nil {
-			return nil, err
-		}
 		vals = vals[:0]
 		for i := done; i < done+size; i++ {
 			vals = args(vals, i)
 		}
-		rows, err := st.QueryContext(ctx, vals...)
+		rows, err := s.query(ctx, tx, b.sql(size), vals...)
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			ids[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		got, err := collect(rows, func(sc scanner) (id string, err error) { return id, sc.Scan(&id) })
+		if err != nil {
 			return nil, err
+		}
+		for _, id := range got {
+			ids[id] = true
 		}
 		done += size
 	}

@@ -186,10 +186,7 @@ func (s *Store) claimable(id string, now int64) bool {
 // ones. It steps over at most as many as the lease table holds.
 func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]due, error) {
 	now := micros(p.Now)
-	st, err := s.rstmt(ctx, tx, claimDue)
-	if err != nil {
-		return nil, err
-	}
+	st := s.rstmt(ctx, tx, claimDue)
 	rows, err := st.QueryContext(ctx, now)
 	if err != nil {
 		return nil, err
@@ -227,10 +224,7 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 		}
 	}
 	if len(ids) > 0 {
-		st, err := s.rstmt(ctx, tx, claimRows)
-		if err != nil {
-			return nil, nil, err
-		}
+		st := s.rstmt(ctx, tx, claimRows)
 		rows, err := st.QueryContext(ctx, idList(ids))
 		if err != nil {
 			return nil, nil, err
@@ -260,10 +254,7 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 			endpointIDs = append(endpointIDs, r.d.EndpointID)
 		}
 	}
-	getEvents, err := s.rstmt(ctx, tx, claimEvents)
-	if err != nil {
-		return nil, nil, err
-	}
+	getEvents := s.rstmt(ctx, tx, claimEvents)
 	rows, err := getEvents.QueryContext(ctx, idList(seqs))
 	if err != nil {
 		return nil, nil, err
@@ -276,10 +267,7 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 	for _, e := range evs {
 		bySeq[e.seq] = e.e
 	}
-	getEndpoints, err := s.rstmt(ctx, tx, claimEndpoints)
-	if err != nil {
-		return nil, nil, err
-	}
+	getEndpoints := s.rstmt(ctx, tx, claimEndpoints)
 	rows, err = getEndpoints.QueryContext(ctx, idList(endpointIDs))
 	if err != nil {
 		return nil, nil, err
@@ -357,10 +345,7 @@ var (
 // up to Limit claimable of each one's oldest, and keeps the Limit oldest of those.
 func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]due, error) {
 	now := micros(p.Now)
-	eligible, err := s.rstmt(ctx, tx, claimEligible)
-	if err != nil {
-		return nil, err
-	}
+	eligible := s.rstmt(ctx, tx, claimEligible)
 	rows, err := eligible.QueryContext(ctx, idList(p.ExcludeEndpoints), now)
 	if err != nil {
 		return nil, err
@@ -370,10 +355,7 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 		return nil, err
 	}
 	var dues []due
-	oldest, err := s.rstmt(ctx, tx, claimOldestOf)
-	if err != nil {
-		return nil, err
-	}
+	oldest := s.rstmt(ctx, tx, claimOldestOf)
 	walk := p.Limit + s.leases.size()
 	for _, ep := range endpoints {
 		rows, err := oldest.QueryContext(ctx, ep, now)
@@ -477,11 +459,7 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 			order = append(order, c.Attempt.EndpointID)
 		}
 	}
-	lookup, err := s.stmt(ctx, tx, completeEndpoints)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := lookup.QueryContext(ctx, idList(order))
+	rows, err := s.query(ctx, tx, completeEndpoints, idList(order))
 	if err != nil {
 		return nil, err
 	}
@@ -637,36 +615,27 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 // NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint: a
 // row, a window entry, or an unwritten delivery beyond the window.
 func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
-	var next sql.NullInt64
+	var next, beyond sql.NullInt64
+	from, backlogged := s.window.backlogged()
 	err := s.read(ctx, "next due", func(tx *sql.Tx) error {
-		st, err := s.rstmt(ctx, tx, nextDue)
-		if err != nil {
+		err := s.rstmt(ctx, tx, nextDue).QueryRowContext(ctx).Scan(&next)
+		if err != nil && err != sql.ErrNoRows {
 			return err
 		}
-		err = st.QueryRowContext(ctx).Scan(&next)
-		if err == sql.ErrNoRows {
+		if !backlogged {
 			return nil
 		}
-		return err
+		return tx.QueryRowContext(ctx, `SELECT min(CAST(j.value ->> 2 AS INTEGER))`+logFrom+` AND e.seq >= ?
+			AND (SELECT disabled FROM endpoints WHERE id = j.value ->> 1) = 0`, from).Scan(&beyond)
 	})
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	if at, ok := s.window.nextDue(); ok && (!next.Valid || at < next.Int64) {
-		next = sql.NullInt64{Int64: at, Valid: true}
+	if at, ok := s.window.nextDue(); ok && (!beyond.Valid || at < beyond.Int64) {
+		beyond = sql.NullInt64{Int64: at, Valid: true}
 	}
-	if from, ok := s.window.backlogged(); ok {
-		var at sql.NullInt64
-		err := s.read(ctx, "next due", func(tx *sql.Tx) error {
-			return tx.QueryRowContext(ctx, `SELECT min(CAST(j.value ->> 2 AS INTEGER))`+logFrom+` AND e.seq >= ?
-				AND (SELECT disabled FROM endpoints WHERE id = j.value ->> 1) = 0`, from).Scan(&at)
-		})
-		if err != nil {
-			return time.Time{}, false, err
-		}
-		if at.Valid && (!next.Valid || at.Int64 < next.Int64) {
-			next = at
-		}
+	if beyond.Valid && (!next.Valid || beyond.Int64 < next.Int64) {
+		next = beyond
 	}
 	if !next.Valid {
 		return time.Time{}, false, nil

@@ -103,25 +103,16 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 	}
 	tenantOf := make(map[string]string)
 	if len(endpointIDs) > 0 {
-		lookup, err := s.stmt(ctx, tx, endpointTenants)
+		rows, err := s.query(ctx, tx, endpointTenants, idList(endpointIDs))
 		if err != nil {
 			return nil, false, err
 		}
-		rows, err := lookup.QueryContext(ctx, idList(endpointIDs))
+		pairs, err := collect(rows, func(sc scanner) (p [2]string, err error) { return p, sc.Scan(&p[0], &p[1]) })
 		if err != nil {
 			return nil, false, err
 		}
-		for rows.Next() {
-			var id, tenant string
-			if err := rows.Scan(&id, &tenant); err != nil {
-				rows.Close()
-				return nil, false, err
-			}
-			tenantOf[id] = tenant
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, false, err
+		for _, p := range pairs {
+			tenantOf[p[0]] = p[1]
 		}
 	}
 

@@ -308,10 +308,7 @@ func (s *Store) load(ctx context.Context, now int64) error {
 			return nil
 		}
 		to = newest + 1
-		st, err := s.rstmt(ctx, tx, loadSQL)
-		if err != nil {
-			return err
-		}
+		st := s.rstmt(ctx, tx, loadSQL)
 		rows, err := st.QueryContext(ctx, from)
 		if err != nil {
 			return err
