@@ -291,8 +291,8 @@ const loadSQL = `SELECT e.seq, j.value ->> 0, e.tenant_id, e.id, j.value ->> 1, 
 // deliveries as it has room for. The caller holds claimMu, so loads run one at a time.
 func (s *Store) load(ctx context.Context, now int64) error {
 	room := s.window.room(now)
-	if room <= 0 {
-		return nil
+	if room <= 0 && s.window.limit > 0 {
+		return nil // without a window, each load still moves past the log (one event at a time)
 	}
 	s.window.mu.Lock()
 	from := s.window.loadedTo
@@ -320,7 +320,7 @@ func (s *Store) load(ctx context.Context, now int64) error {
 				&e.next, &e.created, &e.updated); err != nil {
 				return err
 			}
-			if len(es) >= room && e.seq != es[len(es)-1].seq {
+			if len(es) > 0 && len(es) >= room && e.seq != es[len(es)-1].seq {
 				to = e.seq // whole events only
 				break
 			}

@@ -57,6 +57,8 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"DeliveryTimeWindows", testDeliveryTimeWindows},
 		{"DeleteTenantCascades", testDeleteTenantCascades},
 		{"DeleteEndpointCascades", testDeleteEndpointCascades},
+		{"DeleteTenantAllAtOnce", testDeleteTenantAllAtOnce},
+		{"DisableFailsAllAtOnce", testDisableFailsAllAtOnce},
 		{"Claim", testClaim},
 		{"ClaimExcluding", testClaimExcluding},
 		{"ClaimLeases", testClaimLeases},
