@@ -29,9 +29,9 @@ const (
 	batchSize = 100
 	// killAfter is how many batches are published before a node is killed.
 	killAfter = 12
-	// lease is the nodes' --lease: the shortest dispatch accepts (it must exceed the 30 s longest
-	// attempt). A killed node's deliveries move to the others when it runs out.
-	lease = 31 * time.Second
+	// lease is the nodes' --lease, PostgreSQL's default: renewed while a node holds the
+	// deliveries, so a killed node's deliveries move to the others when it runs out.
+	lease = 15 * time.Second
 	// deadline bounds the wait for every delivery: publishing, the lease, and the drain.
 	deadline = 90 * time.Second
 )
