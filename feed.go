@@ -58,7 +58,7 @@ func ParseFeedCursor(field, s string) (FeedCursor, error) {
 	if s == "" {
 		return FeedCursor{}, nil
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s) // one text per cursor
 	if err != nil || len(b) != 17 || b[0] != feedCursorVersion || int64(binary.BigEndian.Uint64(b[9:17])) < 0 {
 		return FeedCursor{}, &Error{Code: EINVALIDCURSOR, Field: field,
 			Message: "is not a cursor Aviso handed out; pass the next_cursor (or SSE id) of an earlier answer, or leave it out to start at the beginning"}
