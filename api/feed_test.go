@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/aviso-dev/aviso/api"
 	"github.com/aviso-dev/aviso/internal/testenv"
 	"github.com/aviso-dev/aviso/postgres"
+	"github.com/aviso-dev/aviso/service"
 )
 
 // feedStores are the stores the feed's tests run on: both.
@@ -483,5 +485,82 @@ func TestTenantDeliveries(t *testing.T) {
 	status, _ := e.do(t, "GET", "/v1/tenants/acme/deliveries?endpoint_id="+oep.ID, key, nil)
 	if status != 404 {
 		t.Errorf("acme's deliveries of another tenant's endpoint: %d, want 404", status)
+	}
+}
+
+// TestFeedAcrossNodes: two nodes on one PostgreSQL schema. A poller that resumes from its cursor
+// on one node then the other, while publishers publish on both, sees every event once in one
+// order; a long-poll on one node is woken by a publish on the other (NOTIFY aviso_events).
+func TestFeedAcrossNodes(t *testing.T) {
+	url, schema := testenv.PostgresSchema(t, "aviso_api_nodes_")
+	open := func() aviso.Store {
+		s, err := postgres.Open(context.Background(), url, postgres.Options{Migrate: true, Schema: schema})
+		if err != nil {
+			t.Fatalf("open postgres: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a := newEnvWith(t, open(), api.Config{})
+	a.eventType(t, "invoice.created", "")
+	key := a.tenant(t, "acme")
+	// Node b: its own store, service and API on the same schema (the root key is a's).
+	hs := &hookStore{Store: open(), empty: make(chan struct{}, 1)}
+	svc, err := service.New(service.Config{Store: hs, AllowPrivateNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(api.Config{Service: svc}))
+	t.Cleanup(srv.Close)
+	b := &env{srv: srv, store: hs, svc: svc, root: a.root}
+
+	want, done := publishers(t, a, key, "acme") // on a; and a few on b meanwhile
+	for i := range 10 {
+		b.call(t, "POST", "/v1/tenants/acme/events", key, map[string]any{"id": fmt.Sprintf("b-%d", i), "type": "invoice.created", "data": map[string]any{}}, 202, nil)
+		want = append(want, fmt.Sprintf("b-%d", i))
+	}
+	seen := map[string]bool{}
+	var order []string
+	cursor := ""
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; len(order) < len(want); i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("the poller has seen %d of %d events", len(order), len(want))
+		}
+		node := []*env{a, b}[i%2]
+		var page feedAnswer
+		node.call(t, "GET", "/v1/tenants/acme/events?limit=9&wait=1s&after="+cursor, key, nil, 200, &page)
+		for _, d := range page.Data {
+			if seen[d.ID] {
+				t.Fatalf("event %s seen twice", d.ID)
+			}
+			seen[d.ID] = true
+			order = append(order, d.ID)
+		}
+		cursor = page.NextCursor
+	}
+	<-done
+	if full := fullRead(t, b, key, "acme"); !slices.Equal(full, order) {
+		t.Errorf("a full read on the other node gives another order than the poller saw")
+	}
+
+	// A long-poll on b, woken by a publish on a.
+	for len(hs.empty) > 0 {
+		<-hs.empty
+	}
+	got := make(chan feedAnswer, 1)
+	go func() {
+		var page feedAnswer
+		b.call(t, "GET", "/v1/tenants/acme/events?wait=25s&after="+cursor, key, nil, 200, &page)
+		got <- page
+	}()
+	select {
+	case <-hs.empty:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the long-poll never read the feed")
+	}
+	a.call(t, "POST", "/v1/tenants/acme/events", key, map[string]any{"id": "from-a", "type": "invoice.created", "data": map[string]any{}}, 202, nil)
+	if page := <-got; len(page.Data) != 1 || page.Data[0].ID != "from-a" {
+		t.Fatalf("the long-poll on the other node answered %+v; want the event published on the first", page)
 	}
 }
