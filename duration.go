@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -13,6 +14,18 @@ type Duration time.Duration
 
 // MarshalJSON writes the duration as a string such as "25s".
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// String writes the duration as Go does, without trailing zero units: "1h", "1h30m", "25s".
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
 
 // UnmarshalJSON reads a duration string such as "25s" or "10m". Anything else is a
 // *json.UnmarshalTypeError of type Duration, whose Value says what was found: encoding/json

@@ -76,3 +76,12 @@ func FuzzDuration(f *testing.F) {
 		}
 	})
 }
+
+func TestDurationString(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "0s", time.Hour: "1h", 90 * time.Minute: "1h30m",
+		5 * time.Minute: "5m", 25 * time.Second: "25s", time.Hour + time.Second: "1h0m1s", 1500 * time.Millisecond: "1.5s"} {
+		if got := aviso.Duration(d).String(); got != want {
+			t.Errorf("Duration(%v).String() = %q, want %q", time.Duration(d), got, want)
+		}
+	}
+}

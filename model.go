@@ -69,15 +69,20 @@ type Endpoint struct {
 	Disabled            bool              `json:"disabled"`
 	DisabledReason      string            `json:"disabled_reason,omitempty"`
 	ConsecutiveFailures int               `json:"consecutive_failures"`
-	Metadata            map[string]string `json:"metadata"`
-	Secrets             []Secret          `json:"-"`                     // newest first; read through the secret route
-	Token               string            `json:"-"`                     // TF-WebhookToken value (tusfacturas format)
-	Signing             string            `json:"signing"`               // SigningHMAC or SigningEd25519: the kind of key a rotation makes
-	Auth                *Auth             `json:"auth,omitempty"`        // how Aviso authenticates to the receiver; nil: none
-	SecretHeaders       map[string]string `json:"-"`                     // custom headers whose values are write-only
-	VerifiedAt          *time.Time        `json:"verified_at,omitempty"` // nil: handshake skipped
-	CreatedAt           time.Time         `json:"created_at"`
-	UpdatedAt           time.Time         `json:"updated_at"`
+	// FailingSince is when the current run of consecutive failures began; nil while the last
+	// attempt succeeded. Kept by the store with ConsecutiveFailures.
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// DisableAfter is the endpoint's own auto-disable rule; nil: the server's.
+	DisableAfter  *DisablePolicy    `json:"disable_after,omitempty"`
+	Metadata      map[string]string `json:"metadata"`
+	Secrets       []Secret          `json:"-"`                     // newest first; read through the secret route
+	Token         string            `json:"-"`                     // TF-WebhookToken value (tusfacturas format)
+	Signing       string            `json:"signing"`               // SigningHMAC or SigningEd25519: the kind of key a rotation makes
+	Auth          *Auth             `json:"auth,omitempty"`        // how Aviso authenticates to the receiver; nil: none
+	SecretHeaders map[string]string `json:"-"`                     // custom headers whose values are write-only
+	VerifiedAt    *time.Time        `json:"verified_at,omitempty"` // nil: handshake skipped
+	CreatedAt     time.Time         `json:"created_at"`
+	UpdatedAt     time.Time         `json:"updated_at"`
 }
 
 // Signing schemes of an endpoint: which kind of key CreateEndpoint and a rotation make. Every
@@ -227,7 +232,22 @@ func (e *Endpoint) UnmarshalJSON(b []byte) error {
 const (
 	DisabledByUser            = "manual"
 	DisabledConsecutiveFailed = "consecutive_failures"
+	DisabledGone              = "gone" // the receiver answered 410 Gone
 )
+
+// DisablePolicy is when consecutive failures disable an endpoint: after Failures failed attempts
+// in a row, and only once the first of them is at least MinSpan old, so that a short outage
+// (a burst of failures within seconds) lets the retry schedule run instead.
+type DisablePolicy struct {
+	Failures int      `json:"failures"` // 0: never disable
+	MinSpan  Duration `json:"min_span"`
+}
+
+// DefaultDisablePolicy is the server's rule unless configured: 10 failures (as Alegra) over at
+// least an hour.
+func DefaultDisablePolicy() DisablePolicy {
+	return DisablePolicy{Failures: DisableAfterFailures, MinSpan: Duration(DisableMinSpan)}
+}
 
 // Secret is one signing secret of an endpoint. A rotated-out secret keeps signing until ExpiresAt.
 type Secret struct {

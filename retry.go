@@ -12,6 +12,16 @@ func DefaultRetrySchedule() []time.Duration {
 // DisableAfterFailures is how many consecutive failed attempts disable an endpoint (as Alegra does).
 const DisableAfterFailures = 10
 
+// DisableMinSpan is how long an endpoint must have been failing before consecutive failures
+// disable it.
+const DisableMinSpan = time.Hour
+
+// Bounds of an endpoint's DisablePolicy.
+const (
+	MaxDisableFailures = 10_000
+	MaxDisableMinSpan  = 30 * 24 * time.Hour
+)
+
 // MaxRetryAfter caps how long a receiver's Retry-After header may push a retry back.
 const MaxRetryAfter = time.Hour
 

@@ -55,12 +55,12 @@ type Store interface {
 	GetEndpoint(ctx context.Context, tenantID, id string) (*Endpoint, error)
 	// ListEndpoints lists a tenant's endpoints ordered by ID.
 	ListEndpoints(ctx context.Context, p ListEndpointsParams) (*Page[*Endpoint], error)
-	// UpdateEndpoint replaces every field but ID, TenantID, CreatedAt, Disabled, DisabledReason
-	// and ConsecutiveFailures, and sets UpdatedAt. ENOTFOUND.
+	// UpdateEndpoint replaces every field but ID, TenantID, CreatedAt, Disabled, DisabledReason,
+	// ConsecutiveFailures and FailingSince, and sets UpdatedAt. ENOTFOUND.
 	UpdateEndpoint(ctx context.Context, e *Endpoint) error
 	// SetEndpointDisabled disables (with a reason) or re-enables an endpoint. Disabling marks the
 	// endpoint's pending deliveries failed with LastError "endpoint disabled" (a replay after
-	// re-enabling queues them again). Enabling resets ConsecutiveFailures. Returns the endpoint
+	// re-enabling queues them again). Enabling resets ConsecutiveFailures and FailingSince. Returns the endpoint
 	// as stored. ENOTFOUND.
 	SetEndpointDisabled(ctx context.Context, p SetEndpointDisabledParams) (*Endpoint, error)
 	// DeleteEndpoint removes an endpoint and its deliveries and attempts. ENOTFOUND.
@@ -99,9 +99,15 @@ type Store interface {
 	// of the retry schedule (RoundAttempts 0), and wakes the dispatchers. ENOTFOUND.
 	RetryDelivery(ctx context.Context, tenantID, id string, now time.Time) (*Delivery, error)
 	// ReplayDeliveries queues again, as RetryDelivery does, the endpoint's deliveries created at
-	// or after Since whose status is failed (or failed and succeeded, with All). It returns how
+	// or after Since (and before Until, unless zero) whose status is failed (or failed and succeeded, with All). It returns how
 	// many were queued. ENOTFOUND if the endpoint does not exist.
 	ReplayDeliveries(ctx context.Context, p ReplayParams) (int, error)
+	// CreateMissedDeliveries gives the endpoint a new pending delivery, due at Now, for each of
+	// its tenant's events created at or after Since (and before Until, unless zero) whose type is
+	// in Types (empty: any type) and that has no delivery to it: the events published while it
+	// was disabled, or before it existed. IDs are minted at Now. It returns how many it created,
+	// and wakes the dispatchers. ENOTFOUND if the endpoint does not exist.
+	CreateMissedDeliveries(ctx context.Context, p MissedParams) (int, error)
 
 	// ClaimDeliveries leases up to Limit pending deliveries due at Now (NextAttemptAt ≤ Now) of
 	// enabled endpoints, oldest due first, skipping ExcludeEndpoints and deliveries whose lease is
@@ -112,14 +118,17 @@ type Store interface {
 	ClaimDeliveries(ctx context.Context, p ClaimParams) ([]*Claim, error)
 	// CompleteDeliveries records attempts in one transaction: for each, insert the attempt,
 	// update the delivery (status, counts, NextAttemptAt, last response), release its lease,
-	// and update the endpoint's ConsecutiveFailures (reset on success, +1 on failure). When
-	// DisableAfter > 0 and the count reaches it, the endpoint is disabled with reason
-	// DisabledConsecutiveFailed exactly as SetEndpointDisabled does. A completion that would
+	// and update the endpoint's ConsecutiveFailures and FailingSince (reset on success; on a
+	// failure +1, and FailingSince set to the attempt's time if it was unset). When DisableAfter
+	// > 0, the count reaches it and the attempt is at least DisableMinSpan after FailingSince,
+	// the endpoint is disabled with reason DisabledConsecutiveFailed exactly as
+	// SetEndpointDisabled does; a failure whose Disable is set disables it with that reason. It
+	// returns the IDs of the endpoints it disabled, in the order it disabled them. A completion that would
 	// leave its delivery pending (a retry) while the endpoint is disabled (an attempt that was
 	// in flight when it was disabled, or one after the attempt that disabled it) fails the
 	// delivery as disabling does, LastError "endpoint disabled"; a success is recorded as one. A
 	// completion whose delivery or endpoint has been deleted is skipped.
-	CompleteDeliveries(ctx context.Context, cs []Completion) error
+	CompleteDeliveries(ctx context.Context, cs []Completion) (disabled []string, err error)
 	// ReleaseDeliveries gives up Owner's leases on the given deliveries so they can be claimed
 	// at once (graceful shutdown of work not yet started).
 	ReleaseDeliveries(ctx context.Context, owner string, ids []string) error
@@ -273,7 +282,18 @@ type ReplayParams struct {
 	TenantID   string
 	EndpointID string
 	Since      time.Time
-	All        bool // failed and succeeded; otherwise failed only
+	Until      time.Time // created before; zero: no end
+	All        bool      // failed and succeeded; otherwise failed only
+	Now        time.Time
+}
+
+// MissedParams selects the events an endpoint never had a delivery of.
+type MissedParams struct {
+	TenantID   string
+	EndpointID string
+	Since      time.Time
+	Until      time.Time // zero: no end
+	Types      []string  // empty: any type
 	Now        time.Time
 }
 
@@ -300,6 +320,12 @@ type Completion struct {
 	NextAttemptAt *time.Time     // when Status is pending
 	Owner         string         // the lease holder recording it
 	DisableAfter  int            // consecutive failures that disable the endpoint; 0: never
+	// DisableMinSpan is how long the endpoint must have been failing (since FailingSince) for
+	// DisableAfter failures to disable it.
+	DisableMinSpan time.Duration
+	// Disable, when set, disables the endpoint with this reason whatever its count (a 410 Gone:
+	// aviso.DisabledGone).
+	Disable string
 }
 
 // QueueStats is the state of the delivery queue at one instant (Store.QueueStats).

@@ -129,6 +129,14 @@ func (e *Endpoint) Validate() error {
 	if len(e.RetrySchedule) > MaxRetries {
 		return Invalid("retry_schedule", "may hold at most %d retries", MaxRetries)
 	}
+	if p := e.DisableAfter; p != nil {
+		if p.Failures < 0 || p.Failures > MaxDisableFailures {
+			return Invalid("disable_after.failures", "must be from 0 (never disable) to %d", MaxDisableFailures)
+		}
+		if p.MinSpan < 0 || time.Duration(p.MinSpan) > MaxDisableMinSpan {
+			return Invalid("disable_after.min_span", "must be from 0s to %s", MaxDisableMinSpan)
+		}
+	}
 	for i, d := range e.RetrySchedule {
 		if d <= 0 || time.Duration(d) > MaxRetryWait {
 			return Invalid("retry_schedule", "entry %d must be more than 0s and at most 168h", i)

@@ -32,7 +32,8 @@
 //   - Decide: 2xx succeeds; anything else fails and is retried per the endpoint's schedule (or
 //     Config.RetrySchedule) with ±10 % jitter, or after the receiver's Retry-After on 429/503,
 //     until the schedule runs out and the delivery fails. The store counts consecutive failures
-//     and disables the endpoint at DisableAfter.
+//     and disables the endpoint once DisableAfter of them span at least DisableMinSpan (or the
+//     endpoint's own rule); a 410 Gone fails the delivery and disables the endpoint at once.
 //   - Complete: one goroutine gathers completions and writes whatever has accumulated in one
 //     Store.CompleteDeliveries call (group commit); while it writes, the next batch gathers.
 //     A write that fails is tried again (internal/backoff) until it succeeds; meanwhile the
@@ -97,9 +98,14 @@ type Config struct {
 	// RetrySchedule is the wait before each retry, for endpoints without their own.
 	// Default: aviso.DefaultRetrySchedule().
 	RetrySchedule []time.Duration
-	// DisableAfter is how many consecutive failed attempts disable an endpoint; negative: never.
-	// Default: aviso.DisableAfterFailures.
+	// DisableAfter is how many consecutive failed attempts disable an endpoint, for endpoints
+	// without their own rule (Endpoint.DisableAfter); negative: never. Default:
+	// aviso.DisableAfterFailures.
 	DisableAfter int
+	// DisableMinSpan is how long an endpoint must have been failing before DisableAfter failures
+	// disable it, for endpoints without their own rule; negative: no minimum. Default:
+	// aviso.DisableMinSpan (1 hour), so that a short outage lets the retry schedule run.
+	DisableMinSpan time.Duration
 	// AllowPrivateNetworks lets deliveries reach loopback, private, link-local and metadata
 	// addresses (development and tests). Default: false, such addresses are refused at dial time.
 	AllowPrivateNetworks bool
@@ -153,7 +159,7 @@ type Dispatcher struct {
 	cfg          Config
 	now          func() time.Time
 	log          *slog.Logger
-	disableAfter int // as recorded in completions: 0 means never
+	disable      aviso.DisablePolicy // the default rule, as recorded in completions (0 failures: never)
 	transport    *http.Transport
 	client       *http.Client
 	bufs         sync.Pool // *[aviso.MaxResponseBody]byte
@@ -243,11 +249,18 @@ func New(cfg Config) (*Dispatcher, error) {
 		cfg.IdleWait = time.Second
 	}
 	d := &Dispatcher{cfg: cfg, now: cfg.Now, log: cfg.Logger, renews: renews}
+	d.disable = aviso.DefaultDisablePolicy()
 	switch {
-	case cfg.DisableAfter == 0:
-		d.disableAfter = aviso.DisableAfterFailures
+	case cfg.DisableAfter < 0:
+		d.disable.Failures = 0
 	case cfg.DisableAfter > 0:
-		d.disableAfter = cfg.DisableAfter
+		d.disable.Failures = cfg.DisableAfter
+	}
+	switch {
+	case cfg.DisableMinSpan < 0:
+		d.disable.MinSpan = 0
+	case cfg.DisableMinSpan > 0:
+		d.disable.MinSpan = aviso.Duration(cfg.DisableMinSpan)
 	}
 	d.transport = newTransport(&netguard.Guard{AllowPrivate: cfg.AllowPrivateNetworks}, cfg.Workers)
 	d.client = &http.Client{
@@ -259,6 +272,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	d.bufs.New = func() any { return new([aviso.MaxResponseBody]byte) }
 	return d, nil
 }
+
+// DisablePolicy returns the auto-disable rule of endpoints without their own.
+func (d *Dispatcher) DisablePolicy() aviso.DisablePolicy { return d.disable }
 
 // NodeID returns the ID this dispatcher leases deliveries under.
 func (d *Dispatcher) NodeID() string { return d.cfg.NodeID }
@@ -286,9 +302,19 @@ func (d *Dispatcher) decide(c *aviso.Claim, a *aviso.Attempt, retryAfter time.Du
 	a.TenantID = c.Delivery.TenantID
 	a.EndpointID = c.Delivery.EndpointID
 	a.EventID = c.Delivery.EventID
-	comp := aviso.Completion{Attempt: a, Owner: d.cfg.NodeID, DisableAfter: d.disableAfter}
+	rule := d.disable
+	if c.Endpoint.DisableAfter != nil {
+		rule = *c.Endpoint.DisableAfter
+	}
+	comp := aviso.Completion{Attempt: a, Owner: d.cfg.NodeID, DisableAfter: rule.Failures,
+		DisableMinSpan: time.Duration(rule.MinSpan)}
 	if a.Succeeded() {
 		comp.Status = aviso.StatusSucceeded
+		return comp
+	}
+	if a.ResponseStatus == http.StatusGone {
+		// The receiver says the endpoint is gone for good: no retry, and no more deliveries.
+		comp.Status, comp.Disable = aviso.StatusFailed, aviso.DisabledGone
 		return comp
 	}
 	schedule := d.cfg.RetrySchedule

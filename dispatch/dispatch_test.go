@@ -27,6 +27,8 @@ func TestEngine(t *testing.T) {
 		{"does not follow redirects", testRedirect},
 		{"records timeouts", testTimeout},
 		{"disables after consecutive failures", testAutoDisable},
+		{"a short outage does not disable", testOutageBurst},
+		{"410 Gone disables at once", testGone},
 		{"isolates a dead endpoint", testIsolation},
 		{"drops the queue of an endpoint deleted or disabled", testDropsQueueOfGoneEndpoint},
 		{"caps attempts per endpoint", testPerEndpointCap},
@@ -290,7 +292,7 @@ func testAutoDisable(t *testing.T, b backend) {
 	publish(t, s, ten.ID, 1, time.Now(), ep)
 	later := publish(t, s, ten.ID, 1, time.Now().Add(time.Hour), ep)[0]
 	cfg := config(s)
-	cfg.DisableAfter = 3
+	cfg.DisableAfter, cfg.DisableMinSpan = 3, -1 // no minimum span
 	start(t, cfg)
 
 	var e *aviso.Endpoint

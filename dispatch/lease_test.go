@@ -24,9 +24,14 @@ func TestResumeOwnLeases(t *testing.T) {
 	theirs := newEndpoint(t, s, ten.ID, rc.srv.URL, nil)
 	publish(t, s, ten.ID, 10, time.Now(), mine)
 	now := time.Now()
-	for owner, ep := range map[string]*aviso.Endpoint{"node-a": mine, "node-b": theirs} {
+	// node-a claims first (mine only exist then), node-b then claims its own.
+	for _, o := range []struct {
+		owner string
+		ep    *aviso.Endpoint
+	}{{"node-a", mine}, {"node-b", theirs}} {
+		owner := o.owner
 		if owner == "node-b" {
-			publish(t, s, ten.ID, 5, now, ep)
+			publish(t, s, ten.ID, 5, now, o.ep)
 		}
 		cs, err := s.ClaimDeliveries(t.Context(), aviso.ClaimParams{Now: now, Limit: 100, Owner: owner, LeaseUntil: now.Add(10 * time.Minute)})
 		if err != nil || len(cs) == 0 {

@@ -600,12 +600,12 @@ func (d *Dispatcher) write(ctx context.Context, batch []aviso.Completion) bool {
 	b := backoff.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2, Rand: d.cfg.Rand}
 	for try := 1; ; try++ {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		err := d.cfg.Store.CompleteDeliveries(wctx, batch)
+		disabled, err := d.cfg.Store.CompleteDeliveries(wctx, batch)
 		cancel()
 		d.wrote(ctx, err)
 		if err == nil {
 			d.stats.batches.Add(1)
-			d.notifyFailed(context.WithoutCancel(ctx), batch)
+			d.notify(context.WithoutCancel(ctx), batch, disabled)
 			return true
 		}
 		d.stats.batchErrors.Add(1)

@@ -17,10 +17,10 @@ type failingStore struct {
 	failures atomic.Int64
 }
 
-func (f *failingStore) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) error {
+func (f *failingStore) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) ([]string, error) {
 	if f.fail.Load() {
 		f.failures.Add(1)
-		return &aviso.Error{Code: aviso.ESTORAGE, Message: aviso.StorageMessage}
+		return nil, &aviso.Error{Code: aviso.ESTORAGE, Message: aviso.StorageMessage}
 	}
 	return f.Store.CompleteDeliveries(ctx, cs)
 }

@@ -397,6 +397,10 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 // at or after Since. ENOTFOUND if the endpoint does not exist.
 func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int, error) {
 	var n int
+	var until *time.Time
+	if !p.Until.IsZero() {
+		until = &p.Until
+	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var one int
 		if err := tx.QueryRow(ctx, `SELECT 1 FROM endpoints WHERE tenant_id = $1 AND id = $2`,
@@ -405,9 +409,9 @@ func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int
 		}
 		tag, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'pending', next_attempt_at = $3,
 				round_attempts = 0, lease_owner = NULL, lease_until = NULL, updated_at = $3
-			WHERE endpoint_id = $1 AND id >= $5 AND created_at >= $2
+			WHERE endpoint_id = $1 AND id >= $5 AND created_at >= $2 AND ($6::timestamptz IS NULL OR created_at < $6)
 				AND (status = 'failed' OR ($4 AND status = 'succeeded'))`,
-			p.EndpointID, p.Since, p.Now, p.All, aviso.IDFloor(aviso.PrefixDelivery, p.Since))
+			p.EndpointID, p.Since, p.Now, p.All, aviso.IDFloor(aviso.PrefixDelivery, p.Since), until)
 		if err != nil {
 			return err
 		}
@@ -416,6 +420,59 @@ func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int
 	})
 	if err != nil {
 		return 0, dbError("replay deliveries", "endpoint", err)
+	}
+	if n > 0 {
+		s.signal()
+	}
+	return n, nil
+}
+
+// CreateMissedDeliveries creates a pending delivery for each event of the window that has none
+// to the endpoint; see aviso.Store. ENOTFOUND if the endpoint does not exist.
+func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM endpoints WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE`, // one missed replay of an endpoint at a time
+			p.TenantID, p.EndpointID).Scan(&one); err != nil {
+			return err
+		}
+		var until *time.Time
+		if !p.Until.IsZero() {
+			until = &p.Until
+		}
+		rows, err := tx.Query(ctx, `SELECT ev.id, ev.type FROM events ev
+			WHERE ev.tenant_id = $1 AND ev.created_at >= $2 AND ($3::timestamptz IS NULL OR ev.created_at < $3)
+				AND (cardinality($4::text[]) = 0 OR ev.type = ANY($4::text[]))
+				AND NOT EXISTS (SELECT 1 FROM deliveries d
+					WHERE d.tenant_id = ev.tenant_id AND d.event_id = ev.id AND d.endpoint_id = $5)
+			ORDER BY ev.seq`, p.TenantID, p.Since, until, nonNil(p.Types), p.EndpointID)
+		if err != nil {
+			return err
+		}
+		var ids, events, types []string
+		for rows.Next() {
+			var id, typ string
+			if err := rows.Scan(&id, &typ); err != nil {
+				rows.Close()
+				return err
+			}
+			ids, events, types = append(ids, aviso.NewID(aviso.PrefixDelivery, p.Now)), append(events, id), append(types, typ)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(ids) == 0 {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, event_type, status,
+				next_attempt_at, created_at, updated_at)
+			SELECT x.id, $1, x.event_id, $2, x.event_type, 'pending', $3, $3, $3
+			FROM unnest($4::text[], $5::text[], $6::text[]) AS x(id, event_id, event_type)`,
+			p.TenantID, p.EndpointID, p.Now, ids, events, types)
+		n = int(tag.RowsAffected())
+		return err
+	})
+	if err != nil {
+		return 0, dbError("create missed deliveries", "endpoint", err)
 	}
 	if n > 0 {
 		s.signal()

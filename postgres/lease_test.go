@@ -33,7 +33,7 @@ func TestRenewAndReleaseOwned(t *testing.T) {
 	}
 	// One completes (its lease ends with it) before the renewal names it.
 	done := ids[0]
-	if err := a.CompleteDeliveries(ctx, []aviso.Completion{{Attempt: &aviso.Attempt{ID: aviso.NewID(aviso.PrefixAttempt, now),
+	if _, err := a.CompleteDeliveries(ctx, []aviso.Completion{{Attempt: &aviso.Attempt{ID: aviso.NewID(aviso.PrefixAttempt, now),
 		DeliveryID: done, TenantID: "acme", EndpointID: ep.ID, At: now, URL: ep.URL, ResponseStatus: 500},
 		Status: aviso.StatusPending, NextAttemptAt: &now, Owner: "a"}}); err != nil {
 		t.Fatalf("complete: %v", err)

@@ -403,7 +403,7 @@ func TestPruneBatches(t *testing.T) {
 		t.Fatalf("claim: %d, %v", len(cs), err)
 	}
 	d := cs[0].Delivery
-	err = s.CompleteDeliveries(t.Context(), []aviso.Completion{{Attempt: &aviso.Attempt{ID: "att_1", DeliveryID: d.ID,
+	_, err = s.CompleteDeliveries(t.Context(), []aviso.Completion{{Attempt: &aviso.Attempt{ID: "att_1", DeliveryID: d.ID,
 		TenantID: d.TenantID, EndpointID: d.EndpointID, EventID: d.EventID, At: now, ResponseStatus: 200,
 		ResponseBody: "ok\x00\xff"}, Status: aviso.StatusSucceeded, Owner: "n"}})
 	if err != nil {
@@ -495,7 +495,7 @@ func TestCompleteBatchAutoDisable(t *testing.T) {
 			TenantID: d.TenantID, EndpointID: d.EndpointID, EventID: d.EventID, At: base, ResponseStatus: 500},
 			Status: aviso.StatusPending, NextAttemptAt: &next, Owner: "n", DisableAfter: 3})
 	}
-	if err := s.CompleteDeliveries(t.Context(), comps); err != nil {
+	if _, err := s.CompleteDeliveries(t.Context(), comps); err != nil {
 		t.Fatalf("complete: %v", err)
 	}
 	e, err := s.GetEndpoint(t.Context(), "acme", ep.ID)

@@ -120,11 +120,13 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 }
 
 // completeSQL records one attempt: it updates the delivery (skipping the completion when the
-// delivery is gone), inserts the attempt, and counts the endpoint's consecutive failures,
-// disabling it when the count reaches $13 (> 0). It returns the endpoint's ID and whether this
-// completion disabled it, or no row when there was nothing to change (the delivery is gone, or a
-// success on an endpoint with no failures, the common case, which writes no endpoint row). The statements of a batch run in order, so several completions for one
-// endpoint count up one after another.
+// delivery is gone), inserts the attempt, and keeps the endpoint's run of consecutive failures
+// (count and FailingSince), disabling it when the count reaches $13 (> 0) and the run is at
+// least $14 microseconds old, or at once with reason $15 when that is set. It returns the
+// endpoint's ID and whether this completion disabled it, or no row when there was nothing to
+// change (the delivery is gone, or a success on an endpoint with no failures, the common case,
+// which writes no endpoint row). The statements of a batch run in order, so several completions
+// for one endpoint count up one after another.
 const completeSQL = `WITH d AS (
 		UPDATE deliveries SET status = $2, attempt_count = attempt_count + 1, round_attempts = round_attempts + 1,
 			next_attempt_at = $3, last_response_status = $4, last_error = $5, updated_at = $6,
@@ -136,18 +138,23 @@ const completeSQL = `WITH d AS (
 			response_status, response_body, duration_ms, error)
 		SELECT $7, d.id, d.tenant_id, d.endpoint_id, d.event_id, $6, $8, $9, $4, $10, $11, $5 FROM d
 	), old AS (
-		SELECT e.id, e.disabled, e.consecutive_failures FROM endpoints e JOIN d ON e.id = d.endpoint_id
+		SELECT e.id, e.disabled, e.consecutive_failures, e.failing_since FROM endpoints e JOIN d ON e.id = d.endpoint_id
 		FOR NO KEY UPDATE OF e
+	), run AS (
+		SELECT old.*, CASE WHEN $12 THEN 0 ELSE old.consecutive_failures + 1 END AS failures,
+			CASE WHEN $12 THEN NULL ELSE coalesce(old.failing_since, $6) END AS since FROM old
+	), x AS (
+		SELECT run.*, (NOT run.disabled AND NOT $12 AND ($15 <> ''
+			OR ($13 > 0 AND run.failures >= $13 AND $6 - run.since >= $14::bigint * interval '1 microsecond'))) AS off
+		FROM run
 	)
-	UPDATE endpoints e SET
-		consecutive_failures = CASE WHEN $12 THEN 0 ELSE old.consecutive_failures + 1 END,
-		disabled = old.disabled OR (NOT $12 AND $13 > 0 AND old.consecutive_failures + 1 >= $13),
-		disabled_reason = CASE WHEN NOT old.disabled AND NOT $12 AND $13 > 0 AND old.consecutive_failures + 1 >= $13
-			THEN 'consecutive_failures' ELSE e.disabled_reason END,
-		updated_at = CASE WHEN NOT old.disabled AND NOT $12 AND $13 > 0 AND old.consecutive_failures + 1 >= $13
-			THEN $6 ELSE e.updated_at END
-	FROM old WHERE e.id = old.id AND NOT ($12 AND old.consecutive_failures = 0)
-	RETURNING e.id, (NOT old.disabled AND e.disabled)`
+	UPDATE endpoints e SET consecutive_failures = x.failures, failing_since = x.since,
+		disabled = x.disabled OR x.off,
+		disabled_reason = CASE WHEN x.off THEN (CASE WHEN $15 <> '' THEN $15 ELSE 'consecutive_failures' END)
+			ELSE e.disabled_reason END,
+		updated_at = CASE WHEN x.off THEN $6 ELSE e.updated_at END
+	FROM x WHERE e.id = x.id AND NOT ($12 AND x.consecutive_failures = 0)
+	RETURNING e.id, x.off`
 
 // CompleteDeliveries records attempts in one transaction. The usual batch goes set-based
 // (completeSet): a locking read of its endpoints and three statements whatever its size. A batch
@@ -156,15 +163,17 @@ const completeSQL = `WITH d AS (
 // one pipelined batch with a statement per completion, in order, then, only if some endpoint
 // reached its failure limit, the pending deliveries of the endpoints just disabled are failed,
 // and so are those the batch retried whose endpoint is disabled.
-func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) error {
+func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) ([]string, error) {
 	if len(cs) == 0 {
-		return nil
+		return nil, nil
 	}
 	cs = slices.Clone(cs)
 	slices.SortStableFunc(cs, func(a, b aviso.Completion) int {
 		return cmp.Or(strings.Compare(a.Attempt.EndpointID, b.Attempt.EndpointID), strings.Compare(a.Attempt.DeliveryID, b.Attempt.DeliveryID))
 	})
+	var disabled []string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		disabled = nil
 		done, err := completeSet(ctx, tx, cs)
 		if err != nil || done {
 			return err
@@ -178,14 +187,14 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 			}
 			b.Queue(completeSQL, a.DeliveryID, string(c.Status), next, a.ResponseStatus, cleanText(a.Error), a.At,
 				a.ID, a.URL, nonNilMap(a.RequestHeaders), cleanText(a.ResponseBody), a.DurationMS,
-				c.Status == aviso.StatusSucceeded, c.DisableAfter)
+				c.Status == aviso.StatusSucceeded, c.DisableAfter, c.DisableMinSpan.Microseconds(), c.Disable)
 		}
 		res := tx.SendBatch(ctx, b)
-		type disabled struct {
+		type disabling struct {
 			id string
 			at time.Time
 		}
-		var off []disabled
+		var off []disabling
 		for _, c := range cs {
 			var id string
 			var just bool
@@ -196,7 +205,8 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 				res.Close()
 				return err
 			case just:
-				off = append(off, disabled{id, c.Attempt.At})
+				off = append(off, disabling{id, c.Attempt.At})
+				disabled = append(disabled, id)
 			}
 		}
 		if err := res.Close(); err != nil {
@@ -227,7 +237,10 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 			ids, at)
 		return err
 	})
-	return dbError("complete deliveries", "delivery", err)
+	if err != nil {
+		return nil, dbError("complete deliveries", "delivery", err)
+	}
+	return disabled, nil
 }
 
 // ReleaseDeliveries gives up Owner's leases on ids so that any node can claim them at once.
@@ -317,7 +330,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, er
 const (
 	// completeLockEndpoints locks the batch's endpoints, in ID order as every completion does, and
 	// reads their failure counts.
-	completeLockEndpoints = `SELECT id, consecutive_failures, disabled FROM endpoints
+	completeLockEndpoints = `SELECT id, consecutive_failures, failing_since, disabled FROM endpoints
 		WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`
 	completeSetDeliveries = `UPDATE deliveries d SET status = v.status, attempt_count = d.attempt_count + 1,
 			round_attempts = d.round_attempts + 1, next_attempt_at = v.next, last_response_status = v.code,
@@ -332,8 +345,8 @@ const (
 		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int[], $7::text[],
 			$8::bigint[], $9::text[]) AS v (id, delivery_id, at, url, headers, code, body, ms, err)
 		JOIN deliveries d ON d.id = v.delivery_id`
-	completeSetEndpoints = `UPDATE endpoints e SET consecutive_failures = v.failures
-		FROM unnest($1::text[], $2::int[]) AS v (id, failures) WHERE e.id = v.id`
+	completeSetEndpoints = `UPDATE endpoints e SET consecutive_failures = v.failures, failing_since = v.since
+		FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS v (id, failures, since) WHERE e.id = v.id`
 )
 
 // completeSet applies cs, sorted by endpoint, with three set-based statements after locking the
@@ -344,6 +357,7 @@ const (
 func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, error) {
 	type state struct {
 		failures, was int
+		since         *time.Time // FailingSince as the batch leaves it
 		disabled      bool
 	}
 	endpoints := map[string]*state{}
@@ -366,7 +380,7 @@ func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, e
 	for rows.Next() {
 		var id string
 		var st state
-		if err := rows.Scan(&id, &st.failures, &st.disabled); err != nil {
+		if err := rows.Scan(&id, &st.failures, &st.since, &st.disabled); err != nil {
 			rows.Close()
 			return false, err
 		}
@@ -383,11 +397,16 @@ func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, e
 			return false, nil
 		}
 		if c.Status == aviso.StatusSucceeded {
-			st.failures = 0
+			st.failures, st.since = 0, nil
 			continue
 		}
 		st.failures++
-		if !st.disabled && c.DisableAfter > 0 && st.failures >= c.DisableAfter {
+		if st.since == nil {
+			at := c.Attempt.At
+			st.since = &at
+		}
+		if !st.disabled && (c.Disable != "" || c.DisableAfter > 0 && st.failures >= c.DisableAfter &&
+			c.Attempt.At.Sub(*st.since) >= c.DisableMinSpan) {
 			return false, nil
 		}
 		if st.disabled && c.Status == aviso.StatusPending {
@@ -418,10 +437,12 @@ func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, e
 	}
 	var changedIDs []string
 	var changedCounts []int32
+	var changedSince []*time.Time
 	for _, id := range ids {
-		if st := endpoints[id]; st.failures != st.was {
+		if st := endpoints[id]; st.failures != st.was || st.failures > 0 {
 			changedIDs = append(changedIDs, id)
 			changedCounts = append(changedCounts, int32(st.failures))
+			changedSince = append(changedSince, st.since)
 		}
 	}
 
@@ -441,7 +462,7 @@ func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, e
 	b := &pgx.Batch{}
 	b.Queue(completeSetAttempts, aIDs, dIDs, ats, urls, headers, codes, bodies, durations, errs)
 	if len(changedIDs) > 0 {
-		b.Queue(completeSetEndpoints, changedIDs, changedCounts)
+		b.Queue(completeSetEndpoints, changedIDs, changedCounts, changedSince)
 	}
 	if err := sp.SendBatch(ctx, b).Close(); err != nil {
 		return false, err

@@ -62,7 +62,8 @@ type opNotice struct {
 
 // TestOperationalWebhooks: the root key subscribes an operational endpoint, which then receives,
 // signed, endpoint.created, delivery.failed (a delivery that ran out of retries),
-// endpoint.disabled, endpoint.enabled and endpoint.deleted about a tenant's endpoint. The
+// endpoint.disabled, endpoint.enabled and endpoint.deleted about a tenant's endpoint, and
+// endpoint.disabled with reason gone when a receiver answers 410. The
 // operational tenant is hidden from the tenant routes, and a tenant key cannot manage it.
 func TestOperationalWebhooks(t *testing.T) {
 	for _, store := range []string{"sqlite", "postgres"} {
@@ -166,12 +167,28 @@ func TestOperationalWebhooks(t *testing.T) {
 				t.Errorf("endpoint.deleted = %+v", got)
 			}
 
+			// A receiver answering 410 Gone has its endpoint disabled at once, and the operator is told why.
+			gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "this integration was removed", http.StatusGone)
+			}))
+			defer gone.Close()
+			mustCall(t, n, 201, "POST", "/v1/tenants/acme/endpoints", map[string]any{"url": gone.URL, "verify": false}, &ep)
+			next(aviso.EventEndpointCreated)
+			mustCall(t, n, 202, "POST", "/v1/tenants/acme/events", map[string]any{"type": "invoice.created",
+				"data": map[string]any{"id": "FAC-2", "total": 10}}, &ev)
+			if got := next(aviso.EventEndpointDisabled); got.EndpointID != ep.ID || got.Reason != aviso.DisabledGone || got.LastResponseStatus != 410 {
+				t.Errorf("endpoint.disabled after a 410 = %+v, want reason %q", got, aviso.DisabledGone)
+			}
+			if got := next(aviso.EventDeliveryFailed); got.EventID != ev.ID {
+				t.Errorf("delivery.failed after a 410 = %+v", got)
+			}
+
 			// The operational endpoint's own deliveries are in its log, and no notice is sent about
 			// the operational endpoints themselves.
 			var log aviso.Page[*aviso.Delivery]
 			mustCall(t, n, 200, "GET", "/v1/operational-endpoints/"+op.ID+"/deliveries", nil, &log)
-			if len(log.Data) != 5 {
-				t.Errorf("the operational endpoint has %d deliveries, want 5", len(log.Data))
+			if len(log.Data) != 8 {
+				t.Errorf("the operational endpoint has %d deliveries, want 8", len(log.Data))
 			}
 			select {
 			case msg := <-notices:

@@ -53,6 +53,13 @@ type Config struct {
 	MaxPayloadBytes int
 	// RetrySchedule is the default wait before each retry. Default aviso.DefaultRetrySchedule().
 	RetrySchedule []time.Duration
+	// DisableAfter is how many consecutive failed attempts disable an endpoint without a rule of
+	// its own, once they span DisableMinSpan. Default aviso.DisableAfterFailures (10); negative:
+	// never.
+	DisableAfter int
+	// DisableMinSpan is how long an endpoint must have been failing for DisableAfter failures to
+	// disable it. Default aviso.DisableMinSpan (1 hour); negative: no minimum.
+	DisableMinSpan time.Duration
 	// Workers is how many attempts run at once. Default 64.
 	Workers int
 	// PerEndpoint caps the attempts in flight to one endpoint. Default 8.
@@ -236,11 +243,14 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Lease:                cfg.Lease,
 		RetrySchedule:        cfg.RetrySchedule,
 		AllowPrivateNetworks: cfg.AllowPrivateNetworks,
+		DisableAfter:         cfg.DisableAfter,
+		DisableMinSpan:       cfg.DisableMinSpan,
 		Notifier:             notifier{s},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
+	disable := s.Dispatcher.DisablePolicy()
 	s.Service, err = service.New(service.Config{
 		Store:                s.Metrics.WrapStore(s.health), // counts the events published; readiness follows their writes
 		Sender:               s.Dispatcher,
@@ -250,6 +260,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		AllowPrivateNetworks: cfg.AllowPrivateNetworks,
 		RetrySchedule:        cfg.RetrySchedule,
 		CacheTTL:             cfg.CacheTTL,
+		DisablePolicy:        &disable,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("service: %w", err)

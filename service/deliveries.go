@@ -85,15 +85,20 @@ func (s *Service) RetryDelivery(ctx context.Context, p aviso.Principal, tenantID
 	return d, nil
 }
 
-// ReplayInput selects the deliveries of an endpoint to queue again: those created at or after
-// Since (RFC 3339) whose status is failed ("failed", the default) or failed or succeeded ("all").
+// ReplayInput selects what to send an endpoint again, in a window of time from Since to Until
+// (RFC 3339; Until optional): its failed deliveries ("failed", the default), its failed and
+// succeeded ones ("all"), or its "missed" events — those published in the window that it
+// subscribes to and never had a delivery of (published while it was disabled, or before it
+// existed), which get a delivery each.
 type ReplayInput struct {
 	Since  string `json:"since"`
+	Until  string `json:"until"`
 	Status string `json:"status"`
 }
 
-// Replay queues an endpoint's deliveries again and returns how many. ENOTFOUND; EINVALID
-// ("since", "status").
+// Replay queues an endpoint's deliveries again, or creates those it missed, and returns how
+// many. ENOTFOUND; ECONFLICT while the endpoint is disabled (enable it first: its deliveries
+// would fail at once); EINVALID ("since", "until", "status").
 func (s *Service) Replay(ctx context.Context, p aviso.Principal, tenantID, endpointID string, in ReplayInput) (int, error) {
 	if _, err := s.tenant(ctx, p, tenantID); err != nil {
 		return 0, err
@@ -102,22 +107,44 @@ func (s *Service) Replay(ctx context.Context, p aviso.Principal, tenantID, endpo
 	if err != nil {
 		return 0, aviso.Invalid("since", "must be an RFC 3339 time such as \"2025-01-31T00:00:00Z\"")
 	}
-	var all bool
+	var until time.Time
+	if in.Until != "" {
+		if until, err = time.Parse(time.RFC3339, in.Until); err != nil {
+			return 0, aviso.Invalid("until", "must be an RFC 3339 time such as \"2025-01-31T00:00:00Z\"")
+		}
+		if !until.After(since) {
+			return 0, aviso.Invalid("until", "must be after since")
+		}
+	}
+	var all, missed bool
 	switch in.Status {
 	case "", "failed":
 	case "all":
 		all = true
+	case "missed":
+		missed = true
 	default:
-		return 0, aviso.Invalid("status", "must be \"failed\" or \"all\"")
+		return 0, aviso.Invalid("status", "must be \"failed\", \"all\" or \"missed\"")
 	}
-	if _, err := s.getEndpoint(ctx, tenantID, endpointID); err != nil {
+	ep, err := s.getEndpoint(ctx, tenantID, endpointID)
+	if err != nil {
 		return 0, err
 	}
-	n, err := s.store.ReplayDeliveries(ctx, aviso.ReplayParams{TenantID: tenantID, EndpointID: endpointID,
-		Since: since, All: all, Now: s.now()})
+	if ep.Disabled {
+		return 0, aviso.Errorf(aviso.ECONFLICT, "endpoint %q is disabled: enable it first (PATCH {\"disabled\": false}), then replay", endpointID)
+	}
+	var n int
+	if missed {
+		n, err = s.store.CreateMissedDeliveries(ctx, aviso.MissedParams{TenantID: tenantID, EndpointID: endpointID,
+			Since: since, Until: until, Types: ep.EventTypes, Now: s.now()})
+	} else {
+		n, err = s.store.ReplayDeliveries(ctx, aviso.ReplayParams{TenantID: tenantID, EndpointID: endpointID,
+			Since: since, Until: until, All: all, Now: s.now()})
+	}
 	if err != nil {
 		return 0, fmt.Errorf("replay: %w", err)
 	}
-	s.log.InfoContext(ctx, "deliveries replayed", "tenant_id", tenantID, "endpoint_id", endpointID, "count", n)
+	s.log.InfoContext(ctx, "deliveries replayed", "tenant_id", tenantID, "endpoint_id", endpointID,
+		"status", in.Status, "count", n)
 	return n, nil
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -31,6 +32,8 @@ type EndpointInput struct {
 	Token          string            `json:"token"`
 	Verify         *bool             `json:"verify"`
 	Disabled       bool              `json:"disabled"`
+	// DisableAfter is the endpoint's auto-disable rule; nil: the server's.
+	DisableAfter *aviso.DisablePolicy `json:"disable_after"`
 }
 
 // EndpointPatch changes an endpoint; nil fields are left as they are. Changing the URL runs the
@@ -53,6 +56,8 @@ type EndpointPatch struct {
 	Token          *string            `json:"token"`
 	Verify         *bool              `json:"verify"`
 	Disabled       *bool              `json:"disabled"`
+	// DisableAfter sets the endpoint's auto-disable rule; JSON null goes back to the server's.
+	DisableAfter json.RawMessage `json:"disable_after"`
 }
 
 // SecretInfo is what a receiver needs to check deliveries: the newest verification key, every
@@ -86,7 +91,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 		Description: in.Description, EventTypes: in.EventTypes, Format: in.Format, Headers: in.Headers,
 		TimeoutSeconds: in.TimeoutSeconds, RetrySchedule: in.RetrySchedule, Metadata: in.Metadata,
 		Token: in.Token, Signing: in.Signing, Auth: in.Auth, SecretHeaders: in.SecretHeaders,
-		CreatedAt: now, UpdatedAt: now,
+		DisableAfter: in.DisableAfter, CreatedAt: now, UpdatedAt: now,
 	}
 	if ep.Signing == "" {
 		ep.Signing = aviso.SigningHMAC
@@ -299,6 +304,18 @@ func (s *Service) UpdateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 	set(&ep.RetrySchedule, in.RetrySchedule)
 	set(&ep.Metadata, in.Metadata)
 	set(&ep.Token, in.Token)
+	if len(in.DisableAfter) > 0 {
+		ep.DisableAfter = nil
+		if string(in.DisableAfter) != "null" {
+			var rule aviso.DisablePolicy
+			dec := json.NewDecoder(bytes.NewReader(in.DisableAfter))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&rule); err != nil {
+				return nil, aviso.Invalid("disable_after", `must be null or {"failures": 10, "min_span": "1h"}`)
+			}
+			ep.DisableAfter = &rule
+		}
+	}
 	if ep.Format == "" {
 		ep.Format = aviso.FormatStandard
 	}
@@ -419,6 +436,14 @@ func (s *Service) rotated(secrets []aviso.Secret, signing string) []aviso.Secret
 	return out
 }
 
+// DisablePolicy returns the auto-disable rule ep follows: its own, or the server's.
+func (s *Service) DisablePolicy(ep *aviso.Endpoint) aviso.DisablePolicy {
+	if ep.DisableAfter != nil {
+		return *ep.DisableAfter
+	}
+	return *s.cfg.DisablePolicy
+}
+
 // GetSecret returns the endpoint's live verification keys, newest first, and its token. ENOTFOUND.
 func (s *Service) GetSecret(ctx context.Context, p aviso.Principal, tenantID, id string) (*SecretInfo, error) {
 	if _, err := s.tenant(ctx, p, tenantID); err != nil {
@@ -518,7 +543,10 @@ func (s *Service) SendTest(ctx context.Context, p aviso.Principal, tenantID, end
 		a.ID = aviso.NewID(aviso.PrefixAttempt, now)
 	}
 	a.DeliveryID, a.TenantID, a.EndpointID, a.EventID = d.ID, tenantID, ep.ID, ev.ID
-	c := aviso.Completion{Attempt: a, Status: aviso.StatusSucceeded, DisableAfter: aviso.DisableAfterFailures}
+	// A test send counts in the endpoint's run of failures, under the same rule as deliveries.
+	rule := s.DisablePolicy(ep)
+	c := aviso.Completion{Attempt: a, Status: aviso.StatusSucceeded, DisableAfter: rule.Failures,
+		DisableMinSpan: time.Duration(rule.MinSpan)}
 	if !a.Succeeded() {
 		schedule := s.cfg.RetrySchedule
 		if len(ep.RetrySchedule) > 0 {
@@ -529,7 +557,7 @@ func (s *Service) SendTest(ctx context.Context, p aviso.Principal, tenantID, end
 			c.Status, c.NextAttemptAt = aviso.StatusPending, &next
 		}
 	}
-	if err := s.store.CompleteDeliveries(ctx, []aviso.Completion{c}); err != nil {
+	if _, err := s.store.CompleteDeliveries(ctx, []aviso.Completion{c}); err != nil {
 		return nil, fmt.Errorf("send test: record attempt: %w", err)
 	}
 	s.log.InfoContext(ctx, "test event sent", "tenant_id", tenantID, "endpoint_id", ep.ID,

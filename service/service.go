@@ -91,6 +91,9 @@ type Config struct {
 	// engine disables) is seen within CacheTTL. Default 1s (DefaultCacheTTL); negative: no
 	// caching, every request reads the store.
 	CacheTTL time.Duration
+	// DisablePolicy is the auto-disable rule of endpoints without their own, which test sends
+	// follow too (the delivery engine has the same setting). Default: aviso.DefaultDisablePolicy().
+	DisablePolicy *aviso.DisablePolicy
 }
 
 // cacheSize bounds each read cache (keys, tenants, event types, tenants' endpoint lists).
@@ -143,6 +146,10 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.CacheTTL == 0 {
 		cfg.CacheTTL = DefaultCacheTTL
+	}
+	if cfg.DisablePolicy == nil {
+		p := aviso.DefaultDisablePolicy()
+		cfg.DisablePolicy = &p
 	}
 	now := cfg.Now
 	return &Service{

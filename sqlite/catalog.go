@@ -225,7 +225,15 @@ func (s *Store) DeleteEventType(ctx context.Context, name string) error {
 
 const endpointCols = `id, tenant_id, url, description, event_types, format, headers, timeout_seconds, retry_schedule,
 	disabled, disabled_reason, consecutive_failures, metadata, secrets, token, verified_at, created_at, updated_at,
-	auth, secret_headers, signing`
+	auth, secret_headers, signing, disable_after, failing_since`
+
+// ruleText is the disable_after column: the rule as JSON, ” for the server's.
+func ruleText(r *aviso.DisablePolicy) string {
+	if r == nil {
+		return ""
+	}
+	return jsonText(r)
+}
 
 // authText is the auth column: the auth as JSON, ” for none.
 func authText(a *aviso.Auth) string {
@@ -263,14 +271,21 @@ func scheduleText(ds []aviso.Duration) string {
 
 func scanEndpoint(sc scanner) (*aviso.Endpoint, error) {
 	var e aviso.Endpoint
-	var types, headers, schedule, meta, secrets, format, auth, secretHeaders string
-	var verified sql.NullInt64
+	var types, headers, schedule, meta, secrets, format, auth, secretHeaders, rule string
+	var verified, failingSince sql.NullInt64
 	var created, updated int64
 	if err := sc.Scan(&e.ID, &e.TenantID, &e.URL, &e.Description, &types, &format, &headers, &e.TimeoutSeconds,
 		&schedule, &e.Disabled, &e.DisabledReason, &e.ConsecutiveFailures, &meta, &secrets, &e.Token, &verified,
-		&created, &updated, &auth, &secretHeaders, &e.Signing); err != nil {
+		&created, &updated, &auth, &secretHeaders, &e.Signing, &rule, &failingSince); err != nil {
 		return nil, err
 	}
+	if rule != "" {
+		e.DisableAfter = new(aviso.DisablePolicy)
+		if err := json.Unmarshal([]byte(rule), e.DisableAfter); err != nil {
+			return nil, fmt.Errorf("decode endpoint disable_after: %w", err)
+		}
+	}
+	e.FailingSince = fromMicrosPtr(failingSince)
 	if auth != "" {
 		e.Auth = new(aviso.Auth)
 		if err := json.Unmarshal([]byte(auth), e.Auth); err != nil {
@@ -324,11 +339,11 @@ func scanEndpoint(sc scanner) (*aviso.Endpoint, error) {
 func (s *Store) CreateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 	return s.write(ctx, "create endpoint", func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO endpoints (`+endpointCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.TenantID, e.URL, e.Description, stringsText(e.EventTypes), string(e.Format), mapText(e.Headers),
 			e.TimeoutSeconds, scheduleText(e.RetrySchedule), e.Disabled, e.DisabledReason, e.ConsecutiveFailures,
 			mapText(e.Metadata), secretsText(e.Secrets), e.Token, microsPtr(e.VerifiedAt), micros(e.CreatedAt), micros(e.UpdatedAt),
-			authText(e.Auth), mapText(e.SecretHeaders), e.Signing)
+			authText(e.Auth), mapText(e.SecretHeaders), e.Signing, ruleText(e.DisableAfter), microsPtr(e.FailingSince))
 		return err
 	})
 }
@@ -368,16 +383,16 @@ func (s *Store) ListEndpoints(ctx context.Context, p aviso.ListEndpointsParams) 
 	return out, err
 }
 
-// UpdateEndpoint replaces every field but ID, TenantID, CreatedAt, Disabled, DisabledReason and
-// ConsecutiveFailures, and stores e.UpdatedAt. ENOTFOUND.
+// UpdateEndpoint replaces every field but ID, TenantID, CreatedAt, Disabled, DisabledReason,
+// ConsecutiveFailures and FailingSince, and stores e.UpdatedAt. ENOTFOUND.
 func (s *Store) UpdateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 	return s.write(ctx, "update endpoint", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE endpoints SET url = ?, description = ?, event_types = ?, format = ?,
 			headers = ?, timeout_seconds = ?, retry_schedule = ?, metadata = ?, secrets = ?, token = ?, verified_at = ?,
-			updated_at = ?, auth = ?, secret_headers = ?, signing = ? WHERE tenant_id = ? AND id = ?`,
+			updated_at = ?, auth = ?, secret_headers = ?, signing = ?, disable_after = ? WHERE tenant_id = ? AND id = ?`,
 			e.URL, e.Description, stringsText(e.EventTypes), string(e.Format), mapText(e.Headers), e.TimeoutSeconds,
 			scheduleText(e.RetrySchedule), mapText(e.Metadata), secretsText(e.Secrets), e.Token, microsPtr(e.VerifiedAt),
-			micros(e.UpdatedAt), authText(e.Auth), mapText(e.SecretHeaders), e.Signing, e.TenantID, e.ID)
+			micros(e.UpdatedAt), authText(e.Auth), mapText(e.SecretHeaders), e.Signing, ruleText(e.DisableAfter), e.TenantID, e.ID)
 		return affected(res, err, "update endpoint")
 	})
 }
@@ -398,7 +413,7 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 				WHERE tenant_id = ? AND id = ?`, p.Reason, micros(p.Now), p.TenantID, p.ID)
 		} else {
 			res, err = tx.ExecContext(ctx, `UPDATE endpoints SET disabled = 0, disabled_reason = '', consecutive_failures = 0,
-				updated_at = ? WHERE tenant_id = ? AND id = ?`, micros(p.Now), p.TenantID, p.ID)
+				failing_since = NULL, updated_at = ? WHERE tenant_id = ? AND id = ?`, micros(p.Now), p.TenantID, p.ID)
 		}
 		if err := affected(res, err, op); err != nil {
 			return err

@@ -298,8 +298,9 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 // The statements of CompleteDeliveries.
 var (
 	// completeEndpoints reads the failure counts of a batch's endpoints.
-	completeEndpoints = `SELECT id, consecutive_failures, disabled FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`
-	insertAttempts    = bulkStatement{
+	completeEndpoints = `SELECT id, consecutive_failures, failing_since, disabled FROM endpoints
+		WHERE id IN (SELECT value FROM json_each(?))`
+	insertAttempts = bulkStatement{
 		head: `INSERT INTO attempts (` + attemptCols + `) VALUES `,
 		row:  `(?,?,?,?,?,?,?,?,?,?,?,?)`,
 	}
@@ -332,9 +333,9 @@ var (
 		RETURNING id`,
 	}
 	updateEndpointFailures = bulkStatement{
-		head: `WITH v (id, failures) AS (VALUES `,
-		row:  `(?,?)`,
-		tail: `) UPDATE endpoints SET consecutive_failures = v.failures FROM v WHERE endpoints.id = v.id`,
+		head: `WITH v (id, failures, since) AS (VALUES `,
+		row:  `(?,?,?)`,
+		tail: `) UPDATE endpoints SET consecutive_failures = v.failures, failing_since = v.since FROM v WHERE endpoints.id = v.id`,
 	}
 )
 
@@ -393,9 +394,9 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 // the attempts inserted, and each endpoint's failure count written once if it changed, computed
 // here in order, as are the endpoints the batch disables. A batch that completes one delivery
 // twice goes in runs that each complete a delivery once.
-func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) error {
+func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) ([]string, error) {
 	if len(cs) == 0 {
-		return nil
+		return nil, nil
 	}
 	// Encoded before joining the single writer, which every write waits for.
 	headers := make([]string, len(cs))
@@ -425,7 +426,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 		return s.moveMark(ctx, tx, false, written)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	done := make([]string, 0, len(written))
 	for id := range written {
@@ -437,7 +438,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 	}
 	// The leases end once the outcomes are committed; see lease.go.
 	s.leases.end(ids, s.commit.commits.Load())
-	return nil
+	return disabled, nil
 }
 
 // completeRun records completions of distinct deliveries in tx; entries are the window's
@@ -447,9 +448,11 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) e
 func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completion, headers []string,
 	entries, written map[string]*entry) ([]string, error) {
 	type endpointState struct {
-		failures, was int // was: before the run; an unchanged count is not written
-		disabled      bool
-		disabledAt    *time.Time // disabled by this run
+		failures, was   int           // was: before the run; an unchanged count is not written
+		since, sinceWas sql.NullInt64 // FailingSince, as the run leaves it and before it
+		disabled        bool
+		disabledAt      *time.Time // disabled by this run
+		reason          string
 	}
 	endpoints := map[string]*endpointState{}
 	var order []string // endpoints in first-seen order, so writes are deterministic
@@ -466,11 +469,11 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 	for rows.Next() {
 		var id string
 		var st endpointState
-		if err := rows.Scan(&id, &st.failures, &st.disabled); err != nil {
+		if err := rows.Scan(&id, &st.failures, &st.since, &st.disabled); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		st.was = st.failures
+		st.was, st.sinceWas = st.failures, st.since
 		endpoints[id] = &st
 	}
 	rows.Close()
@@ -497,16 +500,23 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 		if e := entries[c.Attempt.DeliveryID]; e != nil && written[e.id] == nil && e.endpointID == c.Attempt.EndpointID {
 			o.entry = e
 		}
+		at := c.Attempt.At
 		if c.Status == aviso.StatusSucceeded {
-			st.failures = 0
+			st.failures, st.since = 0, sql.NullInt64{}
 		} else {
 			st.failures++
+			if !st.since.Valid {
+				st.since = sql.NullInt64{Int64: micros(at), Valid: true}
+			}
 		}
 		switch {
 		case st.disabled && c.Status == aviso.StatusPending:
 			o.c.Status, o.err = aviso.StatusFailed, disabledError
-		case !st.disabled && c.Status != aviso.StatusSucceeded && c.DisableAfter > 0 && st.failures >= c.DisableAfter:
-			st.disabled, st.disabledAt = true, &c.Attempt.At
+		case st.disabled || c.Status == aviso.StatusSucceeded:
+		case c.Disable != "":
+			st.disabled, st.disabledAt, st.reason = true, &at, c.Disable
+		case c.DisableAfter > 0 && st.failures >= c.DisableAfter && at.Sub(fromMicros(st.since.Int64)) >= c.DisableMinSpan:
+			st.disabled, st.disabledAt, st.reason = true, &at, aviso.DisabledConsecutiveFailed
 		}
 		if o.c.Status == aviso.StatusPending {
 			o.next = c.NextAttemptAt
@@ -546,6 +556,23 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 		if _, err := tx.ExecContext(ctx, `ROLLBACK TO complete_run; RELEASE complete_run`); err != nil {
 			return nil, err
 		}
+		// A delivery beyond the window has no row yet (a test send's, completed before any claim
+		// loaded it): its row is written from the log, and the run done again.
+		var missing []string
+		for _, o := range stored {
+			if !found[o.c.Attempt.DeliveryID] {
+				missing = append(missing, o.c.Attempt.DeliveryID)
+			}
+		}
+		if len(missing) > 0 {
+			n, err := writeUnwritten(ctx, tx, nil, `u.id IN (SELECT value FROM json_each(?))`, idList(missing))
+			if err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				return s.completeRun(ctx, tx, cs, headers, entries, written)
+			}
+		}
 		var kept []aviso.Completion
 		var keptHeaders []string
 		for i, c := range cs {
@@ -572,12 +599,13 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 	// Usually every attempt to an endpoint succeeds and its count stays 0: its row is left as it is.
 	var changed, disabled []string
 	for _, ep := range order {
-		if st := endpoints[ep]; st != nil && st.failures != st.was {
+		if st := endpoints[ep]; st != nil && (st.failures != st.was || st.since != st.sinceWas) {
 			changed = append(changed, ep)
 		}
 	}
 	err = s.exec(ctx, tx, updateEndpointFailures, len(changed), func(dst []any, i int) []any {
-		return append(dst, changed[i], endpoints[changed[i]].failures)
+		st := endpoints[changed[i]]
+		return append(dst, changed[i], st.failures, st.since)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update endpoints: %w", err)
@@ -588,14 +616,14 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET disabled = 1, disabled_reason = ?, updated_at = ? WHERE id = ?`,
-			aviso.DisabledConsecutiveFailed, micros(*st.disabledAt), ep); err != nil {
+			st.reason, micros(*st.disabledAt), ep); err != nil {
 			return nil, fmt.Errorf("disable endpoint %s: %w", ep, err)
 		}
 		if err := failEndpoint(ctx, tx, ep, *st.disabledAt); err != nil {
 			return nil, err
 		}
 		disabled = append(disabled, ep)
-		s.log.Warn("endpoint disabled after consecutive failures", "endpoint_id", ep, "failures", st.failures)
+		s.log.Warn("endpoint disabled", "endpoint_id", ep, "reason", st.reason, "failures", st.failures)
 	}
 	return disabled, nil
 }

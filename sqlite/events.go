@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -502,9 +503,13 @@ func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int
 		if p.All {
 			statuses = `'failed', 'succeeded'`
 		}
+		until := int64(math.MaxInt64)
+		if !p.Until.IsZero() {
+			until = micros(p.Until)
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE deliveries INDEXED BY deliveries_endpoint SET `+requeue+`
-			WHERE endpoint_id = ?2 AND id >= ?4 AND created_at >= ?3 AND status IN (`+statuses+`)`,
-			micros(p.Now), p.EndpointID, micros(p.Since), aviso.IDFloor(aviso.PrefixDelivery, p.Since))
+			WHERE endpoint_id = ?2 AND id >= ?4 AND created_at >= ?3 AND created_at < ?5 AND status IN (`+statuses+`)`,
+			micros(p.Now), p.EndpointID, micros(p.Since), aviso.IDFloor(aviso.PrefixDelivery, p.Since), until)
 		if err != nil {
 			return err
 		}
@@ -518,4 +523,57 @@ func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int
 		s.wake()
 	}
 	return int(n), nil
+}
+
+// CreateMissedDeliveries writes a pending row for each event of the window that names no
+// delivery to the endpoint, neither a row nor in its deferred column; see aviso.Store.
+// ENOTFOUND if the endpoint does not exist.
+func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams) (int, error) {
+	until := int64(math.MaxInt64)
+	if !p.Until.IsZero() {
+		until = micros(p.Until)
+	}
+	var n int
+	err := s.write(ctx, "create missed deliveries", func(ctx context.Context, tx *sql.Tx) error {
+		n = 0
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM endpoints WHERE tenant_id = ? AND id = ?`, p.TenantID, p.EndpointID).Scan(&one); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT e.seq, e.id, e.type FROM events e
+			WHERE e.tenant_id = ?1 AND e.created_at >= ?2 AND e.created_at < ?3
+				AND (json_array_length(?4) = 0 OR e.type IN (SELECT value FROM json_each(?4)))
+				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.endpoint_id = ?5)
+				AND (e.deferred IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(e.deferred) j WHERE j.value ->> 1 = ?5))
+			ORDER BY e.seq`, p.TenantID, micros(p.Since), until, stringsText(p.Types), p.EndpointID)
+		if err != nil {
+			return err
+		}
+		type missed struct {
+			seq     int64
+			id, typ string
+		}
+		ms, err := collect(rows, func(sc scanner) (m missed, err error) { return m, sc.Scan(&m.seq, &m.id, &m.typ) })
+		if err != nil {
+			return err
+		}
+		now := micros(p.Now)
+		for _, m := range ms {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id,
+					event_type, status, attempt_count, round_attempts, next_attempt_at, last_response_status, last_error,
+					created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, 0, '', ?, ?)`,
+				aviso.NewID(aviso.PrefixDelivery, p.Now), p.TenantID, m.seq, m.id, p.EndpointID, m.typ, now, now, now); err != nil {
+				return err
+			}
+		}
+		n = len(ms)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		s.wake()
+	}
+	return n, nil
 }

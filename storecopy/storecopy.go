@@ -35,7 +35,7 @@ import (
 // SQLiteVersion is the schema version of sqlite/migrations this package reads. A source at another
 // version is refused, so a new SQLite migration cannot be copied wrongly in silence: whoever adds
 // one updates the table list below and this number (the package test fails until then).
-const SQLiteVersion = 12
+const SQLiteVersion = 13
 
 // Options configure Copy.
 type Options struct {
@@ -345,11 +345,11 @@ func tableList() []table {
 			name: "endpoints",
 			query: `SELECT id, tenant_id, url, description, event_types, format, headers, timeout_seconds, retry_schedule,
 			disabled, disabled_reason, consecutive_failures, metadata, secrets, token, verified_at, created_at, updated_at,
-			auth, secret_headers, signing
+			auth, secret_headers, signing, disable_after, failing_since
 			FROM endpoints ORDER BY id`,
 			columns: []string{"id", "tenant_id", "url", "description", "event_types", "format", "headers", "timeout_seconds",
 				"retry_schedule", "disabled", "disabled_reason", "consecutive_failures", "metadata", "secrets", "token",
-				"verified_at", "created_at", "updated_at", "auth", "secret_headers", "signing"},
+				"verified_at", "created_at", "updated_at", "auth", "secret_headers", "signing", "disable_after", "failing_since"},
 			convert: convertEndpoint,
 		},
 		{
@@ -432,13 +432,13 @@ type storedSecret struct {
 // stores as jsonb (so secrets and retry schedules take postgres/'s encoding).
 func convertEndpoint(sc scanner) ([]any, error) {
 	var id, tenant, url, desc, types, format, headers, schedule, reason, meta, secrets, token string
-	var auth, secretHeaders, signing string
+	var auth, secretHeaders, signing, rule string
 	var timeout, failures int32
 	var disabled bool
-	var verified sql.NullInt64
+	var verified, failingSince sql.NullInt64
 	var created, updated int64
 	if err := sc.Scan(&id, &tenant, &url, &desc, &types, &format, &headers, &timeout, &schedule, &disabled, &reason,
-		&failures, &meta, &secrets, &token, &verified, &created, &updated, &auth, &secretHeaders, &signing); err != nil {
+		&failures, &meta, &secrets, &token, &verified, &created, &updated, &auth, &secretHeaders, &signing, &rule, &failingSince); err != nil {
 		return nil, err
 	}
 	fail := func(col string, err error) ([]any, error) {
@@ -490,8 +490,15 @@ func convertEndpoint(sc scanner) ([]any, error) {
 	if err != nil {
 		return fail("secret_headers", err)
 	}
+	var dr *aviso.DisablePolicy
+	if rule != "" {
+		dr = new(aviso.DisablePolicy)
+		if err := json.Unmarshal([]byte(rule), dr); err != nil {
+			return fail("disable_after", err)
+		}
+	}
 	return []any{id, tenant, url, desc, eventTypes, format, h, timeout, rs, disabled, reason, failures, m, out, token,
-		fromMicrosPtr(verified), fromMicros(created), fromMicros(updated), a, sh, signing}, nil
+		fromMicrosPtr(verified), fromMicros(created), fromMicros(updated), a, sh, signing, dr, fromMicrosPtr(failingSince)}, nil
 }
 
 // fromMicros reads a time as sqlite/ stores it: unix microseconds.

@@ -136,7 +136,7 @@ func fill(tb testing.TB, s aviso.Store) fixture {
 		}
 		cs = append(cs, comp)
 	}
-	must("complete", s.CompleteDeliveries(ctx, cs))
+	must("complete", func() error { _, err := s.CompleteDeliveries(ctx, cs); return err }())
 	fx.leased = claims[30].Delivery.ID
 	// Disabling the beta endpoint fails its pending deliveries.
 	_, err = s.SetEndpointDisabled(ctx, aviso.SetEndpointDisabledParams{TenantID: "ten_beta", ID: beta.ID, Disabled: true,

@@ -206,7 +206,7 @@ func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 				comps[i] = Completion(c.Delivery, "bench", now, 503, false)
 			}
 			b.StartTimer()
-			if err := s.CompleteDeliveries(b.Context(), comps); err != nil {
+			if _, err := s.CompleteDeliveries(b.Context(), comps); err != nil {
 				b.Fatalf("complete deliveries: %v", err)
 			}
 			now = now.Add(2 * time.Minute)
@@ -238,7 +238,7 @@ func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 				comps[i] = Completion(c.Delivery, "bench", at, 204, false)
 			}
 			b.StartTimer()
-			if err := s.CompleteDeliveries(b.Context(), comps); err != nil {
+			if _, err := s.CompleteDeliveries(b.Context(), comps); err != nil {
 				b.Fatalf("complete deliveries: %v", err)
 			}
 		}

@@ -142,7 +142,7 @@ func Completion(d *aviso.Delivery, owner string, at time.Time, code int, final b
 // Complete records completions and fails the test on error.
 func Complete(tb testing.TB, s aviso.Store, cs ...aviso.Completion) {
 	tb.Helper()
-	if err := s.CompleteDeliveries(tb.Context(), cs); err != nil {
+	if _, err := s.CompleteDeliveries(tb.Context(), cs); err != nil {
 		tb.Fatalf("complete deliveries: %v", err)
 	}
 }

@@ -13,7 +13,7 @@
 //   - re-enabling an endpoint clears DisabledReason as well as ConsecutiveFailures;
 //   - an attempt counts as succeeded in statistics when its ResponseStatus is 2xx, failed otherwise;
 //   - ConsecutiveFailures is reset by a completion with Status succeeded and incremented by any
-//     other;
+//     other; FailingSince is the time of the first failure since the last success (or enabling);
 //   - EndpointStats may leave out endpoints without attempts since Since (a missing entry reads as
 //     zero); LastAttemptAt is the newest attempt since Since;
 //   - AttemptHistogram returns one bucket per Bucket from Since up to Until, the last one possibly
@@ -67,6 +67,8 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"Complete", testComplete},
 		{"CompleteAutoDisable", testCompleteAutoDisable},
 		{"CompleteAfterDisable", testCompleteAfterDisable},
+		{"DisableRule", testDisableRule},
+		{"MissedDeliveries", testMissedDeliveries},
 		{"CompleteDeleted", testCompleteDeleted},
 		{"RetryDelivery", testRetryDelivery},
 		{"ReplayDeliveries", testReplayDeliveries},

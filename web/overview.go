@@ -14,18 +14,18 @@ import (
 // (chart, success rate, latency), the failure streak against the disable rule, the last attempt's
 // outcome in words, and the newest deliveries.
 type overview struct {
-	Window       window
-	Windows      []window
-	Chart        chart
-	Rate         string
-	Latency      aviso.Latency
-	LastAttempt  *relTime
-	LastOutcome  string // the last attempt's outcome in words
-	LastError    string // and its recorded error, "" when it succeeded
-	Streak       int
-	DisableAfter int
-	DisabledAt   *relTime // when it was disabled, as far as the data tells
-	Recent       []logRow
+	Window      window
+	Windows     []window
+	Chart       chart
+	Rate        string
+	Latency     aviso.Latency
+	LastAttempt *relTime
+	LastOutcome string // the last attempt's outcome in words
+	LastError   string // and its recorded error, "" when it succeeded
+	Streak      int
+	Rule        aviso.DisablePolicy // the disable rule the endpoint follows
+	DisabledAt  *relTime            // when it was disabled, as far as the data tells
+	Recent      []logRow
 }
 
 // recentDeliveries is how many deliveries the endpoint page lists.
@@ -38,7 +38,7 @@ func (h *Handler) loadOverview(ctx context.Context, tr translator, ep *aviso.End
 	now := h.now()
 	since, until := w.bounds(now)
 	o := &overview{Window: w, Windows: chartWindows[:], Streak: ep.ConsecutiveFailures,
-		DisableAfter: aviso.DisableAfterFailures}
+		Rule: h.svc.DisablePolicy(ep)}
 	buckets, err := h.store.AttemptHistogram(ctx, aviso.HistogramParams{TenantID: ep.TenantID, EndpointID: ep.ID,
 		Since: since, Until: until, Bucket: w.Bucket})
 	if err != nil {

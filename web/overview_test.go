@@ -19,6 +19,11 @@ func failingEndpoint(t *testing.T, e *env) (*aviso.Endpoint, *aviso.Event) {
 	t.Helper()
 	ctx := context.Background()
 	ep := e.createEndpoint(t, "acme", "http://127.0.0.1:1/refused")
+	// No minimum span, so that ten quick failures disable it.
+	if _, err := e.svc.UpdateEndpoint(ctx, root, "acme", ep.ID, service.EndpointPatch{
+		DisableAfter: json.RawMessage(`{"failures":10,"min_span":"0s"}`)}); err != nil {
+		t.Fatal(err)
+	}
 	res, err := e.svc.Publish(ctx, root, "acme", []service.PublishInput{{Type: "invoice.created",
 		Data: example(t, e, "invoice.created"), ExternalReference: "FV-0042"}})
 	if err != nil {
@@ -49,7 +54,7 @@ func TestEndpointOverview(t *testing.T) {
 		"<title>"+ep.URL+" · Aviso</title>", // titled by URL (no description), not by ID
 		"Disabled after repeated failures", "after 10 failed attempts in a row",
 		"The receiver refused the connection", // the last error in words
-		"Failures in a row", "10 / 10", "Disabled automatically at 10 consecutive failures",
+		"Failures in a row", "10 / 10", "Disabled automatically at 10 consecutive failures spanning at least 0s",
 		"p50 ", "p95 ", "Attempts in the last 24 hours", "Hour (UTC)", ">Attempts</text>",
 		`href="`+base+`?range=7d"`, "Recent deliveries", `<span class="badge muted">Test</span>`,
 		`href="`+base+`/replay?status=failed"`)

@@ -188,6 +188,8 @@ func (m *Main) parseServe(args []string) error {
 	})
 	fs.BoolVar(&c.OutboxKeep, "outbox-keep", m.envBool("AVISO_OUTBOX_KEEP"), "mark relayed outbox rows (relayed_at) instead of deleting them (env AVISO_OUTBOX_KEEP=1)")
 	fs.DurationVar(&c.OutboxPoll, "outbox-poll", envDuration(m.getenv("AVISO_OUTBOX_POLL"), 0), "how often an outbox is read when nothing wakes the relay; default 1s on PostgreSQL (NOTIFY wakes it), 100ms on MariaDB (env AVISO_OUTBOX_POLL)")
+	fs.IntVar(&c.DisableAfter, "disable-after-failures", m.envInt("AVISO_DISABLE_AFTER_FAILURES", 10), "consecutive failed attempts that disable an endpoint (with --disable-min-span); 0 never disables (env AVISO_DISABLE_AFTER_FAILURES)")
+	fs.DurationVar(&c.DisableMinSpan, "disable-min-span", envDuration(m.getenv("AVISO_DISABLE_MIN_SPAN"), time.Hour), "how long an endpoint must have been failing before those failures disable it (env AVISO_DISABLE_MIN_SPAN)")
 	retention := fs.Duration("retention", envDuration(m.getenv("AVISO_RETENTION"), 30*24*time.Hour), "how long events and their deliveries are kept; 0 keeps them forever (env AVISO_RETENTION)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -197,6 +199,12 @@ func (m *Main) parseServe(args []string) error {
 		return err
 	}
 	c.Retention = *retention
+	if c.DisableAfter == 0 {
+		c.DisableAfter = -1 // never: server.Config's zero is the default
+	}
+	if c.DisableMinSpan == 0 {
+		c.DisableMinSpan = -1
+	}
 	c.Outbox = outboxFlags
 	if len(c.Outbox) == 0 {
 		c.Outbox = splitList(m.getenv("AVISO_OUTBOX"))
