@@ -11,7 +11,7 @@ import (
 // done all its work when it returns, however much there is, with nothing left for a later write
 // or the next Open to finish. These cases give them a backlog of deliveries in every state a
 // store may hold them in: attempted and waiting for a retry, in flight, never attempted, in
-// batches larger than a store's windows and chunks of a few hundred.
+// batches larger than a store's window in a test.
 
 // backlog publishes n events to ep, in batches of 100, due at Base, and returns their
 // deliveries; the first retries of them are claimed and completed with a retry scheduled.
@@ -44,7 +44,7 @@ func testDisableFailsAllAtOnce(t *testing.T, s aviso.Store) {
 	ctx := t.Context()
 	ten := NewTenant(t, s)
 	ep, other := NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID)
-	ds := backlog(t, s, ten.ID, ep, 2500, 50)
+	ds := backlog(t, s, ten.ID, ep, 600, 50)
 	_, kept := Publish(t, s, ten.ID, Base().Add(time.Minute), other)
 	// One more in flight when the endpoint is disabled: its retry is recorded failed.
 	inFlight := Claim(t, s, "node-b", Base().Add(time.Hour), 1)
@@ -98,7 +98,7 @@ func testDeleteTenantAllAtOnce(t *testing.T, s aviso.Store) {
 	ctx := t.Context()
 	gone, kept := NewTenant(t, s), NewTenant(t, s)
 	epGone, epKept := NewEndpoint(t, s, gone.ID), NewEndpoint(t, s, kept.ID)
-	ds := backlog(t, s, gone.ID, epGone, 2500, 50)
+	ds := backlog(t, s, gone.ID, epGone, 600, 50)
 	_, dKept := Publish(t, s, kept.ID, Base(), epKept)
 	if err := s.DeleteTenant(ctx, gone.ID); err != nil {
 		t.Fatalf("delete tenant: %v", err)
