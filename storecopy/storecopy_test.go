@@ -409,21 +409,27 @@ func TestCopyRefuses(t *testing.T) {
 	}
 	db.Close()
 
-	// A store that stopped without writing its deliveries (a crash): an event from the mark on
-	// names one that has no row.
+	// A store that stopped without writing its deliveries (a crash): its files copied while it
+	// is open, after publishes whose deliveries have no row yet.
+	liveDir := t.TempDir()
+	live, err := sqlite.Open(t.Context(), filepath.Join(liveDir, "aviso.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, live)
 	crashed := filepath.Join(t.TempDir(), "crashed.db")
-	if err := os.WriteFile(crashed, b, 0o600); err != nil {
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(filepath.Join(liveDir, "aviso.db"+suffix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(crashed+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := live.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if db, err = sql.Open("sqlite", crashed); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`UPDATE events SET deferred = '[["dlv_x","' || (SELECT p.id FROM endpoints p
-			WHERE p.tenant_id = events.tenant_id LIMIT 1) || '",1,1,1]]' WHERE seq = (SELECT max(seq) FROM events);
-		UPDATE deferred_mark SET seq = 1`); err != nil {
-		t.Fatalf("leave a delivery unwritten: %v", err)
-	}
-	db.Close()
 
 	tests := []struct {
 		name, path, want string
