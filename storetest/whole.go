@@ -44,7 +44,7 @@ func testDisableFailsAllAtOnce(t *testing.T, s aviso.Store) {
 	ctx := t.Context()
 	ten := NewTenant(t, s)
 	ep, other := NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID)
-	ds := backlog(t, s, ten.ID, ep, 600, 50)
+	ds := backlog(t, s, ten.ID, ep, 250, 20)
 	_, kept := Publish(t, s, ten.ID, Base().Add(time.Minute), other)
 	// One more in flight when the endpoint is disabled: its retry is recorded failed.
 	inFlight := Claim(t, s, "node-b", Base().Add(time.Hour), 1)
@@ -98,7 +98,7 @@ func testDeleteTenantAllAtOnce(t *testing.T, s aviso.Store) {
 	ctx := t.Context()
 	gone, kept := NewTenant(t, s), NewTenant(t, s)
 	epGone, epKept := NewEndpoint(t, s, gone.ID), NewEndpoint(t, s, kept.ID)
-	ds := backlog(t, s, gone.ID, epGone, 600, 50)
+	ds := backlog(t, s, gone.ID, epGone, 250, 20)
 	_, dKept := Publish(t, s, kept.ID, Base(), epKept)
 	if err := s.DeleteTenant(ctx, gone.ID); err != nil {
 		t.Fatalf("delete tenant: %v", err)
