@@ -127,7 +127,9 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 		for _, d := range ne.Deliveries {
 			if t, ok := tenantOf[d.EndpointID]; ok && t == d.TenantID {
 				valid[i] = append(valid[i], d)
-				named = named && d.NextAttemptAt != nil // else never due: a row
+				// Only a delivery due at its publish: one scheduled for later (a test send's,
+				// attempted at once outside the engine) is a row, and the log stays in due order.
+				named = named && d.NextAttemptAt != nil && !d.NextAttemptAt.After(d.CreatedAt)
 			}
 		}
 		if named && len(valid[i]) > 0 && len(valid[i]) <= maxPerEvent {

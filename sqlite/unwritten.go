@@ -15,12 +15,13 @@ import (
 )
 
 // Unwritten deliveries: the event log is the queue of deliveries that have no row yet (see the
-// package doc). A publish names its event's new deliveries in the event row's deferred column
-// instead of inserting rows; claims load a window of them into memory, in seq order, and
-// CompleteDeliveries writes each one's row once, with its first outcome. The view
+// package doc). A publish names its event's new deliveries that are due at once in the event
+// row's deferred column instead of inserting rows; claims load a window of them into memory, in
+// seq order, and CompleteDeliveries writes each one's row once, with its first outcome. The view
 // unwritten_deliveries (migration 0012) is the log read as delivery rows. A retry or a disabling
 // writes the rows of the unwritten deliveries it changes; Close writes them all. Claims are
-// oldest due first over rows and window, and in publication order beyond the window.
+// oldest due first over rows and window, and take the log in publication order, which is due
+// order but for clocks.
 
 const (
 	// defaultWindow is Options.Window's default: about a second of deliveries at full speed,

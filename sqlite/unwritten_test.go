@@ -242,6 +242,30 @@ func TestWhatIsNamed(t *testing.T) {
 	}
 }
 
+// A delivery scheduled for later at its publish (a test send's, which is attempted at once
+// outside the engine and queued a minute ahead) is written as a row, so that an outcome
+// recorded without a claim finds it; the engine does not send it again.
+func TestCompleteWithoutClaim(t *testing.T) {
+	s := testStore(t)
+	ten := storetest.NewTenant(t, s)
+	ep := storetest.NewEndpoint(t, s, ten.ID)
+	ne := storetest.NewEvent(ten.ID, "invoice.created", storetest.Base(), ep)
+	later := storetest.Base().Add(time.Minute)
+	ne.Deliveries[0].NextAttemptAt = &later
+	if _, err := s.InsertEvents(t.Context(), []aviso.NewEvent{ne}); err != nil {
+		t.Fatal(err)
+	}
+	d := ne.Deliveries[0]
+	storetest.Complete(t, s, storetest.Completion(d, "test-send", storetest.Base(), 200, false))
+	got, err := s.GetDelivery(t.Context(), ten.ID, d.ID)
+	if err != nil || got.Status != aviso.StatusSucceeded || len(got.Attempts) != 1 {
+		t.Fatalf("delivery after its outcome: %+v, %v; want succeeded with one attempt", got, err)
+	}
+	if cs := storetest.Claim(t, s, "node", later.Add(time.Hour), 10); len(cs) != 0 {
+		t.Fatalf("claimed %v after its outcome was recorded", claimIDs(cs))
+	}
+}
+
 // When the window is full of deliveries a claim leaves out (an endpoint that holds enough work
 // on the node) and the log holds more, the claim writes those as rows and loads the log's next
 // ones: the other endpoints' deliveries do not wait behind them.
