@@ -11,6 +11,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/aviso-dev/aviso/web"
 )
 
 // axeViolation is what the test reads of an axe-core violation.
@@ -51,7 +53,10 @@ func TestBrowserAccessibility(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read axe-core: %v", err)
 	}
-	e := newEnv(t)
+	// The portal is white-labelled, so that axe-core checks the brand's colour too.
+	e := newEnv(t, func(c *web.Config) {
+		c.Brand = web.Brand{Name: "Facturas Acme", PrimaryColor: "#0f5f8a", SupportURL: "mailto:soporte@example.com"}
+	})
 	rcv := newReceiver(t, 200)
 	good := e.createEndpoint(t, "acme", rcv.URL+"/a11y")
 	att, err := e.svc.SendTest(context.Background(), root, "acme", good.ID, serviceTest("invoice.created"))
@@ -72,15 +77,28 @@ func TestBrowserAccessibility(t *testing.T) {
 		"/ui/nope",
 	}
 	portalPages := []string{"/ui/t/acme/endpoints", ep, "/ui/t/acme/deliveries", dl}
+	// Screenshots for the README (with -screenshots), by language and path.
+	shots := map[string]string{
+		"en /ui/t/acme/endpoints/" + bad.ID: "endpoint-failing", "en " + ep + "?range=7d": "endpoint-7d",
+		"en /ui/t/acme/deliveries": "log", "en " + dl: "delivery-attempt", "en " + dl + "/retry": "retry-confirm",
+		"es /ui/t/acme/deliveries": "log-es", "es /ui/catalog": "catalog-es", "es /ui/portal/ended": "portal-ended-es",
+	}
+	portalShots := map[string]string{"es " + ep: "portal-endpoint-es"}
 
 	ctx := newBrowser(t, 5*time.Minute)
 	base := e.srv.URL
 	var failures []string
+	inPortal := false
 	check := func(lang, path string) {
 		t.Helper()
 		start := time.Now()
 		defer func() { t.Logf("%s %s checked in %v", lang, path, time.Since(start).Round(time.Millisecond)) }()
 		do(t, ctx, "open "+path, chromedp.Navigate(base+path), chromedp.WaitReady(chromedp.CSS("main")))
+		if name, ok := shots[lang+" "+path]; ok && !inPortal {
+			shoot(t, ctx, name)
+		} else if name, ok := portalShots[lang+" "+path]; ok && inPortal {
+			shoot(t, ctx, name)
+		}
 		for _, v := range runAxe(t, ctx, string(axe)) {
 			var targets []string
 			for _, n := range v.Nodes {
@@ -140,11 +158,13 @@ func TestBrowserAccessibility(t *testing.T) {
 		do(t, ctx, "sign out", chromedp.Click(chromedp.CSS(`form[action="/ui/logout"] button`)), chromedp.WaitVisible(chromedp.CSS("#key")))
 		do(t, ctx, "open the portal", chromedp.Navigate(base+portal),
 			chromedp.WaitVisible(chromedp.CSS("main")))
+		inPortal = true
 		for _, p := range portalPages {
 			check(lang, p)
 		}
+		inPortal = false
 		do(t, ctx, "portal sign out", chromedp.Click(chromedp.CSS(`form[action="/ui/logout"] button`)),
-			chromedp.WaitVisible(chromedp.CSS("main h1")))
+			chromedp.WaitVisible(chromedp.CSS("#link-ended")))
 		check(lang, "/ui/portal/ended")
 		// Each language gets a fresh portal link: signing out ended the first.
 		e.clock.Add(time.Second)

@@ -84,7 +84,7 @@ func shoot(t *testing.T, ctx context.Context, name string) {
 func TestBrowser(t *testing.T) {
 	e := newEnv(t)
 	rcv := newReceiver(t, http.StatusOK)
-	ctx := newBrowser(t)
+	ctx := newBrowser(t, 3*time.Minute)
 	base := e.srv.URL
 
 	do(t, ctx, "sign in by keyboard",
