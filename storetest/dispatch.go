@@ -749,3 +749,25 @@ func testClaimAfterRemovals(t *testing.T, s aviso.Store) {
 		})
 	}
 }
+
+// testCompleteUnclaimed: a completion needs no claim. The service's synchronous test send inserts
+// a delivery due a minute later (so that no engine claims it first), attempts it at once and
+// records the outcome with CompleteDeliveries; the store must record it as for a claimed one.
+func testCompleteUnclaimed(t *testing.T, s aviso.Store) {
+	ten := NewTenant(t, s)
+	ep := NewEndpoint(t, s, ten.ID)
+	now := Base()
+	ne := NewEvent(ten.ID, "invoice.created", now, ep)
+	later := now.Add(time.Minute)
+	ne.Deliveries[0].NextAttemptAt = &later
+	if _, err := s.InsertEvents(t.Context(), []aviso.NewEvent{ne}); err != nil {
+		t.Fatalf("insert events: %v", err)
+	}
+	d := ne.Deliveries[0]
+	Complete(t, s, Completion(d, "", now.Add(time.Second), 200, true))
+	got := mustGetDelivery(t, s, ten.ID, d.ID)
+	if got.Status != aviso.StatusSucceeded || got.AttemptCount != 1 || len(got.Attempts) != 1 || got.LastResponseStatus != 200 {
+		t.Errorf("after an unclaimed completion: status %q, %d attempts (%d listed), last status %d; want succeeded, 1, 1, 200",
+			got.Status, got.AttemptCount, len(got.Attempts), got.LastResponseStatus)
+	}
+}

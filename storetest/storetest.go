@@ -70,6 +70,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"DisableRule", testDisableRule},
 		{"MissedDeliveries", testMissedDeliveries},
 		{"CompleteDeleted", testCompleteDeleted},
+		{"CompleteUnclaimed", testCompleteUnclaimed},
 		{"RetryDelivery", testRetryDelivery},
 		{"ReplayDeliveries", testReplayDeliveries},
 		{"ReleaseDeliveries", testReleaseDeliveries},
