@@ -7,6 +7,7 @@
 //	aviso bench          measure throughput, latency, isolation and backlog
 //	aviso listen         forward a tenant's events to a local receiver (no public URL needed)
 //	aviso trigger        publish an event of a type with the catalog's example
+//	aviso healthcheck    exit 0 if the node answers /healthz (for container HEALTHCHECKs)
 //	aviso version        print the version
 //
 // Every flag has an environment equivalent (AVISO_ADDR for --addr, …); a flag given on the
@@ -75,6 +76,7 @@ Commands:
   bench          measure throughput, latency, isolation and backlog (aviso bench --quick)
   listen         forward a tenant's events to a local URL, signed as an endpoint gets them
   trigger        publish an event of a type, with the catalog's example as data
+  healthcheck    exit 0 if the node answers /healthz (the container image's HEALTHCHECK)
   version        print the version
 
 Run 'aviso <command> -h' for the flags of a command.
@@ -100,6 +102,8 @@ func (m *Main) ParseFlags(args []string) error {
 		return m.parseListen(args[1:])
 	case "trigger":
 		return m.parseTrigger(args[1:])
+	case "healthcheck":
+		return m.parseHealthcheck(args[1:])
 	case "migrate":
 		fs := m.flagSet("migrate")
 		url := fs.String("database", m.getenv("AVISO_DATABASE_URL"), "PostgreSQL URL (env AVISO_DATABASE_URL)")
