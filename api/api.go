@@ -12,6 +12,7 @@
 //	GET    /healthz                                       liveness
 //	GET    /readyz                                        readiness: the store and outbox sources answer
 //	GET    /v1/key                                        the calling key: {"id","tenant_id","root"}
+//	GET    /v1/openapi.json                               the OpenAPI 3.1 document (no key needed)
 //	POST   /v1/tenants                                    create a tenant (root)
 //	GET    /v1/tenants                                    list tenants (root)
 //	GET    /v1/tenants/{tenant}                           get
@@ -179,6 +180,7 @@ func (a *api) routes(handle func(pattern string, h http.Handler)) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}))
+	handle("GET /v1/openapi.json", http.HandlerFunc(serveOpenAPI))
 
 	route := func(pattern string, h handler) { handle(pattern, a.wrap(h)) }
 	const t = "/v1/tenants/{tenant}"

@@ -110,6 +110,7 @@ func TestGoldenResponses(t *testing.T) {
 			if st.after != nil {
 				st.after(t, body)
 			}
+			checkOpenAPIResponse(t, st.method, st.path(), status, body)
 			got := golden(t, status, body)
 			file := filepath.Join("testdata", "golden", st.name+".json")
 			if *update {
