@@ -15,7 +15,7 @@ chmod 0755 "$work"
 bin="$work/aviso"
 data="$work/data"
 
-CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$bin" ./cmd/aviso
+CGO_ENABLED=0 go build -ldflags="-s -w" -o "$bin" ./cmd/aviso
 if readelf -l "$bin" | grep -q 'Requesting program interpreter' || readelf -d "$bin" 2>/dev/null | grep -q NEEDED; then
   echo "check-image: $bin is not a static binary"; exit 1
 fi
