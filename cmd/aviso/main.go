@@ -76,6 +76,10 @@ Commands:
   bench          measure throughput, latency, isolation and backlog (aviso bench --quick)
   listen         forward a tenant's events to a local URL, signed as an endpoint gets them
   trigger        publish an event of a type, with the catalog's example as data
+  tenants, event-types, endpoints, events, deliveries
+                 the API from the command line: aviso tenants list, aviso events publish, …
+                 (AVISO_URL, AVISO_KEY; --output table|json; 'aviso endpoints' lists the verbs)
+  doctor         check configuration, store, clock, disk, and an endpoint URL through the SSRF guard
   healthcheck    exit 0 if the node answers /healthz (the container image's HEALTHCHECK)
   version        print the version
 
@@ -104,6 +108,10 @@ func (m *Main) ParseFlags(args []string) error {
 		return m.parseTrigger(args[1:])
 	case "healthcheck":
 		return m.parseHealthcheck(args[1:])
+	case "doctor":
+		return m.parseDoctor(args[1:])
+	case "tenants", "event-types", "endpoints", "events", "deliveries":
+		return m.parseAPI(m.Command, args[1:])
 	case "migrate":
 		fs := m.flagSet("migrate")
 		url := fs.String("database", m.getenv("AVISO_DATABASE_URL"), "PostgreSQL URL (env AVISO_DATABASE_URL)")
