@@ -110,7 +110,7 @@ func checkOpenAPIResponse(tb testing.TB, method, path string, status int, body [
 		for _, e := range errs {
 			var why []string
 			for _, se := range e.SchemaValidationErrors {
-				why = append(why, se.Location+": "+se.Reason)
+				why = append(why, se.FieldPath+": "+se.Reason)
 			}
 			tb.Errorf("%s %s answered %d, which openapi.json does not allow: %s %s %v\n%s", method, path, status, e.Message, e.Reason, why, body)
 		}

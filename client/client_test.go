@@ -211,6 +211,34 @@ func TestClientEveryRoute(t *testing.T) {
 		t.Errorf("document %+v", doc)
 	}
 
+	// The feed: the key, the tenant's deliveries, and the stream from the first event on.
+	if k := must[*client.Key](t, "whoami")(c.WhoAmI(ctx)); !k.Root {
+		t.Errorf("whoami with the root key: %+v", k)
+	}
+	must[*aviso.Page[*aviso.Delivery]](t, "list deliveries")(c.ListDeliveries(ctx, "acme", client.DeliveryFilter{Type: "invoice.created"}))
+	if ds := collect(t, c.Deliveries(ctx, "acme", client.DeliveryFilter{})); len(ds) < 2 {
+		t.Errorf("tenant deliveries: %d", len(ds))
+	}
+	sctx, stop := context.WithCancel(ctx)
+	var streamed []string
+	for se, err := range c.StreamEvents(sctx, "acme", client.StreamOptions{Since: "2000-01-01T00:00:00Z"}) {
+		if err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		if se.Cursor == "" {
+			t.Errorf("streamed %s without a cursor", se.Event.ID)
+		}
+		streamed = append(streamed, se.Event.ID)
+		if se.Event.ID == "evt_client_2" || len(streamed) == 5 {
+			break
+		}
+	}
+	stop()
+	// The test send's event came first; then the two published, in order.
+	if n := len(streamed); n < 2 || streamed[n-2] != "evt_client_1" || streamed[n-1] != "evt_client_2" {
+		t.Errorf("streamed %v, want … evt_client_1, evt_client_2", streamed)
+	}
+
 	if err := c.DeleteEndpoint(ctx, "acme", acmeEndpoint); err != nil {
 		t.Fatal(err)
 	}
