@@ -58,6 +58,7 @@ var globalCases = map[string]struct {
 	"GET /healthz":                  {"", http.StatusOK},
 	"GET /readyz":                   {"", http.StatusOK},
 	"GET /v1/key":                   {"", http.StatusOK}, // the caller's own key
+	"GET /v1/openapi.json":          {"", http.StatusOK}, // the public API document
 	"POST /v1/event-types":          {`{"name":"x.y"}`, http.StatusForbidden},
 	"GET /v1/event-types":           {"", http.StatusOK}, // the shared catalog
 	"GET /v1/event-types/{name}":    {"", http.StatusOK},
