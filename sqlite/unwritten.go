@@ -103,21 +103,29 @@ func (w *window) listed(seq int64) {
 	w.lastListed = max(w.lastListed, seq)
 }
 
-// add records es, loaded from the events below to, and moves loadedTo there.
+// add records es, loaded from the events below to, and moves loadedTo there. They are merged
+// into order: a load's deliveries share a few milliseconds, and their IDs are random within one.
 func (w *window) add(es []*entry, to int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	es = slices.DeleteFunc(es, func(e *entry) bool { return w.byID[e.id] != nil })
+	slices.SortFunc(es, dueBefore)
 	for _, e := range es {
-		if _, ok := w.byID[e.id]; ok {
-			continue
-		}
 		w.byID[e.id] = e
-		if n := len(w.order); n == 0 || dueBefore(w.order[n-1], e) < 0 {
-			w.order = append(w.order, e) // the usual case: loaded in due order
-		} else {
-			i, _ := slices.BinarySearchFunc(w.order, e, dueBefore)
-			w.order = slices.Insert(w.order, i, e)
+	}
+	if n := len(w.order); n == 0 || len(es) == 0 || dueBefore(w.order[n-1], es[0]) < 0 {
+		w.order = append(w.order, es...) // the usual case: later than all the window holds
+	} else {
+		merged := make([]*entry, 0, len(w.order)+len(es))
+		i, j := 0, 0
+		for i < len(w.order) && j < len(es) {
+			if dueBefore(w.order[i], es[j]) < 0 {
+				merged, i = append(merged, w.order[i]), i+1
+			} else {
+				merged, j = append(merged, es[j]), j+1
+			}
 		}
+		w.order = append(append(merged, w.order[i:]...), es[j:]...)
 	}
 	w.loadedTo = max(w.loadedTo, to)
 }
