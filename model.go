@@ -73,7 +73,10 @@ type Endpoint struct {
 	// attempt succeeded. Kept by the store with ConsecutiveFailures.
 	FailingSince *time.Time `json:"failing_since,omitempty"`
 	// DisableAfter is the endpoint's own auto-disable rule; nil: the server's.
-	DisableAfter  *DisablePolicy    `json:"disable_after,omitempty"`
+	DisableAfter *DisablePolicy `json:"disable_after,omitempty"`
+	// Filter is an expression over the event (internal/filter) that must hold for the endpoint
+	// to get it, beside its event types; "" matches every event.
+	Filter        string            `json:"filter,omitempty"`
 	Metadata      map[string]string `json:"metadata"`
 	Secrets       []Secret          `json:"-"`                     // newest first; read through the secret route
 	Token         string            `json:"-"`                     // TF-WebhookToken value (tusfacturas format)
@@ -179,6 +182,9 @@ func (e Endpoint) MarshalJSON() ([]byte, error) {
 		Disabled            bool              `json:"disabled"`
 		DisabledReason      string            `json:"disabled_reason,omitempty"`
 		ConsecutiveFailures int               `json:"consecutive_failures"`
+		FailingSince        *time.Time        `json:"failing_since,omitempty"`
+		DisableAfter        *DisablePolicy    `json:"disable_after,omitempty"`
+		Filter              string            `json:"filter,omitempty"`
 		Metadata            map[string]string `json:"metadata"`
 		Signing             string            `json:"signing"`
 		Auth                *Auth             `json:"auth,omitempty"`
@@ -186,8 +192,8 @@ func (e Endpoint) MarshalJSON() ([]byte, error) {
 		CreatedAt           time.Time         `json:"created_at"`
 		UpdatedAt           time.Time         `json:"updated_at"`
 	}{e.ID, e.TenantID, e.URL, e.Description, e.EventTypes, e.Format, headers, e.TimeoutSeconds, e.RetrySchedule,
-		e.Disabled, e.DisabledReason, e.ConsecutiveFailures, e.Metadata, e.Signing, e.Auth.Redact(), e.VerifiedAt,
-		e.CreatedAt, e.UpdatedAt})
+		e.Disabled, e.DisabledReason, e.ConsecutiveFailures, e.FailingSince, e.DisableAfter, e.Filter, e.Metadata,
+		e.Signing, e.Auth.Redact(), e.VerifiedAt, e.CreatedAt, e.UpdatedAt})
 }
 
 // UnmarshalJSON reads an endpoint as MarshalJSON renders it: a header given as

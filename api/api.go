@@ -35,6 +35,7 @@
 //	POST   …/endpoints/{endpoint}/test                    one synchronous attempt: the attempt
 //	GET    …/endpoints/{endpoint}/deliveries?status=      the endpoint's deliveries
 //	POST   …/endpoints/{endpoint}/replay                  {"since":"RFC 3339","status":"failed|all"}
+//	POST   …/endpoints/{endpoint}/filter-test             {"filter","event_id" or "type","data"}: {"match"}
 //	POST   /v1/tenants/{tenant}/events                    publish: 202 new, 200 idempotent repeat
 //	POST   /v1/tenants/{tenant}/events/batch              {"events":[…]} up to 1,000: 202
 //	GET    /v1/tenants/{tenant}/events?after=&limit=&types=&since=&external_reference=&wait=
@@ -210,6 +211,7 @@ func (a *api) routes(handle func(pattern string, h http.Handler)) {
 	route("POST "+ep+"/test", a.sendTest)
 	route("GET "+ep+"/deliveries", a.listEndpointDeliveries)
 	route("POST "+ep+"/replay", a.replay)
+	route("POST "+ep+"/filter-test", a.testFilter)
 
 	route("POST "+t+"/events", a.publish)
 	route("POST "+t+"/events/batch", a.publishBatch)

@@ -418,3 +418,16 @@ func (a *api) getDocument(w http.ResponseWriter, r *http.Request, p aviso.Princi
 	writeJSON(w, http.StatusOK, doc)
 	return nil
 }
+
+func (a *api) testFilter(w http.ResponseWriter, r *http.Request, p aviso.Principal) error {
+	var in service.FilterTestInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	out, err := a.svc.TestFilter(r.Context(), p, r.PathValue("tenant"), r.PathValue("endpoint"), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

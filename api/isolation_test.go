@@ -35,6 +35,7 @@ var isolationCases = map[string]string{
 	"POST /v1/tenants/{tenant}/endpoints/{endpoint}/test":          "{}",
 	"GET /v1/tenants/{tenant}/endpoints/{endpoint}/deliveries":     "",
 	"POST /v1/tenants/{tenant}/endpoints/{endpoint}/replay":        `{"since":"2000-01-01T00:00:00Z","status":"all"}`,
+	"POST /v1/tenants/{tenant}/endpoints/{endpoint}/filter-test":   `{"filter":"type == \"invoice.created\"","type":"invoice.created","data":{}}`,
 	"POST /v1/tenants/{tenant}/events":                             `{"type":"invoice.created","data":{"n":2}}`,
 	"POST /v1/tenants/{tenant}/events/batch":                       `{"events":[{"type":"invoice.created","data":{"n":3}}]}`,
 	"GET /v1/tenants/{tenant}/events":                              "",

@@ -34,6 +34,9 @@ type EndpointInput struct {
 	Disabled       bool              `json:"disabled"`
 	// DisableAfter is the endpoint's auto-disable rule; nil: the server's.
 	DisableAfter *aviso.DisablePolicy `json:"disable_after"`
+	// Filter is an expression the event must satisfy (internal/filter); "" lets every event of
+	// its types through.
+	Filter string `json:"filter"`
 }
 
 // EndpointPatch changes an endpoint; nil fields are left as they are. Changing the URL runs the
@@ -58,6 +61,8 @@ type EndpointPatch struct {
 	Disabled       *bool              `json:"disabled"`
 	// DisableAfter sets the endpoint's auto-disable rule; JSON null goes back to the server's.
 	DisableAfter json.RawMessage `json:"disable_after"`
+	// Filter replaces the payload filter; "" removes it.
+	Filter *string `json:"filter"`
 }
 
 // SecretInfo is what a receiver needs to check deliveries: the newest verification key, every
@@ -91,7 +96,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 		Description: in.Description, EventTypes: in.EventTypes, Format: in.Format, Headers: in.Headers,
 		TimeoutSeconds: in.TimeoutSeconds, RetrySchedule: in.RetrySchedule, Metadata: in.Metadata,
 		Token: in.Token, Signing: in.Signing, Auth: in.Auth, SecretHeaders: in.SecretHeaders,
-		DisableAfter: in.DisableAfter, CreatedAt: now, UpdatedAt: now,
+		DisableAfter: in.DisableAfter, Filter: in.Filter, CreatedAt: now, UpdatedAt: now,
 	}
 	if ep.Signing == "" {
 		ep.Signing = aviso.SigningHMAC
@@ -164,6 +169,9 @@ func (s *Service) checkEndpoint(ctx context.Context, ep *aviso.Endpoint) error {
 		return err
 	}
 	if err := ep.Validate(); err != nil {
+		return err
+	}
+	if err := s.checkFilter(ep); err != nil {
 		return err
 	}
 	if len(ep.Token) > 200 {
@@ -304,6 +312,7 @@ func (s *Service) UpdateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 	set(&ep.RetrySchedule, in.RetrySchedule)
 	set(&ep.Metadata, in.Metadata)
 	set(&ep.Token, in.Token)
+	set(&ep.Filter, in.Filter)
 	if len(in.DisableAfter) > 0 {
 		ep.DisableAfter = nil
 		if string(in.DisableAfter) != "null" {

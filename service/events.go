@@ -151,8 +151,9 @@ func (s *Service) newEvent(ctx context.Context, tenantID string, in PublishInput
 	}
 	ev.Data = webhook.CompactData(ev.Data) // stored as delivered; see webhook.Body
 	ne := aviso.NewEvent{Event: ev}
+	filters := eventFilter{s: s, ev: ev}
 	for _, ep := range endpoints {
-		if ep.Disabled || !ep.Subscribes(ev.Type) {
+		if ep.Disabled || !ep.Subscribes(ev.Type) || !filters.match(ep) {
 			continue
 		}
 		next := t

@@ -30,6 +30,7 @@ import (
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/internal/encryption"
+	"github.com/aviso-dev/aviso/internal/filter"
 	"github.com/aviso-dev/aviso/internal/netguard"
 	"github.com/aviso-dev/aviso/webhook"
 )
@@ -109,7 +110,8 @@ type Service struct {
 	cfg    Config
 
 	mu      sync.Mutex
-	schemas map[string]*cachedSchema // by event type name
+	schemas map[string]*cachedSchema   // by event type name
+	filters map[string]*filter.Program // compiled endpoint filters, by source (filters.go)
 
 	// Read caches of the publish path (see cache.go).
 	keys       *readCache[string, aviso.Principal]   // by key hash
@@ -164,6 +166,7 @@ func New(cfg Config) (*Service, error) {
 		guard:      &netguard.Guard{AllowPrivate: cfg.AllowPrivateNetworks},
 		cfg:        cfg,
 		schemas:    make(map[string]*cachedSchema),
+		filters:    make(map[string]*filter.Program),
 	}, nil
 }
 

@@ -11,7 +11,7 @@ import (
 // testDisableRule: consecutive failures disable an endpoint only once they span DisableMinSpan
 // (FailingSince is the first failure of the run, cleared by a success and by enabling); a
 // completion with Disable set disables at once with its reason; CompleteDeliveries returns the
-// endpoints it disabled; an endpoint's DisableAfter rule is stored and updated. One completion at
+// endpoints it disabled; an endpoint's DisableAfter rule and Filter are stored and updated. One completion at
 // a time and in one batch (the stores' fast and general paths).
 func testDisableRule(t *testing.T, s aviso.Store) {
 	ctx := t.Context()
@@ -138,12 +138,17 @@ func testDisableRule(t *testing.T, s aviso.Store) {
 			t.Fatalf("a new endpoint's DisableAfter %+v, want nil", got.DisableAfter)
 		}
 		ep.DisableAfter = &aviso.DisablePolicy{Failures: 20, MinSpan: aviso.Duration(48 * time.Hour)}
+		ep.Filter = `data.total > 1000 && external_reference startsWith "FAC-A"`
 		ep.UpdatedAt = Base().Add(time.Minute)
 		if err := s.UpdateEndpoint(ctx, ep); err != nil {
 			t.Fatal(err)
 		}
-		if got := mustGetEndpoint(t, s, ten.ID, ep.ID).DisableAfter; got == nil || *got != *ep.DisableAfter {
-			t.Fatalf("DisableAfter %+v after update, want %+v", got, ep.DisableAfter)
+		got := mustGetEndpoint(t, s, ten.ID, ep.ID)
+		if got.DisableAfter == nil || *got.DisableAfter != *ep.DisableAfter {
+			t.Fatalf("DisableAfter %+v after update, want %+v", got.DisableAfter, ep.DisableAfter)
+		}
+		if got.Filter != ep.Filter {
+			t.Fatalf("Filter %q after update, want %q", got.Filter, ep.Filter)
 		}
 		ep.DisableAfter = nil
 		if err := s.UpdateEndpoint(ctx, ep); err != nil {

@@ -155,6 +155,7 @@ func rate(st aviso.EndpointStats) string {
 // endpointForm is the endpoint form as typed, so it can be shown again after an error.
 type endpointForm struct {
 	URL, Description, Format, Headers, Timeout, Retry string
+	Filter, FilterSample                              string // the payload filter, and event data to try it on
 	Types                                             map[string]bool
 	Verify                                            bool
 }
@@ -167,11 +168,12 @@ type endpointFormData struct {
 	FieldError     string // what is wrong with it, in the page's language where known
 	Types          []*aviso.EventType
 	Formats        []aviso.Format
+	FilterResult   string // the outcome of "test the filter", in words
 }
 
 func formFromEndpoint(ep *aviso.Endpoint) endpointForm {
 	f := endpointForm{URL: ep.URL, Description: ep.Description, Format: string(ep.Format),
-		Timeout: strconv.Itoa(ep.TimeoutSeconds), Types: map[string]bool{}, Verify: false}
+		Timeout: strconv.Itoa(ep.TimeoutSeconds), Types: map[string]bool{}, Verify: false, Filter: ep.Filter}
 	for _, t := range ep.EventTypes {
 		f.Types[t] = true
 	}
@@ -199,6 +201,7 @@ func readEndpointForm(r *http.Request) endpointForm {
 		Format: r.PostFormValue("format"), Headers: r.PostFormValue("headers"),
 		Timeout: strings.TrimSpace(r.PostFormValue("timeout_seconds")), Retry: r.PostFormValue("retry_schedule"),
 		Types: map[string]bool{}, Verify: r.PostFormValue("verify") != "",
+		Filter: strings.TrimSpace(r.PostFormValue("filter")), FilterSample: r.PostFormValue("filter_sample"),
 	}
 	for _, t := range r.PostForm["event_types"] {
 		f.Types[t] = true
@@ -277,13 +280,17 @@ func (h *Handler) createEndpoint(w http.ResponseWriter, r *request) {
 	base := "/ui/t/" + tenantID + "/endpoints"
 	f := readEndpointForm(r.Request)
 	d := endpointFormData{Action: base, Cancel: base, Form: f}
+	if r.PostFormValue("action") == "test_filter" {
+		h.testFilter(w, r, d)
+		return
+	}
 	headers, timeout, retry, types, err := f.parsed()
 	var ep *aviso.Endpoint
 	if err == nil {
 		verify := f.Verify
 		ep, err = h.svc.CreateEndpoint(r.Context(), r.principal(), tenantID, service.EndpointInput{
 			URL: f.URL, Description: f.Description, EventTypes: types, Format: aviso.Format(f.Format),
-			Headers: headers, TimeoutSeconds: timeout, RetrySchedule: retry, Verify: &verify})
+			Headers: headers, TimeoutSeconds: timeout, RetrySchedule: retry, Verify: &verify, Filter: f.Filter})
 	}
 	if isUserError(err) {
 		h.renderEndpointForm(w, r, statusOf(err), d, err)
@@ -313,6 +320,10 @@ func (h *Handler) updateEndpoint(w http.ResponseWriter, r *request) {
 	base := "/ui/t/" + tenantID + "/endpoints/" + id
 	f := readEndpointForm(r.Request)
 	d := endpointFormData{Edit: true, Action: base + "/edit", Cancel: base, Form: f}
+	if r.PostFormValue("action") == "test_filter" {
+		h.testFilter(w, r, d)
+		return
+	}
 	headers, timeout, retry, types, err := f.parsed()
 	if err == nil {
 		format := aviso.Format(f.Format)
@@ -325,7 +336,7 @@ func (h *Handler) updateEndpoint(w http.ResponseWriter, r *request) {
 		verify := f.Verify
 		_, err = h.svc.UpdateEndpoint(r.Context(), r.principal(), tenantID, id, service.EndpointPatch{
 			URL: &f.URL, Description: &f.Description, EventTypes: &types, Format: &format,
-			Headers: &headers, TimeoutSeconds: &timeout, RetrySchedule: &retry, Verify: &verify})
+			Headers: &headers, TimeoutSeconds: &timeout, RetrySchedule: &retry, Verify: &verify, Filter: &f.Filter})
 	}
 	if isUserError(err) {
 		h.renderEndpointForm(w, r, statusOf(err), d, err)
@@ -475,4 +486,36 @@ func prettyJSON(raw []byte) string {
 		return string(raw)
 	}
 	return buf.String()
+}
+
+// testFilter answers the form's "test the filter" button: the filter is run on the sample event
+// data (JSON; the first chosen event type's), as a publish would run it, and the form comes back
+// as it was, with the outcome. Nothing is saved.
+func (h *Handler) testFilter(w http.ResponseWriter, r *request, d endpointFormData) {
+	typ := "invoice.created"
+	for t := range d.Form.Types {
+		if typ == "invoice.created" || t < typ {
+			typ = t
+		}
+	}
+	data := strings.TrimSpace(d.Form.FilterSample)
+	if data == "" {
+		data = "{}"
+	}
+	res, err := h.svc.TryFilter(d.Form.Filter, &aviso.Event{ID: "evt_filter_test", TenantID: r.PathValue("tenant"),
+		Type: typ, Data: json.RawMessage(data), CreatedAt: h.now()})
+	if err != nil {
+		h.renderEndpointForm(w, r, statusOf(err), d, err)
+		return
+	}
+	tr := h.tr(r.Request)
+	switch {
+	case res.Error != "":
+		d.FilterResult = tr.T("filter_error") + " " + res.Error
+	case res.Match:
+		d.FilterResult = tr.T("filter_matches")
+	default:
+		d.FilterResult = tr.T("filter_no_match")
+	}
+	h.renderEndpointForm(w, r, http.StatusOK, d, nil)
 }
