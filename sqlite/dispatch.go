@@ -556,23 +556,6 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 		if _, err := tx.ExecContext(ctx, `ROLLBACK TO complete_run; RELEASE complete_run`); err != nil {
 			return nil, err
 		}
-		// A delivery beyond the window has no row yet (a test send's, completed before any claim
-		// loaded it): its row is written from the log, and the run done again.
-		var missing []string
-		for _, o := range stored {
-			if !found[o.c.Attempt.DeliveryID] {
-				missing = append(missing, o.c.Attempt.DeliveryID)
-			}
-		}
-		if len(missing) > 0 {
-			n, err := writeUnwritten(ctx, tx, nil, `u.id IN (SELECT value FROM json_each(?))`, idList(missing))
-			if err != nil {
-				return nil, err
-			}
-			if n > 0 {
-				return s.completeRun(ctx, tx, cs, headers, entries, written)
-			}
-		}
 		var kept []aviso.Completion
 		var keptHeaders []string
 		for i, c := range cs {
