@@ -173,6 +173,13 @@ func TestClientEveryRoute(t *testing.T) {
 			t.Errorf("retried delivery status %s", d.Status)
 		}
 		must[int](t, "replay")(c.Replay(ctx, tenant, ep.ID, client.ReplayInput{Since: time.Now().Add(-time.Hour), Status: "all"}))
+		if tenant != aviso.OperationalTenant {
+			f := `type == "invoice.created"`
+			if r := must[*client.FilterTest](t, "filter test")(c.TestFilter(ctx, tenant, ep.ID, client.FilterTestInput{
+				Filter: &f, Type: "invoice.created", Data: json.RawMessage(`{}`)})); !r.Match {
+				t.Errorf("filter test %+v, want a match", r)
+			}
+		}
 		if tenant == aviso.OperationalTenant {
 			if err := c.DeleteEndpoint(ctx, tenant, ep.ID); err != nil {
 				t.Fatal(err)

@@ -84,8 +84,24 @@ type (
 	// ReplayInput queues again an endpoint's deliveries created since Since: the failed ones,
 	// or with Status "all" the succeeded ones too.
 	ReplayInput struct {
-		Since  time.Time `json:"since"`
-		Status string    `json:"status,omitempty"`
+		Since  time.Time  `json:"since"`
+		Until  *time.Time `json:"until,omitempty"`
+		Status string     `json:"status,omitempty"` // failed (default), all, or missed
+	}
+	// FilterTestInput tries a payload filter (Filter, or the endpoint's own) on an event: a
+	// stored one (EventID) or one made of Type, Data and ExternalReference.
+	FilterTestInput struct {
+		Filter            *string         `json:"filter,omitempty"`
+		EventID           string          `json:"event_id,omitempty"`
+		Type              string          `json:"type,omitempty"`
+		Data              json.RawMessage `json:"data,omitempty"`
+		ExternalReference string          `json:"external_reference,omitempty"`
+	}
+	// FilterTest says whether the endpoint would get the event; Error, why the filter could not
+	// run on it.
+	FilterTest struct {
+		Match bool   `json:"match"`
+		Error string `json:"error,omitempty"`
 	}
 )
 
@@ -335,6 +351,11 @@ func (c *Client) Replay(ctx context.Context, tenant, id string, in ReplayInput) 
 		return 0, err
 	}
 	return out.Queued, nil
+}
+
+// TestFilter tries a payload filter on an event, as a publish would.
+func (c *Client) TestFilter(ctx context.Context, tenant, id string, in FilterTestInput) (*FilterTest, error) {
+	return send[FilterTest](ctx, c, http.MethodPost, endpointPath(tenant, id)+"/filter-test", in)
 }
 
 // Events.
