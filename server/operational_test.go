@@ -1,13 +1,11 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,25 +29,7 @@ func startNodeOn(t *testing.T, pg bool) *node {
 		cfg.DatabaseURL = testenv.SchemaURL(url, schema)
 		cfg.EncryptionKey = encryption.NewKey()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Open(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	var once sync.Once
-	n := &node{Server: srv, stop: func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("server.Run: %v", err)
-			}
-		})
-	}}
-	t.Cleanup(n.stop)
-	return n
+	return runNode(t, cfg)
 }
 
 // opNotice is an operational event as an operational endpoint receives it.

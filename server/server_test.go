@@ -30,12 +30,18 @@ type node struct {
 
 func startNode(t *testing.T, dir string, schedule ...time.Duration) *node {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Open(ctx, server.Config{
+	return runNode(t, server.Config{
 		Addr: "127.0.0.1:0", DataDir: dir, RootKey: rootKey, AllowPrivateNetworks: true,
 		RetrySchedule: schedule, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Stdout: io.Discard,
 	})
+}
+
+// runNode opens a node with cfg and runs it until the test ends (or stop).
+func runNode(t *testing.T, cfg server.Config) *node {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.Open(ctx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
