@@ -35,8 +35,7 @@ const (
 
 // Program is a compiled filter. It is safe for concurrent use.
 type Program struct {
-	src string
-	p   *vm.Program
+	p *vm.Program
 }
 
 // Error is a filter that does not compile: Line and Column (1-based; 0 when unknown) say where.
@@ -75,11 +74,8 @@ func Compile(src string) (*Program, error) {
 		}
 		return nil, &Error{Message: err.Error()}
 	}
-	return &Program{src: src, p: p}, nil
+	return &Program{p: p}, nil
 }
-
-// String returns the filter's source.
-func (p *Program) String() string { return p.src }
 
 // Match runs the filter on ev, whose data is decoded once by the caller (Decode) and shared by
 // the filters of one event. An error at run time is returned with false: it does not match.
