@@ -57,9 +57,11 @@ func claimStatements() []string {
 //
 // An entry found gone (its event or endpoint deleted) or paused (its endpoint disabled) is
 // forgotten, and takes no claim's place: while a pass forgets some and leaves the claim short,
-// another pass claims the rest. When the window is full and the claim still comes up short, the
+// another pass claims the rest. When the window is full, the claim still comes up short, and
+// the log beyond the window holds deliveries of endpoints the claim does not leave out, the
 // window's entries that no claim holds are written as rows (writeIdle), which frees it for the
-// log's next deliveries, and the claim goes on.
+// log's next deliveries, and the claim goes on. (When the log holds only more of the endpoints
+// left out, writing would not help: their entries wait in the window for those endpoints.)
 func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, error) {
 	claims := []*aviso.Claim{}
 	if p.Limit <= 0 {
@@ -70,7 +72,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 	now := micros(p.Now)
 	flushed := false
 	for len(claims) < p.Limit {
-		if err := s.load(ctx, now); err != nil {
+		if err := s.load(ctx); err != nil {
 			return nil, err
 		}
 		pass := p
@@ -88,7 +90,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 		case len(claims) == p.Limit:
 		case dropped > 0, len(got) > 0 && backlogged:
 			continue // room was made for the log's next deliveries
-		case !flushed && backlogged && s.window.room(now) <= 0:
+		case !flushed && backlogged && s.window.room() <= 0 && s.window.aheadFor(excluded(p)):
 			flushed = true
 			if err := s.writeIdle(ctx, now); err != nil {
 				s.log.Warn("could not write unwritten deliveries", "error", err)
@@ -99,6 +101,15 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 		break
 	}
 	return claims, nil
+}
+
+// excluded is p.ExcludeEndpoints as a set.
+func excluded(p aviso.ClaimParams) map[string]bool {
+	exclude := make(map[string]bool, len(p.ExcludeEndpoints))
+	for _, ep := range p.ExcludeEndpoints {
+		exclude[ep] = true
+	}
+	return exclude
 }
 
 // claimPass is one pass of ClaimDeliveries: it returns the claims and how many window entries
@@ -623,8 +634,14 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 	return nil
 }
 
+// nextDueLook is how many of the log's deliveries beyond the window NextDueAt reads.
+const nextDueLook = 1_000
+
 // NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint: a
-// row, a window entry, or an unwritten delivery beyond the window.
+// row, a window entry, or an unwritten delivery beyond the window. Beyond the window it reads
+// the log's next nextDueLook deliveries only: the log is in due order but for clocks, and a
+// delivery it names was due at its publish, so a longer log is work due now, and reading all
+// of it whenever a claim comes up short would cost the whole backlog each time.
 func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 	var next, beyond sql.NullInt64
 	from, backlogged := s.window.backlogged()
@@ -636,8 +653,9 @@ func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 		if !backlogged {
 			return nil
 		}
-		return tx.QueryRowContext(ctx, `SELECT min(CAST(j.value ->> 2 AS INTEGER))`+logFrom+` AND e.seq >= ?
-			AND (SELECT disabled FROM endpoints WHERE id = j.value ->> 1) = 0`, from).Scan(&beyond)
+		return tx.QueryRowContext(ctx, `SELECT min(next) FROM (SELECT CAST(j.value ->> 2 AS INTEGER) AS next`+logFrom+`
+			AND e.seq >= ? AND (SELECT disabled FROM endpoints WHERE id = j.value ->> 1) = 0
+			ORDER BY e.seq LIMIT `+strconv.Itoa(nextDueLook)+`)`, from).Scan(&beyond)
 	})
 	if err != nil {
 		return time.Time{}, false, err

@@ -195,7 +195,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 		}
 		delete(seqs, k) // a later copy in this batch is not created again
 		if listed[i] != nil {
-			s.window.listed(seq)
+			s.window.listed(seq, valid[i])
 		} else {
 			for _, d := range valid[i] {
 				ds = append(ds, newDelivery{d, seq, ev.ID})

@@ -168,8 +168,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite: read the next event seq: %w", err)
 	}
 	// The window starts at the mark: the first claim loads what a stop left unwritten.
-	s.window = newWindow(opts.Window, mark)
-	s.window.listed(s.nextSeq - 1)
+	s.window = newWindow(opts.Window, mark, s.nextSeq)
+	s.window.listed(s.nextSeq-1, nil)
 	if err := s.prepare(ctx); err != nil {
 		s.closeStatements()
 		w.Close()

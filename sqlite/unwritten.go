@@ -69,24 +69,43 @@ type window struct {
 	// beyond the window while loadedTo is not past it.
 	lastListed int64
 	lastMark   time.Time
+	// leased is how many entries have been leased and not released (until != 0), whether or not
+	// the lease has run out: the room they take is on its way back.
+	leased int
+	// ahead counts, by endpoint, the deliveries that publishes since Open named in the log
+	// beyond the window; a log written before Open is unknown until loadedTo reaches opened.
+	// It tells a claim that comes up short whether writing the window's idle entries would
+	// bring claimable work in (writeIdle), or only more of the endpoints it leaves out.
+	ahead  map[string]int
+	opened int64
 }
 
-func newWindow(limit int, loadedTo int64) *window {
-	return &window{limit: limit, byID: make(map[string]*entry), loadedTo: loadedTo}
+func newWindow(limit int, loadedTo, opened int64) *window {
+	return &window{limit: limit, byID: make(map[string]*entry), loadedTo: loadedTo, ahead: make(map[string]int), opened: opened}
 }
 
-// room is how many more entries the window may hold at now: those leased, whose outcome is on
-// its way, do not count.
-func (w *window) room(now int64) int {
+// room is how many more entries the window may hold: those leased, whose outcome is on its
+// way, do not count.
+func (w *window) room() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := w.limit
-	for _, e := range w.byID {
-		if e.until <= now {
-			n--
+	return w.limit - len(w.byID) + w.leased
+}
+
+// aheadFor reports whether the log beyond the window may hold deliveries of an endpoint not in
+// exclude.
+func (w *window) aheadFor(exclude map[string]bool) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.loadedTo < w.opened {
+		return true
+	}
+	for ep := range w.ahead {
+		if !exclude[ep] {
+			return true
 		}
 	}
-	return n
+	return false
 }
 
 // backlog is how many events the log runs ahead of the window, for a publish at seq.
@@ -96,11 +115,15 @@ func (w *window) backlog(seq int64) int64 {
 	return seq - w.loadedTo
 }
 
-// listed records that a publish named deliveries in event seq.
-func (w *window) listed(seq int64) {
+// listed records that a publish named deliveries to endpoints in event seq. It is called in the
+// publish's transaction, so a load cannot see the event before it is counted.
+func (w *window) listed(seq int64, endpoints []*aviso.Delivery) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.lastListed = max(w.lastListed, seq)
+	for _, d := range endpoints {
+		w.ahead[d.EndpointID]++
+	}
 }
 
 // add records es, loaded from the events below to, and moves loadedTo there. They are merged
@@ -112,6 +135,13 @@ func (w *window) add(es []*entry, to int64) {
 	slices.SortFunc(es, dueBefore)
 	for _, e := range es {
 		w.byID[e.id] = e
+		if e.seq >= w.opened {
+			if w.ahead[e.endpointID] <= 1 {
+				delete(w.ahead, e.endpointID)
+			} else {
+				w.ahead[e.endpointID]--
+			}
+		}
 	}
 	if n := len(w.order); n == 0 || len(es) == 0 || dueBefore(w.order[n-1], es[0]) < 0 {
 		w.order = append(w.order, es...) // the usual case: later than all the window holds
@@ -128,6 +158,9 @@ func (w *window) add(es []*entry, to int64) {
 		w.order = append(append(merged, w.order[i:]...), es[j:]...)
 	}
 	w.loadedTo = max(w.loadedTo, to)
+	if w.loadedTo > w.lastListed {
+		clear(w.ahead) // caught up: what a rolled-back publish counted goes too
+	}
 }
 
 // forget drops the entries for which match holds: they have a row now, or need none.
@@ -136,8 +169,7 @@ func (w *window) forget(match func(*entry) bool) {
 	defer w.mu.Unlock()
 	for id, e := range w.byID {
 		if match(e) {
-			e.gone = true
-			delete(w.byID, id)
+			w.drop(id, e)
 		}
 	}
 	w.trim()
@@ -149,11 +181,19 @@ func (w *window) forgetIDs(ids []string) {
 	defer w.mu.Unlock()
 	for _, id := range ids {
 		if e, ok := w.byID[id]; ok {
-			e.gone = true
-			delete(w.byID, id)
+			w.drop(id, e)
 		}
 	}
 	w.trim()
+}
+
+// drop forgets e. The caller holds mu.
+func (w *window) drop(id string, e *entry) {
+	e.gone = true
+	delete(w.byID, id)
+	if e.until != 0 {
+		w.leased--
+	}
 }
 
 // trim drops forgotten entries from order once they are a good part of it. The caller holds mu.
@@ -212,6 +252,9 @@ func (w *window) lease(es []*entry, owner string, now, until int64) map[*entry]b
 	taken := make(map[*entry]bool, len(es))
 	for _, e := range es {
 		if !e.gone && e.until <= now {
+			if e.until == 0 {
+				w.leased++
+			}
 			e.owner, e.until = owner, until
 			taken[e] = true
 		}
@@ -227,6 +270,7 @@ func (w *window) release(owner string, ids []string) int {
 	for _, id := range ids {
 		if e, ok := w.byID[id]; ok && e.owner == owner && e.until > 0 {
 			e.owner, e.until = "", 0
+			w.leased--
 			n++
 		}
 	}
@@ -298,8 +342,8 @@ const loadSQL = `SELECT e.seq, j.value ->> 0, e.tenant_id, e.id, j.value ->> 1, 
 
 // load reads into the window, from the log at loadedTo, as many whole events' unwritten
 // deliveries as it has room for. The caller holds claimMu, so loads run one at a time.
-func (s *Store) load(ctx context.Context, now int64) error {
-	room := s.window.room(now)
+func (s *Store) load(ctx context.Context) error {
+	room := s.window.room()
 	if room <= 0 && s.window.limit > 0 {
 		return nil // without a window, each load still moves past the log (one event at a time)
 	}

@@ -302,6 +302,37 @@ func TestFullWindowWritesIdle(t *testing.T) {
 	}
 }
 
+// When the window is full of deliveries a claim leaves out and the log holds only more of the
+// same endpoint's, writing them as rows would bring nothing claimable in: the claim comes up
+// empty and writes nothing (one endpoint with a burst far beyond its share of the node).
+func TestFullWindowOfOneEndpointWritesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aviso.db")
+	s := open(t, path, sqlite.Options{Window: 3})
+	ten := storetest.NewTenant(t, s)
+	busy := storetest.NewEndpoint(t, s, ten.ID)
+	for i := range 6 {
+		storetest.Publish(t, s, ten.ID, storetest.Base().Add(time.Duration(i)*time.Millisecond), busy)
+	}
+	for range 3 {
+		cs, err := s.ClaimDeliveries(t.Context(), aviso.ClaimParams{Now: storetest.Base().Add(time.Second), Limit: 10,
+			Owner: "node", LeaseUntil: storetest.Base().Add(time.Minute), ExcludeEndpoints: []string{busy.ID}})
+		if err != nil || len(cs) != 0 {
+			t.Fatalf("claim leaving the only endpoint out: %d, %v; want none", len(cs), err)
+		}
+	}
+	if n := unfinished(t, path); n != 6 {
+		t.Fatalf("unwritten after the claims: %d, want all 6 (no row written)", n)
+	}
+	// Its deliveries stay claimable, in order, once it is no longer left out.
+	var got int
+	for range 4 {
+		got += len(storetest.Claim(t, s, "node", storetest.Base().Add(time.Second), 10))
+	}
+	if got != 6 {
+		t.Fatalf("claimed %d of the endpoint's deliveries, want 6", got)
+	}
+}
+
 // Disabling an endpoint writes its unwritten deliveries, in the window or only in the log, as
 // failed rows in its own transaction, as of the disabling: re-enabling does not bring them back,
 // a crash keeps them failed, and nothing claims them.
