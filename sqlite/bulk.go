@@ -89,7 +89,7 @@ func (b bulkStatement) sql(rows int) string {
 // hotStatements lists every statement prepare prepares.
 func hotStatements() []string {
 	var out []string
-	for _, b := range []bulkStatement{insertAttempts, updateCompleted, updateEndpointFailures, insertEventRows, insertDeliveryRows, insertAttempted} {
+	for _, b := range []bulkStatement{insertAttempts, updateCompleted, updateEndpointFailures, insertEventRows, insertDeliveryRows, insertAttempted, insertIdle} {
 		for size := maxBulkRows; size >= 1; size /= 2 {
 			out = append(out, b.sql(size))
 		}

@@ -635,7 +635,7 @@ func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []strin
 }
 
 // nextDueLook is how many of the log's deliveries beyond the window NextDueAt reads.
-const nextDueLook = 1_000
+const nextDueLook = 100
 
 // NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint: a
 // row, a window entry, or an unwritten delivery beyond the window. Beyond the window it reads

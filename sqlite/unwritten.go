@@ -406,6 +406,20 @@ func writeUnwritten(ctx context.Context, tx *sql.Tx, failedAt *time.Time, cond s
 	return res.RowsAffected()
 }
 
+// insertIdle writes window entries as the pending rows they stand for, but those whose event or
+// endpoint is gone or that have a row already (a retry or a disabling wrote it).
+var insertIdle = bulkStatement{
+	head: `WITH v (id, tenant_id, event_seq, event_id, endpoint_id, event_type, next_at, created_at, updated_at) AS (VALUES `,
+	row:  `(?,?,?,?,?,?,?,?,?)`,
+	tail: `) INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id, event_type, status, attempt_count,
+			round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at)
+		SELECT v.id, v.tenant_id, v.event_seq, v.event_id, v.endpoint_id, v.event_type, 'pending', 0, 0, v.next_at, 0, '',
+			v.created_at, v.updated_at FROM v
+		WHERE EXISTS (SELECT 1 FROM events e WHERE e.seq = v.event_seq AND e.id = v.event_id)
+			AND EXISTS (SELECT 1 FROM endpoints p WHERE p.id = v.endpoint_id AND p.tenant_id = v.tenant_id)
+		ON CONFLICT (id) DO NOTHING`,
+}
+
 // writeIdle writes the window's entries that no claim holds as pending rows, and forgets them:
 // what a claim does when the window is full and gives it less than it asked for (deliveries of
 // endpoints it left out, or not due yet, hold the room the log's next deliveries need). The
@@ -415,17 +429,18 @@ func (s *Store) writeIdle(ctx context.Context, now int64) error {
 	if len(es) == 0 {
 		return nil
 	}
-	seqs, ids := make([]string, len(es)), make([]string, len(es))
-	for i, e := range es {
-		seqs[i], ids[i] = strconv.FormatInt(e.seq, 10), e.id
-	}
 	err := s.write(ctx, "write idle unwritten deliveries", func(ctx context.Context, tx *sql.Tx) error {
-		_, err := writeUnwritten(ctx, tx, nil, `u.event_seq IN (SELECT value FROM json_each(?1))
-			AND u.id IN (SELECT value FROM json_each(?2))`, idList(seqs), idList(ids))
-		return err
+		return s.exec(ctx, tx, insertIdle, len(es), func(dst []any, i int) []any {
+			e := es[i]
+			return append(dst, e.id, e.tenantID, e.seq, e.eventID, e.endpointID, e.eventType, e.next, e.created, e.updated)
+		})
 	})
 	if err != nil {
 		return err
+	}
+	ids := make([]string, len(es))
+	for i, e := range es {
+		ids[i] = e.id
 	}
 	s.window.forgetIDs(ids)
 	return nil
