@@ -258,7 +258,7 @@ type SetEndpointDisabledParams struct {
 	TenantID string
 	ID       string
 	Disabled bool
-	Reason   string // DisabledByUser or DisabledConsecutiveFailed; ignored when enabling
+	Reason   string // DisabledByUser, DisabledConsecutiveFailed or DisabledGone; ignored when enabling
 	Now      time.Time
 }
 

@@ -73,6 +73,27 @@ func TestEndpointOverview(t *testing.T) {
 	})
 }
 
+// An endpoint disabled because its receiver answered 410 Gone (the engine's disabling, see
+// dispatch's tests) says so in its banner, in both languages.
+func TestGoneBanner(t *testing.T) {
+	e := newEnv(t)
+	ep := e.createEndpoint(t, "acme", "http://127.0.0.1:1/hook")
+	if _, err := e.store.SetEndpointDisabled(context.Background(), aviso.SetEndpointDisabledParams{TenantID: "acme",
+		ID: ep.ID, Disabled: true, Reason: aviso.DisabledGone, Now: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	u := e.user(t)
+	u.login(rootKey)
+	base := "/ui/t/acme/endpoints/" + ep.ID
+	r := u.get(base)
+	wantContains(t, r, "Disabled: the receiver answered 410 Gone", "no longer exists")
+	if strings.Contains(r.body, "Disabled by hand") {
+		t.Error("a 410 Gone is shown as a disabling by hand")
+	}
+	u.get("/ui/lang/es?next=" + base)
+	wantContains(t, u.get(base), "Desactivado: el receptor respondió 410 Gone")
+}
+
 func TestDeliveryLog(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
