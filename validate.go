@@ -548,13 +548,25 @@ func nulField(field string, b []byte) string {
 	}
 }
 
-// RedactURL returns raw as it may be logged: without userinfo, query string and fragment, where
-// secrets ride (?token=…). What cannot be parsed is logged as "(unparseable URL)".
+// RedactURL returns raw as it may be logged or put in an error: scheme://host/path, without
+// userinfo, query string and fragment, where secrets ride (?token=…). A URL that does not parse
+// is cut by its text: everything from "://" to the last '@' goes (a password may hold the
+// characters that stop the parse, so no '@' is trusted to end the host), then everything from
+// the first '?' or '#'. That may show a wrong host, never a password.
 func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
+	if u, err := url.Parse(raw); err == nil {
+		u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+		return u.String()
 	}
-	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
-	return u.String()
+	scheme, rest := "", raw
+	if i := strings.Index(raw, "://"); i >= 0 {
+		scheme, rest = raw[:i+3], raw[i+3:]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return scheme + rest
 }

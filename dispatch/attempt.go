@@ -142,7 +142,11 @@ func (d *Dispatcher) do(ctx context.Context, ep *aviso.Endpoint, req *webhook.Re
 	for stale := ""; ; {
 		hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(req.Body))
 		if err != nil {
-			a.Error = fmt.Sprintf("invalid URL: %v", err)
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // url.Error's text holds the whole URL, credentials and query included
+			}
+			a.Error = fmt.Sprintf("invalid URL %q: %v", aviso.RedactURL(ep.URL), err)
 			return a, 0
 		}
 		hr.Header = header
@@ -185,7 +189,7 @@ func (d *Dispatcher) do(ctx context.Context, ep *aviso.Endpoint, req *webhook.Re
 	case code >= 300 && code < 400:
 		a.Error = fmt.Sprintf("redirect %d not followed", code)
 		if loc := resp.Header.Get("Location"); loc != "" {
-			a.Error += " (Location: " + loc + ")"
+			a.Error += " (Location: " + aviso.RedactURL(loc) + ")"
 		}
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
 		retryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), now)

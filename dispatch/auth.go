@@ -180,10 +180,10 @@ func (d *Dispatcher) token(ctx context.Context, a *aviso.Auth, stale string, tim
 	}
 	tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, d.client))
 	if err != nil {
-		return "", fmt.Errorf("OAuth2 token request to %s failed: %s", a.TokenURL, describeTokenError(ctx, err, timeout))
+		return "", fmt.Errorf("OAuth2 token request to %s failed: %s", aviso.RedactURL(a.TokenURL), describeTokenError(ctx, err, timeout))
 	}
 	if tok.AccessToken == "" {
-		return "", fmt.Errorf("OAuth2 token request to %s returned no access_token", a.TokenURL)
+		return "", fmt.Errorf("OAuth2 token request to %s returned no access_token", aviso.RedactURL(a.TokenURL))
 	}
 	slot.token = tok.AccessToken
 	slot.refreshAt = now.Add(24 * time.Hour) // no expires_in: reuse until a receiver refuses it
@@ -191,7 +191,7 @@ func (d *Dispatcher) token(ctx context.Context, a *aviso.Auth, stale string, tim
 		life := tok.Expiry.Sub(now)
 		slot.refreshAt = tok.Expiry.Add(-min(tokenMargin, life/2))
 	}
-	d.log.DebugContext(ctx, "oauth2 token fetched", "token_url", a.TokenURL, "client_id", a.ClientID,
+	d.log.DebugContext(ctx, "oauth2 token fetched", "token_url", aviso.RedactURL(a.TokenURL), "client_id", a.ClientID,
 		"refresh_at", slot.refreshAt)
 	return slot.token, nil
 }
