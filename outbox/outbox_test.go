@@ -401,6 +401,10 @@ func TestSourceURLs(t *testing.T) {
 		{"mysql://root:secret@db", "", "names no database"},
 		{"mysql://root:secret@db/x?timeout=banana", "", "options"},
 		{"not a url", "", "not a postgres"},
+		// A password in the query (libpq's password=) is no more shown than one in the userinfo.
+		{"redis://localhost/0?password=secret", "", "scheme"},
+		{"postgres://db.example?sslmode=require&password=secret", "", "names no database"},
+		{"postgres://u:secret@db example/x?password=secret", "", "not a postgres"},
 	}
 	for _, tt := range tests {
 		r, err := outbox.New(outbox.Config{Sources: []string{tt.url}, Service: svc})

@@ -79,7 +79,7 @@ type source struct {
 func newSource(raw string, r *Relay) (*source, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("outbox: source %q is not a postgres:// or mysql:// URL", redact(raw))
+		return nil, fmt.Errorf("outbox: source %q is not a postgres:// or mysql:// URL", aviso.RedactURL(raw))
 	}
 	q := u.Query()
 	name := q.Get("aviso_source")
@@ -115,10 +115,10 @@ func newSource(raw string, r *Relay) (*source, error) {
 			name = "mysql://" + cfg.Addr + "/" + cfg.DBName
 		}
 	default:
-		return nil, fmt.Errorf("outbox: source %q: the scheme must be postgres:// or mysql://", redact(raw))
+		return nil, fmt.Errorf("outbox: source %q: the scheme must be postgres:// or mysql://", aviso.RedactURL(raw))
 	}
 	if strings.Trim(u.Path, "/") == "" {
-		return nil, fmt.Errorf("outbox: source %q names no database (postgres://host/dbname, mysql://host/dbname)", redact(raw))
+		return nil, fmt.Errorf("outbox: source %q names no database (postgres://host/dbname, mysql://host/dbname)", aviso.RedactURL(raw))
 	}
 	s.name = name
 	sum := sha256.Sum256([]byte(name))
@@ -163,15 +163,6 @@ func mysqlConfig(u *url.URL) (*mysql.Config, error) {
 	}
 	cfg.Params["time_zone"] = "'+00:00'"
 	return cfg, nil
-}
-
-// redact hides a URL's password.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
 }
 
 // signal wakes the loop without blocking.
