@@ -76,7 +76,10 @@ type Endpoint struct {
 	DisableAfter *DisablePolicy `json:"disable_after,omitempty"`
 	// Filter is an expression over the event (internal/filter) that must hold for the endpoint
 	// to get it, beside its event types; "" matches every event.
-	Filter        string            `json:"filter,omitempty"`
+	Filter string `json:"filter,omitempty"`
+	// Ordering is OrderingExternalReference for an endpoint that gets the events of one
+	// external reference strictly in publish order; "" (OrderingNone) for none.
+	Ordering      string            `json:"ordering,omitempty"`
 	Metadata      map[string]string `json:"metadata"`
 	Secrets       []Secret          `json:"-"`                     // newest first; read through the secret route
 	Token         string            `json:"-"`                     // TF-WebhookToken value (tusfacturas format)
@@ -87,6 +90,16 @@ type Endpoint struct {
 	CreatedAt     time.Time         `json:"created_at"`
 	UpdatedAt     time.Time         `json:"updated_at"`
 }
+
+// Orderings of an endpoint's deliveries.
+const (
+	// OrderingNone: deliveries go as they come due, concurrently.
+	OrderingNone = ""
+	// OrderingExternalReference: the deliveries of events with the same external reference go
+	// one at a time, in publish order (see Store.ClaimDeliveries); events without one, and other
+	// references, are not held.
+	OrderingExternalReference = "external_reference"
+)
 
 // Signing schemes of an endpoint: which kind of key CreateEndpoint and a rotation make. Every
 // live key signs whatever the scheme (a whsec_ secret a "v1," signature, a whsk_ key a "v1a,"
@@ -185,6 +198,7 @@ func (e Endpoint) MarshalJSON() ([]byte, error) {
 		FailingSince        *time.Time        `json:"failing_since,omitempty"`
 		DisableAfter        *DisablePolicy    `json:"disable_after,omitempty"`
 		Filter              string            `json:"filter,omitempty"`
+		Ordering            string            `json:"ordering,omitempty"`
 		Metadata            map[string]string `json:"metadata"`
 		Signing             string            `json:"signing"`
 		Auth                *Auth             `json:"auth,omitempty"`
@@ -192,7 +206,7 @@ func (e Endpoint) MarshalJSON() ([]byte, error) {
 		CreatedAt           time.Time         `json:"created_at"`
 		UpdatedAt           time.Time         `json:"updated_at"`
 	}{e.ID, e.TenantID, e.URL, e.Description, e.EventTypes, e.Format, headers, e.TimeoutSeconds, e.RetrySchedule,
-		e.Disabled, e.DisabledReason, e.ConsecutiveFailures, e.FailingSince, e.DisableAfter, e.Filter, e.Metadata,
+		e.Disabled, e.DisabledReason, e.ConsecutiveFailures, e.FailingSince, e.DisableAfter, e.Filter, e.Ordering, e.Metadata,
 		e.Signing, e.Auth.Redact(), e.VerifiedAt, e.CreatedAt, e.UpdatedAt})
 }
 

@@ -115,6 +115,21 @@ type Store interface {
 	// valid no other claim returns it. Safe to call from several processes at once where the
 	// store is shared (PostgreSQL); an SQLite store belongs to one process and keeps its leases
 	// in memory.
+	//
+	// Ordering: on an endpoint whose Ordering is OrderingExternalReference, a delivery whose event
+	// has an external reference is not claimed while an earlier delivery (by its event's
+	// publication) of the same endpoint and reference is pending: due, waiting for a retry, or
+	// leased. So one claim never returns two deliveries of one reference, a later one waits while
+	// an earlier one is retried, and it may go once the earlier one has succeeded or failed for
+	// good (its schedule ran out, or the endpoint was disabled). Other references and events
+	// without one are not held. The rule reads the deliveries as they are now: a delivery queued
+	// again by hand (RetryDelivery, ReplayDeliveries) or created late (CreateMissedDeliveries)
+	// holds the later ones of its reference still pending (not one already in flight, nor one
+	// already delivered); a delivery deleted (with its event or endpoint) holds nothing. Turning
+	// ordering on applies the rule to the endpoint's deliveries already stored. While a later
+	// delivery waits behind an earlier one being retried, a store may move its NextAttemptAt to
+	// the earlier one's (it cannot go before); once the earlier one has finished, the later one
+	// is due at once.
 	ClaimDeliveries(ctx context.Context, p ClaimParams) ([]*Claim, error)
 	// CompleteDeliveries records attempts in one transaction: for each, insert the attempt,
 	// update the delivery (status, counts, NextAttemptAt, last response), release its lease,
@@ -127,7 +142,9 @@ type Store interface {
 	// leave its delivery pending (a retry) while the endpoint is disabled (an attempt that was
 	// in flight when it was disabled, or one after the attempt that disabled it) fails the
 	// delivery as disabling does, LastError "endpoint disabled"; a success is recorded as one. A
-	// completion whose delivery or endpoint has been deleted is skipped.
+	// completion whose delivery or endpoint has been deleted is skipped. A completion of a
+	// delivery of an ordered endpoint wakes the dispatchers: the next one of its reference (see
+	// ClaimDeliveries) may be claimable now.
 	CompleteDeliveries(ctx context.Context, cs []Completion) (disabled []string, err error)
 	// ReleaseDeliveries gives up Owner's leases on the given deliveries so they can be claimed
 	// at once (graceful shutdown of work not yet started).

@@ -129,6 +129,11 @@ func (e *Endpoint) Validate() error {
 	if len(e.RetrySchedule) > MaxRetries {
 		return Invalid("retry_schedule", "may hold at most %d retries", MaxRetries)
 	}
+	switch e.Ordering {
+	case OrderingNone, OrderingExternalReference:
+	default:
+		return Invalid("ordering", "must be \"\" (unordered) or \"external_reference\"")
+	}
 	if p := e.DisableAfter; p != nil {
 		if p.Failures < 0 || p.Failures > MaxDisableFailures {
 			return Invalid("disable_after.failures", "must be from 0 (never disable) to %d", MaxDisableFailures)

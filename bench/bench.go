@@ -44,12 +44,14 @@ const (
 	ScenarioBacklog  = "backlog"
 	ScenarioOutbox   = "outbox"
 	ScenarioFeed     = "feed"
+	ScenarioOrdering = "ordering"
 )
 
 // Scenarios lists every scenario of a default run in the order Run runs them. The ceiling is
 // always measured. The outbox scenario (ScenarioOutbox), which needs a source database, runs
 // when Config.Scenarios names it or Config.OutboxURL is set.
-var Scenarios = []string{ScenarioEndToEnd, ScenarioPublish, ScenarioLatency, ScenarioFanout, ScenarioIsolate, ScenarioBacklog, ScenarioFeed}
+var Scenarios = []string{ScenarioEndToEnd, ScenarioPublish, ScenarioLatency, ScenarioFanout, ScenarioIsolate, ScenarioOrdering,
+	ScenarioBacklog, ScenarioFeed}
 
 // Config configures a run. Zero fields take the documented defaults.
 type Config struct {
@@ -131,6 +133,11 @@ type Sizes struct {
 	FeedPollRounds int `json:"feed_poll_rounds"`
 	FeedPollers    int `json:"feed_pollers"`
 	FeedStreams    int `json:"feed_streams"`
+	// The ordering scenario (ordering.go): events to an unordered then an ordered endpoint, their
+	// external references spread over OrderingReferences; rounds of the pair. 0 events: skipped.
+	OrderingEvents     int `json:"ordering_events"`
+	OrderingReferences int `json:"ordering_references"`
+	OrderingRounds     int `json:"ordering_rounds"`
 }
 
 // FullSizes are the sizes of issue 6.
@@ -141,6 +148,7 @@ var FullSizes = Sizes{
 	Timeout: 3 * time.Minute, BacklogTimeout: 10 * time.Minute,
 	OutboxRows: 100_000, OutboxLatencyRows: 5_000, OutboxRate: 500,
 	FeedEvents: 200_000, FeedPollRounds: 500, FeedPollers: 8, FeedStreams: 1000,
+	OrderingEvents: 50_000, OrderingReferences: 1000, OrderingRounds: 3,
 }
 
 // QuickSizes make a run of under a minute: the same scenarios with small counts and bounds
@@ -153,6 +161,7 @@ var QuickSizes = Sizes{
 	Timeout: 7 * time.Second, BacklogTimeout: 12 * time.Second,
 	OutboxRows: 10_000, OutboxLatencyRows: 500, OutboxRate: 500,
 	FeedEvents: 20_000, FeedPollRounds: 100, FeedPollers: 8, FeedStreams: 1000,
+	OrderingEvents: 3_000, OrderingReferences: 1000, OrderingRounds: 1,
 }
 
 // Report is the outcome of a run, as written to JSON.

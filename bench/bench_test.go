@@ -58,7 +58,9 @@ func testSizes() *Sizes {
 	s.IsolationRounds = 2 // more than one, so that the medians are taken
 	s.Timeout, s.BacklogTimeout = 40*time.Second, 40*time.Second
 	s.FeedEvents, s.FeedPollRounds, s.FeedPollers, s.FeedStreams = 2000, 20, 4, 300
+	s.OrderingEvents, s.OrderingReferences = 1000, 100
 	if raceEnabled {
+		s.OrderingEvents = 300
 		s.FeedEvents, s.FeedPollRounds, s.FeedStreams = 500, 10, 100
 		s.CeilingRequests, s.EndToEnd, s.PublishRequests, s.BatchEvents = 500, 500, 200, 500
 		s.LatencyEvents, s.LatencyRate, s.FanoutEndpoints, s.Isolation, s.Backlog = 200, 500, 20, 200, 1000

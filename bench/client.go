@@ -93,7 +93,15 @@ func (c *apiClient) deleteTenant(ctx context.Context, id string) error {
 
 // createEndpoint subscribes url to benchEventType without the handshake and returns its ID.
 func (c *apiClient) createEndpoint(ctx context.Context, tenant, url string, timeoutSeconds int) (string, error) {
+	return c.createEndpointWith(ctx, tenant, url, timeoutSeconds, nil)
+}
+
+// createEndpointWith is createEndpoint with more fields of the endpoint (extra).
+func (c *apiClient) createEndpointWith(ctx context.Context, tenant, url string, timeoutSeconds int, extra map[string]any) (string, error) {
 	in := map[string]any{"url": url, "event_types": []string{benchEventType}, "verify": false}
+	for k, v := range extra {
+		in[k] = v
+	}
 	if timeoutSeconds > 0 {
 		in["timeout_seconds"] = timeoutSeconds
 	}
@@ -113,28 +121,38 @@ func (c *apiClient) deleteEndpoint(ctx context.Context, tenant, id string) error
 	return c.do(ctx, http.MethodDelete, "/v1/tenants/"+tenant+"/endpoints/"+id, nil, nil)
 }
 
-// eventJSON appends one publish request's JSON for an event with the given ID.
-func eventJSON(b []byte, id string) []byte {
+// eventJSON appends one publish request's JSON for an event with the given ID and external
+// reference ("" for none).
+func eventJSON(b []byte, id, ref string) []byte {
 	b = append(b, `{"id":`...)
 	b = strconv.AppendQuote(b, id)
+	if ref != "" {
+		b = append(b, `,"external_reference":`...)
+		b = strconv.AppendQuote(b, ref)
+	}
 	b = append(b, `,"type":"`+benchEventType+`","data":`+samplePayload+`}`...)
 	return b
 }
 
 // publish publishes one event with the given ID.
 func (c *apiClient) publish(ctx context.Context, tenant, id string) error {
-	return c.do(ctx, http.MethodPost, "/v1/tenants/"+tenant+"/events", eventJSON(nil, id), nil)
+	return c.do(ctx, http.MethodPost, "/v1/tenants/"+tenant+"/events", eventJSON(nil, id, ""), nil)
 }
 
-// publishBatch publishes the events with the given IDs in one request.
-func (c *apiClient) publishBatch(ctx context.Context, tenant string, ids []string) error {
+// publishBatch publishes the events with the given IDs in one request, with the external
+// references refs (nil: none).
+func (c *apiClient) publishBatch(ctx context.Context, tenant string, ids, refs []string) error {
 	b := make([]byte, 0, 64+len(ids)*(len(samplePayload)+80))
 	b = append(b, `{"events":[`...)
 	for i, id := range ids {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = eventJSON(b, id)
+		ref := ""
+		if refs != nil {
+			ref = refs[i]
+		}
+		b = eventJSON(b, id, ref)
 	}
 	b = append(b, "]}"...)
 	return c.do(ctx, http.MethodPost, "/v1/tenants/"+tenant+"/events/batch", b, nil)

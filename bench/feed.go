@@ -136,7 +136,7 @@ func (r *runner) feedStream(ctx context.Context, n *node) ([]Result, error) {
 	stop := r.tick(ctx, n, func() string { return fmt.Sprintf("feed: %d/%d events read from the stream", got.Load(), total) })
 	var published atomic.Int64
 	start := time.Now()
-	pubErr := publishBatches(ctx, []*node{n}, tenant, "sse", total, r.sizes.BatchSize, 4, &published)
+	pubErr := publishBatches(ctx, []*node{n}, tenant, "sse", total, r.sizes.BatchSize, 4, 0, &published)
 	pubElapsed := time.Since(start)
 	if pubErr == nil {
 		select {

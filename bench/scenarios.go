@@ -49,6 +49,7 @@ func (r *runner) runStore(ctx context.Context, store string) []Result {
 	for _, s := range []scenario{
 		{ScenarioPublish, onOne(r.publish)}, {ScenarioLatency, onOne(r.latency)},
 		{ScenarioFanout, onOne(r.fanout)}, {ScenarioIsolate, onOne(r.isolation)},
+		{ScenarioOrdering, onOne(r.ordering)},
 	} {
 		if r.wants(s.name) {
 			shared.scenarios = append(shared.scenarios, s)
@@ -183,8 +184,9 @@ func (r *runner) tick(ctx context.Context, n *node, status func() string) (stop 
 
 // publishBatches publishes events prefix-0 … prefix-(count-1) in batches of size from clients
 // concurrent publishers, counting published events in done, each batch to the next of nodes in
-// turn. It returns the first error.
-func publishBatches(ctx context.Context, nodes []*node, tenant, prefix string, count, size, clients int, done *atomic.Int64) error {
+// turn; with refs > 0, event i carries the external reference doc-(i mod refs). It returns the
+// first error.
+func publishBatches(ctx context.Context, nodes []*node, tenant, prefix string, count, size, clients, refs int, done *atomic.Int64) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var once sync.Once
@@ -194,6 +196,7 @@ func publishBatches(ctx context.Context, nodes []*node, tenant, prefix string, c
 	for range clients {
 		wg.Go(func() {
 			ids := make([]string, 0, size)
+			var docs []string
 			for ctx.Err() == nil {
 				from := int(next.Add(int64(size))) - size
 				if from >= count {
@@ -203,8 +206,14 @@ func publishBatches(ctx context.Context, nodes []*node, tenant, prefix string, c
 				for i := from; i < min(from+size, count); i++ {
 					ids = append(ids, prefix+"-"+strconv.Itoa(i))
 				}
+				if refs > 0 {
+					docs = docs[:0]
+					for i := from; i < min(from+size, count); i++ {
+						docs = append(docs, "doc-"+strconv.Itoa(i%refs))
+					}
+				}
 				n := nodes[(from/size)%len(nodes)]
-				if err := n.api.publishBatch(ctx, tenant, ids); err != nil {
+				if err := n.api.publishBatch(ctx, tenant, ids, docs); err != nil {
 					once.Do(func() { first = err; cancel() })
 					return
 				}
@@ -223,12 +232,17 @@ func publishBatches(ctx context.Context, nodes []*node, tenant, prefix string, c
 // receiver to have total requests, and returns when the total-th arrived. Publishing failures
 // end the wait.
 func (r *runner) deliverAll(ctx context.Context, nodes []*node, rcv *receiver, tenant, prefix string, count int, total int64) (time.Time, error) {
+	return r.deliverAllRefs(ctx, nodes, rcv, tenant, prefix, count, 0, total)
+}
+
+// deliverAllRefs is deliverAll with the events' external references spread over refs (0: none).
+func (r *runner) deliverAllRefs(ctx context.Context, nodes []*node, rcv *receiver, tenant, prefix string, count, refs int, total int64) (time.Time, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var published atomic.Int64
 	pubErr := make(chan error, 1)
 	go func() {
-		err := publishBatches(ctx, nodes, tenant, prefix, count, r.sizes.BatchSize, 2, &published)
+		err := publishBatches(ctx, nodes, tenant, prefix, count, r.sizes.BatchSize, 2, refs, &published)
 		if err != nil {
 			cancel()
 		}
@@ -390,7 +404,7 @@ func (r *runner) publish(ctx context.Context, n *node) ([]Result, error) {
 	stop = r.tick(ctx, n, func() string { return fmt.Sprintf("publish: %d/%d events by batch", published.Load(), events) })
 	writer = writerWindow(n)
 	start = time.Now()
-	err = publishBatches(ctx, []*node{n}, tenant, "batch", events, r.sizes.BatchSize, 4, &published)
+	err = publishBatches(ctx, []*node{n}, tenant, "batch", events, r.sizes.BatchSize, 4, 0, &published)
 	batchElapsed := time.Since(start)
 	batchWriter := writer()
 	stop()
@@ -718,7 +732,7 @@ func (r *runner) backlog(ctx context.Context, store string) ([]Result, error) {
 	var published atomic.Int64
 	stop := r.tick(ctx, n, func() string { return fmt.Sprintf("backlog: %d/%d deliveries queued", published.Load(), total) })
 	start := time.Now()
-	err = publishBatches(ctx, []*node{n}, tenant, "backlog", total, 1000, 4, &published)
+	err = publishBatches(ctx, []*node{n}, tenant, "backlog", total, 1000, 4, 0, &published)
 	pubElapsed := time.Since(start)
 	stop()
 	if err != nil {

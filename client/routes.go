@@ -52,6 +52,9 @@ type (
 		Token          string            `json:"token,omitempty"`
 		Verify         *bool             `json:"verify,omitempty"`
 		Disabled       bool              `json:"disabled,omitempty"`
+		// Ordering "external_reference" delivers the events of one reference one at a time, in
+		// publish order; "" none.
+		Ordering string `json:"ordering,omitempty"`
 	}
 	// EndpointPatch changes an endpoint; nil fields are left as they are. Disabled true
 	// disables it, false enables it again.
@@ -67,6 +70,7 @@ type (
 		Token          *string            `json:"token,omitempty"`
 		Verify         *bool              `json:"verify,omitempty"`
 		Disabled       *bool              `json:"disabled,omitempty"`
+		Ordering       *string            `json:"ordering,omitempty"`
 	}
 	// PublishInput is one event to publish. With an ID a repeat is harmless (200, the stored
 	// event), so such publishes are retried.

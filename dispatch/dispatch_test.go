@@ -29,6 +29,7 @@ func TestEngine(t *testing.T) {
 		{"disables after consecutive failures", testAutoDisable},
 		{"a short outage does not disable", testOutageBurst},
 		{"410 Gone disables at once", testGone},
+		{"orders the events of one reference", testOrdering},
 		{"isolates a dead endpoint", testIsolation},
 		{"drops the queue of an endpoint deleted or disabled", testDropsQueueOfGoneEndpoint},
 		{"caps attempts per endpoint", testPerEndpointCap},

@@ -14,12 +14,12 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO endpoints (id, tenant_id, url, description, event_types, format,
 			headers, timeout_seconds, retry_schedule, disabled, disabled_reason, consecutive_failures,
 			metadata, secrets, token, verified_at, created_at, updated_at, auth, secret_headers, signing,
-			disable_after, failing_since, filter)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+			disable_after, failing_since, filter, ordering)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
 		e.ID, e.TenantID, e.URL, e.Description, nonNil(e.EventTypes), string(e.Format),
 		nonNilMap(e.Headers), e.TimeoutSeconds, nonNil(e.RetrySchedule), e.Disabled, e.DisabledReason,
 		e.ConsecutiveFailures, nonNilMap(e.Metadata), nonNil(e.Secrets), e.Token, e.VerifiedAt, e.CreatedAt, e.UpdatedAt,
-		e.Auth, nonNilMap(e.SecretHeaders), e.Signing, e.DisableAfter, e.FailingSince, e.Filter)
+		e.Auth, nonNilMap(e.SecretHeaders), e.Signing, e.DisableAfter, e.FailingSince, e.Filter, e.Ordering)
 	return dbError("create endpoint", "endpoint", err)
 }
 
@@ -27,14 +27,14 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 const endpointCols = `ep.id, ep.tenant_id, ep.url, ep.description, ep.event_types, ep.format, ep.headers,
 	ep.timeout_seconds, ep.retry_schedule, ep.disabled, ep.disabled_reason, ep.consecutive_failures,
 	ep.metadata, ep.secrets, ep.token, ep.verified_at, ep.created_at, ep.updated_at, ep.auth, ep.secret_headers,
-	ep.signing, ep.disable_after, ep.failing_since, ep.filter`
+	ep.signing, ep.disable_after, ep.failing_since, ep.filter, ep.ordering`
 
 // endpointDest returns the scan destinations of endpointCols into e.
 func endpointDest(e *aviso.Endpoint, format *string) []any {
 	return []any{&e.ID, &e.TenantID, &e.URL, &e.Description, &e.EventTypes, format, &e.Headers,
 		&e.TimeoutSeconds, &e.RetrySchedule, &e.Disabled, &e.DisabledReason, &e.ConsecutiveFailures,
 		&e.Metadata, &e.Secrets, &e.Token, &e.VerifiedAt, &e.CreatedAt, &e.UpdatedAt, &e.Auth, &e.SecretHeaders,
-		&e.Signing, &e.DisableAfter, &e.FailingSince, &e.Filter}
+		&e.Signing, &e.DisableAfter, &e.FailingSince, &e.Filter, &e.Ordering}
 }
 
 // fixEndpoint normalises a scanned endpoint: UTC times, non-nil maps and slices.
@@ -85,17 +85,34 @@ func (s *Store) ListEndpoints(ctx context.Context, p aviso.ListEndpointsParams) 
 	return page, dbError("list endpoints", "endpoint", err)
 }
 
-// UpdateEndpoint replaces the endpoint's settings and UpdatedAt. ENOTFOUND.
+// UpdateEndpoint replaces the endpoint's settings and UpdatedAt. Turning ordering on gives
+// every delivery of the endpoint its ordering key (the event's external reference) and event
+// seq, so that the deliveries already stored, pending or queued again later, are ordered too;
+// turning it off leaves the keys, which the claim reads only on an ordered endpoint. ENOTFOUND.
 func (s *Store) UpdateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE endpoints SET url = $3, description = $4, event_types = $5,
-			format = $6, headers = $7, timeout_seconds = $8, retry_schedule = $9, metadata = $10,
-			secrets = $11, token = $12, verified_at = $13, updated_at = $14, auth = $15, secret_headers = $16,
-			signing = $17, disable_after = $18, filter = $19
-		WHERE tenant_id = $1 AND id = $2`,
-		e.TenantID, e.ID, e.URL, e.Description, nonNil(e.EventTypes), string(e.Format), nonNilMap(e.Headers),
-		e.TimeoutSeconds, nonNil(e.RetrySchedule), nonNilMap(e.Metadata), nonNil(e.Secrets), e.Token, e.VerifiedAt, e.UpdatedAt,
-		e.Auth, nonNilMap(e.SecretHeaders), e.Signing, e.DisableAfter, e.Filter)
-	return dbError("update endpoint", "endpoint", affected(tag.RowsAffected(), err))
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var was string
+		if err := tx.QueryRow(ctx, `SELECT ordering FROM endpoints WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE`,
+			e.TenantID, e.ID).Scan(&was); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE endpoints SET url = $3, description = $4, event_types = $5,
+				format = $6, headers = $7, timeout_seconds = $8, retry_schedule = $9, metadata = $10,
+				secrets = $11, token = $12, verified_at = $13, updated_at = $14, auth = $15, secret_headers = $16,
+				signing = $17, disable_after = $18, filter = $19, ordering = $20
+			WHERE tenant_id = $1 AND id = $2`,
+			e.TenantID, e.ID, e.URL, e.Description, nonNil(e.EventTypes), string(e.Format), nonNilMap(e.Headers),
+			e.TimeoutSeconds, nonNil(e.RetrySchedule), nonNilMap(e.Metadata), nonNil(e.Secrets), e.Token, e.VerifiedAt, e.UpdatedAt,
+			e.Auth, nonNilMap(e.SecretHeaders), e.Signing, e.DisableAfter, e.Filter, e.Ordering)
+		if err != nil || e.Ordering == was || e.Ordering == aviso.OrderingNone {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE deliveries d SET ordering_key = ev.external_reference, event_seq = ev.seq
+			FROM events ev WHERE d.endpoint_id = $1 AND ev.tenant_id = d.tenant_id AND ev.id = d.event_id
+				AND ev.external_reference <> ''`, e.ID)
+		return err
+	})
+	return dbError("update endpoint", "endpoint", err)
 }
 
 // SetEndpointDisabled disables or re-enables an endpoint; disabling fails its pending

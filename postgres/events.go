@@ -24,11 +24,12 @@ const insertEventsSQL = `WITH ev AS (
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::text[], $6::timestamptz[],
 			$15::text[], $16::text[])
 		ON CONFLICT (tenant_id, id) DO NOTHING
-		RETURNING tenant_id, id
+		RETURNING tenant_id, id, seq, external_reference
 	), dl AS (
 		INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, event_type, status, next_attempt_at,
-			created_at, updated_at)
-		SELECT x.id, x.tenant_id, x.event_id, x.endpoint_id, x.event_type, 'pending', x.next_at, x.created_at, x.updated_at
+			created_at, updated_at, event_seq, ordering_key)
+		SELECT x.id, x.tenant_id, x.event_id, x.endpoint_id, x.event_type, 'pending', x.next_at, x.created_at, x.updated_at,
+			ev.seq, CASE WHEN ep.ordering <> '' THEN ev.external_reference ELSE '' END
 		FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[],
 			$13::timestamptz[], $14::timestamptz[])
 			AS x(id, tenant_id, event_id, endpoint_id, event_type, next_at, created_at, updated_at)
@@ -432,9 +433,9 @@ func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int
 func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams) (int, error) {
 	var n int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var one int
-		if err := tx.QueryRow(ctx, `SELECT 1 FROM endpoints WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE`, // one missed replay of an endpoint at a time
-			p.TenantID, p.EndpointID).Scan(&one); err != nil {
+		var ordering string
+		if err := tx.QueryRow(ctx, `SELECT ordering FROM endpoints WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE`, // one missed replay of an endpoint at a time
+			p.TenantID, p.EndpointID).Scan(&ordering); err != nil {
 			return err
 		}
 		var until *time.Time
@@ -464,10 +465,12 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 			return err
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, event_type, status,
-				next_attempt_at, created_at, updated_at)
-			SELECT x.id, $1, x.event_id, $2, x.event_type, 'pending', $3, $3, $3
-			FROM unnest($4::text[], $5::text[], $6::text[]) AS x(id, event_id, event_type)`,
-			p.TenantID, p.EndpointID, p.Now, ids, events, types)
+				next_attempt_at, created_at, updated_at, event_seq, ordering_key)
+			SELECT x.id, $1, x.event_id, $2, x.event_type, 'pending', $3, $3, $3, ev.seq,
+				CASE WHEN $7 <> '' THEN ev.external_reference ELSE '' END
+			FROM unnest($4::text[], $5::text[], $6::text[]) AS x(id, event_id, event_type)
+			JOIN events ev ON ev.tenant_id = $1 AND ev.id = x.event_id`,
+			p.TenantID, p.EndpointID, p.Now, ids, events, types, ordering)
 		n = int(tag.RowsAffected())
 		return err
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -22,11 +23,21 @@ const claimSQL = `WITH picked AS (
 		SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
 		WHERE d.status = 'pending' AND d.next_attempt_at <= $1
 			AND (d.lease_until IS NULL OR d.lease_until <= $1)
-			AND NOT e.disabled AND d.endpoint_id <> ALL($2::text[])
+			AND NOT e.disabled AND d.endpoint_id <> ALL($2::text[]) AND ` + notHeld + `
 		ORDER BY d.next_attempt_at, d.id
 		LIMIT $3
 		FOR UPDATE OF d SKIP LOCKED
 	` + claimLease
+
+// notHeld is the ordering rule of both claims (aviso.Store.ClaimDeliveries) for a delivery d of
+// an endpoint e: unordered, without a key, or with no earlier pending delivery of its endpoint
+// and key, one probe of deliveries_ordering_idx (which holds keyed pending deliveries only; the
+// subquery tests the key non-empty so that the planner may use it). Snapshot reads make it conservative across
+// nodes: a claim that cannot yet see an earlier delivery's completion leaves the next one, and
+// one that sees it pending, leased to another node or not, never takes a later one.
+const notHeld = `(e.ordering = '' OR d.ordering_key = '' OR NOT EXISTS (SELECT 1 FROM deliveries p
+		WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.ordering_key <> ''
+			AND p.status = 'pending' AND p.event_seq < d.event_seq))`
 
 // claimLease ends both claim statements: it leases the rows of picked to $4 until $5 and returns
 // them with their events and endpoints, in due order.
@@ -59,7 +70,7 @@ const claimOthersSQL = `WITH RECURSIVE pending_endpoints (id) AS (
 		CROSS JOIN LATERAL (
 			SELECT d.id, d.next_attempt_at FROM deliveries d
 			WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1
-				AND (d.lease_until IS NULL OR d.lease_until <= $1)
+				AND (d.lease_until IS NULL OR d.lease_until <= $1) AND ` + notHeld + `
 			ORDER BY d.next_attempt_at, d.id
 			LIMIT $3
 		) c
@@ -68,7 +79,7 @@ const claimOthersSQL = `WITH RECURSIVE pending_endpoints (id) AS (
 	), picked AS (
 		SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
 		WHERE d.id IN (SELECT id FROM candidates) AND d.status = 'pending' AND d.next_attempt_at <= $1
-			AND (d.lease_until IS NULL OR d.lease_until <= $1) AND NOT e.disabled
+			AND (d.lease_until IS NULL OR d.lease_until <= $1) AND NOT e.disabled AND ` + notHeld + `
 		FOR UPDATE OF d SKIP LOCKED
 	` + claimLease
 
@@ -172,10 +183,15 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) (
 		return cmp.Or(strings.Compare(a.Attempt.EndpointID, b.Attempt.EndpointID), strings.Compare(a.Attempt.DeliveryID, b.Attempt.DeliveryID))
 	})
 	var disabled []string
+	freed := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		disabled = nil
-		done, err := completeSet(ctx, tx, cs)
-		if err != nil || done {
+		disabled, freed = nil, false
+		done, ordered, err := completeSet(ctx, tx, cs)
+		if err != nil {
+			return err
+		}
+		if done {
+			freed, err = followOrdering(ctx, tx, ordered)
 			return err
 		}
 		b := &pgx.Batch{}
@@ -229,16 +245,26 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) (
 				}
 			}
 		}
-		if len(ids) == 0 {
-			return nil
+		if len(ids) > 0 {
+			_, err = tx.Exec(ctx, `UPDATE deliveries d SET `+failedByDisable+`
+				FROM endpoints e WHERE d.id = ANY($1::text[]) AND d.status = 'pending' AND e.id = d.endpoint_id AND e.disabled`,
+				ids, at)
+			if err != nil {
+				return err
+			}
 		}
-		_, err = tx.Exec(ctx, `UPDATE deliveries d SET `+failedByDisable+`
-			FROM endpoints e WHERE d.id = ANY($1::text[]) AND d.status = 'pending' AND e.id = d.endpoint_id AND e.disabled`,
-			ids, at)
+		all := make([]string, len(cs))
+		for i, c := range cs {
+			all[i] = c.Attempt.DeliveryID
+		}
+		freed, err = followOrdering(ctx, tx, all)
 		return err
 	})
 	if err != nil {
 		return nil, dbError("complete deliveries", "delivery", err)
+	}
+	if freed {
+		s.signal()
 	}
 	return disabled, nil
 }
@@ -330,7 +356,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, er
 const (
 	// completeLockEndpoints locks the batch's endpoints, in ID order as every completion does, and
 	// reads their failure counts.
-	completeLockEndpoints = `SELECT id, consecutive_failures, failing_since, disabled FROM endpoints
+	completeLockEndpoints = `SELECT id, consecutive_failures, failing_since, disabled, ordering <> '' FROM endpoints
 		WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`
 	completeSetDeliveries = `UPDATE deliveries d SET status = v.status, attempt_count = d.attempt_count + 1,
 			round_attempts = d.round_attempts + 1, next_attempt_at = v.next, last_response_status = v.code,
@@ -353,19 +379,21 @@ const (
 // endpoints: it replays the failure counts in Go, updates the deliveries from arrays, inserts the
 // attempts, and writes each changed count once. It reports false, having changed nothing, when
 // the batch needs the general path: an endpoint that is gone or would be disabled, a delivery
-// completed twice, or one that is gone or not of the attempt's endpoint.
-func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, error) {
+// completed twice, or one that is gone or not of the attempt's endpoint. Done, it returns the
+// deliveries of ordered endpoints among cs, for followOrdering.
+func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, []string, error) {
 	type state struct {
 		failures, was int
 		since         *time.Time // FailingSince as the batch leaves it
 		disabled      bool
+		ordered       bool
 	}
 	endpoints := map[string]*state{}
 	var ids []string
 	seen := make(map[string]bool, len(cs))
 	for _, c := range cs {
 		if seen[c.Attempt.DeliveryID] {
-			return false, nil
+			return false, nil, nil
 		}
 		seen[c.Attempt.DeliveryID] = true
 		if _, ok := endpoints[c.Attempt.EndpointID]; !ok {
@@ -375,26 +403,26 @@ func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, e
 	}
 	rows, err := tx.Query(ctx, completeLockEndpoints, ids)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	for rows.Next() {
 		var id string
 		var st state
-		if err := rows.Scan(&id, &st.failures, &st.since, &st.disabled); err != nil {
+		if err := rows.Scan(&id, &st.failures, &st.since, &st.disabled, &st.ordered); err != nil {
 			rows.Close()
-			return false, err
+			return false, nil, err
 		}
 		st.was = st.failures
 		endpoints[id] = &st
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	for _, c := range cs {
 		st := endpoints[c.Attempt.EndpointID]
 		if st == nil {
-			return false, nil
+			return false, nil, nil
 		}
 		if c.Status == aviso.StatusSucceeded {
 			st.failures, st.since = 0, nil
@@ -407,10 +435,10 @@ func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, e
 		}
 		if !st.disabled && (c.Disable != "" || c.DisableAfter > 0 && st.failures >= c.DisableAfter &&
 			c.Attempt.At.Sub(*st.since) >= c.DisableMinSpan) {
-			return false, nil
+			return false, nil, nil
 		}
 		if st.disabled && c.Status == aviso.StatusPending {
-			return false, nil // a retry on a disabled endpoint: see CompleteDeliveries
+			return false, nil, nil // a retry on a disabled endpoint: see CompleteDeliveries
 		}
 	}
 
@@ -431,7 +459,7 @@ func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, e
 		ats[i], codes[i], durations[i] = a.At, int32(a.ResponseStatus), a.DurationMS
 		h, err := json.Marshal(nonNilMap(a.RequestHeaders))
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
 		aIDs[i], urls[i], headers[i], bodies[i] = a.ID, a.URL, string(h), cleanText(a.ResponseBody)
 	}
@@ -449,15 +477,15 @@ func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, e
 	// In a savepoint: a delivery that is gone or not of its attempt's endpoint undoes the batch.
 	sp, err := tx.Begin(ctx)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	defer func() { _ = sp.Rollback(ctx) }()
 	tag, err := sp.Exec(ctx, completeSetDeliveries, dIDs, eIDs, statuses, nexts, codes, errs, ats)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if tag.RowsAffected() != int64(n) {
-		return false, sp.Rollback(ctx)
+		return false, nil, sp.Rollback(ctx)
 	}
 	b := &pgx.Batch{}
 	b.Queue(completeSetAttempts, aIDs, dIDs, ats, urls, headers, codes, bodies, durations, errs)
@@ -465,7 +493,52 @@ func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, e
 		b.Queue(completeSetEndpoints, changedIDs, changedCounts, changedSince)
 	}
 	if err := sp.SendBatch(ctx, b).Close(); err != nil {
-		return false, err
+		return false, nil, err
 	}
-	return true, sp.Commit(ctx)
+	var ordered []string
+	for _, c := range cs {
+		if endpoints[c.Attempt.EndpointID].ordered {
+			ordered = append(ordered, c.Attempt.DeliveryID)
+		}
+	}
+	return true, ordered, sp.Commit(ctx)
+}
+
+// The statements of followOrdering, on the deliveries $1 just completed (h).
+const (
+	// orderingPush: a retry of a keyed delivery of an ordered endpoint moves the later pending
+	// deliveries of its key to its next attempt, where they are due before it, since none can go
+	// before it: a claim then does not walk past them while it waits.
+	orderingPush = `UPDATE deliveries n SET next_attempt_at = h.next_attempt_at
+		FROM deliveries h JOIN endpoints e ON e.id = h.endpoint_id AND e.ordering <> ''
+		WHERE h.id = ANY($1::text[]) AND h.status = 'pending' AND h.ordering_key <> ''
+			AND n.endpoint_id = h.endpoint_id AND n.ordering_key = h.ordering_key AND n.ordering_key <> ''
+			AND n.status = 'pending' AND n.event_seq > h.event_seq AND n.next_attempt_at < h.next_attempt_at`
+	// orderingPull: a keyed delivery finished (succeeded or failed) brings the next pending one of
+	// its key back to the time of the finishing attempt, if it was pushed: due later although
+	// not attempted in this round.
+	orderingPull = `UPDATE deliveries n SET next_attempt_at = h.updated_at
+		FROM deliveries h
+		WHERE h.id = ANY($1::text[]) AND h.status <> 'pending' AND h.ordering_key <> ''
+			AND n.id = (SELECT x.id FROM deliveries x WHERE x.endpoint_id = h.endpoint_id
+				AND x.ordering_key = h.ordering_key AND x.ordering_key <> '' AND x.status = 'pending'
+				AND x.event_seq > h.event_seq ORDER BY x.event_seq LIMIT 1)
+			AND n.round_attempts = 0 AND n.next_attempt_at > h.updated_at`
+)
+
+// followOrdering keeps the due times of the deliveries that ids (just completed) hold behind them
+// (orderingPush, orderingPull), and reports whether the dispatchers must be woken: when ids holds
+// any, the next delivery of a reference may be claimable now. The due times help the claim,
+// which then does not walk past deliveries that cannot go; the rule itself is notHeld's.
+func followOrdering(ctx context.Context, tx pgx.Tx, ids []string) (bool, error) {
+	if len(ids) == 0 {
+		return false, nil
+	}
+	b := &pgx.Batch{}
+	b.Queue(orderingPush, ids)
+	b.Queue(orderingPull, ids)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return false, fmt.Errorf("ordering: %w", err)
+	}
+	return true, nil
 }

@@ -37,6 +37,9 @@ type EndpointInput struct {
 	// Filter is an expression the event must satisfy (internal/filter); "" lets every event of
 	// its types through.
 	Filter string `json:"filter"`
+	// Ordering is "external_reference" to deliver the events of one external reference one at a
+	// time, in publish order; "" (the default) for none.
+	Ordering string `json:"ordering"`
 }
 
 // EndpointPatch changes an endpoint; nil fields are left as they are. Changing the URL runs the
@@ -63,6 +66,8 @@ type EndpointPatch struct {
 	DisableAfter json.RawMessage `json:"disable_after"`
 	// Filter replaces the payload filter; "" removes it.
 	Filter *string `json:"filter"`
+	// Ordering sets the ordering: "external_reference" or "" (none).
+	Ordering *string `json:"ordering"`
 }
 
 // SecretInfo is what a receiver needs to check deliveries: the newest verification key, every
@@ -96,7 +101,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 		Description: in.Description, EventTypes: in.EventTypes, Format: in.Format, Headers: in.Headers,
 		TimeoutSeconds: in.TimeoutSeconds, RetrySchedule: in.RetrySchedule, Metadata: in.Metadata,
 		Token: in.Token, Signing: in.Signing, Auth: in.Auth, SecretHeaders: in.SecretHeaders,
-		DisableAfter: in.DisableAfter, Filter: in.Filter, CreatedAt: now, UpdatedAt: now,
+		DisableAfter: in.DisableAfter, Filter: in.Filter, Ordering: in.Ordering, CreatedAt: now, UpdatedAt: now,
 	}
 	if ep.Signing == "" {
 		ep.Signing = aviso.SigningHMAC
@@ -313,6 +318,7 @@ func (s *Service) UpdateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 	set(&ep.Metadata, in.Metadata)
 	set(&ep.Token, in.Token)
 	set(&ep.Filter, in.Filter)
+	set(&ep.Ordering, in.Ordering)
 	if len(in.DisableAfter) > 0 {
 		ep.DisableAfter = nil
 		if string(in.DisableAfter) != "null" {

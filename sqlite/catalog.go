@@ -225,7 +225,7 @@ func (s *Store) DeleteEventType(ctx context.Context, name string) error {
 
 const endpointCols = `id, tenant_id, url, description, event_types, format, headers, timeout_seconds, retry_schedule,
 	disabled, disabled_reason, consecutive_failures, metadata, secrets, token, verified_at, created_at, updated_at,
-	auth, secret_headers, signing, disable_after, failing_since, filter`
+	auth, secret_headers, signing, disable_after, failing_since, filter, ordering`
 
 // ruleText is the disable_after column: the rule as JSON, ” for the server's.
 func ruleText(r *aviso.DisablePolicy) string {
@@ -276,7 +276,7 @@ func scanEndpoint(sc scanner) (*aviso.Endpoint, error) {
 	var created, updated int64
 	if err := sc.Scan(&e.ID, &e.TenantID, &e.URL, &e.Description, &types, &format, &headers, &e.TimeoutSeconds,
 		&schedule, &e.Disabled, &e.DisabledReason, &e.ConsecutiveFailures, &meta, &secrets, &e.Token, &verified,
-		&created, &updated, &auth, &secretHeaders, &e.Signing, &rule, &failingSince, &e.Filter); err != nil {
+		&created, &updated, &auth, &secretHeaders, &e.Signing, &rule, &failingSince, &e.Filter, &e.Ordering); err != nil {
 		return nil, err
 	}
 	if rule != "" {
@@ -339,11 +339,11 @@ func scanEndpoint(sc scanner) (*aviso.Endpoint, error) {
 func (s *Store) CreateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 	return s.write(ctx, "create endpoint", func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO endpoints (`+endpointCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.TenantID, e.URL, e.Description, stringsText(e.EventTypes), string(e.Format), mapText(e.Headers),
 			e.TimeoutSeconds, scheduleText(e.RetrySchedule), e.Disabled, e.DisabledReason, e.ConsecutiveFailures,
 			mapText(e.Metadata), secretsText(e.Secrets), e.Token, microsPtr(e.VerifiedAt), micros(e.CreatedAt), micros(e.UpdatedAt),
-			authText(e.Auth), mapText(e.SecretHeaders), e.Signing, ruleText(e.DisableAfter), microsPtr(e.FailingSince), e.Filter)
+			authText(e.Auth), mapText(e.SecretHeaders), e.Signing, ruleText(e.DisableAfter), microsPtr(e.FailingSince), e.Filter, e.Ordering)
 		return err
 	})
 }
@@ -384,16 +384,35 @@ func (s *Store) ListEndpoints(ctx context.Context, p aviso.ListEndpointsParams) 
 }
 
 // UpdateEndpoint replaces every field but ID, TenantID, CreatedAt, Disabled, DisabledReason,
-// ConsecutiveFailures and FailingSince, and stores e.UpdatedAt. ENOTFOUND.
+// ConsecutiveFailures and FailingSince, and stores e.UpdatedAt. Turning ordering on writes the
+// endpoint's unwritten deliveries as rows (a keyed delivery is a row; claims forget the window's
+// entries of an ordered endpoint) and gives all its rows their key; turning it off leaves the
+// keys, which claims read only on an ordered endpoint. ENOTFOUND.
 func (s *Store) UpdateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 	return s.write(ctx, "update endpoint", func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE endpoints SET url = ?, description = ?, event_types = ?, format = ?,
+		var was string
+		if err := tx.QueryRowContext(ctx, `SELECT ordering FROM endpoints WHERE tenant_id = ? AND id = ?`,
+			e.TenantID, e.ID).Scan(&was); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE endpoints SET url = ?, description = ?, event_types = ?, format = ?,
 			headers = ?, timeout_seconds = ?, retry_schedule = ?, metadata = ?, secrets = ?, token = ?, verified_at = ?,
-			updated_at = ?, auth = ?, secret_headers = ?, signing = ?, disable_after = ?, filter = ? WHERE tenant_id = ? AND id = ?`,
+			updated_at = ?, auth = ?, secret_headers = ?, signing = ?, disable_after = ?, filter = ?, ordering = ?
+			WHERE tenant_id = ? AND id = ?`,
 			e.URL, e.Description, stringsText(e.EventTypes), string(e.Format), mapText(e.Headers), e.TimeoutSeconds,
 			scheduleText(e.RetrySchedule), mapText(e.Metadata), secretsText(e.Secrets), e.Token, microsPtr(e.VerifiedAt),
-			micros(e.UpdatedAt), authText(e.Auth), mapText(e.SecretHeaders), e.Signing, ruleText(e.DisableAfter), e.Filter, e.TenantID, e.ID)
-		return affected(res, err, "update endpoint")
+			micros(e.UpdatedAt), authText(e.Auth), mapText(e.SecretHeaders), e.Signing, ruleText(e.DisableAfter), e.Filter,
+			e.Ordering, e.TenantID, e.ID)
+		if err != nil || e.Ordering == was || e.Ordering == aviso.OrderingNone {
+			return err
+		}
+		if _, err := writeUnwritten(ctx, tx, nil, `u.endpoint_id = ?`, e.ID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE deliveries INDEXED BY deliveries_endpoint
+			SET ordering_key = (SELECT v.external_reference FROM events v WHERE v.seq = deliveries.event_seq)
+			WHERE endpoint_id = ?`, e.ID)
+		return err
 	})
 }
 

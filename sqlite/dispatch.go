@@ -19,19 +19,21 @@ import (
 // LIMIT bound to a parameter would cost more than it saves: SQLite (3.54 here) prepares such a
 // statement again whenever the bound limit changes, and a claim's limit changes every claim.
 const (
-	// claimDue lists, oldest due first, the deliveries of enabled endpoints due at ?1.
+	// claimDue lists, oldest due first, the deliveries of enabled endpoints due at ?1 that no
+	// earlier one holds (notHeld).
 	claimDue = `SELECT c.next_attempt_at, c.id FROM deliveries c INDEXED BY deliveries_due JOIN endpoints e ON e.id = c.endpoint_id
-		WHERE c.status = 'pending' AND c.next_attempt_at <= ?1 AND e.disabled = 0
+		WHERE c.status = 'pending' AND c.next_attempt_at <= ?1 AND e.disabled = 0 AND (e.ordering = '' OR ` + notHeld + `)
 		ORDER BY c.next_attempt_at, c.id`
 	// claimEligible lists the enabled endpoints, but those in ?1 (a JSON array), that have a
-	// delivery due at ?2.
-	claimEligible = `SELECT e.id FROM endpoints e
+	// delivery due at ?2, and whether they are ordered.
+	claimEligible = `SELECT e.id, e.ordering <> '' FROM endpoints e
 		WHERE e.disabled = 0 AND e.id NOT IN (SELECT value FROM json_each(?1))
 			AND EXISTS (SELECT 1 FROM deliveries c INDEXED BY deliveries_endpoint_due
 				WHERE c.endpoint_id = e.id AND c.status = 'pending' AND c.next_attempt_at <= ?2)`
-	// claimOldestOf lists the deliveries of endpoint ?1 due at ?2, oldest due first.
-	claimOldestOf = `SELECT next_attempt_at, id FROM deliveries INDEXED BY deliveries_endpoint_due
-		WHERE endpoint_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2
+	// claimOldestOf lists the deliveries of endpoint ?1 due at ?2 that no earlier one holds
+	// (notHeld; ?3 is whether the endpoint is ordered), oldest due first.
+	claimOldestOf = `SELECT next_attempt_at, id FROM deliveries c INDEXED BY deliveries_endpoint_due
+		WHERE endpoint_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2 AND (NOT ?3 OR ` + notHeld + `)
 		ORDER BY next_attempt_at, id`
 	// nextDue is the earliest due of a pending delivery of an enabled endpoint. It walks
 	// deliveries_due, which is in that order (left to itself the planner may prefer
@@ -43,6 +45,16 @@ const (
 	claimEvents    = `SELECT ` + eventCols + ` FROM events WHERE seq IN (SELECT value FROM json_each(?))`
 	claimEndpoints = `SELECT ` + endpointCols + ` FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`
 )
+
+// notHeld is the ordering rule of the claim (aviso.Store.ClaimDeliveries) for a delivery row c of
+// an ordered endpoint: without a key, or with no earlier pending row of its endpoint and key (one
+// probe of deliveries_ordering, which holds keyed pending rows only). A keyed delivery is always
+// a row: InsertEvents and CreateMissedDeliveries write one, turning ordering on writes the
+// endpoint's unwritten ones, and a claim forgets an ordered endpoint's window entries (claimsOf).
+// Leases are in memory, but a leased delivery is a pending row all the same.
+const notHeld = `(c.ordering_key = '' OR NOT EXISTS (SELECT 1 FROM deliveries p INDEXED BY deliveries_ordering
+		WHERE p.endpoint_id = c.endpoint_id AND p.ordering_key = c.ordering_key AND p.ordering_key <> ''
+			AND p.status = 'pending' AND p.event_seq < c.event_seq))`
 
 // claimStatements lists the statements prepared on the readers.
 func claimStatements() []string {
@@ -218,7 +230,7 @@ func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 
 // claimsOf reads the deliveries dues (in due order) with their events and endpoints. It leaves
 // out, and returns, the window entries whose event or endpoint is gone or whose endpoint is
-// disabled (its disabling wrote their rows).
+// disabled or ordered (its disabling, or turning ordering on, wrote their rows).
 func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []*aviso.Claim, dropped []string, err error) {
 	type row struct {
 		d     *aviso.Delivery
@@ -294,7 +306,8 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 	claims = make([]*aviso.Claim, 0, len(got))
 	for _, r := range got {
 		c := &aviso.Claim{Delivery: r.d, Event: bySeq[r.seq], Endpoint: byID[r.d.EndpointID]}
-		if r.entry != nil && (c.Event == nil || c.Event.ID != r.d.EventID || c.Endpoint == nil || c.Endpoint.Disabled) {
+		if r.entry != nil && (c.Event == nil || c.Event.ID != r.d.EventID || c.Endpoint == nil || c.Endpoint.Disabled ||
+			c.Endpoint.Ordering != aviso.OrderingNone && c.Event.ExternalReference != "") {
 			dropped = append(dropped, r.d.ID)
 			continue
 		}
@@ -309,7 +322,7 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 // The statements of CompleteDeliveries.
 var (
 	// completeEndpoints reads the failure counts of a batch's endpoints.
-	completeEndpoints = `SELECT id, consecutive_failures, failing_since, disabled FROM endpoints
+	completeEndpoints = `SELECT id, consecutive_failures, failing_since, disabled, ordering <> '' FROM endpoints
 		WHERE id IN (SELECT value FROM json_each(?))`
 	insertAttempts = bulkStatement{
 		head: `INSERT INTO attempts (` + attemptCols + `) VALUES `,
@@ -362,7 +375,11 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 	if err != nil {
 		return nil, err
 	}
-	endpoints, err := collect(rows, func(sc scanner) (id string, err error) { return id, sc.Scan(&id) })
+	type eligibleEndpoint struct {
+		id      string
+		ordered bool
+	}
+	endpoints, err := collect(rows, func(sc scanner) (e eligibleEndpoint, err error) { return e, sc.Scan(&e.id, &e.ordered) })
 	if err != nil || len(endpoints) == 0 {
 		return nil, err
 	}
@@ -370,7 +387,7 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 	oldest := s.rstmt(ctx, tx, claimOldestOf)
 	walk := p.Limit + s.leases.size()
 	for _, ep := range endpoints {
-		rows, err := oldest.QueryContext(ctx, ep, now)
+		rows, err := oldest.QueryContext(ctx, ep.id, now, ep.ordered)
 		if err != nil {
 			return nil, err
 		}
@@ -417,9 +434,11 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) (
 	}
 	var written map[string]*entry // the window entries given rows
 	var disabled []string
+	freed := false
 	err := s.write(ctx, "complete deliveries", func(ctx context.Context, tx *sql.Tx) error {
-		written, disabled = make(map[string]*entry), nil
+		written, disabled, freed = make(map[string]*entry), nil, false
 		entries := s.window.get(ids)
+		var ordered []string // the deliveries of ordered endpoints completed
 		for start := 0; start < len(cs); {
 			end := start
 			seen := make(map[string]bool)
@@ -427,17 +446,24 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) (
 				seen[cs[end].Attempt.DeliveryID] = true
 				end++
 			}
-			off, err := s.completeRun(ctx, tx, cs[start:end], headers[start:end], entries, written)
+			off, err := s.completeRun(ctx, tx, cs[start:end], headers[start:end], entries, written, &ordered)
 			if err != nil {
 				return err
 			}
 			disabled = append(disabled, off...)
 			start = end
 		}
+		var err error
+		if freed, err = followOrdering(ctx, tx, ordered); err != nil {
+			return err
+		}
 		return s.moveMark(ctx, tx, false, written)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if freed {
+		s.wake()
 	}
 	done := make([]string, 0, len(written))
 	for id := range written {
@@ -453,15 +479,17 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) (
 }
 
 // completeRun records completions of distinct deliveries in tx; entries are the window's
-// among them, and written collects those it gives rows. It returns the endpoints it disabled.
+// among them, written collects those it gives rows, and ordered those of ordered endpoints. It
+// returns the endpoints it disabled.
 // A completion whose delivery is gone (deleted with its endpoint or event) is left out: the run
 // is undone and done again without it.
 func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completion, headers []string,
-	entries, written map[string]*entry) ([]string, error) {
+	entries, written map[string]*entry, ordered *[]string) ([]string, error) {
 	type endpointState struct {
 		failures, was   int           // was: before the run; an unchanged count is not written
 		since, sinceWas sql.NullInt64 // FailingSince, as the run leaves it and before it
 		disabled        bool
+		ordered         bool
 		disabledAt      *time.Time // disabled by this run
 		reason          string
 	}
@@ -480,7 +508,7 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 	for rows.Next() {
 		var id string
 		var st endpointState
-		if err := rows.Scan(&id, &st.failures, &st.since, &st.disabled); err != nil {
+		if err := rows.Scan(&id, &st.failures, &st.since, &st.disabled, &st.ordered); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -574,13 +602,18 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 				kept, keptHeaders = append(kept, c), append(keptHeaders, headers[i])
 			}
 		}
-		return s.completeRun(ctx, tx, kept, keptHeaders, entries, written)
+		return s.completeRun(ctx, tx, kept, keptHeaders, entries, written, ordered)
 	}
 	if _, err := tx.ExecContext(ctx, `RELEASE complete_run`); err != nil {
 		return nil, err
 	}
 	for _, o := range fresh {
 		written[o.entry.id] = o.entry
+	}
+	for _, o := range out {
+		if endpoints[o.c.Attempt.EndpointID].ordered {
+			*ordered = append(*ordered, o.c.Attempt.DeliveryID)
+		}
 	}
 	err = s.exec(ctx, tx, insertAttempts, len(out), func(dst []any, i int) []any {
 		a := out[i].c.Attempt
@@ -620,6 +653,45 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 		s.log.Warn("endpoint disabled", "endpoint_id", ep, "reason", st.reason, "failures", st.failures)
 	}
 	return disabled, nil
+}
+
+// The statements of followOrdering, on the rows ?1 just completed (h).
+const (
+	// orderingPush: a retry of a keyed delivery moves the later pending rows of its key to its
+	// next attempt where they are due before it, since none can go before it: a claim then does
+	// not walk past them while it waits.
+	orderingPush = `UPDATE deliveries AS n SET next_attempt_at = h.next_attempt_at
+		FROM deliveries AS h
+		WHERE h.id IN (SELECT value FROM json_each(?1)) AND h.status = 'pending' AND h.ordering_key <> ''
+			AND n.endpoint_id = h.endpoint_id AND n.ordering_key = h.ordering_key AND n.ordering_key <> ''
+			AND n.status = 'pending' AND n.event_seq > h.event_seq AND n.next_attempt_at < h.next_attempt_at`
+	// orderingPull: a keyed delivery finished (succeeded or failed) brings the next pending row of
+	// its key back to the time of the finishing attempt, if it was pushed: due later although not
+	// attempted in this round.
+	orderingPull = `UPDATE deliveries AS n SET next_attempt_at = h.updated_at
+		FROM deliveries AS h
+		WHERE h.id IN (SELECT value FROM json_each(?1)) AND h.status <> 'pending' AND h.ordering_key <> ''
+			AND n.id = (SELECT x.id FROM deliveries x INDEXED BY deliveries_ordering WHERE x.endpoint_id = h.endpoint_id
+				AND x.ordering_key = h.ordering_key AND x.ordering_key <> '' AND x.status = 'pending'
+				AND x.event_seq > h.event_seq ORDER BY x.event_seq LIMIT 1)
+			AND n.round_attempts = 0 AND n.next_attempt_at > h.updated_at`
+)
+
+// followOrdering keeps the due times of the rows that ids (just completed, of ordered endpoints)
+// hold behind them (orderingPush, orderingPull), and reports whether the dispatchers must be
+// woken: when ids holds any, the next delivery of a reference may be claimable now. The due
+// times help the claim, which then does not walk past rows that cannot go; the rule itself is
+// notHeld's.
+func followOrdering(ctx context.Context, tx *sql.Tx, ids []string) (bool, error) {
+	if len(ids) == 0 {
+		return false, nil
+	}
+	for _, q := range []string{orderingPush, orderingPull} {
+		if _, err := tx.ExecContext(ctx, q, idList(ids)); err != nil {
+			return false, fmt.Errorf("ordering: %w", err)
+		}
+	}
+	return true, nil
 }
 
 // ReleaseDeliveries gives up owner's leases on the given deliveries. Leases are in memory

@@ -52,11 +52,12 @@ var (
 	// Only what varies is bound: binding is a good part of a row's cost.
 	insertDeliveryRows = bulkStatement{
 		head: `INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id, event_type, status, attempt_count,
-			round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at) VALUES `,
-		row: `(?,?,?,?,?,?,'pending',0,0,?,0,'',?,?)`,
+			round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at, ordering_key) VALUES `,
+		row: `(?,?,?,?,?,?,'pending',0,0,?,0,'',?,?,?)`,
 	}
-	// endpointTenants finds which of a batch's endpoints exist and are enabled, and their tenant.
-	endpointTenants = `SELECT id, tenant_id FROM endpoints WHERE id IN (SELECT value FROM json_each(?)) AND disabled = 0`
+	// endpointTenants finds which of a batch's endpoints exist and are enabled, their tenant and
+	// whether they are ordered.
+	endpointTenants = `SELECT id, tenant_id, ordering <> '' FROM endpoints WHERE id IN (SELECT value FROM json_each(?)) AND disabled = 0`
 )
 
 // InsertEvents stores events and their deliveries in one transaction; see aviso.Store. Events go
@@ -103,22 +104,29 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 		}
 	}
 	tenantOf := make(map[string]string)
+	ordered := make(map[string]bool)
 	if len(endpointIDs) > 0 {
 		rows, err := s.query(ctx, tx, endpointTenants, idList(endpointIDs))
 		if err != nil {
 			return nil, false, err
 		}
-		pairs, err := collect(rows, func(sc scanner) (p [2]string, err error) { return p, sc.Scan(&p[0], &p[1]) })
+		type found struct {
+			id, tenant string
+			ordered    bool
+		}
+		eps, err := collect(rows, func(sc scanner) (f found, err error) { return f, sc.Scan(&f.id, &f.tenant, &f.ordered) })
 		if err != nil {
 			return nil, false, err
 		}
-		for _, p := range pairs {
-			tenantOf[p[0]] = p[1]
+		for _, f := range eps {
+			tenantOf[f.id] = f.tenant
+			ordered[f.id] = f.ordered
 		}
 	}
 
 	// Each event's deliveries: those whose endpoint (of the same tenant) still exists, named in
-	// the event's row if it may name them, else as rows. The events take the seqs from
+	// the event's row if it may name them, else as rows; a delivery with an ordering key (an
+	// ordered endpoint's, of an event with a reference) is a row. The events take the seqs from
 	// s.nextSeq on, in order.
 	valid := make([][]*aviso.Delivery, len(events))
 	listed := make([]any, len(events)) // the deferred column: nil or a string
@@ -129,7 +137,8 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 				valid[i] = append(valid[i], d)
 				// Only a delivery due at its publish: one scheduled for later (a test send's,
 				// attempted at once outside the engine) is a row, and the log stays in due order.
-				named = named && d.NextAttemptAt != nil && !d.NextAttemptAt.After(d.CreatedAt)
+				named = named && d.NextAttemptAt != nil && !d.NextAttemptAt.After(d.CreatedAt) &&
+					!(ordered[d.EndpointID] && ne.Event.ExternalReference != "")
 			}
 		}
 		if named && len(valid[i]) > 0 && len(valid[i]) <= maxPerEvent {
@@ -174,9 +183,9 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 	}
 
 	type newDelivery struct {
-		d       *aviso.Delivery
-		seq     int64
-		eventID string
+		d            *aviso.Delivery
+		seq          int64
+		eventID, key string
 	}
 	var ds []newDelivery
 	for i, ne := range events {
@@ -198,7 +207,11 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 			s.window.listed(seq, valid[i])
 		} else {
 			for _, d := range valid[i] {
-				ds = append(ds, newDelivery{d, seq, ev.ID})
+				var key string
+				if ordered[d.EndpointID] {
+					key = ev.ExternalReference
+				}
+				ds = append(ds, newDelivery{d, seq, ev.ID, key})
 			}
 		}
 		queued = queued || len(valid[i]) > 0
@@ -213,7 +226,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 	err := s.exec(ctx, tx, insertDeliveryRows, len(ds), func(dst []any, i int) []any {
 		d := ds[i].d
 		return append(dst, d.ID, d.TenantID, ds[i].seq, ds[i].eventID, d.EndpointID, d.EventType,
-			microsPtr(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt))
+			microsPtr(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt), ds[i].key)
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("insert deliveries: %w", err)
@@ -538,11 +551,12 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 	var n int
 	err := s.write(ctx, "create missed deliveries", func(ctx context.Context, tx *sql.Tx) error {
 		n = 0
-		var one int
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM endpoints WHERE tenant_id = ? AND id = ?`, p.TenantID, p.EndpointID).Scan(&one); err != nil {
+		var ordered bool
+		if err := tx.QueryRowContext(ctx, `SELECT ordering <> '' FROM endpoints WHERE tenant_id = ? AND id = ?`,
+			p.TenantID, p.EndpointID).Scan(&ordered); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT e.seq, e.id, e.type FROM events e
+		rows, err := tx.QueryContext(ctx, `SELECT e.seq, e.id, e.type, e.external_reference FROM events e
 			WHERE e.tenant_id = ?1 AND e.created_at >= ?2 AND e.created_at < ?3
 				AND (json_array_length(?4) = 0 OR e.type IN (SELECT value FROM json_each(?4)))
 				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.endpoint_id = ?5)
@@ -552,19 +566,22 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 			return err
 		}
 		type missed struct {
-			seq     int64
-			id, typ string
+			seq          int64
+			id, typ, ref string
 		}
-		ms, err := collect(rows, func(sc scanner) (m missed, err error) { return m, sc.Scan(&m.seq, &m.id, &m.typ) })
+		ms, err := collect(rows, func(sc scanner) (m missed, err error) { return m, sc.Scan(&m.seq, &m.id, &m.typ, &m.ref) })
 		if err != nil {
 			return err
 		}
 		now := micros(p.Now)
 		for _, m := range ms {
+			if !ordered {
+				m.ref = ""
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id,
 					event_type, status, attempt_count, round_attempts, next_attempt_at, last_response_status, last_error,
-					created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, 0, '', ?, ?)`,
-				aviso.NewID(aviso.PrefixDelivery, p.Now), p.TenantID, m.seq, m.id, p.EndpointID, m.typ, now, now, now); err != nil {
+					created_at, updated_at, ordering_key) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, 0, '', ?, ?, ?)`,
+				aviso.NewID(aviso.PrefixDelivery, p.Now), p.TenantID, m.seq, m.id, p.EndpointID, m.typ, now, now, now, m.ref); err != nil {
 				return err
 			}
 		}

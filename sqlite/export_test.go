@@ -50,7 +50,7 @@ func ClaimPlans(s *Store) (map[string][]string, error) {
 		args []any
 	}{
 		"claim":                {claimDue, []any{1}},
-		"claim of an endpoint": {claimOldestOf, []any{"ep_1", 1}},
+		"claim of an endpoint": {claimOldestOf, []any{"ep_1", 1, true}},
 		"next due":             {nextDue, nil},
 	} {
 		plan, err := explain(s, stmt.sql, stmt.args)

@@ -23,7 +23,8 @@
 // Deliveries without a row (unwritten.go). Every accepted delivery is either a row of
 // deliveries, or named in its event's row (written in the publish's own transaction) and has no
 // row; every delivery named by an event below the mark has a row. A publish names those of its
-// deliveries that are due at once; a bounded window in memory holds those of the log from the mark on, loaded in seq
+// deliveries that are due at once and not held in order behind others (those are rows: see
+// notHeld in dispatch.go); a bounded window in memory holds those of the log from the mark on, loaded in seq
 // order as room frees; CompleteDeliveries writes each row once, with its first outcome; reads
 // see them through the view unwritten_deliveries and write nothing; Open starts the window at
 // the mark, so a crash loses none and repeats none whose outcome was recorded.

@@ -35,7 +35,7 @@ import (
 // SQLiteVersion is the schema version of sqlite/migrations this package reads. A source at another
 // version is refused, so a new SQLite migration cannot be copied wrongly in silence: whoever adds
 // one updates the table list below and this number (the package test fails until then).
-const SQLiteVersion = 14
+const SQLiteVersion = 15
 
 // Options configure Copy.
 type Options struct {
@@ -345,11 +345,11 @@ func tableList() []table {
 			name: "endpoints",
 			query: `SELECT id, tenant_id, url, description, event_types, format, headers, timeout_seconds, retry_schedule,
 			disabled, disabled_reason, consecutive_failures, metadata, secrets, token, verified_at, created_at, updated_at,
-			auth, secret_headers, signing, disable_after, failing_since, filter
+			auth, secret_headers, signing, disable_after, failing_since, filter, ordering
 			FROM endpoints ORDER BY id`,
 			columns: []string{"id", "tenant_id", "url", "description", "event_types", "format", "headers", "timeout_seconds",
 				"retry_schedule", "disabled", "disabled_reason", "consecutive_failures", "metadata", "secrets", "token",
-				"verified_at", "created_at", "updated_at", "auth", "secret_headers", "signing", "disable_after", "failing_since", "filter"},
+				"verified_at", "created_at", "updated_at", "auth", "secret_headers", "signing", "disable_after", "failing_since", "filter", "ordering"},
 			convert: convertEndpoint,
 		},
 		{
@@ -368,20 +368,22 @@ func tableList() []table {
 		{
 			name: "deliveries",
 			query: `SELECT id, tenant_id, event_id, endpoint_id, event_type, status, attempt_count, round_attempts,
-			next_attempt_at, last_response_status, last_error, created_at, updated_at FROM deliveries ORDER BY id`,
+			next_attempt_at, last_response_status, last_error, created_at, updated_at, event_seq, ordering_key
+			FROM deliveries ORDER BY id`,
 			columns: []string{"id", "tenant_id", "event_id", "endpoint_id", "event_type", "status", "attempt_count",
-				"round_attempts", "next_attempt_at", "last_response_status", "last_error", "created_at", "updated_at"},
+				"round_attempts", "next_attempt_at", "last_response_status", "last_error", "created_at", "updated_at",
+				"event_seq", "ordering_key"},
 			convert: func(sc scanner) ([]any, error) {
-				var id, tenant, event, endpoint, typ, status, lastErr string
+				var id, tenant, event, endpoint, typ, status, lastErr, key string
 				var count, round, lastStatus int32
 				var next sql.NullInt64
-				var created, updated int64
+				var created, updated, seq int64
 				if err := sc.Scan(&id, &tenant, &event, &endpoint, &typ, &status, &count, &round, &next, &lastStatus,
-					&lastErr, &created, &updated); err != nil {
+					&lastErr, &created, &updated, &seq, &key); err != nil {
 					return nil, err
 				}
 				return []any{id, tenant, event, endpoint, typ, status, count, round, fromMicrosPtr(next), lastStatus,
-					cleanText(lastErr), fromMicros(created), fromMicros(updated)}, nil
+					cleanText(lastErr), fromMicros(created), fromMicros(updated), seq, key}, nil
 			},
 		},
 		{
@@ -432,13 +434,13 @@ type storedSecret struct {
 // stores as jsonb (so secrets and retry schedules take postgres/'s encoding).
 func convertEndpoint(sc scanner) ([]any, error) {
 	var id, tenant, url, desc, types, format, headers, schedule, reason, meta, secrets, token string
-	var auth, secretHeaders, signing, rule, filter string
+	var auth, secretHeaders, signing, rule, filter, ordering string
 	var timeout, failures int32
 	var disabled bool
 	var verified, failingSince sql.NullInt64
 	var created, updated int64
 	if err := sc.Scan(&id, &tenant, &url, &desc, &types, &format, &headers, &timeout, &schedule, &disabled, &reason,
-		&failures, &meta, &secrets, &token, &verified, &created, &updated, &auth, &secretHeaders, &signing, &rule, &failingSince, &filter); err != nil {
+		&failures, &meta, &secrets, &token, &verified, &created, &updated, &auth, &secretHeaders, &signing, &rule, &failingSince, &filter, &ordering); err != nil {
 		return nil, err
 	}
 	fail := func(col string, err error) ([]any, error) {
@@ -498,7 +500,7 @@ func convertEndpoint(sc scanner) ([]any, error) {
 		}
 	}
 	return []any{id, tenant, url, desc, eventTypes, format, h, timeout, rs, disabled, reason, failures, m, out, token,
-		fromMicrosPtr(verified), fromMicros(created), fromMicros(updated), a, sh, signing, dr, fromMicrosPtr(failingSince), filter}, nil
+		fromMicrosPtr(verified), fromMicros(created), fromMicros(updated), a, sh, signing, dr, fromMicrosPtr(failingSince), filter, ordering}, nil
 }
 
 // fromMicros reads a time as sqlite/ stores it: unix microseconds.

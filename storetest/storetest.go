@@ -69,6 +69,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"CompleteAfterDisable", testCompleteAfterDisable},
 		{"DisableRule", testDisableRule},
 		{"MissedDeliveries", testMissedDeliveries},
+		{"Ordering", testOrdering},
 		{"CompleteDeleted", testCompleteDeleted},
 		{"CompleteUnclaimed", testCompleteUnclaimed},
 		{"RetryDelivery", testRetryDelivery},

@@ -158,6 +158,7 @@ type endpointForm struct {
 	Filter, FilterSample                              string // the payload filter, and event data to try it on
 	Types                                             map[string]bool
 	Verify                                            bool
+	Ordered                                           bool // ordering by external reference
 }
 
 type endpointFormData struct {
@@ -173,7 +174,8 @@ type endpointFormData struct {
 
 func formFromEndpoint(ep *aviso.Endpoint) endpointForm {
 	f := endpointForm{URL: ep.URL, Description: ep.Description, Format: string(ep.Format),
-		Timeout: strconv.Itoa(ep.TimeoutSeconds), Types: map[string]bool{}, Verify: false, Filter: ep.Filter}
+		Timeout: strconv.Itoa(ep.TimeoutSeconds), Types: map[string]bool{}, Verify: false, Filter: ep.Filter,
+		Ordered: ep.Ordering == aviso.OrderingExternalReference}
 	for _, t := range ep.EventTypes {
 		f.Types[t] = true
 	}
@@ -202,11 +204,20 @@ func readEndpointForm(r *http.Request) endpointForm {
 		Timeout: strings.TrimSpace(r.PostFormValue("timeout_seconds")), Retry: r.PostFormValue("retry_schedule"),
 		Types: map[string]bool{}, Verify: r.PostFormValue("verify") != "",
 		Filter: strings.TrimSpace(r.PostFormValue("filter")), FilterSample: r.PostFormValue("filter_sample"),
+		Ordered: r.PostFormValue("ordering") == aviso.OrderingExternalReference,
 	}
 	for _, t := range r.PostForm["event_types"] {
 		f.Types[t] = true
 	}
 	return f
+}
+
+// ordering is the endpoint's ordering as the form's checkbox says.
+func (f endpointForm) ordering() string {
+	if f.Ordered {
+		return aviso.OrderingExternalReference
+	}
+	return aviso.OrderingNone
 }
 
 // parsed turns the form into endpoint fields; EINVALID naming the field it cannot read.
@@ -290,7 +301,8 @@ func (h *Handler) createEndpoint(w http.ResponseWriter, r *request) {
 		verify := f.Verify
 		ep, err = h.svc.CreateEndpoint(r.Context(), r.principal(), tenantID, service.EndpointInput{
 			URL: f.URL, Description: f.Description, EventTypes: types, Format: aviso.Format(f.Format),
-			Headers: headers, TimeoutSeconds: timeout, RetrySchedule: retry, Verify: &verify, Filter: f.Filter})
+			Headers: headers, TimeoutSeconds: timeout, RetrySchedule: retry, Verify: &verify, Filter: f.Filter,
+			Ordering: f.ordering()})
 	}
 	if isUserError(err) {
 		h.renderEndpointForm(w, r, statusOf(err), d, err)
@@ -334,9 +346,11 @@ func (h *Handler) updateEndpoint(w http.ResponseWriter, r *request) {
 			retry = []aviso.Duration{}
 		}
 		verify := f.Verify
+		ordering := f.ordering()
 		_, err = h.svc.UpdateEndpoint(r.Context(), r.principal(), tenantID, id, service.EndpointPatch{
 			URL: &f.URL, Description: &f.Description, EventTypes: &types, Format: &format,
-			Headers: &headers, TimeoutSeconds: &timeout, RetrySchedule: &retry, Verify: &verify, Filter: &f.Filter})
+			Headers: &headers, TimeoutSeconds: &timeout, RetrySchedule: &retry, Verify: &verify, Filter: &f.Filter,
+			Ordering: &ordering})
 	}
 	if isUserError(err) {
 		h.renderEndpointForm(w, r, statusOf(err), d, err)

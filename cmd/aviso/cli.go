@@ -454,8 +454,10 @@ var endpointVerbs = []verb{
 			format := fs.String("format", "", "standard (default), alegra, facturascripts or tusfacturas")
 			desc := fs.String("description", "", "a note for people")
 			noVerify := fs.Bool("no-verify", false, "skip the subscription handshake")
+			ordering := fs.String("ordering", "", "external_reference: the events of one reference one at a time, in publish order; none (default)")
 			return func(c *cli, _ []string) error {
-				in := client.EndpointInput{URL: *url, EventTypes: list(*types), Format: aviso.Format(*format), Description: *desc}
+				in := client.EndpointInput{URL: *url, EventTypes: list(*types), Format: aviso.Format(*format), Description: *desc,
+					Ordering: orderingFlag(*ordering)}
 				if *noVerify {
 					f := false
 					in.Verify = &f
@@ -473,8 +475,13 @@ var endpointVerbs = []verb{
 			url := fs.String("url", "", "new URL (runs the handshake again)")
 			types := fs.String("event-types", "", "new comma-separated event types")
 			desc := fs.String("description", "", "new description")
+			ordering := fs.String("ordering", "", "external_reference, or none to deliver unordered")
 			return func(c *cli, a []string) error {
 				var p client.EndpointPatch
+				if *ordering != "" {
+					o := orderingFlag(*ordering)
+					p.Ordering = &o
+				}
 				if *url != "" {
 					p.URL = url
 				}
@@ -701,4 +708,12 @@ var deliveryVerbs = []verb{
 				return showDeliveries(c, []*aviso.Delivery{d})
 			}
 		}},
+}
+
+// orderingFlag reads --ordering: "none" is the API's "" (unordered).
+func orderingFlag(v string) string {
+	if v == "none" {
+		return aviso.OrderingNone
+	}
+	return v
 }
