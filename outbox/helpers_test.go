@@ -18,7 +18,7 @@ import (
 	"github.com/aviso-dev/aviso/internal/testenv"
 	"github.com/aviso-dev/aviso/outbox"
 	"github.com/aviso-dev/aviso/service"
-	_ "github.com/go-sql-driver/mysql"
+	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -75,11 +75,45 @@ func openSource(t testing.TB, kind string, facturas bool) *sourceDB {
 	if facturas {
 		files = append(files, "facturascli-"+kind+".sql")
 	}
-	driver := map[string]string{"postgres": "pgx", "mariadb": "mysql"}[kind]
+	s.open(t, dsn, files)
+	return s
+}
+
+// privateSource is a source on the database of a server of the test's own, with the outbox DDL
+// applied.
+func privateSource(t testing.TB, srv *testenv.DBServer) *sourceDB {
+	t.Helper()
+	s := &sourceDB{kind: srv.Kind, url: srv.URL()}
+	if srv.Kind == "postgres" {
+		s.open(t, srv.DSN(), []string{"postgres.sql"})
+		return s
+	}
+	cfg := srv.MySQLConfig()
+	cfg.MultiStatements = true
+	cfg.Logger = &mysql.NopLogger{} // the connections the server's kills break are the test's point
+	c, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.setUp(t, sql.OpenDB(c), []string{"mariadb.sql"})
+	return s
+}
+
+// open connects to the database and applies the files of docs/outbox/.
+func (s *sourceDB) open(t testing.TB, dsn string, files []string) {
+	t.Helper()
+	driver := map[string]string{"postgres": "pgx", "mariadb": "mysql"}[s.kind]
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.setUp(t, db, files)
+}
+
+// setUp makes db the source's connections, closed when t ends, and applies the files of
+// docs/outbox/.
+func (s *sourceDB) setUp(t testing.TB, db *sql.DB, files []string) {
+	t.Helper()
 	t.Cleanup(func() { db.Close() })
 	s.db = db
 	for _, f := range files {
@@ -91,7 +125,6 @@ func openSource(t testing.TB, kind string, facturas bool) *sourceDB {
 			t.Fatalf("apply docs/outbox/%s: %v", f, err)
 		}
 	}
-	return s
 }
 
 // count returns the result of a count query.

@@ -12,10 +12,12 @@
 //     after the one that took id 8 leaves row 7 in the table, and the next read finds it. Nothing
 //     ever moved past it, because nothing moves; an uncommitted row is invisible to (PostgreSQL)
 //     or locked against (InnoDB; SKIP LOCKED passes over it) the read, and is read once it commits;
-//   - a crash anywhere loses nothing and duplicates no event: a row whose publish committed in
-//     Aviso but whose delete did not is read again and published again with the same event id —
-//     the row's event_id, or one derived from the source's name and the row id — which Aviso's
-//     idempotent publish answers with the stored event and no new deliveries;
+//   - a crash anywhere — of Aviso, of the relay, or of the source database, whose open
+//     transaction dies with it — loses nothing and duplicates no event: a row whose publish
+//     committed in Aviso but whose delete did not is read again and published again with the
+//     same event id — the row's event_id, or one derived from the source's name and the row id,
+//     which the database never reuses — which Aviso's idempotent publish answers with the stored
+//     event and no new deliveries;
 //   - several relays on one source (several Aviso nodes with the same --outbox, and the two
 //     workers each relay runs per PostgreSQL source) do not double work: on PostgreSQL a batch's
 //     rows are locked until its transaction ends and the others skip them, so they share the rows; on MariaDB one relay at a time holds the source's

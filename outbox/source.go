@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
@@ -87,6 +88,7 @@ func newSource(raw string, r *Relay) (*source, error) {
 	u.RawQuery = q.Encode()
 	s := &source{r: r, wake: make(chan struct{}, 1), poll: r.cfg.PollInterval}
 	var dsn string
+	var mcfg *mysql.Config
 	switch u.Scheme {
 	case "postgres", "postgresql":
 		s.d = postgresDialect
@@ -103,16 +105,15 @@ func newSource(raw string, r *Relay) (*source, error) {
 		}
 	case "mysql", "mariadb":
 		s.d = mariadbDialect
-		cfg, err := mysqlConfig(u)
+		mcfg, err = mysqlConfig(u)
 		if err != nil {
 			return nil, err
 		}
-		dsn = cfg.FormatDSN()
 		if s.poll <= 0 {
 			s.poll = DefaultPollMariaDB
 		}
 		if name == "" {
-			name = "mysql://" + cfg.Addr + "/" + cfg.DBName
+			name = "mysql://" + mcfg.Addr + "/" + mcfg.DBName
 		}
 	default:
 		return nil, fmt.Errorf("outbox: source %q: the scheme must be postgres:// or mysql://", aviso.RedactURL(raw))
@@ -123,8 +124,16 @@ func newSource(raw string, r *Relay) (*source, error) {
 	s.name = name
 	sum := sha256.Sum256([]byte(name))
 	s.tag = hex.EncodeToString(sum[:4])
-	s.db, err = sql.Open(s.d.driver, dsn)
-	if err != nil {
+	if mcfg != nil {
+		// The driver's own messages ("unexpected EOF" when the server dies, …) go to the
+		// relay's log, not to the process's stderr.
+		mcfg.Logger = driverLogger{log: r.log.With("source", name)}
+		c, err := mysql.NewConnector(mcfg)
+		if err != nil {
+			return nil, fmt.Errorf("outbox: source %s: %w", name, err)
+		}
+		s.db = sql.OpenDB(c)
+	} else if s.db, err = sql.Open(s.d.driver, dsn); err != nil {
 		return nil, fmt.Errorf("outbox: source %s: %w", name, err)
 	}
 	s.db.SetMaxOpenConns(4)
@@ -163,6 +172,14 @@ func mysqlConfig(u *url.URL) (*mysql.Config, error) {
 	}
 	cfg.Params["time_zone"] = "'+00:00'"
 	return cfg, nil
+}
+
+// driverLogger logs go-sql-driver/mysql's messages at debug level: each is about a connection
+// the driver drops and replaces, and the relay reports the failures that matter itself.
+type driverLogger struct{ log *slog.Logger }
+
+func (l driverLogger) Print(v ...any) {
+	l.log.Debug("outbox mysql driver: " + strings.TrimSpace(fmt.Sprintln(v...)))
 }
 
 // signal wakes the loop without blocking.

@@ -2,6 +2,9 @@
 // Chromium browser, Node.js. A test asks for one and gets its address, or is skipped with a clear
 // message when the environment does not name it. Under CI (AVISO_TEST_REQUIRE=1, set by .ci/run)
 // a missing one fails the test instead, so a CI run can never pass by skipping.
+//
+// A test that must kill a database server starts one of its own instead (PostgresServer,
+// MariaDBServer): the shared servers serve other tests at the same time.
 package testenv
 
 import (
