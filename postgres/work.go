@@ -32,9 +32,10 @@ const claimSQL = `WITH picked AS (
 // notHeld is the ordering rule of both claims (aviso.Store.ClaimDeliveries) for a delivery d of
 // an endpoint e: unordered, without a key, or with no earlier pending delivery of its endpoint
 // and key, one probe of deliveries_ordering_idx (which holds keyed pending deliveries only; the
-// subquery tests the key non-empty so that the planner may use it). Snapshot reads make it conservative across
-// nodes: a claim that cannot yet see an earlier delivery's completion leaves the next one, and
-// one that sees it pending, leased to another node or not, never takes a later one.
+// subquery tests the key non-empty so that the planner may use it). An unordered endpoint's
+// delivery stops at the first test. Snapshot reads make the rule conservative across nodes: a
+// claim that cannot yet see an earlier delivery's completion leaves the next one, and one that
+// sees it pending, leased to another node or not, never takes a later one.
 const notHeld = `(e.ordering = '' OR d.ordering_key = '' OR NOT EXISTS (SELECT 1 FROM deliveries p
 		WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.ordering_key <> ''
 			AND p.status = 'pending' AND p.event_seq < d.event_seq))`

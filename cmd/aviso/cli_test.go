@@ -87,6 +87,14 @@ func TestCLIVerbs(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &ep); err != nil || ep.URL != recv.URL {
 		t.Fatalf("endpoints create: %v\n%s", err, out)
 	}
+	out = mustAviso(t, env, "endpoints", "update", ep.ID, "--ordering", "external_reference", "--output", "json")
+	if err := json.Unmarshal([]byte(out), &ep); err != nil || ep.Ordering != aviso.OrderingExternalReference {
+		t.Fatalf("endpoints update --ordering external_reference: %v\n%s", err, out)
+	}
+	out = mustAviso(t, env, "endpoints", "update", ep.ID, "--ordering", "none", "--output", "json")
+	if err := json.Unmarshal([]byte(out), &ep); err != nil || ep.Ordering != aviso.OrderingNone {
+		t.Fatalf("endpoints update --ordering none: %v\n%s", err, out)
+	}
 	if out := mustAviso(t, env, "endpoints", "list"); !strings.Contains(out, ep.ID) || !strings.Contains(out, "enabled") {
 		t.Errorf("endpoints list:\n%s", out)
 	}
