@@ -142,7 +142,9 @@ type Store interface {
 	// leave its delivery pending (a retry) while the endpoint is disabled (an attempt that was
 	// in flight when it was disabled, or one after the attempt that disabled it) fails the
 	// delivery as disabling does, LastError "endpoint disabled"; a success is recorded as one. A
-	// completion whose delivery or endpoint has been deleted is skipped. A completion of a
+	// completion whose delivery or endpoint has been deleted is skipped. The delivery's own
+	// endpoint is authoritative: an Attempt that names another is recorded on the delivery, with
+	// the delivery's endpoint, and counts toward that endpoint's failures. A completion of a
 	// delivery of an ordered endpoint wakes the dispatchers: the next one of its reference (see
 	// ClaimDeliveries) may be claimable now.
 	CompleteDeliveries(ctx context.Context, cs []Completion) (disabled []string, err error)
@@ -345,6 +347,40 @@ type Completion struct {
 	Disable string
 }
 
+// FailureRun is what CompleteDeliveries keeps of an endpoint's consecutive failures.
+type FailureRun struct {
+	Failures int        // ConsecutiveFailures
+	Since    *time.Time // FailingSince
+	Disabled bool
+}
+
+// Record applies c, a completion of one of the endpoint's deliveries, to the run as
+// CompleteDeliveries does, and returns the status c leaves its delivery in and the reason c
+// disables the endpoint with ("" for none). A retry on a disabled endpoint fails the delivery
+// (LastError "endpoint disabled"), as disabling fails the endpoint's pending deliveries.
+func (r *FailureRun) Record(c Completion) (status DeliveryStatus, disable string) {
+	if c.Status == StatusSucceeded {
+		r.Failures, r.Since = 0, nil
+		return c.Status, ""
+	}
+	at := c.Attempt.At
+	r.Failures++
+	if r.Since == nil {
+		r.Since = &at
+	}
+	switch {
+	case r.Disabled && c.Status == StatusPending:
+		return StatusFailed, ""
+	case r.Disabled:
+	case c.Disable != "":
+		disable = c.Disable
+	case c.DisableAfter > 0 && r.Failures >= c.DisableAfter && at.Sub(*r.Since) >= c.DisableMinSpan:
+		disable = DisabledConsecutiveFailed
+	}
+	r.Disabled = r.Disabled || disable != ""
+	return c.Status, disable
+}
+
 // QueueStats is the state of the delivery queue at one instant (Store.QueueStats).
 type QueueStats struct {
 	Due               int64      // pending deliveries of enabled endpoints with NextAttemptAt ≤ now
@@ -369,6 +405,29 @@ type HistogramParams struct {
 	Since      time.Time
 	Until      time.Time
 	Bucket     time.Duration
+}
+
+// MaxBuckets bounds a histogram, so that a tiny Bucket cannot make a huge answer.
+const MaxBuckets = 10_000
+
+// Buckets returns the empty buckets of p's histogram: from Since, Bucket apart, the last one
+// possibly partial. EINVALID for a Bucket under a microsecond or more than MaxBuckets buckets.
+func (p HistogramParams) Buckets() ([]HistogramBucket, error) {
+	if p.Bucket < time.Microsecond {
+		return nil, Invalid("bucket", "must be at least a microsecond")
+	}
+	if !p.Until.After(p.Since) {
+		return []HistogramBucket{}, nil
+	}
+	n := (p.Until.Sub(p.Since) + p.Bucket - 1) / p.Bucket
+	if n > MaxBuckets {
+		return nil, Invalid("bucket", "makes more than %d buckets", MaxBuckets)
+	}
+	out := make([]HistogramBucket, n)
+	for i := range out {
+		out[i].Start = p.Since.Add(time.Duration(i) * p.Bucket).UTC()
+	}
+	return out, nil
 }
 
 // LatencyParams selects one endpoint's attempts in a time window.

@@ -4,52 +4,14 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
+	"github.com/aviso-dev/aviso/internal/migration"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
-
-// migration is one embedded SQL file, named NNNN_name.sql.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in version order.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(names)
-	out := make([]migration, 0, len(names))
-	for _, n := range names {
-		base := path.Base(n)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", base)
-		}
-		if len(out) > 0 && out[len(out)-1].version == v {
-			return nil, fmt.Errorf("migration %s: version %d twice", base, v)
-		}
-		b, err := migrationFS.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
-	}
-	return out, nil
-}
 
 // Migrate brings the database at url up to the newest embedded migration (what `aviso migrate`
 // runs). Only Options.Schema and Options.Logger are used. It is safe to run from several
@@ -69,7 +31,7 @@ func Migrate(ctx context.Context, url string, opts Options) error {
 // it was. The transaction first takes an advisory lock keyed by the schema; a second node
 // starting at the same time waits on it and then finds nothing left to do.
 func migrate(ctx context.Context, cfg *pgx.ConnConfig, opts Options) error {
-	ms, err := migrations()
+	ms, err := migration.List(migrationFS)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -105,16 +67,16 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig, opts Options) error {
 	}
 	applied := 0
 	for _, m := range ms {
-		if m.version <= current {
+		if m.Version <= current {
 			continue
 		}
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("migrate: apply %s: %w", m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migrate: apply %s: %w", m.Name, err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-			return fmt.Errorf("migrate: record %s: %w", m.name, err)
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			return fmt.Errorf("migrate: record %s: %w", m.Name, err)
 		}
-		log.Info("applied migration", "migration", m.name, "schema", opts.Schema)
+		log.Info("applied migration", "migration", m.Name, "schema", opts.Schema)
 		applied++
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -129,11 +91,11 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig, opts Options) error {
 // checkVersion fails unless the database is at the newest embedded migration, so a node started
 // without migrations never runs against a schema it does not know.
 func checkVersion(ctx context.Context, pool *pgxpool.Pool) error {
-	ms, err := migrations()
+	ms, err := migration.List(migrationFS)
 	if err != nil {
 		return fmt.Errorf("check schema: %w", err)
 	}
-	want := ms[len(ms)-1].version
+	want := ms[len(ms)-1].Version
 	var have int
 	err = pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have)
 	if err != nil {

@@ -44,16 +44,9 @@ func (s *Store) EndpointStats(ctx context.Context, tenantID string, since time.T
 // AttemptHistogram counts a tenant's attempts with Since ≤ At < Until in buckets of Bucket from
 // Since, every bucket present, the last one possibly partial.
 func (s *Store) AttemptHistogram(ctx context.Context, p aviso.HistogramParams) ([]aviso.HistogramBucket, error) {
-	if p.Bucket < time.Microsecond {
-		return nil, aviso.Invalid("bucket", "must be at least a microsecond")
-	}
-	if !p.Until.After(p.Since) {
-		return []aviso.HistogramBucket{}, nil
-	}
-	n := int((p.Until.Sub(p.Since) + p.Bucket - 1) / p.Bucket)
-	out := make([]aviso.HistogramBucket, n)
-	for i := range out {
-		out[i].Start = p.Since.Add(time.Duration(i) * p.Bucket).UTC()
+	out, err := p.Buckets()
+	if err != nil || len(out) == 0 {
+		return out, err
 	}
 	// Bucket index from microseconds since Since; PostgreSQL keeps microseconds.
 	rows, err := s.pool.Query(ctx, `SELECT
@@ -73,7 +66,7 @@ func (s *Store) AttemptHistogram(ctx context.Context, p aviso.HistogramParams) (
 		if err := rows.Scan(&b, &ok, &failed); err != nil {
 			return nil, dbError("attempt histogram", "attempt", err)
 		}
-		if b >= 0 && b < int64(n) {
+		if b >= 0 && b < int64(len(out)) {
 			out[b].Succeeded += ok
 			out[b].Failed += failed
 		}

@@ -384,10 +384,9 @@ const (
 // deliveries of ordered endpoints among cs, for followOrdering.
 func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, []string, error) {
 	type state struct {
-		failures, was int
-		since         *time.Time // FailingSince as the batch leaves it
-		disabled      bool
-		ordered       bool
+		aviso.FailureRun
+		was     int
+		ordered bool
 	}
 	endpoints := map[string]*state{}
 	var ids []string
@@ -409,11 +408,11 @@ func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, [
 	for rows.Next() {
 		var id string
 		var st state
-		if err := rows.Scan(&id, &st.failures, &st.since, &st.disabled, &st.ordered); err != nil {
+		if err := rows.Scan(&id, &st.Failures, &st.Since, &st.Disabled, &st.ordered); err != nil {
 			rows.Close()
 			return false, nil, err
 		}
-		st.was = st.failures
+		st.was = st.Failures
 		endpoints[id] = &st
 	}
 	rows.Close()
@@ -425,21 +424,9 @@ func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, [
 		if st == nil {
 			return false, nil, nil
 		}
-		if c.Status == aviso.StatusSucceeded {
-			st.failures, st.since = 0, nil
-			continue
-		}
-		st.failures++
-		if st.since == nil {
-			at := c.Attempt.At
-			st.since = &at
-		}
-		if !st.disabled && (c.Disable != "" || c.DisableAfter > 0 && st.failures >= c.DisableAfter &&
-			c.Attempt.At.Sub(*st.since) >= c.DisableMinSpan) {
+		// A disabling, or a retry on a disabled endpoint: see CompleteDeliveries.
+		if status, disable := st.Record(c); status != c.Status || disable != "" {
 			return false, nil, nil
-		}
-		if st.disabled && c.Status == aviso.StatusPending {
-			return false, nil, nil // a retry on a disabled endpoint: see CompleteDeliveries
 		}
 	}
 
@@ -468,10 +455,10 @@ func completeSet(ctx context.Context, tx pgx.Tx, cs []aviso.Completion) (bool, [
 	var changedCounts []int32
 	var changedSince []*time.Time
 	for _, id := range ids {
-		if st := endpoints[id]; st.failures != st.was || st.failures > 0 {
+		if st := endpoints[id]; st.Failures != st.was || st.Failures > 0 {
 			changedIDs = append(changedIDs, id)
-			changedCounts = append(changedCounts, int32(st.failures))
-			changedSince = append(changedSince, st.since)
+			changedCounts = append(changedCounts, int32(st.Failures))
+			changedSince = append(changedSince, st.Since)
 		}
 	}
 

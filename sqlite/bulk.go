@@ -16,39 +16,28 @@ import (
 // powers of two up to it, so at most log2(maxBulkRows)+1 statement shapes exist per kind.
 const maxBulkRows = 64
 
-// prepare prepares every statement of the hot paths on the writer, in each chunk size, once at
-// Open: the writer has one connection, and a statement prepared on the DB is then reused by every
-// transaction (sql.Tx.StmtContext binds it to the transaction without parsing it again). The map
-// is not modified after Open.
+// prepare prepares the hot paths' statements once, at Open: the writer's (hotStatements, in
+// every chunk size) on the writer, the claim's (claimStatements) on the readers. A statement
+// prepared on a DB is then reused by every transaction (sql.Tx.StmtContext binds it without
+// parsing it again); database/sql prepares it on each reader connection the first time it runs
+// there. The map is not modified after Open.
 func (s *Store) prepare(ctx context.Context) error {
 	s.prepared = make(map[string]*sql.Stmt)
-	for _, q := range hotStatements() {
-		st, err := s.w.PrepareContext(ctx, q)
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", q, err)
+	for db, queries := range map[*sql.DB][]string{s.w: hotStatements(), s.r: claimStatements()} {
+		for _, q := range queries {
+			st, err := db.PrepareContext(ctx, q)
+			if err != nil {
+				return fmt.Errorf("prepare %q: %w", q, err)
+			}
+			s.prepared[q] = st
 		}
-		s.prepared[q] = st
-	}
-	return nil
-}
-
-// prepareReads prepares the claim's statements on the readers: database/sql prepares a DB
-// statement on each reader connection the first time it runs there, and keeps it.
-func (s *Store) prepareReads(ctx context.Context) error {
-	s.rprepared = make(map[string]*sql.Stmt)
-	for _, q := range claimStatements() {
-		st, err := s.r.PrepareContext(ctx, q)
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", q, err)
-		}
-		s.rprepared[q] = st
 	}
 	return nil
 }
 
 // rstmt returns a statement of claimStatements, prepared, bound to the read transaction tx.
 func (s *Store) rstmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
-	return tx.StmtContext(ctx, s.rprepared[query])
+	return tx.StmtContext(ctx, s.prepared[query])
 }
 
 // stmt returns query, prepared, bound to tx.
@@ -68,22 +57,22 @@ func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any
 	return st.QueryContext(ctx, args...)
 }
 
-// closeStatements closes the prepared statements.
-func (s *Store) closeStatements() {
-	for _, st := range s.prepared {
-		st.Close()
-	}
-	for _, st := range s.rprepared {
-		st.Close()
-	}
-}
-
 // bulkStatement is a multi-row statement: head, then row repeated (comma-separated), then tail.
 type bulkStatement struct{ head, row, tail string }
 
 // sql is the statement for rows rows.
 func (b bulkStatement) sql(rows int) string {
-	return bulkSQL(b.head, b.row, b.tail, rows)
+	var sb strings.Builder
+	sb.Grow(len(b.head) + rows*(len(b.row)+1) + len(b.tail))
+	sb.WriteString(b.head)
+	for i := range rows {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(b.row)
+	}
+	sb.WriteString(b.tail)
+	return sb.String()
 }
 
 // hotStatements lists every statement prepare prepares.
@@ -105,21 +94,6 @@ func chunkSize(n int) int {
 		size /= 2
 	}
 	return size
-}
-
-// bulkSQL is head followed by rows copies of row, comma-separated, then tail.
-func bulkSQL(head, row, tail string, rows int) string {
-	var b strings.Builder
-	b.Grow(len(head) + rows*(len(row)+1) + len(tail))
-	b.WriteString(head)
-	for i := range rows {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(row)
-	}
-	b.WriteString(tail)
-	return b.String()
 }
 
 // exec runs b over n rows in chunks; args appends row i's values.

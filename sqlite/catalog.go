@@ -14,91 +14,40 @@ const tenantCols = `id, name, metadata, created_at, updated_at`
 
 func scanTenant(sc scanner) (*aviso.Tenant, error) {
 	var t aviso.Tenant
-	var meta string
-	var created, updated int64
-	if err := sc.Scan(&t.ID, &t.Name, &meta, &created, &updated); err != nil {
-		return nil, err
-	}
-	var err error
-	if t.Metadata, err = decodeMap(meta); err != nil {
-		return nil, err
-	}
-	t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
-	return &t, nil
+	err := sc.Scan(&t.ID, &t.Name, (*mapCol)(&t.Metadata), (*timeCol)(&t.CreatedAt), (*timeCol)(&t.UpdatedAt))
+	return &t, err
 }
 
 // CreateTenant stores a new tenant. ECONFLICT if the ID is taken.
 func (s *Store) CreateTenant(ctx context.Context, t *aviso.Tenant) error {
-	return s.write(ctx, "create tenant", func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO tenants (`+tenantCols+`) VALUES (?, ?, ?, ?, ?)`,
-			t.ID, t.Name, mapText(t.Metadata), micros(t.CreatedAt), micros(t.UpdatedAt))
-		return err
-	})
+	return s.run(ctx, "create tenant", `INSERT INTO tenants (`+tenantCols+`) VALUES (?, ?, ?, ?, ?)`,
+		t.ID, t.Name, mapText(t.Metadata), micros(t.CreatedAt), micros(t.UpdatedAt))
 }
 
 // GetTenant returns a tenant. ENOTFOUND.
 func (s *Store) GetTenant(ctx context.Context, id string) (*aviso.Tenant, error) {
-	var t *aviso.Tenant
-	err := s.read(ctx, "get tenant", func(tx *sql.Tx) (err error) {
-		t, err = scanTenant(tx.QueryRowContext(ctx, `SELECT `+tenantCols+` FROM tenants WHERE id = ?`, id))
-		return err
-	})
-	return t, err
+	return get(ctx, s, "get tenant", scanTenant, `SELECT `+tenantCols+` FROM tenants WHERE id = ?`, id)
 }
 
-// ListTenants lists tenants ordered by ID.
+// ListTenants lists tenants ordered by ID; the cursor is the last ID.
 func (s *Store) ListTenants(ctx context.Context, p aviso.ListParams) (*aviso.Page[*aviso.Tenant], error) {
-	after, err := decodeCursor(p.After)
-	if err != nil {
-		return nil, err
-	}
-	var out *aviso.Page[*aviso.Tenant]
-	err = s.read(ctx, "list tenants", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+tenantCols+` FROM tenants WHERE id > ? ORDER BY id LIMIT ?`, after, p.Size()+1)
-		if err != nil {
-			return err
-		}
-		ts, err := collect(rows, scanTenant)
-		out = page(ts, p.Size(), func(t *aviso.Tenant) string { return t.ID })
-		return err
-	})
-	return out, err
+	return list(ctx, s, "list tenants", p.Size(), scanTenant, func(t *aviso.Tenant) string { return t.ID },
+		`SELECT `+tenantCols+` FROM tenants WHERE id > ? ORDER BY id LIMIT ?`, p.After, p.Size()+1)
 }
 
 // UpdateTenant replaces the name and metadata and stores t.UpdatedAt. ENOTFOUND.
 func (s *Store) UpdateTenant(ctx context.Context, t *aviso.Tenant) error {
-	return s.write(ctx, "update tenant", func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE tenants SET name = ?, metadata = ?, updated_at = ? WHERE id = ?`,
-			t.Name, mapText(t.Metadata), micros(t.UpdatedAt), t.ID)
-		return affected(res, err, "update tenant")
-	})
+	return s.change(ctx, "update tenant", `UPDATE tenants SET name = ?, metadata = ?, updated_at = ? WHERE id = ?`,
+		t.Name, mapText(t.Metadata), micros(t.UpdatedAt), t.ID)
 }
 
 // DeleteTenant removes a tenant and, by cascade, everything it owns, in one transaction; its
 // unwritten deliveries go with its events. ENOTFOUND.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
-	err := s.write(ctx, "delete tenant", func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
-		return affected(res, err, "delete tenant")
-	})
-	if err == nil {
-		s.window.forget(func(e *entry) bool { return e.tenantID == id })
-	}
-	return err
-}
-
-// affected turns an update or delete that matched no row into ENOTFOUND.
-func affected(res sql.Result, err error, op string) error {
-	if err != nil {
+	if err := s.change(ctx, "delete tenant", `DELETE FROM tenants WHERE id = ?`, id); err != nil {
 		return err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return notFound(op)
-	}
+	s.window.forget(func(e *entry) bool { return e.tenantID == id })
 	return nil
 }
 
@@ -107,140 +56,78 @@ const keyCols = `id, tenant_id, hash, prefix, created_at`
 func scanKey(sc scanner) (*aviso.APIKey, error) {
 	var k aviso.APIKey
 	var tenant sql.NullString
-	var created int64
-	if err := sc.Scan(&k.ID, &tenant, &k.Hash, &k.Prefix, &created); err != nil {
-		return nil, err
-	}
-	k.TenantID, k.CreatedAt = tenant.String, fromMicros(created)
-	return &k, nil
+	err := sc.Scan(&k.ID, &tenant, &k.Hash, &k.Prefix, (*timeCol)(&k.CreatedAt))
+	k.TenantID = tenant.String
+	return &k, err
 }
 
 // SaveAPIKey inserts a key or replaces the key with the same ID. ENOTFOUND for an unknown tenant.
 func (s *Store) SaveAPIKey(ctx context.Context, k *aviso.APIKey) error {
-	tenant := sql.NullString{String: k.TenantID, Valid: k.TenantID != ""}
-	return s.write(ctx, "save api key", func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, hash = excluded.hash,
-				prefix = excluded.prefix, created_at = excluded.created_at`,
-			k.ID, tenant, k.Hash, k.Prefix, micros(k.CreatedAt))
-		return err
-	})
+	return s.run(ctx, "save api key", `INSERT INTO api_keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, hash = excluded.hash,
+			prefix = excluded.prefix, created_at = excluded.created_at`,
+		k.ID, sql.NullString{String: k.TenantID, Valid: k.TenantID != ""}, k.Hash, k.Prefix, micros(k.CreatedAt))
 }
 
 // GetAPIKey returns a key by ID. ENOTFOUND.
 func (s *Store) GetAPIKey(ctx context.Context, id string) (*aviso.APIKey, error) {
-	var k *aviso.APIKey
-	err := s.read(ctx, "get api key", func(tx *sql.Tx) (err error) {
-		k, err = scanKey(tx.QueryRowContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE id = ?`, id))
-		return err
-	})
-	return k, err
+	return get(ctx, s, "get api key", scanKey, `SELECT `+keyCols+` FROM api_keys WHERE id = ?`, id)
 }
 
 // GetAPIKeyByHash returns the key whose hash is hash. ENOTFOUND.
 func (s *Store) GetAPIKeyByHash(ctx context.Context, hash string) (*aviso.APIKey, error) {
-	var k *aviso.APIKey
-	err := s.read(ctx, "get api key", func(tx *sql.Tx) (err error) {
-		k, err = scanKey(tx.QueryRowContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE hash = ?`, hash))
-		return err
-	})
-	return k, err
+	return get(ctx, s, "get api key", scanKey, `SELECT `+keyCols+` FROM api_keys WHERE hash = ?`, hash)
 }
 
 const eventTypeCols = `name, description, descriptions, schema, example, created_at, updated_at`
 
 func scanEventType(sc scanner) (*aviso.EventType, error) {
 	var t aviso.EventType
-	var descs string
-	var schema, example sql.NullString
-	var created, updated int64
-	if err := sc.Scan(&t.Name, &t.Description, &descs, &schema, &example, &created, &updated); err != nil {
-		return nil, err
-	}
-	var err error
-	if t.Descriptions, err = decodeMap(descs); err != nil {
-		return nil, err
-	}
-	t.Schema, t.Example = fromRawText(schema), fromRawText(example)
-	t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
-	return &t, nil
+	err := sc.Scan(&t.Name, &t.Description, (*mapCol)(&t.Descriptions), (*rawCol)(&t.Schema), (*rawCol)(&t.Example),
+		(*timeCol)(&t.CreatedAt), (*timeCol)(&t.UpdatedAt))
+	return &t, err
 }
 
 // CreateEventType adds to the catalog. ECONFLICT if the name is taken.
 func (s *Store) CreateEventType(ctx context.Context, t *aviso.EventType) error {
-	return s.write(ctx, "create event type", func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO event_types (`+eventTypeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			t.Name, t.Description, mapText(t.Descriptions), rawText(t.Schema), rawText(t.Example),
-			micros(t.CreatedAt), micros(t.UpdatedAt))
-		return err
-	})
+	return s.run(ctx, "create event type", `INSERT INTO event_types (`+eventTypeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		t.Name, t.Description, mapText(t.Descriptions), rawText(t.Schema), rawText(t.Example),
+		micros(t.CreatedAt), micros(t.UpdatedAt))
 }
 
 // GetEventType returns a catalog entry. ENOTFOUND.
 func (s *Store) GetEventType(ctx context.Context, name string) (*aviso.EventType, error) {
-	var t *aviso.EventType
-	err := s.read(ctx, "get event type", func(tx *sql.Tx) (err error) {
-		t, err = scanEventType(tx.QueryRowContext(ctx, `SELECT `+eventTypeCols+` FROM event_types WHERE name = ?`, name))
-		return err
-	})
-	return t, err
+	return get(ctx, s, "get event type", scanEventType, `SELECT `+eventTypeCols+` FROM event_types WHERE name = ?`, name)
 }
 
-// ListEventTypes lists the catalog ordered by name.
+// ListEventTypes lists the catalog ordered by name; the cursor is the last name.
 func (s *Store) ListEventTypes(ctx context.Context, p aviso.ListParams) (*aviso.Page[*aviso.EventType], error) {
-	after, err := decodeCursor(p.After)
-	if err != nil {
-		return nil, err
-	}
-	var out *aviso.Page[*aviso.EventType]
-	err = s.read(ctx, "list event types", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+eventTypeCols+` FROM event_types WHERE name > ? ORDER BY name LIMIT ?`, after, p.Size()+1)
-		if err != nil {
-			return err
-		}
-		ts, err := collect(rows, scanEventType)
-		out = page(ts, p.Size(), func(t *aviso.EventType) string { return t.Name })
-		return err
-	})
-	return out, err
+	return list(ctx, s, "list event types", p.Size(), scanEventType, func(t *aviso.EventType) string { return t.Name },
+		`SELECT `+eventTypeCols+` FROM event_types WHERE name > ? ORDER BY name LIMIT ?`, p.After, p.Size()+1)
 }
 
 // UpdateEventType replaces the descriptions, schema and example and stores t.UpdatedAt. ENOTFOUND.
 func (s *Store) UpdateEventType(ctx context.Context, t *aviso.EventType) error {
-	return s.write(ctx, "update event type", func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE event_types SET description = ?, descriptions = ?, schema = ?, example = ?,
-			updated_at = ? WHERE name = ?`,
-			t.Description, mapText(t.Descriptions), rawText(t.Schema), rawText(t.Example), micros(t.UpdatedAt), t.Name)
-		return affected(res, err, "update event type")
-	})
+	return s.change(ctx, "update event type", `UPDATE event_types SET description = ?, descriptions = ?, schema = ?,
+		example = ?, updated_at = ? WHERE name = ?`,
+		t.Description, mapText(t.Descriptions), rawText(t.Schema), rawText(t.Example), micros(t.UpdatedAt), t.Name)
 }
 
 // DeleteEventType removes a catalog entry. ENOTFOUND.
 func (s *Store) DeleteEventType(ctx context.Context, name string) error {
-	return s.write(ctx, "delete event type", func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM event_types WHERE name = ?`, name)
-		return affected(res, err, "delete event type")
-	})
+	return s.change(ctx, "delete event type", `DELETE FROM event_types WHERE name = ?`, name)
 }
 
 const endpointCols = `id, tenant_id, url, description, event_types, format, headers, timeout_seconds, retry_schedule,
 	disabled, disabled_reason, consecutive_failures, metadata, secrets, token, verified_at, created_at, updated_at,
 	auth, secret_headers, signing, disable_after, failing_since, filter, ordering`
 
-// ruleText is the disable_after column: the rule as JSON, ” for the server's.
-func ruleText(r *aviso.DisablePolicy) string {
-	if r == nil {
+// optionalText is a column of optional JSON: v as JSON, empty for nil.
+func optionalText[T any](v *T) string {
+	if v == nil {
 		return ""
 	}
-	return jsonText(r)
-}
-
-// authText is the auth column: the auth as JSON, ” for none.
-func authText(a *aviso.Auth) string {
-	if a == nil {
-		return ""
-	}
-	return jsonText(a)
+	return jsonText(v)
 }
 
 // storedSecret is a secret in the secrets JSON column.
@@ -261,6 +148,7 @@ func secretsText(ss []aviso.Secret) string {
 	return jsonText(out)
 }
 
+// scheduleText is the retry_schedule column: nanoseconds.
 func scheduleText(ds []aviso.Duration) string {
 	out := make([]int64, len(ds))
 	for i, d := range ds {
@@ -271,56 +159,39 @@ func scheduleText(ds []aviso.Duration) string {
 
 func scanEndpoint(sc scanner) (*aviso.Endpoint, error) {
 	var e aviso.Endpoint
-	var types, headers, schedule, meta, secrets, format, auth, secretHeaders, rule string
-	var verified, failingSince sql.NullInt64
-	var created, updated int64
-	if err := sc.Scan(&e.ID, &e.TenantID, &e.URL, &e.Description, &types, &format, &headers, &e.TimeoutSeconds,
-		&schedule, &e.Disabled, &e.DisabledReason, &e.ConsecutiveFailures, &meta, &secrets, &e.Token, &verified,
-		&created, &updated, &auth, &secretHeaders, &e.Signing, &rule, &failingSince, &e.Filter, &e.Ordering); err != nil {
+	var types, schedule, secrets, auth, rule string
+	if err := sc.Scan(&e.ID, &e.TenantID, &e.URL, &e.Description, &types, (*string)(&e.Format), (*mapCol)(&e.Headers),
+		&e.TimeoutSeconds, &schedule, &e.Disabled, &e.DisabledReason, &e.ConsecutiveFailures, (*mapCol)(&e.Metadata),
+		&secrets, &e.Token, optTimeCol{&e.VerifiedAt}, (*timeCol)(&e.CreatedAt), (*timeCol)(&e.UpdatedAt), &auth,
+		(*mapCol)(&e.SecretHeaders), &e.Signing, &rule, optTimeCol{&e.FailingSince}, &e.Filter, &e.Ordering); err != nil {
 		return nil, err
 	}
+	e.EventTypes = []string{}
 	if rule != "" {
 		e.DisableAfter = new(aviso.DisablePolicy)
-		if err := json.Unmarshal([]byte(rule), e.DisableAfter); err != nil {
-			return nil, fmt.Errorf("decode endpoint disable_after: %w", err)
-		}
 	}
-	e.FailingSince = fromMicrosPtr(failingSince)
 	if auth != "" {
 		e.Auth = new(aviso.Auth)
-		if err := json.Unmarshal([]byte(auth), e.Auth); err != nil {
-			return nil, fmt.Errorf("decode endpoint auth: %w", err)
-		}
 	}
-	e.Format = aviso.Format(format)
-	e.EventTypes = []string{}
 	var ns []int64
 	var ss []storedSecret
-	var err error
-	if e.Headers, err = decodeMap(headers); err != nil {
-		return nil, err
-	}
-	if e.Metadata, err = decodeMap(meta); err != nil {
-		return nil, err
-	}
-	if e.SecretHeaders, err = decodeMap(secretHeaders); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal([]byte(types), &e.EventTypes); err != nil {
-		return nil, fmt.Errorf("decode endpoint event_types: %w", err)
-	}
-	if err := json.Unmarshal([]byte(schedule), &ns); err != nil {
-		return nil, fmt.Errorf("decode endpoint retry_schedule: %w", err)
-	}
-	if err := json.Unmarshal([]byte(secrets), &ss); err != nil {
-		return nil, fmt.Errorf("decode endpoint secrets: %w", err)
-	}
-	if e.EventTypes == nil {
-		e.EventTypes = []string{}
+	for _, c := range []struct {
+		name, text string
+		dst        any
+	}{
+		{"event_types", types, &e.EventTypes}, {"retry_schedule", schedule, &ns}, {"secrets", secrets, &ss},
+		{"disable_after", rule, e.DisableAfter}, {"auth", auth, e.Auth},
+	} {
+		if c.text == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(c.text), c.dst); err != nil {
+			return nil, fmt.Errorf("decode endpoint %s: %w", c.name, err)
+		}
 	}
 	e.RetrySchedule = make([]aviso.Duration, len(ns))
 	for i, n := range ns {
-		e.RetrySchedule[i] = aviso.Duration(time.Duration(n))
+		e.RetrySchedule[i] = aviso.Duration(n)
 	}
 	e.Secrets = make([]aviso.Secret, len(ss))
 	for i, s := range ss {
@@ -330,57 +201,32 @@ func scanEndpoint(sc scanner) (*aviso.Endpoint, error) {
 			e.Secrets[i].ExpiresAt = &t
 		}
 	}
-	e.VerifiedAt = fromMicrosPtr(verified)
-	e.CreatedAt, e.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &e, nil
 }
 
 // CreateEndpoint stores a new endpoint. ENOTFOUND for an unknown tenant; ECONFLICT if the ID is taken.
 func (s *Store) CreateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
-	return s.write(ctx, "create endpoint", func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO endpoints (`+endpointCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.ID, e.TenantID, e.URL, e.Description, stringsText(e.EventTypes), string(e.Format), mapText(e.Headers),
-			e.TimeoutSeconds, scheduleText(e.RetrySchedule), e.Disabled, e.DisabledReason, e.ConsecutiveFailures,
-			mapText(e.Metadata), secretsText(e.Secrets), e.Token, microsPtr(e.VerifiedAt), micros(e.CreatedAt), micros(e.UpdatedAt),
-			authText(e.Auth), mapText(e.SecretHeaders), e.Signing, ruleText(e.DisableAfter), microsPtr(e.FailingSince), e.Filter, e.Ordering)
-		return err
-	})
+	return s.run(ctx, "create endpoint", `INSERT INTO endpoints (`+endpointCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.TenantID, e.URL, e.Description, idList(e.EventTypes), string(e.Format), mapText(e.Headers),
+		e.TimeoutSeconds, scheduleText(e.RetrySchedule), e.Disabled, e.DisabledReason, e.ConsecutiveFailures,
+		mapText(e.Metadata), secretsText(e.Secrets), e.Token, microsPtr(e.VerifiedAt), micros(e.CreatedAt), micros(e.UpdatedAt),
+		optionalText(e.Auth), mapText(e.SecretHeaders), e.Signing, optionalText(e.DisableAfter), microsPtr(e.FailingSince),
+		e.Filter, e.Ordering)
 }
 
-func getEndpoint(ctx context.Context, tx *sql.Tx, tenantID, id string) (*aviso.Endpoint, error) {
-	return scanEndpoint(tx.QueryRowContext(ctx, `SELECT `+endpointCols+` FROM endpoints WHERE tenant_id = ? AND id = ?`, tenantID, id))
-}
+const getEndpointSQL = `SELECT ` + endpointCols + ` FROM endpoints WHERE tenant_id = ? AND id = ?`
 
 // GetEndpoint returns one endpoint of a tenant. ENOTFOUND.
 func (s *Store) GetEndpoint(ctx context.Context, tenantID, id string) (*aviso.Endpoint, error) {
-	var e *aviso.Endpoint
-	err := s.read(ctx, "get endpoint", func(tx *sql.Tx) (err error) {
-		e, err = getEndpoint(ctx, tx, tenantID, id)
-		return err
-	})
-	return e, err
+	return get(ctx, s, "get endpoint", scanEndpoint, getEndpointSQL, tenantID, id)
 }
 
-// ListEndpoints lists a tenant's endpoints ordered by ID.
+// ListEndpoints lists a tenant's endpoints ordered by ID; the cursor is the last ID.
 func (s *Store) ListEndpoints(ctx context.Context, p aviso.ListEndpointsParams) (*aviso.Page[*aviso.Endpoint], error) {
-	after, err := decodeCursor(p.After)
-	if err != nil {
-		return nil, err
-	}
-	var out *aviso.Page[*aviso.Endpoint]
-	err = s.read(ctx, "list endpoints", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+endpointCols+` FROM endpoints
-			WHERE tenant_id = ? AND id > ? AND (? = 0 OR disabled = 0) ORDER BY id LIMIT ?`,
-			p.TenantID, after, p.Enabled, p.Size()+1)
-		if err != nil {
-			return err
-		}
-		es, err := collect(rows, scanEndpoint)
-		out = page(es, p.Size(), func(e *aviso.Endpoint) string { return e.ID })
-		return err
-	})
-	return out, err
+	return list(ctx, s, "list endpoints", p.Size(), scanEndpoint, func(e *aviso.Endpoint) string { return e.ID },
+		`SELECT `+endpointCols+` FROM endpoints WHERE tenant_id = ? AND id > ? AND (? = 0 OR disabled = 0) ORDER BY id LIMIT ?`,
+		p.TenantID, p.After, p.Enabled, p.Size()+1)
 }
 
 // UpdateEndpoint replaces every field but ID, TenantID, CreatedAt, Disabled, DisabledReason,
@@ -399,10 +245,10 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 			headers = ?, timeout_seconds = ?, retry_schedule = ?, metadata = ?, secrets = ?, token = ?, verified_at = ?,
 			updated_at = ?, auth = ?, secret_headers = ?, signing = ?, disable_after = ?, filter = ?, ordering = ?
 			WHERE tenant_id = ? AND id = ?`,
-			e.URL, e.Description, stringsText(e.EventTypes), string(e.Format), mapText(e.Headers), e.TimeoutSeconds,
+			e.URL, e.Description, idList(e.EventTypes), string(e.Format), mapText(e.Headers), e.TimeoutSeconds,
 			scheduleText(e.RetrySchedule), mapText(e.Metadata), secretsText(e.Secrets), e.Token, microsPtr(e.VerifiedAt),
-			micros(e.UpdatedAt), authText(e.Auth), mapText(e.SecretHeaders), e.Signing, ruleText(e.DisableAfter), e.Filter,
-			e.Ordering, e.TenantID, e.ID)
+			micros(e.UpdatedAt), optionalText(e.Auth), mapText(e.SecretHeaders), e.Signing, optionalText(e.DisableAfter),
+			e.Filter, e.Ordering, e.TenantID, e.ID)
 		if err != nil || e.Ordering == was || e.Ordering == aviso.OrderingNone {
 			return err
 		}
@@ -419,31 +265,18 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 // SetEndpointDisabled disables or re-enables an endpoint, in one transaction; see aviso.Store.
 // ENOTFOUND.
 func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisabledParams) (*aviso.Endpoint, error) {
-	op := "enable endpoint"
+	op, set := "enable endpoint", `disabled = 0, disabled_reason = '', consecutive_failures = 0, failing_since = NULL`
 	if p.Disabled {
-		op = "disable endpoint"
+		op, set = "disable endpoint", `disabled = 1, disabled_reason = ?1`
 	}
 	var e *aviso.Endpoint
-	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
-		var res sql.Result
-		var err error
-		if p.Disabled {
-			res, err = tx.ExecContext(ctx, `UPDATE endpoints SET disabled = 1, disabled_reason = ?, updated_at = ?
-				WHERE tenant_id = ? AND id = ?`, p.Reason, micros(p.Now), p.TenantID, p.ID)
-		} else {
-			res, err = tx.ExecContext(ctx, `UPDATE endpoints SET disabled = 0, disabled_reason = '', consecutive_failures = 0,
-				failing_since = NULL, updated_at = ? WHERE tenant_id = ? AND id = ?`, micros(p.Now), p.TenantID, p.ID)
-		}
-		if err := affected(res, err, op); err != nil {
+	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) (err error) {
+		e, err = scanEndpoint(tx.QueryRowContext(ctx, `UPDATE endpoints SET `+set+`, updated_at = ?2
+			WHERE tenant_id = ?3 AND id = ?4 RETURNING `+endpointCols, p.Reason, micros(p.Now), p.TenantID, p.ID))
+		if err != nil || !p.Disabled {
 			return err
 		}
-		if p.Disabled {
-			if err := failEndpoint(ctx, tx, p.ID, p.Now); err != nil {
-				return err
-			}
-		}
-		e, err = getEndpoint(ctx, tx, p.TenantID, p.ID)
-		return err
+		return failEndpoint(ctx, tx, p.ID, p.Now)
 	})
 	if err != nil {
 		return nil, err
@@ -462,7 +295,7 @@ const disabledError = "endpoint disabled"
 // disabling fails deliveries; the caller forgets the endpoint's window entries once committed.
 func failEndpoint(ctx context.Context, tx *sql.Tx, endpointID string, at time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE deliveries INDEXED BY deliveries_endpoint_due SET status = 'failed',
-			last_error = ?1, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ?2
+			last_error = ?1, next_attempt_at = NULL, updated_at = ?2
 		WHERE endpoint_id = ?3 AND status = 'pending'`, disabledError, micros(at), endpointID); err != nil {
 		return fmt.Errorf("fail pending deliveries: %w", err)
 	}
@@ -473,12 +306,9 @@ func failEndpoint(ctx context.Context, tx *sql.Tx, endpointID string, at time.Ti
 // DeleteEndpoint removes an endpoint and, by cascade, its deliveries and attempts (its
 // unwritten deliveries no longer count: their endpoint is gone). ENOTFOUND.
 func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
-	err := s.write(ctx, "delete endpoint", func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM endpoints WHERE tenant_id = ? AND id = ?`, tenantID, id)
-		return affected(res, err, "delete endpoint")
-	})
-	if err == nil {
-		s.window.forget(func(e *entry) bool { return e.endpointID == id && e.tenantID == tenantID })
+	if err := s.change(ctx, "delete endpoint", `DELETE FROM endpoints WHERE tenant_id = ? AND id = ?`, tenantID, id); err != nil {
+		return err
 	}
-	return err
+	s.window.forget(func(e *entry) bool { return e.endpointID == id && e.tenantID == tenantID })
+	return nil
 }

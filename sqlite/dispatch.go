@@ -334,8 +334,7 @@ var (
 		row:  `(?,?,?,?,?,?,?)`,
 		tail: `) UPDATE deliveries SET status = v.status, attempt_count = attempt_count + 1,
 			round_attempts = round_attempts + 1, next_attempt_at = v.next_at,
-			last_response_status = v.response_status, last_error = v.error,
-			lease_owner = NULL, lease_until = NULL, updated_at = v.at
+			last_response_status = v.response_status, last_error = v.error, updated_at = v.at
 		FROM v WHERE deliveries.id = v.id AND deliveries.endpoint_id = v.endpoint_id RETURNING deliveries.id`,
 	}
 	// insertAttempted writes the rows of window entries with the outcome of their first attempt
@@ -353,7 +352,7 @@ var (
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempt_count = attempt_count + 1,
 			round_attempts = round_attempts + 1, next_attempt_at = excluded.next_attempt_at,
 			last_response_status = excluded.last_response_status, last_error = excluded.last_error,
-			lease_owner = NULL, lease_until = NULL, updated_at = excluded.updated_at
+			updated_at = excluded.updated_at
 		RETURNING id`,
 	}
 	updateEndpointFailures = bulkStatement{
@@ -486,12 +485,11 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) (
 func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completion, headers []string,
 	entries, written map[string]*entry, ordered *[]string) ([]string, error) {
 	type endpointState struct {
-		failures, was   int           // was: before the run; an unchanged count is not written
-		since, sinceWas sql.NullInt64 // FailingSince, as the run leaves it and before it
-		disabled        bool
-		ordered         bool
-		disabledAt      *time.Time // disabled by this run
-		reason          string
+		aviso.FailureRun
+		was        int // the count before the run: a count that stays 0 is not written
+		ordered    bool
+		disabledAt *time.Time // disabled by this run
+		reason     string
 	}
 	endpoints := map[string]*endpointState{}
 	var order []string // endpoints in first-seen order, so writes are deterministic
@@ -508,11 +506,12 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 	for rows.Next() {
 		var id string
 		var st endpointState
-		if err := rows.Scan(&id, &st.failures, &st.since, &st.disabled, &st.ordered); err != nil {
+		var since sql.NullInt64
+		if err := rows.Scan(&id, &st.Failures, &since, &st.Disabled, &st.ordered); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		st.was, st.sinceWas = st.failures, st.since
+		st.was, st.Since = st.Failures, fromMicrosPtr(since)
 		endpoints[id] = &st
 	}
 	rows.Close()
@@ -520,8 +519,7 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 		return nil, err
 	}
 
-	// The outcomes, in order, on the endpoints' counts. A retry on an endpoint disabled (while
-	// the attempt was in flight, or earlier in the run) fails the delivery as disabling does.
+	// The outcomes, in order, on the endpoints' counts.
 	type outcome struct {
 		c      aviso.Completion
 		next   *time.Time
@@ -533,29 +531,18 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 	for i, c := range cs {
 		st := endpoints[c.Attempt.EndpointID]
 		if st == nil {
-			continue // deleted with its endpoint
+			continue // deleted with its endpoint, or not the delivery's
 		}
 		o := outcome{c: c, err: c.Attempt.Error, header: headers[i]}
 		if e := entries[c.Attempt.DeliveryID]; e != nil && written[e.id] == nil && e.endpointID == c.Attempt.EndpointID {
 			o.entry = e
 		}
-		at := c.Attempt.At
-		if c.Status == aviso.StatusSucceeded {
-			st.failures, st.since = 0, sql.NullInt64{}
-		} else {
-			st.failures++
-			if !st.since.Valid {
-				st.since = sql.NullInt64{Int64: micros(at), Valid: true}
-			}
+		var disable string
+		if o.c.Status, disable = st.Record(c); o.c.Status != c.Status {
+			o.err = disabledError
 		}
-		switch {
-		case st.disabled && c.Status == aviso.StatusPending:
-			o.c.Status, o.err = aviso.StatusFailed, disabledError
-		case st.disabled || c.Status == aviso.StatusSucceeded:
-		case c.Disable != "":
-			st.disabled, st.disabledAt, st.reason = true, &at, c.Disable
-		case c.DisableAfter > 0 && st.failures >= c.DisableAfter && at.Sub(fromMicros(st.since.Int64)) >= c.DisableMinSpan:
-			st.disabled, st.disabledAt, st.reason = true, &at, aviso.DisabledConsecutiveFailed
+		if disable != "" {
+			st.disabledAt, st.reason = &c.Attempt.At, disable
 		}
 		if o.c.Status == aviso.StatusPending {
 			o.next = c.NextAttemptAt
@@ -591,16 +578,35 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 	if err != nil {
 		return nil, fmt.Errorf("insert deliveries: %w", err)
 	}
-	if len(found)+len(inserted) < len(out) {
+	if len(found)+len(inserted) < len(cs) {
 		if _, err := tx.ExecContext(ctx, `ROLLBACK TO complete_run; RELEASE complete_run`); err != nil {
+			return nil, err
+		}
+		// A completion not recorded names a delivery that is gone, or an endpoint other than its
+		// delivery's: then it is recorded with the delivery's own (see aviso.Store).
+		var missing []string
+		for _, c := range cs {
+			if id := c.Attempt.DeliveryID; !found[id] && !inserted[id] {
+				missing = append(missing, id)
+			}
+		}
+		owners, err := deliveryOwners(ctx, tx, missing, entries, written)
+		if err != nil {
 			return nil, err
 		}
 		var kept []aviso.Completion
 		var keptHeaders []string
 		for i, c := range cs {
-			if found[c.Attempt.DeliveryID] || inserted[c.Attempt.DeliveryID] {
-				kept, keptHeaders = append(kept, c), append(keptHeaders, headers[i])
+			if id := c.Attempt.DeliveryID; !found[id] && !inserted[id] {
+				o, ok := owners[id]
+				if !ok || o.endpoint == c.Attempt.EndpointID {
+					continue // gone
+				}
+				a := *c.Attempt
+				a.TenantID, a.EndpointID, a.EventID = o.tenant, o.endpoint, o.event
+				c.Attempt = &a
 			}
+			kept, keptHeaders = append(kept, c), append(keptHeaders, headers[i])
 		}
 		return s.completeRun(ctx, tx, kept, keptHeaders, entries, written, ordered)
 	}
@@ -626,13 +632,13 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 	// Usually every attempt to an endpoint succeeds and its count stays 0: its row is left as it is.
 	var changed, disabled []string
 	for _, ep := range order {
-		if st := endpoints[ep]; st != nil && (st.failures != st.was || st.since != st.sinceWas) {
+		if st := endpoints[ep]; st != nil && (st.Failures > 0 || st.was > 0) {
 			changed = append(changed, ep)
 		}
 	}
 	err = s.exec(ctx, tx, updateEndpointFailures, len(changed), func(dst []any, i int) []any {
 		st := endpoints[changed[i]]
-		return append(dst, changed[i], st.failures, st.since)
+		return append(dst, changed[i], st.Failures, microsPtr(st.Since))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update endpoints: %w", err)
@@ -650,7 +656,7 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 			return nil, err
 		}
 		disabled = append(disabled, ep)
-		s.log.Warn("endpoint disabled", "endpoint_id", ep, "reason", st.reason, "failures", st.failures)
+		s.log.Warn("endpoint disabled", "endpoint_id", ep, "reason", st.reason, "failures", st.Failures)
 	}
 	return disabled, nil
 }
@@ -692,6 +698,35 @@ func followOrdering(ctx context.Context, tx *sql.Tx, ids []string) (bool, error)
 		}
 	}
 	return true, nil
+}
+
+// deliveryOwner is what a delivery belongs to.
+type deliveryOwner struct{ tenant, endpoint, event string }
+
+// deliveryOwners returns the owners of those of ids that exist: unwritten (entries not yet in
+// written) or rows.
+func deliveryOwners(ctx context.Context, tx *sql.Tx, ids []string, entries, written map[string]*entry) (map[string]deliveryOwner, error) {
+	out := make(map[string]deliveryOwner)
+	for _, id := range ids {
+		if e := entries[id]; e != nil && written[id] == nil {
+			out[id] = deliveryOwner{e.tenantID, e.endpointID, e.eventID}
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, tenant_id, endpoint_id, event_id FROM deliveries
+		WHERE id IN (SELECT value FROM json_each(?))`, idList(ids))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var o deliveryOwner
+		if err := rows.Scan(&id, &o.tenant, &o.endpoint, &o.event); err != nil {
+			return nil, err
+		}
+		out[id] = o
+	}
+	return out, rows.Err()
 }
 
 // ReleaseDeliveries gives up owner's leases on the given deliveries. Leases are in memory

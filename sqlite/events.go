@@ -16,37 +16,35 @@ import (
 
 const eventCols = `seq, id, tenant_id, type, data, external_reference, created_at, request_id, traceparent`
 
-// scanEvent reads an event and its seq (publication order).
-func scanEvent(sc scanner) (*aviso.Event, int64, error) {
-	var e aviso.Event
-	var seq, created int64
-	var data string
-	if err := sc.Scan(&seq, &e.ID, &e.TenantID, &e.Type, &data, &e.ExternalReference, &created, &e.RequestID, &e.TraceParent); err != nil {
-		return nil, 0, err
-	}
-	e.Data = json.RawMessage(data)
-	e.CreatedAt = fromMicros(created)
-	return &e, seq, nil
-}
-
+// seqEvent is an event with its seq (publication order).
 type seqEvent struct {
 	seq int64
 	e   *aviso.Event
 }
 
 func scanSeqEvent(sc scanner) (seqEvent, error) {
-	e, seq, err := scanEvent(sc)
-	return seqEvent{seq, e}, err
+	var e aviso.Event
+	var seq int64
+	var data string
+	err := sc.Scan(&seq, &e.ID, &e.TenantID, &e.Type, &data, &e.ExternalReference, (*timeCol)(&e.CreatedAt),
+		&e.RequestID, &e.TraceParent)
+	e.Data = json.RawMessage(data)
+	return seqEvent{seq, &e}, err
+}
+
+func scanEvent(sc scanner) (*aviso.Event, error) {
+	e, err := scanSeqEvent(sc)
+	return e.e, err
 }
 
 // The statements of InsertEvents.
 var (
 	// insertEventRows inserts events, skipping those whose (tenant_id, id) exists, and returns
-	// the seq of those it stored. Their seqs are the store's (see Store.nextSeq).
+	// the seqs of those it stored. Their seqs are the store's (see Store.nextSeq).
 	insertEventRows = bulkStatement{
 		head: `INSERT INTO events (seq, tenant_id, id, type, data, external_reference, created_at, deferred, request_id, traceparent) VALUES `,
 		row:  `(?,?,?,?,?,?,?,?,?,?)`,
-		tail: ` ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq, tenant_id, id`,
+		tail: ` ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq`,
 	}
 	// insertDeliveryRows inserts deliveries as new (see aviso.NewEvent): pending, never attempted.
 	// Only what varies is bound: binding is a good part of a row's cost.
@@ -126,8 +124,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 
 	// Each event's deliveries: those whose endpoint (of the same tenant) still exists, named in
 	// the event's row if it may name them, else as rows; a delivery with an ordering key (an
-	// ordered endpoint's, of an event with a reference) is a row. The events take the seqs from
-	// s.nextSeq on, in order.
+	// ordered endpoint's, of an event with a reference) is a row.
 	valid := make([][]*aviso.Delivery, len(events))
 	listed := make([]any, len(events)) // the deferred column: nil or a string
 	for i, ne := range events {
@@ -146,42 +143,18 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 		}
 	}
 
-	type key struct{ tenant, id string }
-	seqs := make(map[key]int64, len(events))
-	var vals []any
-	for done := 0; done < len(events); {
-		size := chunkSize(len(events) - done)
-		st, err := s.stmt(ctx, tx, insertEventRows.sql(size))
-		if err != nil {
-			return nil, false, err
-		}
-		vals = vals[:0]
-		for i, ne := range events[done : done+size] {
-			ev := ne.Event
-			vals = append(vals, s.nextSeq, ev.TenantID, ev.ID, ev.Type, string(ev.Data), ev.ExternalReference,
-				micros(ev.CreatedAt), listed[done+i], ev.RequestID, ev.TraceParent)
-			s.nextSeq++ // skipped if the event exists: a gap, never a reuse
-		}
-		rows, err := st.QueryContext(ctx, vals...)
-		if err != nil {
-			return nil, false, fmt.Errorf("insert events: %w", err)
-		}
-		for rows.Next() {
-			var seq int64
-			var k key
-			if err := rows.Scan(&seq, &k.tenant, &k.id); err != nil {
-				rows.Close()
-				return nil, false, err
-			}
-			seqs[k] = seq
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, false, fmt.Errorf("insert events: %w", err)
-		}
-		done += size
+	// The events take the seqs from s.nextSeq on, in order; the seqs of those that exist
+	// already are skipped: a gap, never a reuse.
+	first := s.nextSeq
+	s.nextSeq += int64(len(events))
+	created, err := s.queryIDs(ctx, tx, insertEventRows, len(events), func(dst []any, i int) []any {
+		ev := events[i].Event
+		return append(dst, first+int64(i), ev.TenantID, ev.ID, ev.Type, string(ev.Data), ev.ExternalReference,
+			micros(ev.CreatedAt), listed[i], ev.RequestID, ev.TraceParent)
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("insert events: %w", err)
 	}
-
 	type newDelivery struct {
 		d            *aviso.Delivery
 		seq          int64
@@ -189,20 +162,16 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 	}
 	var ds []newDelivery
 	for i, ne := range events {
-		ev := ne.Event
-		k := key{ev.TenantID, ev.ID}
-		seq, ok := seqs[k]
-		if !ok {
+		ev, seq := ne.Event, first+int64(i)
+		if !created[strconv.FormatInt(seq, 10)] {
 			// It existed before, or earlier in this batch.
-			stored, _, err := scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = ? AND id = ?`,
-				ev.TenantID, ev.ID))
+			stored, err := scanEvent(tx.QueryRowContext(ctx, getEventSQL, ev.TenantID, ev.ID))
 			if err != nil {
 				return nil, false, fmt.Errorf("event %s: %w", ev.ID, err)
 			}
 			out = append(out, aviso.InsertedEvent{Event: stored})
 			continue
 		}
-		delete(seqs, k) // a later copy in this batch is not created again
 		if listed[i] != nil {
 			s.window.listed(seq, valid[i])
 		} else {
@@ -223,7 +192,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 	// time-ordered, but random within a millisecond, and a batch shares one): appended at the
 	// end of each b-tree rather than scattered over its last pages, which splits them half full.
 	slices.SortFunc(ds, func(a, b newDelivery) int { return strings.Compare(a.d.ID, b.d.ID) })
-	err := s.exec(ctx, tx, insertDeliveryRows, len(ds), func(dst []any, i int) []any {
+	err = s.exec(ctx, tx, insertDeliveryRows, len(ds), func(dst []any, i int) []any {
 		d := ds[i].d
 		return append(dst, d.ID, d.TenantID, ds[i].seq, ds[i].eventID, d.EndpointID, d.EventType,
 			microsPtr(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt), ds[i].key)
@@ -237,37 +206,30 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 	return out, queued, nil
 }
 
+const getEventSQL = `SELECT ` + eventCols + ` FROM events WHERE tenant_id = ? AND id = ?`
+
 // GetEvent returns one event of a tenant. ENOTFOUND.
 func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (*aviso.Event, error) {
-	var e *aviso.Event
-	err := s.read(ctx, "get event", func(tx *sql.Tx) (err error) {
-		e, _, err = scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE tenant_id = ? AND id = ?`, tenantID, id))
-		return err
-	})
-	return e, err
+	return get(ctx, s, "get event", scanEvent, getEventSQL, tenantID, id)
 }
 
-// ListEvents lists a tenant's events in publication order; see aviso.Store.
+// ListEvents lists a tenant's events in publication order; see aviso.Store. The cursor is the
+// last event's seq.
 func (s *Store) ListEvents(ctx context.Context, p aviso.ListEventsParams) (*aviso.Page[*aviso.Event], error) {
 	stmt, args, err := listEventsSQL(p)
 	if err != nil {
 		return nil, err
 	}
-	var out *aviso.Page[*aviso.Event]
-	err = s.read(ctx, "list events", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, stmt, args...)
-		if err != nil {
-			return err
-		}
-		es, err := collect(rows, scanSeqEvent)
-		pg := page(es, p.Size(), func(e seqEvent) string { return strconv.FormatInt(e.seq, 10) })
-		out = &aviso.Page[*aviso.Event]{Data: make([]*aviso.Event, len(pg.Data)), NextCursor: pg.NextCursor, HasMore: pg.HasMore}
-		for i, e := range pg.Data {
-			out.Data[i] = e.e
-		}
-		return err
-	})
-	return out, err
+	pg, err := list(ctx, s, "list events", p.Size(), scanSeqEvent, func(e seqEvent) string { return strconv.FormatInt(e.seq, 10) },
+		stmt, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := &aviso.Page[*aviso.Event]{Data: make([]*aviso.Event, len(pg.Data)), NextCursor: pg.NextCursor, HasMore: pg.HasMore}
+	for i, e := range pg.Data {
+		out.Data[i] = e.e
+	}
+	return out, nil
 }
 
 // listEventsSQL is ListEvents' statement and its arguments. Every filter's page is read in
@@ -286,11 +248,7 @@ func listEventsSQL(p aviso.ListEventsParams) (string, []any, error) {
 		q.where("external_reference = ? AND external_reference <> ''", p.ExternalReference)
 	}
 	if p.After != "" {
-		key, err := decodeCursor(p.After)
-		if err != nil {
-			return "", nil, err
-		}
-		seq, err := strconv.ParseInt(key, 10, 64)
+		seq, err := strconv.ParseInt(p.After, 10, 64)
 		if err != nil {
 			return "", nil, aviso.Invalid("after", "is not a cursor from a previous page")
 		}
@@ -334,17 +292,12 @@ const deliveryReturning = `id, tenant_id, event_id, endpoint_id, event_type, sta
 
 func scanDelivery(sc scanner, extra ...any) (*aviso.Delivery, error) {
 	var d aviso.Delivery
-	var status string
-	var next sql.NullInt64
-	var created, updated int64
-	dest := append([]any{&d.ID, &d.TenantID, &d.EventID, &d.EndpointID, &d.EventType, &status, &d.AttemptCount,
-		&d.RoundAttempts, &next, &d.LastResponseStatus, &d.LastError, &created, &updated}, extra...)
-	if err := sc.Scan(dest...); err != nil {
+	err := sc.Scan(append([]any{&d.ID, &d.TenantID, &d.EventID, &d.EndpointID, &d.EventType, (*string)(&d.Status),
+		&d.AttemptCount, &d.RoundAttempts, optTimeCol{&d.NextAttemptAt}, &d.LastResponseStatus, &d.LastError,
+		(*timeCol)(&d.CreatedAt), (*timeCol)(&d.UpdatedAt)}, extra...)...)
+	if err != nil {
 		return nil, err
 	}
-	d.Status = aviso.DeliveryStatus(status)
-	d.NextAttemptAt = fromMicrosPtr(next)
-	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &d, nil
 }
 
@@ -355,15 +308,8 @@ const attemptCols = `id, delivery_id, tenant_id, endpoint_id, event_id, at, url,
 
 func scanAttempt(sc scanner) (aviso.Attempt, error) {
 	var a aviso.Attempt
-	var at int64
-	var headers string
-	if err := sc.Scan(&a.ID, &a.DeliveryID, &a.TenantID, &a.EndpointID, &a.EventID, &at, &a.URL, &headers,
-		&a.ResponseStatus, &a.ResponseBody, &a.DurationMS, &a.Error); err != nil {
-		return a, err
-	}
-	a.At = fromMicros(at)
-	var err error
-	a.RequestHeaders, err = decodeMap(headers)
+	err := sc.Scan(&a.ID, &a.DeliveryID, &a.TenantID, &a.EndpointID, &a.EventID, (*timeCol)(&a.At), &a.URL,
+		(*mapCol)(&a.RequestHeaders), &a.ResponseStatus, &a.ResponseBody, &a.DurationMS, &a.Error)
 	return a, err
 }
 
@@ -391,29 +337,17 @@ func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*aviso.De
 }
 
 // ListDeliveries lists a tenant's deliveries by ID, rows and unwritten ones merged; see
-// aviso.Store.
+// aviso.Store. The cursor is the last ID.
 func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams) (*aviso.Page[*aviso.Delivery], error) {
-	stmt, args, err := listDeliveriesSQL(p)
-	if err != nil {
-		return nil, err
-	}
-	var out *aviso.Page[*aviso.Delivery]
-	err = s.read(ctx, "list deliveries", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, stmt, args...)
-		if err != nil {
-			return err
-		}
-		ds, err := collect(rows, scanDeliveryRow)
-		out = page(ds, p.Size(), func(d *aviso.Delivery) string { return d.ID })
-		return err
-	})
-	return out, err
+	stmt, args := listDeliveriesSQL(p)
+	return list(ctx, s, "list deliveries", p.Size(), scanDeliveryRow, func(d *aviso.Delivery) string { return d.ID },
+		stmt, args...)
 }
 
 // listDeliveriesSQL is ListDeliveries' statement and its arguments: the rows, and, unless the
 // status filter leaves them out, the unwritten deliveries (all pending), in one ordered page
 // (TestListPlans checks the plans).
-func listDeliveriesSQL(p aviso.ListDeliveriesParams) (string, []any, error) {
+func listDeliveriesSQL(p aviso.ListDeliveriesParams) (string, []any) {
 	q := &query{}
 	q.where("d.tenant_id = ?", p.TenantID)
 	if p.EventID != "" {
@@ -445,16 +379,11 @@ func listDeliveriesSQL(p aviso.ListDeliveriesParams) (string, []any, error) {
 		q.where("d.created_at < ? AND d.id < ?", micros(p.Until), aviso.IDCeiling(aviso.PrefixDelivery, p.Until))
 	}
 	order := "1"
-	if p.After != "" {
-		after, err := decodeCursor(p.After)
-		if err != nil {
-			return "", nil, err
-		}
-		if p.Desc {
-			q.where("d.id < ?", after)
-		} else {
-			q.where("d.id > ?", after)
-		}
+	switch {
+	case p.Desc && p.After != "":
+		q.where("d.id < ?", p.After)
+	case p.After != "":
+		q.where("d.id > ?", p.After)
 	}
 	if p.Desc {
 		order = "1 DESC"
@@ -477,12 +406,11 @@ func listDeliveriesSQL(p aviso.ListDeliveriesParams) (string, []any, error) {
 		stmt += ` UNION ALL SELECT ` + deliveryCols + ` FROM unwritten_deliveries d` + q.sql()
 		args = append(args, q.args...)
 	}
-	return stmt + ` ORDER BY ` + order + ` LIMIT ?`, append(args, p.Size()+1), nil
+	return stmt + ` ORDER BY ` + order + ` LIMIT ?`, append(args, p.Size()+1)
 }
 
 // requeue is the SET clause that queues a delivery for an attempt at ?1 with a fresh round.
-const requeue = `status = 'pending', next_attempt_at = ?1, round_attempts = 0, lease_owner = NULL, lease_until = NULL,
-	updated_at = ?1`
+const requeue = `status = 'pending', next_attempt_at = ?1, round_attempts = 0, updated_at = ?1`
 
 // RetryDelivery queues a delivery for an attempt now, writing its row first if it has none
 // (unwritten.go). ENOTFOUND.
@@ -510,21 +438,16 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int, error) {
 	var n int64
 	err := s.write(ctx, "replay deliveries", func(ctx context.Context, tx *sql.Tx) error {
-		var one int
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM endpoints WHERE tenant_id = ? AND id = ?`, p.TenantID, p.EndpointID).Scan(&one); err != nil {
+		if _, err := endpointOrdered(ctx, tx, p.TenantID, p.EndpointID); err != nil {
 			return err
 		}
 		statuses := `'failed'`
 		if p.All {
 			statuses = `'failed', 'succeeded'`
 		}
-		until := int64(math.MaxInt64)
-		if !p.Until.IsZero() {
-			until = micros(p.Until)
-		}
 		res, err := tx.ExecContext(ctx, `UPDATE deliveries INDEXED BY deliveries_endpoint SET `+requeue+`
 			WHERE endpoint_id = ?2 AND id >= ?4 AND created_at >= ?3 AND created_at < ?5 AND status IN (`+statuses+`)`,
-			micros(p.Now), p.EndpointID, micros(p.Since), aviso.IDFloor(aviso.PrefixDelivery, p.Since), until)
+			micros(p.Now), p.EndpointID, micros(p.Since), aviso.IDFloor(aviso.PrefixDelivery, p.Since), untilMicros(p.Until))
 		if err != nil {
 			return err
 		}
@@ -544,16 +467,10 @@ func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int
 // delivery to the endpoint, neither a row nor in its deferred column; see aviso.Store.
 // ENOTFOUND if the endpoint does not exist.
 func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams) (int, error) {
-	until := int64(math.MaxInt64)
-	if !p.Until.IsZero() {
-		until = micros(p.Until)
-	}
 	var n int
 	err := s.write(ctx, "create missed deliveries", func(ctx context.Context, tx *sql.Tx) error {
-		n = 0
-		var ordered bool
-		if err := tx.QueryRowContext(ctx, `SELECT ordering <> '' FROM endpoints WHERE tenant_id = ? AND id = ?`,
-			p.TenantID, p.EndpointID).Scan(&ordered); err != nil {
+		ordered, err := endpointOrdered(ctx, tx, p.TenantID, p.EndpointID)
+		if err != nil {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT e.seq, e.id, e.type, e.external_reference FROM events e
@@ -561,7 +478,7 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 				AND (json_array_length(?4) = 0 OR e.type IN (SELECT value FROM json_each(?4)))
 				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.endpoint_id = ?5)
 				AND (e.deferred IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(e.deferred) j WHERE j.value ->> 1 = ?5))
-			ORDER BY e.seq`, p.TenantID, micros(p.Since), until, stringsText(p.Types), p.EndpointID)
+			ORDER BY e.seq`, p.TenantID, micros(p.Since), untilMicros(p.Until), idList(p.Types), p.EndpointID)
 		if err != nil {
 			return err
 		}
@@ -573,20 +490,15 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 		if err != nil {
 			return err
 		}
-		now := micros(p.Now)
-		for _, m := range ms {
-			if !ordered {
-				m.ref = ""
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id,
-					event_type, status, attempt_count, round_attempts, next_attempt_at, last_response_status, last_error,
-					created_at, updated_at, ordering_key) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, 0, '', ?, ?, ?)`,
-				aviso.NewID(aviso.PrefixDelivery, p.Now), p.TenantID, m.seq, m.id, p.EndpointID, m.typ, now, now, now, m.ref); err != nil {
-				return err
-			}
-		}
 		n = len(ms)
-		return nil
+		now := micros(p.Now)
+		return s.exec(ctx, tx, insertDeliveryRows, len(ms), func(dst []any, i int) []any {
+			if !ordered {
+				ms[i].ref = ""
+			}
+			return append(dst, aviso.NewID(aviso.PrefixDelivery, p.Now), p.TenantID, ms[i].seq, ms[i].id, p.EndpointID,
+				ms[i].typ, now, now, now, ms[i].ref)
+		})
 	})
 	if err != nil {
 		return 0, err
@@ -595,4 +507,23 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 		s.wake()
 	}
 	return n, nil
+}
+
+// endpointOrdered reports whether the tenant's endpoint is ordered. ENOTFOUND unless the tenant
+// has the endpoint.
+func endpointOrdered(ctx context.Context, tx *sql.Tx, tenantID, id string) (bool, error) {
+	var ordered bool
+	err := tx.QueryRowContext(ctx, `SELECT ordering <> '' FROM endpoints WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&ordered)
+	if err == sql.ErrNoRows {
+		return false, notFound("get endpoint")
+	}
+	return ordered, err
+}
+
+// untilMicros is an optional end of a time window: the zero time for none.
+func untilMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MaxInt64
+	}
+	return micros(t)
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/aviso-dev/aviso"
@@ -71,7 +70,7 @@ func ListPlan(s *Store, ev *aviso.ListEventsParams, d *aviso.ListDeliveriesParam
 	if ev != nil {
 		stmt, args, err = listEventsSQL(*ev)
 	} else {
-		stmt, args, err = listDeliveriesSQL(*d)
+		stmt, args = listDeliveriesSQL(*d)
 	}
 	if err != nil {
 		return nil, err
@@ -109,10 +108,7 @@ func WindowCount(s *Store) int {
 }
 
 // Abandon closes s as a crash would: without writing its unwritten deliveries.
-func Abandon(s *Store) error {
-	s.closeStatements()
-	return errors.Join(s.r.Close(), s.w.Close())
-}
+func Abandon(s *Store) error { return s.closeDBs() }
 
 // FreezeMark keeps writes from moving the mark for an hour (Close still does).
 func FreezeMark(s *Store) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,25 +37,24 @@ type writeReq struct {
 	// insert is set on an InsertEvents call: a group runs several of them as one (mergeInserts).
 	insert *insertReq
 	merged bool // set by mergeInserts on the calls it merged
-	// members are the calls a merged body runs; own is a member's own failure, when the merged
-	// body went one call at a time (insertMerged).
+	// members are the calls a merged body runs.
 	members []*writeReq
-	own     error
 }
 
-// finish delivers a body's outcome: to its caller, or to the callers it was merged from, each of
-// whom gets its own failure if it had one.
+// finish delivers a body's outcome: to its caller, or to the callers it was merged from.
 func (r *writeReq) finish(err error) {
+	for _, m := range r.members {
+		m.finish(err)
+	}
 	if r.members == nil {
 		r.done <- storeErr(r.op, err)
-		return
 	}
-	for _, m := range r.members {
-		if m.own != nil {
-			m.done <- storeErr(m.op, m.own)
-		} else {
-			m.done <- storeErr(m.op, err)
-		}
+}
+
+// finishAll delivers err to every body of reqs.
+func finishAll(reqs []*writeReq, err error) {
+	for _, r := range reqs {
+		r.finish(err)
 	}
 }
 
@@ -111,62 +111,30 @@ func (s *Store) mergeInserts(group []*writeReq) []*writeReq {
 	}
 	s.commit.merges.Add(int64(len(ins)))
 	merged := &writeReq{ctx: context.Background(), op: "insert events", members: ins}
-	merged.fn = func(ctx context.Context, tx *sql.Tx) error { return s.insertMerged(ctx, tx, ins) }
+	merged.fn = func(ctx context.Context, tx *sql.Tx) error {
+		var all []aviso.NewEvent
+		for _, r := range ins {
+			all = append(all, r.insert.events...)
+		}
+		out, queued, err := s.insertEvents(ctx, tx, all)
+		for _, r := range ins {
+			if err == nil {
+				n := len(r.insert.events)
+				r.insert.out, r.insert.queued, out = out[:n:n], queued, out[n:]
+			}
+		}
+		return err
+	}
 	out := make([]*writeReq, 0, len(group)-len(ins)+1)
 	for _, r := range group {
 		switch {
 		case r == ins[0]:
 			out = append(out, merged)
-		case r.merged:
-		default:
+		case !r.merged:
 			out = append(out, r)
 		}
 	}
 	return out
-}
-
-// insertMerged runs the InsertEvents calls reqs as one body; see mergeInserts.
-func (s *Store) insertMerged(ctx context.Context, tx *sql.Tx, reqs []*writeReq) error {
-	var all []aviso.NewEvent
-	var live []*writeReq
-	for _, r := range reqs {
-		if err := r.ctx.Err(); err != nil { // ended while the group ran
-			r.own = err
-			continue
-		}
-		live = append(live, r)
-		all = append(all, r.insert.events...)
-	}
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT merged`); err != nil {
-		return err
-	}
-	out, queued, err := s.insertEvents(ctx, tx, all)
-	if err == nil {
-		for _, r := range live {
-			n := len(r.insert.events)
-			r.insert.out, r.insert.queued = out[:n:n], queued
-			out = out[n:]
-		}
-		_, err = tx.ExecContext(ctx, `RELEASE merged`)
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `ROLLBACK TO merged; RELEASE merged`); err != nil {
-		return err
-	}
-	for _, r := range live {
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT one`); err != nil {
-			return err
-		}
-		r.insert.out, r.insert.queued, r.own = s.insertEvents(ctx, tx, r.insert.events)
-		undo := `RELEASE one`
-		if r.own != nil {
-			undo = `ROLLBACK TO one; RELEASE one`
-		}
-		if _, err := tx.ExecContext(ctx, undo); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func newCommitter() *committer { return &committer{leader: make(chan struct{}, 1)} }
@@ -214,61 +182,46 @@ func (s *Store) submit(req *writeReq) error {
 
 // commitGroup runs the bodies in one IMMEDIATE transaction, a savepoint each, and commits.
 func (s *Store) commitGroup(group []*writeReq) {
-	fail := func(reqs []*writeReq, err error) {
-		for _, r := range reqs {
-			r.finish(err)
-		}
-	}
 	group = s.mergeInserts(group)
+	single := len(group) == 1 && group[0].members == nil
 	// The transaction outlives any one body's context; each body's statements use its own.
 	tx, err := s.w.BeginTx(context.WithoutCancel(group[0].ctx), nil)
 	if err != nil {
-		fail(group, err)
+		finishAll(group, err)
 		return
 	}
 	defer tx.Rollback()
-	single := len(group) == 1
 	var ok []*writeReq
-	for i, r := range group {
+	for i := 0; i < len(group); i++ {
+		r := group[i]
 		if err := r.ctx.Err(); err != nil {
 			r.finish(err)
 			continue
 		}
-		if !single {
-			if _, err := tx.ExecContext(context.WithoutCancel(r.ctx), `SAVEPOINT body`); err != nil {
-				fail(ok, err)
-				fail(group[i:], err)
-				return
+		err, groupErr := runBody(tx, r, single)
+		switch {
+		case err != nil && single:
+			r.finish(err) // without a savepoint: the rollback undoes it
+			return
+		case groupErr != nil:
+			if err == nil {
+				err = groupErr
 			}
-		}
-		if err := r.fn(context.WithoutCancel(r.ctx), tx); err != nil {
 			r.finish(err)
-			if single {
-				return
-			}
-			// Undo this body only. If SQLite already rolled the whole transaction back (as it
-			// does on some I/O errors), the savepoint is gone and the group fails.
-			_, rerr := tx.ExecContext(context.WithoutCancel(r.ctx), `ROLLBACK TO body`)
-			if rerr == nil {
-				_, rerr = tx.ExecContext(context.WithoutCancel(r.ctx), `RELEASE body`)
-			}
-			if rerr != nil {
-				rerr = fmt.Errorf("roll back after %s failed: %w", r.op, rerr)
-				fail(ok, rerr)
-				fail(group[i+1:], rerr)
-				return
-			}
-			continue
+			finishAll(ok, groupErr)
+			finishAll(group[i+1:], groupErr)
+			return
+		case err != nil && r.members != nil:
+			// The merged calls run again one at a time, each in a savepoint of its own, so
+			// each gets its own outcome.
+			group = slices.Insert(group, i+1, r.members...)
+		case err != nil:
+			r.finish(err)
+		case r.members != nil:
+			ok = append(ok, r.members...)
+		default:
+			ok = append(ok, r)
 		}
-		if !single {
-			if _, err := tx.ExecContext(context.WithoutCancel(r.ctx), `RELEASE body`); err != nil {
-				fail(ok, err)
-				r.finish(err)
-				fail(group[i+1:], err)
-				return
-			}
-		}
-		ok = append(ok, r)
 	}
 	start := time.Now()
 	err = tx.Commit()
@@ -276,7 +229,26 @@ func (s *Store) commitGroup(group []*writeReq) {
 	if err == nil {
 		s.commit.commits.Add(1)
 	}
-	for _, r := range ok {
-		r.finish(err)
+	finishAll(ok, err)
+}
+
+// runBody runs r in tx, in a savepoint of its own unless it is alone in its group. It returns
+// r's error, undone, and groupErr if the savepoint could not be set or undone: then the group
+// fails (SQLite rolls the whole transaction back on some I/O errors, and the savepoint is gone).
+func runBody(tx *sql.Tx, r *writeReq, single bool) (err, groupErr error) {
+	ctx := context.WithoutCancel(r.ctx)
+	if single {
+		return r.fn(ctx, tx), nil
 	}
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT body`); err != nil {
+		return nil, err
+	}
+	if err := r.fn(ctx, tx); err != nil {
+		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO body; RELEASE body`); rerr != nil {
+			return err, fmt.Errorf("roll back after %s failed: %w", r.op, rerr)
+		}
+		return err, nil
+	}
+	_, err = tx.ExecContext(ctx, `RELEASE body`)
+	return nil, err
 }

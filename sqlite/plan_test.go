@@ -20,7 +20,7 @@ import (
 func TestListPlans(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{})
 	since := storetest.Base()
-	cursor := aviso.ListParams{After: "MTIz"} // "123", as ListEvents and ListDeliveries encode it
+	cursor := aviso.ListParams{After: "123"} // as ListEvents hands it out
 	events := []struct {
 		name  string
 		p     aviso.ListEventsParams

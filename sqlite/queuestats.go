@@ -12,7 +12,6 @@ import (
 // and unwritten ones (unwritten.go) alike, in one read.
 func (s *Store) QueueStats(ctx context.Context, now time.Time) (aviso.QueueStats, error) {
 	var st aviso.QueueStats
-	var oldest sql.NullInt64
 	err := s.read(ctx, "queue stats", func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `SELECT
 				coalesce(sum(q.next_attempt_at <= ?1), 0), coalesce(sum(q.next_attempt_at > ?1), 0),
@@ -21,14 +20,7 @@ func (s *Store) QueueStats(ctx context.Context, now time.Time) (aviso.QueueStats
 			FROM (SELECT d.next_attempt_at FROM deliveries d INDEXED BY deliveries_due JOIN endpoints e ON e.id = d.endpoint_id
 					WHERE d.status = 'pending' AND e.disabled = 0
 				UNION ALL SELECT u.next_attempt_at FROM unwritten_deliveries u JOIN endpoints e ON e.id = u.endpoint_id
-					WHERE e.disabled = 0) q`, micros(now)).Scan(&st.Due, &st.Scheduled, &oldest, &st.DisabledEndpoints)
+					WHERE e.disabled = 0) q`, micros(now)).Scan(&st.Due, &st.Scheduled, optTimeCol{&st.OldestDue}, &st.DisabledEndpoints)
 	})
-	if err != nil {
-		return st, err
-	}
-	if oldest.Valid {
-		t := fromMicros(oldest.Int64)
-		st.OldestDue = &t
-	}
-	return st, nil
+	return st, err
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"strings"
 	"time"
 )
 
@@ -26,12 +25,8 @@ func (s *Store) SessionRevoked(ctx context.Context, now time.Time, ids ...string
 	}
 	var found bool
 	err := s.read(ctx, "session revoked", func(tx *sql.Tx) error {
-		args := []any{micros(now)}
-		for _, id := range ids {
-			args = append(args, id)
-		}
 		return tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_sessions
-			WHERE expires > ? AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`))`, args...).Scan(&found)
+			WHERE expires > ? AND id IN (SELECT value FROM json_each(?)))`, micros(now), idList(ids)).Scan(&found)
 	})
 	return found, err
 }

@@ -17,15 +17,14 @@
 // claims read on the reader pool instead of writing: deliveries that were in flight when the
 // process stopped are claimable again at once when it starts. A delivery whose request had
 // reached the receiver before the stop is then sent twice; that is Aviso's at-least-once
-// guarantee, which receivers handle with the webhook-id header. (Open still clears the
-// lease columns that earlier versions wrote.)
+// guarantee, which receivers handle with the webhook-id header.
 //
 // Deliveries without a row (unwritten.go). Every accepted delivery is either a row of
 // deliveries, or named in its event's row (written in the publish's own transaction) and has no
 // row; every delivery named by an event below the mark has a row. A publish names those of its
 // deliveries that are due at once and not held in order behind others (those are rows: see
-// notHeld in dispatch.go); a bounded window in memory holds those of the log from the mark on, loaded in seq
-// order as room frees; CompleteDeliveries writes each row once, with its first outcome; reads
+// notHeld in dispatch.go); a bounded window in memory holds those of the log from the mark on,
+// loaded in seq order as room frees; CompleteDeliveries writes each row once, with its first outcome; reads
 // see them through the view unwritten_deliveries and write nothing; Open starts the window at
 // the mark, so a crash loses none and repeats none whose outcome was recorded.
 //
@@ -34,17 +33,15 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +49,7 @@ import (
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/internal/broadcast"
+	"github.com/aviso-dev/aviso/internal/migration"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -85,14 +83,12 @@ type Store struct {
 	log     *slog.Logger
 	wakeups chan struct{}
 	commit  *committer // group commit of write bodies (see write)
-	// prepared holds the hot paths' statements, prepared on the writer at Open (see prepare);
-	// read-only afterwards.
+	// prepared holds the hot paths' statements, prepared at Open (see prepare); read-only
+	// afterwards.
 	prepared map[string]*sql.Stmt
-	// rprepared holds the claim's statements, prepared on the readers (see prepare).
-	rprepared map[string]*sql.Stmt
-	claimMu   sync.Mutex  // claims run one at a time (see lease.go)
-	leases    *leaseTable // the leases of delivery rows
-	window    *window     // unwritten deliveries in memory (unwritten.go)
+	claimMu  sync.Mutex  // claims run one at a time (see lease.go)
+	leases   *leaseTable // the leases of delivery rows
+	window   *window     // unwritten deliveries in memory (unwritten.go)
 	// nextSeq is the seq of the next event stored. Events are numbered by the store rather than
 	// by SQLite, which gives a new row the largest seq in the table plus one, and so reuses the
 	// seqs of the newest events once they are deleted (a tenant's deletion): the mark counts on
@@ -107,8 +103,7 @@ type Store struct {
 
 var _ aviso.Store = (*Store)(nil)
 
-// Open opens the database at path, creating it if needed, applies the migrations it lacks and
-// releases leases left by a previous run.
+// Open opens the database at path, creating it if needed, and applies the migrations it lacks.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open sqlite: path %q must be a plain file name without '?' or '#'", path)
@@ -116,12 +111,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	sync := strings.ToUpper(opts.Synchronous)
-	switch sync {
-	case "":
-		sync = "FULL"
-	case "FULL", "NORMAL":
-	default:
+	opts.Synchronous = strings.ToUpper(cmp.Or(opts.Synchronous, "FULL"))
+	if opts.Synchronous != "FULL" && opts.Synchronous != "NORMAL" {
 		return nil, fmt.Errorf("open sqlite: Synchronous %q: want FULL or NORMAL", opts.Synchronous)
 	}
 	if opts.ReadConns <= 0 {
@@ -130,144 +121,111 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = 10 * time.Second
 	}
-	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
-
-	w, err := sql.Open("sqlite", path+"?_txlock=immediate&_pragma=busy_timeout("+busy+")&_pragma=foreign_keys(1)"+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_pragma=temp_store(MEMORY)&_pragma=cache_size(-32768)")
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite: %w", err)
-	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
 	switch {
 	case opts.Window == 0:
 		opts.Window = defaultWindow
 	case opts.Window < 0:
 		opts.Window = 0
 	}
-	s := &Store{w: w, log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter(), leases: newLeaseTable()}
-	if err := s.migrate(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite: %w", err)
-	}
-	res, err := w.ExecContext(ctx, `UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL`)
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite: release leases: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		s.log.Info("released the leases of a previous run", "deliveries", n)
-	}
-	// Above every seq in use and the mark, which may be above them all if the newest events
-	// were deleted.
-	var mark int64
-	if err := w.QueryRowContext(ctx, `SELECT max((SELECT coalesce(max(seq), 0) + 1 FROM events), seq), seq
-		FROM deferred_mark`).Scan(&s.nextSeq, &mark); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite: read the next event seq: %w", err)
-	}
-	// The window starts at the mark: the first claim loads what a stop left unwritten.
-	s.window = newWindow(opts.Window, mark, s.nextSeq)
-	s.window.listed(s.nextSeq-1, nil)
-	if err := s.prepare(ctx); err != nil {
-		s.closeStatements()
-		w.Close()
-		return nil, fmt.Errorf("open sqlite: %w", err)
-	}
-
-	// The readers open after the writer has switched the file to WAL.
-	r, err := sql.Open("sqlite", path+"?_pragma=busy_timeout("+busy+")&_pragma=foreign_keys(1)&_query_only=1&_pragma=cache_size(-8192)")
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite: %w", err)
-	}
-	r.SetMaxOpenConns(opts.ReadConns)
-	r.SetMaxIdleConns(opts.ReadConns)
-	s.r = r
-	if err := r.PingContext(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("open sqlite: %w", err)
-	}
-	if err := s.prepareReads(ctx); err != nil {
-		s.Close()
+	s := &Store{log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter(), leases: newLeaseTable()}
+	if err := s.open(ctx, path, opts); err != nil {
+		s.closeDBs()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	return s, nil
 }
 
-// migrate applies, in order, the embedded migrations not yet recorded in schema_migrations.
+// open opens the writer, migrates, starts the window at the mark, and opens the readers.
+func (s *Store) open(ctx context.Context, path string, opts Options) error {
+	busy := "?_pragma=busy_timeout(" + strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10) + ")&_pragma=foreign_keys(1)"
+	var err error
+	s.w, err = sql.Open("sqlite", path+busy+"&_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous("+
+		opts.Synchronous+")&_pragma=temp_store(MEMORY)&_pragma=cache_size(-32768)")
+	if err != nil {
+		return err
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	s.w.SetConnMaxIdleTime(0)
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	// Above every seq in use and the mark, which may be above them all if the newest events
+	// were deleted.
+	var mark int64
+	if err := s.w.QueryRowContext(ctx, `SELECT max((SELECT coalesce(max(seq), 0) + 1 FROM events), seq), seq
+		FROM deferred_mark`).Scan(&s.nextSeq, &mark); err != nil {
+		return fmt.Errorf("read the next event seq: %w", err)
+	}
+	// The window starts at the mark: the first claim loads what a stop left unwritten.
+	s.window = newWindow(opts.Window, mark, s.nextSeq)
+	s.window.listed(s.nextSeq-1, nil)
+	// The readers open after the writer has switched the file to WAL.
+	s.r, err = sql.Open("sqlite", path+busy+"&_query_only=1&_pragma=cache_size(-8192)")
+	if err != nil {
+		return err
+	}
+	s.r.SetMaxOpenConns(opts.ReadConns)
+	s.r.SetMaxIdleConns(opts.ReadConns)
+	if err := s.r.PingContext(ctx); err != nil {
+		return err
+	}
+	return s.prepare(ctx)
+}
+
+// migrate applies, in order, the embedded migrations not yet recorded in schema_migrations,
+// each in a transaction of its own.
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	var current int
+	if err := s.w.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	ms, err := migration.List(migrations)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	slices.Sort(names)
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		num, _, _ := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if err != nil {
-			return fmt.Errorf("migrate: %s: the name must start with a version number: %w", base, err)
+	for _, m := range ms {
+		if m.Version <= current {
+			continue
 		}
-		if err := s.applyMigration(ctx, version, name); err != nil {
-			return fmt.Errorf("migrate %s: %w", base, err)
+		if err := s.apply(ctx, m); err != nil {
+			return fmt.Errorf("migrate %s: %w", m.Name, err)
 		}
+		s.log.Info("applied migration", "version", m.Version, "name", m.Name)
 	}
 	return nil
 }
 
-func (s *Store) applyMigration(ctx context.Context, version int, name string) error {
-	body, err := migrations.ReadFile(name)
-	if err != nil {
-		return err
-	}
+// apply runs one migration and records it, in one transaction.
+func (s *Store) apply(ctx context.Context, m migration.Migration) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		version, strings.TrimPrefix(name, "migrations/"), time.Now().UnixMicro()); err != nil {
+		m.Version, m.Name+".sql", time.Now().UnixMicro()); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	s.log.Info("applied migration", "version", version, "name", name)
-	return nil
+	return tx.Commit()
 }
 
 // Ping checks that both the writer and the readers answer.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.w.PingContext(ctx); err != nil {
-		return storeErr("ping", err)
-	}
-	if err := s.r.PingContext(ctx); err != nil {
-		return storeErr("ping", err)
-	}
-	return nil
+	return storeErr("ping", errors.Join(s.w.PingContext(ctx), s.r.PingContext(ctx)))
 }
 
 // Close writes every unwritten delivery as a row, so that a closed store's file holds each
 // delivery as a row (see Unfinished), and closes the database.
 func (s *Store) Close() error {
-	var errF error
 	err := s.write(context.Background(), "write unwritten deliveries", func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := writeUnwritten(ctx, tx, nil, `1`); err != nil {
 			return err
@@ -276,14 +234,23 @@ func (s *Store) Close() error {
 		return err
 	})
 	if err != nil {
-		errF = fmt.Errorf("close sqlite: %w", err)
+		err = fmt.Errorf("close sqlite: %w", err)
 	}
-	s.closeStatements()
-	var errR error
-	if s.r != nil {
-		errR = s.r.Close()
+	return errors.Join(err, s.closeDBs())
+}
+
+// closeDBs closes the prepared statements, the readers and the writer, those that are open.
+func (s *Store) closeDBs() error {
+	for _, st := range s.prepared {
+		st.Close()
 	}
-	return errors.Join(errF, s.w.Close(), errR)
+	var errs []error
+	for _, db := range []*sql.DB{s.r, s.w} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Wakeups returns the channel signalled after commits that make deliveries due now. SQLite has
@@ -342,9 +309,6 @@ func notFound(op string) error {
 
 // nounOf names the resource of op ("get api key by hash" → "api key"): op without its verb.
 func nounOf(op string) string {
-	if op == "replay deliveries" {
-		return "endpoint" // a replay reads the endpoint's deliveries: only the endpoint can be missing
-	}
 	_, noun, _ := strings.Cut(op, " ")
 	return strings.TrimSuffix(noun, " by hash")
 }
@@ -360,6 +324,70 @@ func (s *Store) read(ctx context.Context, op string, fn func(tx *sql.Tx) error) 
 		return storeErr(op, err)
 	}
 	return storeErr(op, tx.Commit())
+}
+
+// get reads the one row query selects with scan. ENOTFOUND if there is none.
+func get[T any](ctx context.Context, s *Store, op string, scan func(scanner) (T, error), query string, args ...any) (T, error) {
+	var v, zero T
+	err := s.read(ctx, op, func(tx *sql.Tx) (err error) {
+		v, err = scan(tx.QueryRowContext(ctx, query, args...))
+		return err
+	})
+	if err != nil {
+		return zero, err
+	}
+	return v, nil
+}
+
+// list reads a page: query selects up to size+1 rows (its last argument), and the cursor of the
+// next page is key of the page's last row.
+func list[T any](ctx context.Context, s *Store, op string, size int, scan func(scanner) (T, error), key func(T) string,
+	query string, args ...any) (*aviso.Page[T], error) {
+	var out *aviso.Page[T]
+	err := s.read(ctx, op, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		vs, err := collect(rows, scan)
+		out = &aviso.Page[T]{Data: vs}
+		if out.Data == nil {
+			out.Data = []T{}
+		}
+		if len(vs) > size {
+			out.Data, out.HasMore, out.NextCursor = vs[:size], true, key(vs[size-1])
+		}
+		return err
+	})
+	return out, err
+}
+
+// run writes with one statement.
+func (s *Store) run(ctx context.Context, op, query string, args ...any) error {
+	return s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, query, args...)
+		return err
+	})
+}
+
+// change writes with one statement that must match a row: ENOTFOUND if it matches none.
+func (s *Store) change(ctx context.Context, op, query string, args ...any) error {
+	return s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		return affected(res, err, op)
+	})
+}
+
+// affected turns an update or delete that matched no row into ENOTFOUND.
+func affected(res sql.Result, err error, op string) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err == nil && n == 0 {
+		return notFound(op)
+	}
+	return err
 }
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -385,6 +413,57 @@ func fromMicrosPtr(v sql.NullInt64) *time.Time {
 	return &t
 }
 
+// The scan destinations of the columns that need decoding: a time (unix microseconds), a
+// nullable time, a JSON object of strings (never nil once scanned), nullable JSON.
+type (
+	timeCol    time.Time
+	optTimeCol struct{ t **time.Time }
+	mapCol     map[string]string
+	rawCol     json.RawMessage
+)
+
+func (c *timeCol) Scan(v any) error {
+	n, ok := v.(int64)
+	if !ok {
+		return fmt.Errorf("scan %T as a time", v)
+	}
+	*c = timeCol(fromMicros(n))
+	return nil
+}
+
+func (c optTimeCol) Scan(v any) error {
+	var n sql.NullInt64
+	err := n.Scan(v)
+	*c.t = fromMicrosPtr(n)
+	return err
+}
+
+func (c *mapCol) Scan(v any) error {
+	var text sql.NullString
+	if err := text.Scan(v); err != nil {
+		return err
+	}
+	m := map[string]string{}
+	if err := json.Unmarshal([]byte(text.String), &m); err != nil {
+		return fmt.Errorf("decode map column: %w", err)
+	}
+	*c = m
+	if m == nil {
+		*c = mapCol{}
+	}
+	return nil
+}
+
+func (c *rawCol) Scan(v any) error {
+	var s sql.NullString
+	err := s.Scan(v)
+	*c = nil
+	if s.Valid {
+		*c = rawCol(s.String)
+	}
+	return err
+}
+
 // jsonText encodes v for a JSON column; maps and slices given nil are stored empty.
 func jsonText(v any) string {
 	b, err := json.Marshal(v)
@@ -401,62 +480,12 @@ func mapText(m map[string]string) string {
 	return jsonText(m)
 }
 
-func stringsText(s []string) string {
-	if s == nil {
-		return "[]"
-	}
-	return jsonText(s)
-}
-
-func decodeMap(text string) (map[string]string, error) {
-	m := map[string]string{}
-	if err := json.Unmarshal([]byte(text), &m); err != nil {
-		return nil, fmt.Errorf("decode map column: %w", err)
-	}
-	if m == nil {
-		m = map[string]string{}
-	}
-	return m, nil
-}
-
 // rawText stores optional JSON: NULL when empty.
 func rawText(r json.RawMessage) sql.NullString {
 	if len(r) == 0 {
 		return sql.NullString{}
 	}
 	return sql.NullString{String: string(r), Valid: true}
-}
-
-func fromRawText(v sql.NullString) json.RawMessage {
-	if !v.Valid {
-		return nil
-	}
-	return json.RawMessage(v.String)
-}
-
-// Cursors are the base64 of the last row's sort key.
-func encodeCursor(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
-
-func decodeCursor(c string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return "", aviso.Invalid("after", "is not a cursor from a previous page")
-	}
-	return string(b), nil
-}
-
-// page cuts rows fetched with LIMIT size+1 into a page.
-func page[T any](rows []T, size int, key func(T) string) *aviso.Page[T] {
-	p := &aviso.Page[T]{Data: rows}
-	if p.Data == nil {
-		p.Data = []T{}
-	}
-	if len(rows) > size {
-		p.Data = rows[:size]
-		p.HasMore = true
-		p.NextCursor = encodeCursor(key(rows[size-1]))
-	}
-	return p
 }
 
 // collect scans every row with scan.

@@ -8,9 +8,6 @@ import (
 	"github.com/aviso-dev/aviso"
 )
 
-// maxBuckets bounds a histogram, so that a tiny Bucket cannot make a huge answer.
-const maxBuckets = 10_000
-
 // EndpointStats counts, per endpoint of the tenant with attempts since since, the attempts that
 // succeeded (2xx) and failed, and reports the newest one.
 func (s *Store) EndpointStats(ctx context.Context, tenantID string, since time.Time) (map[string]aviso.EndpointStats, error) {
@@ -32,12 +29,10 @@ func (s *Store) EndpointStats(ctx context.Context, tenantID string, since time.T
 		for rows.Next() {
 			var id string
 			var st aviso.EndpointStats
-			var last int64
-			if err := rows.Scan(&id, &st.Succeeded, &st.Failed, &last, &st.LastResponseStatus, &st.LastError); err != nil {
+			if err := rows.Scan(&id, &st.Succeeded, &st.Failed, optTimeCol{&st.LastAttemptAt}, &st.LastResponseStatus,
+				&st.LastError); err != nil {
 				return err
 			}
-			t := fromMicros(last)
-			st.LastAttemptAt = &t
 			out[id] = st
 		}
 		return rows.Err()
@@ -51,40 +46,20 @@ func (s *Store) EndpointStats(ctx context.Context, tenantID string, since time.T
 // AttemptHistogram counts a tenant's attempts in [Since, Until) in buckets of Bucket, oldest
 // first, every bucket present; the last bucket may be partial.
 func (s *Store) AttemptHistogram(ctx context.Context, p aviso.HistogramParams) ([]aviso.HistogramBucket, error) {
-	if p.Bucket < time.Microsecond {
-		return nil, aviso.Invalid("bucket", "must be at least a microsecond")
+	out, err := p.Buckets()
+	if err != nil || len(out) == 0 {
+		return out, err
 	}
-	span := p.Until.Sub(p.Since)
-	if span <= 0 {
-		return []aviso.HistogramBucket{}, nil
+	// Without an endpoint the tenant's attempts are read endpoint by endpoint, as in EndpointStats.
+	from, cond := `endpoints e JOIN attempts a ON a.endpoint_id = e.id`, `e.tenant_id = ?1`
+	if p.EndpointID != "" {
+		from, cond = `attempts a`, `a.endpoint_id = ?2`
 	}
-	n := int((span + p.Bucket - 1) / p.Bucket)
-	if n > maxBuckets {
-		return nil, aviso.Invalid("bucket", "makes more than %d buckets", maxBuckets)
-	}
-	out := make([]aviso.HistogramBucket, n)
-	since := p.Since.UTC()
-	for i := range out {
-		out[i].Start = since.Add(time.Duration(i) * p.Bucket)
-	}
-	err := s.read(ctx, "attempt histogram", func(tx *sql.Tx) error {
-		// Without an endpoint the tenant's attempts are read endpoint by endpoint, as in
-		// EndpointStats.
-		q := &query{}
-		q.where("a.tenant_id = ?", p.TenantID)
-		from := "endpoints e JOIN attempts a ON a.endpoint_id = e.id"
-		if p.EndpointID != "" {
-			from = "attempts a"
-			q.where("a.endpoint_id = ?", p.EndpointID)
-		} else {
-			q.where("e.tenant_id = ?", p.TenantID)
-		}
-		q.where("a.at >= ?", micros(p.Since))
-		q.where("a.at < ?", micros(p.Until))
-		rows, err := tx.QueryContext(ctx, `SELECT (a.at - ?) / ? AS bucket,
+	err = s.read(ctx, "attempt histogram", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT (a.at - ?3) / ?5 AS bucket,
 				sum(a.response_status BETWEEN 200 AND 299), sum(a.response_status NOT BETWEEN 200 AND 299)
-			FROM `+from+q.sql()+` GROUP BY bucket`,
-			append([]any{micros(p.Since), p.Bucket.Microseconds()}, q.args...)...)
+			FROM `+from+` WHERE a.tenant_id = ?1 AND `+cond+` AND a.at >= ?3 AND a.at < ?4 GROUP BY bucket`,
+			p.TenantID, p.EndpointID, micros(p.Since), micros(p.Until), p.Bucket.Microseconds())
 		if err != nil {
 			return err
 		}
@@ -95,7 +70,7 @@ func (s *Store) AttemptHistogram(ctx context.Context, p aviso.HistogramParams) (
 			if err := rows.Scan(&b, &ok, &failed); err != nil {
 				return err
 			}
-			if b >= 0 && b < int64(n) {
+			if b >= 0 && b < int64(len(out)) {
 				out[b].Succeeded, out[b].Failed = ok, failed
 			}
 		}

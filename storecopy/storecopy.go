@@ -35,7 +35,7 @@ import (
 // SQLiteVersion is the schema version of sqlite/migrations this package reads. A source at another
 // version is refused, so a new SQLite migration cannot be copied wrongly in silence: whoever adds
 // one updates the table list below and this number (the package test fails until then).
-const SQLiteVersion = 15
+const SQLiteVersion = 16
 
 // Options configure Copy.
 type Options struct {

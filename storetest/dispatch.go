@@ -771,3 +771,57 @@ func testCompleteUnclaimed(t *testing.T, s aviso.Store) {
 			got.Status, got.AttemptCount, len(got.Attempts), got.LastResponseStatus)
 	}
 }
+
+// testCompleteOtherEndpoint completes deliveries with attempts that name an endpoint other than
+// the delivery's: another of the tenant's, or none that exists. The delivery's own endpoint is
+// authoritative, as it is never changed: the attempt is recorded on the delivery, stored with the
+// delivery's endpoint, and counts toward that endpoint's failures; the endpoint it named is left
+// alone. Skipping it instead would leave the delivery leased, to be sent again and again.
+func testCompleteOtherEndpoint(t *testing.T, s aviso.Store) {
+	for _, named := range []string{"another endpoint", "no endpoint"} {
+		t.Run(named, func(t *testing.T) {
+			ten := NewTenant(t, s)
+			own, other := NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID)
+			_, beside := Publish(t, s, ten.ID, Base(), own)
+			_, due := Publish(t, s, ten.ID, Base().Add(time.Millisecond), own)
+			// One scheduled after its publish, as a test send's is.
+			ne := NewEvent(ten.ID, "invoice.created", Base().Add(2*time.Millisecond), own)
+			later := Base().Add(time.Second)
+			ne.Deliveries[0].NextAttemptAt = &later
+			if _, err := s.InsertEvents(t.Context(), []aviso.NewEvent{ne}); err != nil {
+				t.Fatalf("insert events: %v", err)
+			}
+			if cs := Claim(t, s, "node", Base().Add(time.Second), 10); len(cs) != 3 {
+				t.Fatalf("claimed %v, want 3", claimedIDs(cs))
+			}
+			at := Base().Add(2 * time.Second)
+			cs := []aviso.Completion{Completion(beside[0], "node", at, 200, false)}
+			for _, d := range []*aviso.Delivery{due[0], ne.Deliveries[0]} {
+				c := Completion(d, "node", at, 503, false)
+				c.Attempt.EndpointID = map[string]string{"another endpoint": other.ID, "no endpoint": "ep_nobody"}[named]
+				cs = append(cs, c)
+			}
+			Complete(t, s, cs...)
+			for _, d := range []*aviso.Delivery{due[0], ne.Deliveries[0]} {
+				got := mustGetDelivery(t, s, ten.ID, d.ID)
+				if got.Status != aviso.StatusPending || got.AttemptCount != 1 || got.LastResponseStatus != 503 || len(got.Attempts) != 1 {
+					t.Errorf("delivery %s: status %q, AttemptCount %d, last response %d, %d attempts; want pending, 1, 503, 1",
+						d.ID, got.Status, got.AttemptCount, got.LastResponseStatus, len(got.Attempts))
+				}
+				if len(got.Attempts) == 1 && got.Attempts[0].EndpointID != own.ID {
+					t.Errorf("delivery %s: the attempt is stored with endpoint %s, want the delivery's %s", d.ID,
+						got.Attempts[0].EndpointID, own.ID)
+				}
+			}
+			if got := mustGetDelivery(t, s, ten.ID, beside[0].ID); got.Status != aviso.StatusSucceeded {
+				t.Errorf("the delivery completed beside them: status %q, want succeeded", got.Status)
+			}
+			if e := mustGetEndpoint(t, s, ten.ID, own.ID); e.ConsecutiveFailures != 2 || e.FailingSince == nil {
+				t.Errorf("the deliveries' endpoint: ConsecutiveFailures %d, FailingSince %v; want 2, set", e.ConsecutiveFailures, e.FailingSince)
+			}
+			if e := mustGetEndpoint(t, s, ten.ID, other.ID); e.ConsecutiveFailures != 0 || e.FailingSince != nil {
+				t.Errorf("the endpoint the attempts named: ConsecutiveFailures %d, FailingSince %v; want 0, nil", e.ConsecutiveFailures, e.FailingSince)
+			}
+		})
+	}
+}

@@ -72,6 +72,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"Ordering", testOrdering},
 		{"CompleteDeleted", testCompleteDeleted},
 		{"CompleteUnclaimed", testCompleteUnclaimed},
+		{"CompleteOtherEndpoint", testCompleteOtherEndpoint},
 		{"RetryDelivery", testRetryDelivery},
 		{"ReplayDeliveries", testReplayDeliveries},
 		{"ReleaseDeliveries", testReleaseDeliveries},
