@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -215,6 +217,96 @@ func testOrdering(t *testing.T, s aviso.Store) {
 			t.Fatalf("ordering turned off: claimed %d, want the other 2", per[ep.ID])
 		}
 	})
+}
+
+// testOrderingConcurrent: claimers racing on one ordered endpoint (several nodes on PostgreSQL)
+// never hold two deliveries of one reference at once, and each reference's deliveries complete
+// in publish order.
+func testOrderingConcurrent(t *testing.T, s aviso.Store) {
+	ctx := t.Context()
+	ten := NewTenant(t, s)
+	ep := NewEndpoint(t, s, ten.ID)
+	ep.Ordering = aviso.OrderingExternalReference
+	if err := s.UpdateEndpoint(ctx, ep); err != nil {
+		t.Fatal(err)
+	}
+	const refs, perRef = 8, 8
+	refOf := map[string]string{}
+	var batch []aviso.NewEvent
+	for n := range perRef {
+		for r := range refs {
+			ne := NewEvent(ten.ID, "invoice.created", Base().Add(time.Duration(n*refs+r)*time.Millisecond), ep)
+			ne.Event.ExternalReference = fmt.Sprintf("doc-%d", r)
+			refOf[ne.Deliveries[0].ID] = ne.Event.ExternalReference
+			batch = append(batch, ne)
+		}
+	}
+	if _, err := s.InsertEvents(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	now := Base().Add(time.Second)
+	var (
+		mu   sync.Mutex
+		held = map[string]string{}   // reference → the delivery of it claimed and not yet completing
+		done = map[string][]string{} // reference → its deliveries in completion order
+		left = refs * perRef
+	)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			owner := fmt.Sprintf("node-%d", w)
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+				mu.Lock()
+				finished := left == 0
+				mu.Unlock()
+				if finished || t.Failed() {
+					return
+				}
+				cs, err := s.ClaimDeliveries(ctx, aviso.ClaimParams{Now: now, Limit: 3, Owner: owner, LeaseUntil: now.Add(time.Hour)})
+				if err != nil {
+					t.Errorf("claim: %v", err)
+					return
+				}
+				for _, c := range cs {
+					ref := refOf[c.Delivery.ID]
+					mu.Lock()
+					if other, ok := held[ref]; ok {
+						t.Errorf("%s claimed %s while %s of the same reference %s was held", owner, c.Delivery.ID, other, ref)
+					}
+					held[ref] = c.Delivery.ID
+					mu.Unlock()
+				}
+				for _, c := range cs {
+					ref := refOf[c.Delivery.ID]
+					mu.Lock()
+					delete(held, ref) // before the completion commits: no claim sees the next one before
+					done[ref] = append(done[ref], c.Delivery.ID)
+					left--
+					mu.Unlock()
+					if _, err := s.CompleteDeliveries(ctx, []aviso.Completion{Completion(c.Delivery, owner, now, 200, false)}); err != nil {
+						t.Errorf("complete: %v", err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if left != 0 {
+		t.Fatalf("%d deliveries never claimed", left)
+	}
+	for r := range refs {
+		ref := fmt.Sprintf("doc-%d", r)
+		var want []string
+		for _, ne := range batch {
+			if ne.Event.ExternalReference == ref {
+				want = append(want, ne.Deliveries[0].ID)
+			}
+		}
+		if !slices.Equal(done[ref], want) {
+			t.Errorf("%s completed in the order %v, want publish order %v", ref, done[ref], want)
+		}
+	}
 }
 
 // containsAll reports whether every delivery of ds is among ids.

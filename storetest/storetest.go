@@ -70,6 +70,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"DisableRule", testDisableRule},
 		{"MissedDeliveries", testMissedDeliveries},
 		{"Ordering", testOrdering},
+		{"OrderingConcurrent", testOrderingConcurrent},
 		{"CompleteDeleted", testCompleteDeleted},
 		{"CompleteUnclaimed", testCompleteUnclaimed},
 		{"CompleteOtherEndpoint", testCompleteOtherEndpoint},
