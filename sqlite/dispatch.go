@@ -129,11 +129,7 @@ func excluded(p aviso.ClaimParams) map[string]bool {
 func (s *Store) claimPass(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, int, error) {
 	now := micros(p.Now)
 	s.leases.startClaim(s.commit.commits.Load(), now)
-	exclude := make(map[string]bool, len(p.ExcludeEndpoints))
-	for _, ep := range p.ExcludeEndpoints {
-		exclude[ep] = true
-	}
-	entries := s.window.due(now, exclude, p.Limit)
+	entries := s.window.due(now, excluded(p), p.Limit)
 	var claims []*aviso.Claim
 	var dropped []string
 	err := s.read(ctx, "claim deliveries", func(tx *sql.Tx) error {
@@ -156,7 +152,7 @@ func (s *Store) claimPass(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Cl
 		if len(dues) == 0 {
 			return nil
 		}
-		slices.SortFunc(dues, func(a, b due) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) })
+		slices.SortFunc(dues, dueOrder)
 		claims, dropped, err = s.claimsOf(ctx, tx, dues[:min(len(dues), p.Limit)])
 		return err
 	})
@@ -199,6 +195,9 @@ type due struct {
 	entry *entry
 }
 
+// dueOrder is the claim's order: oldest due first, then by ID.
+func dueOrder(a, b due) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) }
+
 // claimable reports whether a claim at now may lease the delivery row id; see lease.go. A row
 // whose delivery is also in the window was just written, and is claimed as the entry.
 func (s *Store) claimable(id string, now int64) bool {
@@ -206,14 +205,18 @@ func (s *Store) claimable(id string, now int64) bool {
 }
 
 // claimOldest walks the due deliveries in due order and returns the first p.Limit claimable
-// ones. It steps over at most as many as the lease table holds.
+// ones.
 func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]due, error) {
-	now := micros(p.Now)
-	st := s.rstmt(ctx, tx, claimDue)
-	rows, err := st.QueryContext(ctx, now)
+	rows, err := s.rstmt(ctx, tx, claimDue).QueryContext(ctx, micros(p.Now))
 	if err != nil {
 		return nil, err
 	}
+	return s.walkDue(rows, p)
+}
+
+// walkDue reads rows of (due time, ID) in due order and returns the first p.Limit of them
+// claimable at p.Now. It steps over at most as many as the lease table holds.
+func (s *Store) walkDue(rows *sql.Rows, p aviso.ClaimParams) ([]due, error) {
 	defer rows.Close()
 	var dues []due
 	for walk := p.Limit + s.leases.size(); len(dues) < p.Limit && walk > 0 && rows.Next(); walk-- {
@@ -221,7 +224,7 @@ func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 		if err := rows.Scan(&d.at, &d.id); err != nil {
 			return nil, err
 		}
-		if s.claimable(d.id, now) {
+		if s.claimable(d.id, micros(p.Now)) {
 			dues = append(dues, d)
 		}
 	}
@@ -247,17 +250,12 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 		}
 	}
 	if len(ids) > 0 {
-		st := s.rstmt(ctx, tx, claimRows)
-		rows, err := st.QueryContext(ctx, idList(ids))
-		if err != nil {
-			return nil, nil, err
-		}
-		stored, err := collect(rows, func(sc scanner) (row, error) {
+		stored, err := queryAll(ctx, s.rstmt(ctx, tx, claimRows), func(sc scanner) (row, error) {
 			var r row
 			var err error
 			r.d, err = scanDelivery(sc, &r.seq)
 			return r, err
-		})
+		}, idList(ids))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -277,12 +275,7 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 			endpointIDs = append(endpointIDs, r.d.EndpointID)
 		}
 	}
-	getEvents := s.rstmt(ctx, tx, claimEvents)
-	rows, err := getEvents.QueryContext(ctx, idList(seqs))
-	if err != nil {
-		return nil, nil, err
-	}
-	evs, err := collect(rows, scanSeqEvent)
+	evs, err := queryAll(ctx, s.rstmt(ctx, tx, claimEvents), scanSeqEvent, idList(seqs))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -290,12 +283,7 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 	for _, e := range evs {
 		bySeq[e.seq] = e.e
 	}
-	getEndpoints := s.rstmt(ctx, tx, claimEndpoints)
-	rows, err = getEndpoints.QueryContext(ctx, idList(endpointIDs))
-	if err != nil {
-		return nil, nil, err
-	}
-	eps, err := collect(rows, scanEndpoint)
+	eps, err := queryAll(ctx, s.rstmt(ctx, tx, claimEndpoints), scanEndpoint, idList(endpointIDs))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -369,46 +357,30 @@ var (
 // up to Limit claimable of each one's oldest, and keeps the Limit oldest of those.
 func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]due, error) {
 	now := micros(p.Now)
-	eligible := s.rstmt(ctx, tx, claimEligible)
-	rows, err := eligible.QueryContext(ctx, idList(p.ExcludeEndpoints), now)
-	if err != nil {
-		return nil, err
-	}
 	type eligibleEndpoint struct {
 		id      string
 		ordered bool
 	}
-	endpoints, err := collect(rows, func(sc scanner) (e eligibleEndpoint, err error) { return e, sc.Scan(&e.id, &e.ordered) })
+	endpoints, err := queryAll(ctx, s.rstmt(ctx, tx, claimEligible), func(sc scanner) (e eligibleEndpoint, err error) {
+		return e, sc.Scan(&e.id, &e.ordered)
+	}, idList(p.ExcludeEndpoints), now)
 	if err != nil || len(endpoints) == 0 {
 		return nil, err
 	}
 	var dues []due
 	oldest := s.rstmt(ctx, tx, claimOldestOf)
-	walk := p.Limit + s.leases.size()
 	for _, ep := range endpoints {
 		rows, err := oldest.QueryContext(ctx, ep.id, now, ep.ordered)
 		if err != nil {
 			return nil, err
 		}
-		taken := 0
-		for left := walk; taken < p.Limit && left > 0 && rows.Next(); left-- {
-			var d due
-			if err := rows.Scan(&d.at, &d.id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if s.claimable(d.id, now) {
-				dues = append(dues, d)
-				taken++
-			}
-		}
-		err = rows.Err()
-		rows.Close()
+		got, err := s.walkDue(rows, p)
 		if err != nil {
 			return nil, err
 		}
+		dues = append(dues, got...)
 	}
-	slices.SortFunc(dues, func(a, b due) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) })
+	slices.SortFunc(dues, dueOrder)
 	return dues[:min(len(dues), p.Limit)], nil
 }
 

@@ -502,6 +502,15 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) 
 	return out, rows.Err()
 }
 
+// queryAll runs st and scans every row with scan.
+func queryAll[T any](ctx context.Context, st *sql.Stmt, scan func(scanner) (T, error), args ...any) ([]T, error) {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scan)
+}
+
 // idList is a JSON array for `IN (SELECT value FROM json_each(?))`.
 func idList(ids []string) string {
 	if ids == nil {

@@ -207,12 +207,9 @@ func (w *window) trim() {
 func (w *window) get(ids []string) map[string]*entry {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var out map[string]*entry
+	out := make(map[string]*entry)
 	for _, id := range ids {
 		if e, ok := w.byID[id]; ok {
-			if out == nil {
-				out = make(map[string]*entry)
-			}
 			out[id] = e
 		}
 	}
