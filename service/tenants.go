@@ -60,14 +60,35 @@ func (s *Service) ListTenants(ctx context.Context, p aviso.Principal, lp aviso.L
 		return nil, err
 	}
 	page, err := listPage(aviso.TenantsCursor, lp, func(lp aviso.ListParams) (*aviso.Page[*aviso.Tenant], error) {
-		return s.store.ListTenants(ctx, lp)
+		return s.listVisibleTenants(ctx, p, lp)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
-	// The operational tenant is not one of the platform's customers.
-	page.Data = slices.DeleteFunc(page.Data, func(t *aviso.Tenant) bool { return !p.CanSeeTenant(t.ID) })
 	return page, nil
+}
+
+// listVisibleTenants is the store's page of tenants without those p may not see (the
+// operational tenant is not one of the platform's customers). A page that lost one is filled
+// from the next, so a page is short only at the end of the list and the cursor is the store's
+// cursor after the last tenant shown.
+func (s *Service) listVisibleTenants(ctx context.Context, p aviso.Principal, lp aviso.ListParams) (*aviso.Page[*aviso.Tenant], error) {
+	page, err := s.store.ListTenants(ctx, lp)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		read := len(page.Data)
+		page.Data = slices.DeleteFunc(page.Data, func(t *aviso.Tenant) bool { return !p.CanSeeTenant(t.ID) })
+		if len(page.Data) == read || !page.HasMore {
+			return page, nil
+		}
+		more, err := s.store.ListTenants(ctx, aviso.ListParams{After: page.NextCursor, Limit: read - len(page.Data)})
+		if err != nil {
+			return nil, err
+		}
+		page.Data, page.HasMore, page.NextCursor = append(page.Data, more.Data...), more.HasMore, more.NextCursor
+	}
 }
 
 // UpdateTenant changes a tenant's name and metadata. Root only; ENOTFOUND; EINVALID.
