@@ -305,11 +305,15 @@ func (s *Store) RenewLeases(ctx context.Context, owner string, ids []string, unt
 	return dbError("renew leases", "delivery", err)
 }
 
+// releaseOwnedSQL gives back the leases of owner ($1). It reads the owner's leased deliveries
+// only, through deliveries_lease_owner_idx (TestReleaseOwnedPlan checks the plan).
+const releaseOwnedSQL = `UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+		WHERE status = 'pending' AND lease_owner = $1`
+
 // ReleaseOwned gives up every lease owner holds (a node starting again under the same ID: what it
-// held is in flight nowhere). It reads the pending deliveries (deliveries_due_idx), once per start.
+// held is in flight nowhere), once per start.
 func (s *Store) ReleaseOwned(ctx context.Context, owner string) (int, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
-		WHERE status = 'pending' AND lease_owner = $1`, owner)
+	tag, err := s.pool.Exec(ctx, releaseOwnedSQL, owner)
 	if err != nil {
 		return 0, dbError("release owned leases", "delivery", err)
 	}
