@@ -74,6 +74,9 @@ type Endpoint struct {
 	FailingSince *time.Time `json:"failing_since,omitempty"`
 	// DisableAfter is the endpoint's own auto-disable rule; nil: the server's.
 	DisableAfter *DisablePolicy `json:"disable_after,omitempty"`
+	// SendTraceparent sends the W3C trace context of each attempt (traceparent, and tracestate
+	// when there is one) to the receiver, so that its spans join the publisher's trace.
+	SendTraceparent bool `json:"send_traceparent"`
 	// Filter is an expression over the event (internal/filter) that must hold for the endpoint
 	// to get it, beside its event types; "" matches every event.
 	Filter string `json:"filter,omitempty"`
@@ -199,6 +202,7 @@ func (e Endpoint) MarshalJSON() ([]byte, error) {
 		DisableAfter        *DisablePolicy    `json:"disable_after,omitempty"`
 		Filter              string            `json:"filter,omitempty"`
 		Ordering            string            `json:"ordering,omitempty"`
+		SendTraceparent     bool              `json:"send_traceparent"`
 		Metadata            map[string]string `json:"metadata"`
 		Signing             string            `json:"signing"`
 		Auth                *Auth             `json:"auth,omitempty"`
@@ -206,7 +210,7 @@ func (e Endpoint) MarshalJSON() ([]byte, error) {
 		CreatedAt           time.Time         `json:"created_at"`
 		UpdatedAt           time.Time         `json:"updated_at"`
 	}{e.ID, e.TenantID, e.URL, e.Description, e.EventTypes, e.Format, headers, e.TimeoutSeconds, e.RetrySchedule,
-		e.Disabled, e.DisabledReason, e.ConsecutiveFailures, e.FailingSince, e.DisableAfter, e.Filter, e.Ordering, e.Metadata,
+		e.Disabled, e.DisabledReason, e.ConsecutiveFailures, e.FailingSince, e.DisableAfter, e.Filter, e.Ordering, e.SendTraceparent, e.Metadata,
 		e.Signing, e.Auth.Redact(), e.VerifiedAt, e.CreatedAt, e.UpdatedAt})
 }
 

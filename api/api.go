@@ -54,6 +54,9 @@
 //
 // Lists answer {"data":[…],"next_cursor":"…","has_more":bool}; pass next_cursor as ?after= for
 // the next page, ?limit= (default 50, at most 500) for its size.
+//
+// The two publish routes are traced (Config.TracerProvider, internal/tracing): a request's W3C
+// traceparent is continued, and stored with its events for their attempts.
 package api
 
 import (
@@ -70,7 +73,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/tracing"
 	"github.com/aviso-dev/aviso/outbox"
 	"github.com/aviso-dev/aviso/service"
 )
@@ -97,6 +103,10 @@ type Config struct {
 	// StreamKeepAlive is how often an idle event stream gets a comment line. Default 15s
 	// (DefaultStreamKeepAlive); at most 30s.
 	StreamKeepAlive time.Duration
+	// TracerProvider traces the publish requests (internal/tracing), each continuing the
+	// caller's traceparent. Default nil: no spans, an incoming traceparent still stored with
+	// the events.
+	TracerProvider trace.TracerProvider
 }
 
 // PortalLinker makes a short-lived signed URL that opens the dashboard scoped to one tenant.
@@ -116,6 +126,7 @@ type api struct {
 	// shutdown and keepAlive are Config.Shutdown and Config.StreamKeepAlive (feed.go).
 	shutdown  context.Context
 	keepAlive time.Duration
+	tracer    trace.Tracer
 }
 
 // New returns the API's http.Handler. It panics if cfg.Service is nil, a programming error.
@@ -136,7 +147,7 @@ func New(cfg Config) http.Handler {
 		cfg.StreamKeepAlive = DefaultStreamKeepAlive
 	}
 	a := &api{portal: cfg.Portal, outbox: cfg.Outbox, svc: cfg.Service, log: cfg.Logger, maxBody: cfg.MaxBodyBytes,
-		shutdown: cfg.Shutdown, keepAlive: cfg.StreamKeepAlive}
+		shutdown: cfg.Shutdown, keepAlive: cfg.StreamKeepAlive, tracer: tracing.Tracer(cfg.TracerProvider)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(a.log, w, r, aviso.Errorf(aviso.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
@@ -213,8 +224,10 @@ func (a *api) routes(handle func(pattern string, h http.Handler)) {
 	route("POST "+ep+"/replay", a.replay)
 	route("POST "+ep+"/filter-test", a.testFilter)
 
-	route("POST "+t+"/events", a.publish)
-	route("POST "+t+"/events/batch", a.publishBatch)
+	// The publish requests are traced (a batch is one span; its events' attempts descend from it).
+	traced := func(pattern string, h handler) { handle(pattern, tracing.ServerHandler(a.tracer, pattern, a.wrap(h))) }
+	traced("POST "+t+"/events", a.publish)
+	traced("POST "+t+"/events/batch", a.publishBatch)
 	route("GET "+t+"/events", a.listEvents)
 	route("GET "+t+"/events/stream", a.streamEvents)
 	route("GET "+t+"/events/{event}", a.getEvent)

@@ -55,6 +55,8 @@ type (
 		// Ordering "external_reference" delivers the events of one reference one at a time, in
 		// publish order; "" none.
 		Ordering string `json:"ordering,omitempty"`
+		// SendTraceparent sends each attempt's W3C trace context (traceparent) to the receiver.
+		SendTraceparent bool `json:"send_traceparent,omitempty"`
 	}
 	// EndpointPatch changes an endpoint; nil fields are left as they are. Disabled true
 	// disables it, false enables it again.
@@ -71,6 +73,8 @@ type (
 		Verify         *bool              `json:"verify,omitempty"`
 		Disabled       *bool              `json:"disabled,omitempty"`
 		Ordering       *string            `json:"ordering,omitempty"`
+		// SendTraceparent turns sending the trace context to the receiver on or off.
+		SendTraceparent *bool `json:"send_traceparent,omitempty"`
 	}
 	// PublishInput is one event to publish. With an ID a repeat is harmless (200, the stored
 	// event), so such publishes are retried.

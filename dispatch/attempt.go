@@ -17,6 +17,7 @@ import (
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/internal/netguard"
+	"github.com/aviso-dev/aviso/internal/tracing"
 	"github.com/aviso-dev/aviso/webhook"
 )
 
@@ -136,6 +137,16 @@ func (d *Dispatcher) do(ctx context.Context, ep *aviso.Endpoint, req *webhook.Re
 	header := req.Header
 	if shared || ep.Auth != nil {
 		header = req.Header.Clone() // authorization is added to this attempt's copy only
+	}
+	if ep.SendTraceparent {
+		// The trace context ctx carries: the attempt's span (internal/tracing.Attempts), or
+		// the publisher's traceparent passed through when tracing is off.
+		tracing.Inject(ctx, header)
+		for _, k := range []string{"Traceparent", "Tracestate"} {
+			if v := header.Get(k); v != "" {
+				a.RequestHeaders[k] = v
+			}
+		}
 	}
 	start := d.now()
 	var resp *http.Response

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/api"
 	"github.com/aviso-dev/aviso/catalog"
@@ -28,6 +30,7 @@ import (
 	"github.com/aviso-dev/aviso/internal/encryption"
 	"github.com/aviso-dev/aviso/internal/metrics"
 	"github.com/aviso-dev/aviso/internal/requestid"
+	"github.com/aviso-dev/aviso/internal/tracing"
 	"github.com/aviso-dev/aviso/outbox"
 	"github.com/aviso-dev/aviso/postgres"
 	"github.com/aviso-dev/aviso/service"
@@ -123,6 +126,11 @@ type Config struct {
 	// OutboxPoll is how often an outbox source is read when nothing wakes the relay. Default
 	// 1 s on PostgreSQL (NOTIFY wakes it at once), 100 ms on MariaDB.
 	OutboxPoll time.Duration
+	// TracerProvider receives the node's spans (internal/tracing): the publish requests, the
+	// publishes and their store transaction, and each attempt, a child of its publish. The
+	// caller owns it (and shuts it down). Default nil: no spans; a publisher's traceparent
+	// still passes through to the endpoints that send it.
+	TracerProvider trace.TracerProvider
 }
 
 func (c *Config) setDefaults() {
@@ -232,7 +240,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.health = &storeHealth{Store: s.Store, now: time.Now}
 	s.Dispatcher, err = dispatch.New(dispatch.Config{
-		Observer:             observers{requestIDs{}, s.Metrics},
+		Observer:             observers{requestIDs{}, s.Metrics, tracing.NewAttempts(cfg.TracerProvider)},
 		OnWrite:              s.health.observe,
 		Store:                s.Store,
 		Keys:                 keys.Keys,
@@ -261,6 +269,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		RetrySchedule:        cfg.RetrySchedule,
 		CacheTTL:             cfg.CacheTTL,
 		DisablePolicy:        &disable,
+		TracerProvider:       cfg.TracerProvider,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("service: %w", err)
@@ -293,7 +302,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 			closeStreams()
 		}
 	}()
-	apiCfg := api.Config{Service: s.Service, Logger: s.log, Outbox: s.Outbox, Shutdown: closing} // body limit: the API default, sized for 1,000-event batches
+	apiCfg := api.Config{Service: s.Service, Logger: s.log, Outbox: s.Outbox, Shutdown: closing, // body limit: the API default, sized for 1,000-event batches
+		TracerProvider: cfg.TracerProvider}
 	if !cfg.DisableUI {
 		secret, err := s.sessionSecret(ctx)
 		if err != nil {

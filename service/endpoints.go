@@ -40,6 +40,8 @@ type EndpointInput struct {
 	// Ordering is "external_reference" to deliver the events of one external reference one at a
 	// time, in publish order; "" (the default) for none.
 	Ordering string `json:"ordering"`
+	// SendTraceparent sends each attempt's W3C trace context to the receiver. Default false.
+	SendTraceparent bool `json:"send_traceparent"`
 }
 
 // EndpointPatch changes an endpoint; nil fields are left as they are. Changing the URL runs the
@@ -68,6 +70,8 @@ type EndpointPatch struct {
 	Filter *string `json:"filter"`
 	// Ordering sets the ordering: "external_reference" or "" (none).
 	Ordering *string `json:"ordering"`
+	// SendTraceparent turns sending the trace context to the receiver on or off.
+	SendTraceparent *bool `json:"send_traceparent"`
 }
 
 // SecretInfo is what a receiver needs to check deliveries: the newest verification key, every
@@ -101,7 +105,8 @@ func (s *Service) CreateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 		Description: in.Description, EventTypes: in.EventTypes, Format: in.Format, Headers: in.Headers,
 		TimeoutSeconds: in.TimeoutSeconds, RetrySchedule: in.RetrySchedule, Metadata: in.Metadata,
 		Token: in.Token, Signing: in.Signing, Auth: in.Auth, SecretHeaders: in.SecretHeaders,
-		DisableAfter: in.DisableAfter, Filter: in.Filter, Ordering: in.Ordering, CreatedAt: now, UpdatedAt: now,
+		DisableAfter: in.DisableAfter, Filter: in.Filter, Ordering: in.Ordering, SendTraceparent: in.SendTraceparent,
+		CreatedAt: now, UpdatedAt: now,
 	}
 	if ep.Signing == "" {
 		ep.Signing = aviso.SigningHMAC
@@ -319,6 +324,7 @@ func (s *Service) UpdateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 	set(&ep.Token, in.Token)
 	set(&ep.Filter, in.Filter)
 	set(&ep.Ordering, in.Ordering)
+	set(&ep.SendTraceparent, in.SendTraceparent)
 	if len(in.DisableAfter) > 0 {
 		ep.DisableAfter = nil
 		if string(in.DisableAfter) != "null" {

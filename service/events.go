@@ -7,8 +7,11 @@ import (
 	"strconv"
 	"time"
 
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/internal/requestid"
+	"github.com/aviso-dev/aviso/internal/tracing"
 	"github.com/aviso-dev/aviso/webhook"
 )
 
@@ -35,25 +38,47 @@ type PublishResult struct {
 // events); EINVALID naming the field. With more than one input, Field is prefixed with the
 // event's position: "/events/3/type", "/events/3/data/total"; with one it is "type" or
 // "/data/total".
+//
+// Publish is traced as a span "publish" (its store transaction a child "store.InsertEvents"),
+// whose trace context each event stores for its attempts to continue.
 func (s *Service) Publish(ctx context.Context, p aviso.Principal, tenantID string, in []PublishInput) ([]PublishResult, error) {
+	ctx, span := tracing.Start(ctx, s.tracer, "publish", s.publishSpan...)
+	out, deliveries, err := s.publish(ctx, p, tenantID, in)
+	if span.IsRecording() {
+		created := 0
+		for _, r := range out {
+			if r.Created {
+				created++
+			}
+		}
+		span.SetAttributes(tracing.TenantID.String(tenantID), semconv.MessagingBatchMessageCount(len(in)),
+			tracing.EventsCreated.Int(created), tracing.Deliveries.Int(deliveries))
+	}
+	tracing.EndWith(span, err)
+	return out, err
+}
+
+// publish is Publish; it also returns how many deliveries went in.
+func (s *Service) publish(ctx context.Context, p aviso.Principal, tenantID string, in []PublishInput) ([]PublishResult, int, error) {
 	if err := s.tenantExists(ctx, p, tenantID); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	switch {
 	case len(in) == 0:
-		return nil, aviso.Invalid("events", "at least one event is required")
+		return nil, 0, aviso.Invalid("events", "at least one event is required")
 	case len(in) > MaxBatch:
-		return nil, &aviso.Error{Code: aviso.ETOOLARGE, Field: "events",
+		return nil, 0, &aviso.Error{Code: aviso.ETOOLARGE, Field: "events",
 			Message: fmt.Sprintf("a batch holds at most %d events, got %d", MaxBatch, len(in))}
 	}
 	endpoints, err := s.enabledEndpoints(ctx, tenantID)
 	if err != nil {
-		return nil, fmt.Errorf("publish: list endpoints: %w", err)
+		return nil, 0, fmt.Errorf("publish: list endpoints: %w", err)
 	}
 	now := s.now()
 	types := make(map[string]*aviso.EventType)
 	seen := make(map[string]bool, len(in))
 	batch := make([]aviso.NewEvent, 0, len(in))
+	origin := tracing.Origin(ctx) // the publish span's, or the caller's when tracing is off
 	for i, e := range in {
 		ne, err := s.newEvent(ctx, tenantID, e, now, types, endpoints)
 		if err == nil && seen[ne.Event.ID] {
@@ -61,32 +86,37 @@ func (s *Service) Publish(ctx context.Context, p aviso.Principal, tenantID strin
 		}
 		if err != nil {
 			if len(in) > 1 {
-				return nil, atIndex(err, i)
+				return nil, 0, atIndex(err, i)
 			}
-			return nil, err
+			return nil, 0, err
 		}
 		seen[ne.Event.ID] = true
+		ne.Event.TraceParent = origin
 		batch = append(batch, ne)
 	}
-	inserted, err := s.store.InsertEvents(ctx, batch)
+	sctx, span := tracing.Start(ctx, s.tracer, "store.InsertEvents")
+	inserted, err := s.store.InsertEvents(sctx, batch)
+	tracing.EndWith(span, err)
 	if aviso.ErrorCode(err) == aviso.ENOTFOUND {
 		// The tenant was deleted, on another node, after this one last read it.
 		s.tenants.forget(tenantID)
 		s.endpoints.forget(tenantID)
-		return nil, tenantNotFound(tenantID)
+		return nil, 0, tenantNotFound(tenantID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
+		return nil, 0, fmt.Errorf("publish: %w", err)
 	}
 	out := make([]PublishResult, len(inserted))
+	deliveries := 0
 	for i, r := range inserted {
 		out[i] = PublishResult{Event: r.Event, Created: r.Created}
 		if r.Created {
+			deliveries += len(batch[i].Deliveries)
 			s.log.DebugContext(ctx, "event published", "tenant_id", tenantID, "event_id", r.Event.ID,
 				"event_type", r.Event.Type, "deliveries", len(batch[i].Deliveries))
 		}
 	}
-	return out, nil
+	return out, deliveries, nil
 }
 
 // enabledEndpoints returns the tenant's enabled endpoints, from the endpoint cache (see

@@ -28,10 +28,13 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/internal/encryption"
 	"github.com/aviso-dev/aviso/internal/filter"
 	"github.com/aviso-dev/aviso/internal/netguard"
+	"github.com/aviso-dev/aviso/internal/tracing"
 	"github.com/aviso-dev/aviso/webhook"
 )
 
@@ -95,6 +98,10 @@ type Config struct {
 	// DisablePolicy is the auto-disable rule of endpoints without their own, which test sends
 	// follow too (the delivery engine has the same setting). Default: aviso.DefaultDisablePolicy().
 	DisablePolicy *aviso.DisablePolicy
+	// TracerProvider traces Publish and its store transaction (internal/tracing); the events
+	// carry the publish span's trace context, which their attempts continue. Default nil: no
+	// spans, the events carry the caller's trace context if it has one.
+	TracerProvider trace.TracerProvider
 }
 
 // cacheSize bounds each read cache (keys, tenants, event types, tenants' endpoint lists).
@@ -108,6 +115,9 @@ type Service struct {
 	now    func() time.Time
 	guard  *netguard.Guard
 	cfg    Config
+	tracer trace.Tracer
+	// publishSpan is the start option of Publish's span, made once (no allocation per publish).
+	publishSpan []trace.SpanStartOption
 
 	mu      sync.Mutex
 	schemas map[string]*cachedSchema   // by event type name
@@ -155,18 +165,20 @@ func New(cfg Config) (*Service, error) {
 	}
 	now := cfg.Now
 	return &Service{
-		keys:       newReadCache[string, aviso.Principal](cfg.CacheTTL, cacheSize, now),
-		tenants:    newReadCache[string, struct{}](cfg.CacheTTL, cacheSize, now),
-		eventTypes: newReadCache[string, *aviso.EventType](cfg.CacheTTL, cacheSize, now),
-		endpoints:  newReadCache[string, []*aviso.Endpoint](cfg.CacheTTL, cacheSize, now),
-		store:      cfg.Store,
-		sender:     cfg.Sender,
-		log:        cfg.Logger,
-		now:        func() time.Time { return cfg.Now().UTC() },
-		guard:      &netguard.Guard{AllowPrivate: cfg.AllowPrivateNetworks},
-		cfg:        cfg,
-		schemas:    make(map[string]*cachedSchema),
-		filters:    make(map[string]*filter.Program),
+		keys:        newReadCache[string, aviso.Principal](cfg.CacheTTL, cacheSize, now),
+		tenants:     newReadCache[string, struct{}](cfg.CacheTTL, cacheSize, now),
+		eventTypes:  newReadCache[string, *aviso.EventType](cfg.CacheTTL, cacheSize, now),
+		endpoints:   newReadCache[string, []*aviso.Endpoint](cfg.CacheTTL, cacheSize, now),
+		store:       cfg.Store,
+		sender:      cfg.Sender,
+		log:         cfg.Logger,
+		now:         func() time.Time { return cfg.Now().UTC() },
+		guard:       &netguard.Guard{AllowPrivate: cfg.AllowPrivateNetworks},
+		cfg:         cfg,
+		tracer:      tracing.Tracer(cfg.TracerProvider),
+		publishSpan: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)},
+		schemas:     make(map[string]*cachedSchema),
+		filters:     make(map[string]*filter.Program),
 	}, nil
 }
 

@@ -246,7 +246,8 @@ func fullEndpoint(tenantID, id string) *aviso.Endpoint {
 		Signing: aviso.SigningEd25519,
 		Auth: &aviso.Auth{Type: aviso.AuthOAuth2, TokenURL: "https://auth.example.co/token", ClientID: "aviso",
 			ClientSecret: "enc:v1:opaque", Scope: "webhooks", Audience: "erp", CAPEM: "-----BEGIN CERTIFICATE-----"},
-		SecretHeaders: map[string]string{"X-Signature-Key": "enc:v1:sealed"},
+		SecretHeaders:   map[string]string{"X-Signature-Key": "enc:v1:sealed"},
+		SendTraceparent: true,
 	}
 }
 

@@ -59,7 +59,7 @@ func NewEvent(tenantID, typ string, at time.Time, endpoints ...*aviso.Endpoint) 
 		CreatedAt: at,
 		// The publish's origin, which the stores keep and return with the event.
 		RequestID:   "req_" + aviso.NewID("", at),
-		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
 	}
 	ne := aviso.NewEvent{Event: ev}
 	for _, e := range endpoints {

@@ -159,6 +159,7 @@ type endpointForm struct {
 	Types                                             map[string]bool
 	Verify                                            bool
 	Ordered                                           bool // ordering by external reference
+	SendTraceparent                                   bool // send the trace context to the receiver
 }
 
 type endpointFormData struct {
@@ -175,7 +176,7 @@ type endpointFormData struct {
 func formFromEndpoint(ep *aviso.Endpoint) endpointForm {
 	f := endpointForm{URL: ep.URL, Description: ep.Description, Format: string(ep.Format),
 		Timeout: strconv.Itoa(ep.TimeoutSeconds), Types: map[string]bool{}, Verify: false, Filter: ep.Filter,
-		Ordered: ep.Ordering == aviso.OrderingExternalReference}
+		Ordered: ep.Ordering == aviso.OrderingExternalReference, SendTraceparent: ep.SendTraceparent}
 	for _, t := range ep.EventTypes {
 		f.Types[t] = true
 	}
@@ -204,7 +205,8 @@ func readEndpointForm(r *http.Request) endpointForm {
 		Timeout: strings.TrimSpace(r.PostFormValue("timeout_seconds")), Retry: r.PostFormValue("retry_schedule"),
 		Types: map[string]bool{}, Verify: r.PostFormValue("verify") != "",
 		Filter: strings.TrimSpace(r.PostFormValue("filter")), FilterSample: r.PostFormValue("filter_sample"),
-		Ordered: r.PostFormValue("ordering") == aviso.OrderingExternalReference,
+		Ordered:         r.PostFormValue("ordering") == aviso.OrderingExternalReference,
+		SendTraceparent: r.PostFormValue("send_traceparent") != "",
 	}
 	for _, t := range r.PostForm["event_types"] {
 		f.Types[t] = true
@@ -302,7 +304,7 @@ func (h *Handler) createEndpoint(w http.ResponseWriter, r *request) {
 		ep, err = h.svc.CreateEndpoint(r.Context(), r.principal(), tenantID, service.EndpointInput{
 			URL: f.URL, Description: f.Description, EventTypes: types, Format: aviso.Format(f.Format),
 			Headers: headers, TimeoutSeconds: timeout, RetrySchedule: retry, Verify: &verify, Filter: f.Filter,
-			Ordering: f.ordering()})
+			Ordering: f.ordering(), SendTraceparent: f.SendTraceparent})
 	}
 	if isUserError(err) {
 		h.renderEndpointForm(w, r, statusOf(err), d, err)
@@ -350,7 +352,7 @@ func (h *Handler) updateEndpoint(w http.ResponseWriter, r *request) {
 		_, err = h.svc.UpdateEndpoint(r.Context(), r.principal(), tenantID, id, service.EndpointPatch{
 			URL: &f.URL, Description: &f.Description, EventTypes: &types, Format: &format,
 			Headers: &headers, TimeoutSeconds: &timeout, RetrySchedule: &retry, Verify: &verify, Filter: &f.Filter,
-			Ordering: &ordering})
+			Ordering: &ordering, SendTraceparent: &f.SendTraceparent})
 	}
 	if isUserError(err) {
 		h.renderEndpointForm(w, r, statusOf(err), d, err)

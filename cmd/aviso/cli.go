@@ -455,9 +455,10 @@ var endpointVerbs = []verb{
 			desc := fs.String("description", "", "a note for people")
 			noVerify := fs.Bool("no-verify", false, "skip the subscription handshake")
 			ordering := fs.String("ordering", "", "external_reference: the events of one reference one at a time, in publish order; none (default)")
+			sendTP := fs.Bool("send-traceparent", false, "send each attempt's W3C trace context (traceparent) to the receiver")
 			return func(c *cli, _ []string) error {
 				in := client.EndpointInput{URL: *url, EventTypes: list(*types), Format: aviso.Format(*format), Description: *desc,
-					Ordering: orderingFlag(*ordering)}
+					Ordering: orderingFlag(*ordering), SendTraceparent: *sendTP}
 				if *noVerify {
 					f := false
 					in.Verify = &f
@@ -476,8 +477,14 @@ var endpointVerbs = []verb{
 			types := fs.String("event-types", "", "new comma-separated event types")
 			desc := fs.String("description", "", "new description")
 			ordering := fs.String("ordering", "", "external_reference, or none to deliver unordered")
+			var sendTP *bool
+			fs.BoolFunc("send-traceparent", "send (or with =false, stop sending) the trace context to the receiver", func(v string) error {
+				b, err := strconv.ParseBool(v)
+				sendTP = &b
+				return err
+			})
 			return func(c *cli, a []string) error {
-				var p client.EndpointPatch
+				p := client.EndpointPatch{SendTraceparent: sendTP}
 				if *ordering != "" {
 					o := orderingFlag(*ordering)
 					p.Ordering = &o

@@ -102,6 +102,13 @@ func TestCLIVerbs(t *testing.T) {
 		t.Errorf("endpoints disable:\n%s", out)
 	}
 	mustAviso(t, env, "endpoints", "enable", ep.ID)
+	for _, flag := range []string{"--send-traceparent", "--send-traceparent=false"} {
+		var up aviso.Endpoint
+		out := mustAviso(t, env, "endpoints", "update", ep.ID, flag, "--output", "json")
+		if err := json.Unmarshal([]byte(out), &up); err != nil || up.SendTraceparent != (flag == "--send-traceparent") {
+			t.Errorf("endpoints update %s: %v\n%s", flag, err, out)
+		}
+	}
 
 	var ev aviso.Event
 	out = mustAviso(t, env, "events", "publish", "--type", "invoice.created", "--id", "FAC-1",

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/tracing"
 	"github.com/aviso-dev/aviso/postgres"
 	"github.com/aviso-dev/aviso/server"
 )
@@ -228,7 +229,26 @@ func (m *Main) parseServe(args []string) error {
 	c.EncryptionKey = m.getenv("AVISO_ENCRYPTION_KEY")
 	c.Stdout = m.stdout
 	c.Logger = m.logger()
+	traced, err := tracing.Enabled(m.getenv)
+	if err != nil {
+		return err
+	}
 	m.run = func(ctx context.Context) error {
+		if traced { // OTEL_EXPORTER_OTLP_ENDPOINT: spans exported by OTLP (README "Tracing")
+			tp, err := tracing.NewProvider(ctx)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				// What is left in the batch is exported before the node exits.
+				flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := tp.Shutdown(flushCtx); err != nil {
+					c.Logger.Warn("export the last spans", "error", err)
+				}
+			}()
+			c.TracerProvider = tp
+		}
 		srv, err := server.Open(ctx, *c)
 		if err != nil {
 			return err
