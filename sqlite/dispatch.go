@@ -451,9 +451,9 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) (
 
 // completeRun records completions of distinct deliveries in tx; entries are the window's
 // among them, written collects those it gives rows, and ordered those of ordered endpoints. It
-// returns the endpoints it disabled.
-// A completion whose delivery is gone (deleted with its endpoint or event) is left out: the run
-// is undone and done again without it.
+// returns the endpoints it disabled. When a completion is not recorded, the run is undone and
+// done again: without it if its delivery is gone (deleted with its endpoint or event), with the
+// delivery's own endpoint if it named another.
 func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completion, headers []string,
 	entries, written map[string]*entry, ordered *[]string) ([]string, error) {
 	type endpointState struct {
