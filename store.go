@@ -77,7 +77,7 @@ type Store interface {
 	// GetEvent returns one event of a tenant. ENOTFOUND.
 	GetEvent(ctx context.Context, tenantID, id string) (*Event, error)
 	// ListEvents lists a tenant's events in publication order (oldest first, or newest first
-	// with Desc), optionally filtered by type and external reference.
+	// with Desc), optionally filtered by type, external reference and IDs.
 	ListEvents(ctx context.Context, p ListEventsParams) (*Page[*Event], error)
 	// ReadFeed reads a tenant's events feed after p.After (see feed.go for the invariant that
 	// makes it resumable): up to Limit events in feed order, each with its position. EINVALIDCURSOR
@@ -252,9 +252,10 @@ type ListEndpointsParams struct {
 type ListEventsParams struct {
 	ListParams
 	TenantID          string
-	Type              string // "" for any
-	ExternalReference string // "" for any
-	Desc              bool   // newest first
+	Type              string   // "" for any
+	ExternalReference string   // "" for any
+	IDs               []string // only the events with these IDs (at most MaxLimit); empty for any
+	Desc              bool     // newest first
 }
 
 // ListDeliveriesParams filters a tenant's deliveries. Empty fields do not filter.

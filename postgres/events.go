@@ -212,6 +212,9 @@ func (s *Store) ListEvents(ctx context.Context, p aviso.ListEventsParams) (*avis
 		// With the partial index's own condition, a generic plan can use events_tenant_ref_idx too.
 		q.where("ev.external_reference = ? AND ev.external_reference <> ''", p.ExternalReference)
 	}
+	if len(p.IDs) > 0 {
+		q.where("ev.id = ANY(?::text[])", p.IDs)
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+eventCols+` FROM events ev`+q.sql()+`
 		ORDER BY ev.seq `+order+` LIMIT `+q.arg(p.Size()+1), q.args...)
 	if err != nil {

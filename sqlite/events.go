@@ -247,6 +247,15 @@ func listEventsSQL(p aviso.ListEventsParams) (string, []any, error) {
 		from = " FROM events INDEXED BY events_tenant_reference"
 		q.where("external_reference = ? AND external_reference <> ''", p.ExternalReference)
 	}
+	if len(p.IDs) > 0 {
+		// Looked up one by one in the UNIQUE (tenant_id, id) index and sorted: a page at most.
+		from = " FROM events INDEXED BY sqlite_autoindex_events_1"
+		ids := make([]any, len(p.IDs))
+		for i, id := range p.IDs {
+			ids[i] = id
+		}
+		q.where("id IN (?"+strings.Repeat(", ?", len(p.IDs)-1)+")", ids...)
+	}
 	if p.After != "" {
 		seq, err := strconv.ParseInt(p.After, 10, 64)
 		if err != nil {

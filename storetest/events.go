@@ -197,7 +197,7 @@ func testListEvents(t *testing.T, s aviso.Store) {
 		}
 		all = append(all, ne.Event)
 	}
-	Publish(t, s, other.ID, Base(), NewEndpoint(t, s, other.ID))
+	foreign, _ := Publish(t, s, other.ID, Base(), NewEndpoint(t, s, other.ID))
 
 	ids := func(evs []*aviso.Event) []string {
 		var out []string
@@ -228,6 +228,16 @@ func testListEvents(t *testing.T, s aviso.Store) {
 		{"type and reference desc", aviso.ListEventsParams{Type: "invoice.created", ExternalReference: "ref-0", Desc: true},
 			reversed(filter(func(e *aviso.Event) bool { return e.Type == "invoice.created" && e.ExternalReference == "ref-0" }))},
 		{"no match", aviso.ListEventsParams{Type: "nothing.here"}, nil},
+		// IDs: in publication order whatever order they are given in; unknown IDs and another
+		// tenant's are not listed.
+		{"ids", aviso.ListEventsParams{IDs: []string{"evt_11", "evt_00", "evt_05", "evt_nope", foreign.ID, "evt_03"}},
+			filter(func(e *aviso.Event) bool {
+				return slices.Contains([]string{"evt_00", "evt_03", "evt_05", "evt_11"}, e.ID)
+			})},
+		{"ids and type desc", aviso.ListEventsParams{IDs: []string{"evt_11", "evt_00", "evt_05", "evt_03"}, Type: "payment.received", Desc: true},
+			reversed(filter(func(e *aviso.Event) bool {
+				return slices.Contains([]string{"evt_00", "evt_03", "evt_05", "evt_11"}, e.ID) && e.Type == "payment.received"
+			}))},
 	}
 	for _, tc := range tests {
 		for _, size := range []int{1, 4, 50} {
