@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,28 +96,42 @@ type logRow struct {
 	Next     *relTime // the next attempt of a pending delivery
 }
 
+// references returns the external references of the deliveries' events by event ID, read in
+// one call (a page of deliveries has at most aviso.MaxLimit events). An event pruned meanwhile,
+// or a test send's, has none.
+func (h *Handler) references(ctx context.Context, tenantID string, ds []*aviso.Delivery) (map[string]string, error) {
+	ids := make([]string, 0, len(ds))
+	for _, d := range ds {
+		ids = append(ids, d.EventID)
+	}
+	slices.Sort(ids)
+	refs := make(map[string]string, len(ids))
+	for chunk := range slices.Chunk(slices.Compact(ids), aviso.MaxLimit) {
+		page, err := h.store.ListEvents(ctx, aviso.ListEventsParams{TenantID: tenantID, IDs: chunk,
+			ListParams: aviso.ListParams{Limit: len(chunk)}})
+		if err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		for _, ev := range page.Data {
+			refs[ev.ID] = ev.ExternalReference
+		}
+	}
+	return refs, nil
+}
+
 // logRows decorates a page of deliveries of one tenant: their events' external references, the
 // endpoints, and for a delivery failed by its endpoint's disabling after attempts, the error of
 // its last attempt (the cause) rather than "endpoint disabled". Reads are bounded by the page.
 func (h *Handler) logRows(ctx context.Context, tr translator, tenantID string, ds []*aviso.Delivery, eps map[string]*aviso.Endpoint) ([]logRow, error) {
 	now := h.now()
-	events := map[string]*aviso.Event{}
+	refs, err := h.references(ctx, tenantID, ds)
+	if err != nil {
+		return nil, err
+	}
 	rows := make([]logRow, 0, len(ds))
 	for _, d := range ds {
-		ev, seen := events[d.EventID]
-		if !seen {
-			var err error
-			ev, err = h.store.GetEvent(ctx, tenantID, d.EventID)
-			if err != nil && aviso.ErrorCode(err) != aviso.ENOTFOUND {
-				return nil, fmt.Errorf("get event: %w", err)
-			}
-			events[d.EventID] = ev
-		}
 		row := logRow{D: d, Endpoint: eps[d.EndpointID], Test: strings.HasPrefix(d.EventID, service.TestEventPrefix),
-			Created: tr.rel(now, d.CreatedAt), Error: d.LastError}
-		if ev != nil {
-			row.Ref = ev.ExternalReference
-		}
+			Created: tr.rel(now, d.CreatedAt), Error: d.LastError, Ref: refs[d.EventID]}
 		if d.NextAttemptAt != nil && d.Status == aviso.StatusPending {
 			r := tr.rel(now, *d.NextAttemptAt)
 			row.Next = &r
