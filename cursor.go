@@ -23,7 +23,6 @@ const (
 	TenantsCursor    CursorKind = 't'
 	EventTypesCursor CursorKind = 'c'
 	EndpointsCursor  CursorKind = 'e'
-	EventsCursor     CursorKind = 'v'
 	DocumentCursor   CursorKind = 'r' // a document's events, newest first
 	DeliveriesCursor CursorKind = 'd' // a tenant's, an endpoint's and an event's deliveries
 )

@@ -80,7 +80,7 @@ func testInputContract(t *testing.T, store aviso.Store) {
 		{"garbage cursor: event deliveries", "GET", "/v1/tenants/acme/events/" + ev.ID + "/deliveries?after=zzz", "", 422, aviso.EINVALIDCURSOR, "after"},
 		{"garbage cursor: document", "GET", "/v1/tenants/acme/documents/FAC-1?after=zzz", "", 422, aviso.EINVALIDCURSOR, "after"},
 		{"another list's cursor", "GET", "/v1/tenants?after=" + aviso.EndpointsCursor.Encode("x"), "", 422, aviso.EINVALIDCURSOR, "after"},
-		{"a made-up cursor the store refuses", "GET", "/v1/tenants/acme/events?after=" + aviso.EventsCursor.Encode("x\x01"), "", 422, aviso.EINVALIDCURSOR, "after"},
+		{"a made-up cursor the store refuses", "GET", "/v1/tenants/acme/documents/FAC-1?after=" + aviso.DocumentCursor.Encode("x\x01"), "", 422, aviso.EINVALIDCURSOR, "after"},
 
 		// Limits.
 		{"limit above the maximum", "GET", "/v1/tenants/acme/events?limit=100000", "", 422, aviso.EINVALID, "limit"},

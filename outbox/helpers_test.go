@@ -204,21 +204,23 @@ func startRelay(t testing.TB, cfg outbox.Config) *outbox.Relay {
 	return r
 }
 
-// events lists every event of the tenant.
+// events lists every event of the tenant, as its feed (GET /v1/tenants/{tenant}/events) does.
 func events(t testing.TB, svc *service.Service, tenant string) []*aviso.Event {
 	t.Helper()
 	var out []*aviso.Event
-	f := service.EventFilter{ListParams: aviso.ListParams{Limit: aviso.MaxLimit}}
+	q := service.FeedQuery{Limit: aviso.MaxLimit}
 	for {
-		page, err := svc.ListEvents(context.Background(), root, tenant, f)
+		page, err := svc.Feed(context.Background(), root, tenant, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, page.Data...)
+		for _, it := range page.Items {
+			out = append(out, it.Event)
+		}
 		if !page.HasMore {
 			return out
 		}
-		f.After = page.NextCursor
+		q.After = page.Next
 	}
 }
 

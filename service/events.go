@@ -203,28 +203,6 @@ func (s *Service) checkData(ctx context.Context, et *aviso.EventType, data json.
 	return s.validateData(ctx, et, data)
 }
 
-// EventFilter selects a page of a tenant's events.
-type EventFilter struct {
-	aviso.ListParams
-	Type              string
-	ExternalReference string
-}
-
-// ListEvents lists a tenant's events in publication order. ENOTFOUND (tenant).
-func (s *Service) ListEvents(ctx context.Context, p aviso.Principal, tenantID string, f EventFilter) (*aviso.Page[*aviso.Event], error) {
-	if _, err := s.tenant(ctx, p, tenantID); err != nil {
-		return nil, err
-	}
-	page, err := listPage(aviso.EventsCursor, f.ListParams, func(lp aviso.ListParams) (*aviso.Page[*aviso.Event], error) {
-		return s.store.ListEvents(ctx, aviso.ListEventsParams{ListParams: lp, TenantID: tenantID,
-			Type: f.Type, ExternalReference: f.ExternalReference})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	return page, nil
-}
-
 // GetEvent returns one event. ENOTFOUND.
 func (s *Service) GetEvent(ctx context.Context, p aviso.Principal, tenantID, id string) (*aviso.Event, error) {
 	if _, err := s.tenant(ctx, p, tenantID); err != nil {
