@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -8,7 +9,24 @@ import (
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/internal/testenv"
+	"github.com/jackc/pgx/v5"
 )
+
+// explain runs an EXPLAIN statement and returns its plan, a line a step.
+func explain(tb testing.TB, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, stmt string, args ...any) string {
+	tb.Helper()
+	rows, err := q.Query(tb.Context(), stmt, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
+}
 
 // TestFeedPlan: a feed read walks events_feed_idx in order from the cursor and stops at the
 // page, even for a tenant the statistics do not know (one that has just published thousands of
@@ -44,22 +62,7 @@ func TestFeedPlan(t *testing.T) {
 		}
 	}
 	for _, types := range [][]string{nil, {"invoice.created"}} {
-		rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) "+feedSQL, "acme", "0", int64(0), types, 51, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, line)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		text := strings.Join(plan, "\n")
+		text := explain(t, tx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) "+feedSQL, "acme", "0", int64(0), types, 51, "", nil)
 		if !strings.Contains(text, "Index Scan using events_feed_idx on events ev") || strings.Contains(text, "Bitmap") || strings.Contains(text, "events_tenant_idx") ||
 			!strings.Contains(text, "Index Scan using events_feed_idx on events ev (actual rows=51 loops=1)") {
 			t.Errorf("types %v: the page is not read in index order, 51 rows:\n%s", types, text)

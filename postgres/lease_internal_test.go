@@ -52,22 +52,7 @@ func TestReleaseOwnedPlan(t *testing.T) {
 	if _, err := s.pool.Exec(ctx, "ANALYZE deliveries"); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := s.pool.Query(ctx, "EXPLAIN (COSTS OFF) "+releaseOwnedSQL, "node-a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, line)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if text := strings.Join(plan, "\n"); !strings.Contains(text, "deliveries_lease_owner_idx") || strings.Contains(text, "Seq Scan") {
+	if text := explain(t, s.pool, "EXPLAIN (COSTS OFF) "+releaseOwnedSQL, "node-a"); !strings.Contains(text, "deliveries_lease_owner_idx") || strings.Contains(text, "Seq Scan") {
 		t.Errorf("the give-back does not read deliveries_lease_owner_idx:\n%s", text)
 	}
 	if n, err := s.ReleaseOwned(ctx, "node-a"); err != nil || n != 20 {
