@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -11,10 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,30 +39,24 @@ const (
 // (leased) when it died, and the duplicates are counted and logged.
 func TestMultiNodeKill(t *testing.T) {
 	url := testenv.PostgresURL(t)
-	goBin := testenv.Program(t, "go")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 
-	// The real binary, built without -race: the nodes are what is measured, not instrumented.
-	bin := filepath.Join(t.TempDir(), "aviso")
-	build := exec.CommandContext(ctx, goBin, "build", "-o", bin, "github.com/aviso-dev/aviso/cmd/aviso")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build aviso: %v\n%s", err, out)
-	}
+	bin := testenv.AvisoBinary(t)
 
 	dbURL, conn := freshSchema(t, ctx, url)
 	rootKey := "avk_root_" + randomHex(16)
 	if out, err := exec.CommandContext(ctx, bin, "migrate", "--database", dbURL).CombinedOutput(); err != nil {
 		t.Fatalf("aviso migrate: %v\n%s", err, out)
 	}
-	var nodes []*node
+	var nodes []*testenv.Aviso
 	for i := range 3 {
 		nodes = append(nodes, startNode(t, ctx, bin, fmt.Sprintf("node%d", i), dbURL, rootKey))
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, n := range nodes {
-				t.Logf("%s log tail:\n%s", n.name, n.tail())
+				t.Logf("%s log tail:\n%s", n.Name, n.Tail())
 			}
 		}
 	})
@@ -79,12 +69,12 @@ func TestMultiNodeKill(t *testing.T) {
 		newReceiver(t),
 	}
 	c := &client{t: t, key: rootKey}
-	c.do(ctx, nodes[0].base, "POST", "/v1/tenants", map[string]any{"id": "ten_cluster", "name": "Cluster"}, nil)
+	c.do(ctx, nodes[0].Base, "POST", "/v1/tenants", map[string]any{"id": "ten_cluster", "name": "Cluster"}, nil)
 	for _, r := range recv {
 		var ep struct {
 			ID string `json:"id"`
 		}
-		c.do(ctx, nodes[1].base, "POST", "/v1/tenants/ten_cluster/endpoints",
+		c.do(ctx, nodes[1].Base, "POST", "/v1/tenants/ten_cluster/endpoints",
 			map[string]any{"url": r.srv.URL, "event_types": r.types, "verify": false}, &ep)
 		r.endpointID = ep.ID
 	}
@@ -93,7 +83,7 @@ func TestMultiNodeKill(t *testing.T) {
 		var et struct {
 			Example json.RawMessage `json:"example"`
 		}
-		c.do(ctx, nodes[2].base, "GET", "/v1/event-types/"+typ, nil, &et)
+		c.do(ctx, nodes[2].Base, "GET", "/v1/event-types/"+typ, nil, &et)
 		examples[typ] = et.Example
 	}
 
@@ -105,14 +95,13 @@ func TestMultiNodeKill(t *testing.T) {
 	publishRetries := 0
 	for b := range events / batchSize {
 		if b == killAfter {
-			if err := victim.cmd.Process.Kill(); err != nil {
-				t.Fatalf("kill %s: %v", victim.name, err)
+			if err := victim.Kill(); err != nil {
+				t.Fatalf("kill %s: %v", victim.Name, err)
 			}
-			_ = victim.cmd.Wait()
 			leasedAtKill = leases(t, ctx, conn)
 			live = nodes[:2]
 			t.Logf("killed %s (SIGKILL) after %d events; %d deliveries were leased at that moment (by owner: %v)",
-				victim.name, len(accepted), len(leasedAtKill), countByOwner(leasedAtKill))
+				victim.Name, len(accepted), len(leasedAtKill), countByOwner(leasedAtKill))
 		}
 		batch := make([]map[string]any, batchSize)
 		sent := make([]publishedEvent, batchSize)
@@ -135,22 +124,22 @@ func TestMultiNodeKill(t *testing.T) {
 		// is idempotent by ID, so a repeat of what did commit answers created false.
 		n := live[b%len(live)]
 		for try := 1; ; try++ {
-			status, body := c.try(ctx, n.base, "POST", "/v1/tenants/ten_cluster/events/batch", map[string]any{"events": batch}, &res)
+			status, body := c.try(ctx, n.Base, "POST", "/v1/tenants/ten_cluster/events/batch", map[string]any{"events": batch}, &res)
 			if status/100 == 2 {
 				break
 			}
 			if status/100 != 5 || try == 10 {
-				t.Fatalf("batch %d on %s, try %d: %d %s", b, n.name, try, status, body)
+				t.Fatalf("batch %d on %s, try %d: %d %s", b, n.Name, try, status, body)
 			}
 			publishRetries++
-			t.Logf("batch %d on %s failed (%d %s); publishing it again", b, n.name, status, body)
+			t.Logf("batch %d on %s failed (%d %s); publishing it again", b, n.Name, status, body)
 		}
 		if len(res.Data) != batchSize {
-			t.Fatalf("batch %d on %s: %d results, want %d", b, n.name, len(res.Data), batchSize)
+			t.Fatalf("batch %d on %s: %d results, want %d", b, n.Name, len(res.Data), batchSize)
 		}
 		for i, x := range res.Data {
 			if x.ID != sent[i].id {
-				t.Fatalf("batch %d on %s: result %d = %+v, want %s", b, n.name, i, x, sent[i].id)
+				t.Fatalf("batch %d on %s: result %d = %+v, want %s", b, n.Name, i, x, sent[i].id)
 			}
 		}
 		accepted = append(accepted, sent...)
@@ -224,7 +213,7 @@ func TestMultiNodeKill(t *testing.T) {
 				dups += n - 1
 				// Only what the killed node held when it died may arrive twice.
 				if _, ok := leasedAtKill[delivery{r.endpointID, id}]; !ok {
-					t.Errorf("receiver %d got %s %d times, but no node held that delivery when %s was killed", i, id, n, victim.name)
+					t.Errorf("receiver %d got %s %d times, but no node held that delivery when %s was killed", i, id, n, victim.Name)
 				}
 				if n > 2 {
 					t.Errorf("receiver %d got %s %d times, want at most twice", i, id, n)
@@ -300,89 +289,17 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// node is one `aviso serve` child process.
-type node struct {
-	name string
-	base string // http://127.0.0.1:port
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  []string // the last lines of its log
-}
-
-func (n *node) tail() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return strings.Join(n.log, "\n")
-}
-
-// startNode starts `aviso serve` on a free port and waits until it answers /readyz. The process
-// is killed when tb ends. Flags in extra come last and so override the ones before.
 // encryptionKey seals the endpoints' secrets; every node of the database shares it.
 const encryptionKey = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8="
 
-func startNode(tb testing.TB, ctx context.Context, bin, name, dbURL, rootKey string, extra ...string) *node {
+// startNode starts `aviso serve` on the database (SQLite in a data directory of its own when
+// dbURL is empty) on a free port and waits until it answers /readyz. The process is killed when
+// tb ends. Flags in extra come last and so override the ones before.
+func startNode(tb testing.TB, ctx context.Context, bin, name, dbURL, rootKey string, extra ...string) *testenv.Aviso {
 	tb.Helper()
-	args := []string{"serve", "--database", dbURL, "--no-migrate", "--addr", "127.0.0.1:0",
-		"--allow-private-networks", "--lease", lease.String(), "--retention", "0"}
-	cmd := exec.Command(bin, append(args, extra...)...)
-	cmd.Env = append(os.Environ(), "AVISO_ROOT_KEY="+rootKey, "AVISO_ENCRYPTION_KEY="+encryptionKey, "AVISO_LOG_LEVEL=info", "AVISO_DATA_DIR="+tb.TempDir())
-	cmd.Stdout = io.Discard
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", name, err)
-	}
-	n := &node{name: name, cmd: cmd}
-	tb.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			n.mu.Lock()
-			n.log = append(n.log, line)
-			if len(n.log) > 40 {
-				n.log = n.log[1:]
-			}
-			n.mu.Unlock()
-			if strings.Contains(line, "aviso serving") {
-				for _, f := range strings.Fields(line) {
-					if a, ok := strings.CutPrefix(f, "addr="); ok {
-						select {
-						case addr <- a:
-						default:
-						}
-					}
-				}
-			}
-		}
-	}()
-	timer := time.NewTimer(30 * time.Second)
-	defer timer.Stop()
-	select {
-	case a := <-addr:
-		n.base = "http://" + a
-	case <-timer.C:
-		tb.Fatalf("%s did not start within 30s:\n%s", name, n.tail())
-	case <-ctx.Done():
-		tb.Fatalf("%s: %v", name, ctx.Err())
-	}
-	req, _ := http.NewRequestWithContext(ctx, "GET", n.base+"/readyz", nil)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatalf("%s readyz: %v", name, err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		tb.Fatalf("%s readyz: %s", name, res.Status)
-	}
-	return n
+	args := []string{"--database", dbURL, "--no-migrate", "--allow-private-networks", "--lease", lease.String(), "--retention", "0"}
+	return testenv.StartAviso(tb, ctx, bin, name, append(args, extra...),
+		"AVISO_ROOT_KEY="+rootKey, "AVISO_ENCRYPTION_KEY="+encryptionKey, "AVISO_DATA_DIR="+tb.TempDir())
 }
 
 // receiver is a webhook receiver that counts every webhook-id it gets.

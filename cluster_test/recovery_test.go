@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -33,13 +32,9 @@ const recoveryDeadline = 70 * time.Second
 //     and delivers it.
 func TestCrashRecovery(t *testing.T) {
 	url := testenv.PostgresURL(t)
-	goBin := testenv.Program(t, "go")
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "aviso")
-	if out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "github.com/aviso-dev/aviso/cmd/aviso").CombinedOutput(); err != nil {
-		t.Fatalf("build aviso: %v\n%s", err, out)
-	}
+	bin := testenv.AvisoBinary(t)
 	for _, tc := range []struct {
 		name    string
 		lease   string
@@ -65,27 +60,27 @@ func crashRecovery(t *testing.T, ctx context.Context, url, bin, lease string, re
 	flagsA := []string{"--node-id", "node-a", "--addr", addrA, "--lease", lease}
 	a := startNode(t, ctx, bin, "node-a", dbURL, rootKey, flagsA...)
 	b := startNode(t, ctx, bin, "node-b", dbURL, rootKey, "--node-id", "node-b", "--lease", lease)
-	nodes := []*node{a, b}
+	nodes := []*testenv.Aviso{a, b}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, n := range nodes {
-				t.Logf("%s log tail:\n%s", n.name, n.tail())
+				t.Logf("%s log tail:\n%s", n.Name, n.Tail())
 			}
 		}
 	})
 
 	rc := newHoldingReceiver(t)
 	c := &client{t: t, key: rootKey}
-	c.do(ctx, a.base, "POST", "/v1/tenants", map[string]any{"id": "ten_crash", "name": "Crash"}, nil)
+	c.do(ctx, a.Base, "POST", "/v1/tenants", map[string]any{"id": "ten_crash", "name": "Crash"}, nil)
 	var ep struct {
 		ID string `json:"id"`
 	}
-	c.do(ctx, b.base, "POST", "/v1/tenants/ten_crash/endpoints",
+	c.do(ctx, b.Base, "POST", "/v1/tenants/ten_crash/endpoints",
 		map[string]any{"url": rc.srv.URL, "event_types": []string{}, "verify": false, "timeout_seconds": 30}, &ep)
 	var et struct {
 		Example any `json:"example"`
 	}
-	c.do(ctx, a.base, "GET", "/v1/event-types/invoice.created", nil, &et)
+	c.do(ctx, a.Base, "GET", "/v1/event-types/invoice.created", nil, &et)
 	ids := make([]string, 0, events)
 	for i := range events / 100 {
 		batch := make([]map[string]any, 100)
@@ -94,7 +89,7 @@ func crashRecovery(t *testing.T, ctx context.Context, url, bin, lease string, re
 			batch[j] = map[string]any{"id": id, "type": "invoice.created", "data": et.Example}
 			ids = append(ids, id)
 		}
-		c.do(ctx, nodes[i%2].base, "POST", "/v1/tenants/ten_crash/events/batch", map[string]any{"events": batch}, nil)
+		c.do(ctx, nodes[i%2].Base, "POST", "/v1/tenants/ten_crash/events/batch", map[string]any{"events": batch}, nil)
 	}
 
 	// Both nodes have attempts in flight (the receiver holds them all): more than one node's
@@ -103,10 +98,9 @@ func crashRecovery(t *testing.T, ctx context.Context, url, bin, lease string, re
 		return rc.holding() > 8 && countByOwner(leases(t, ctx, conn))["node-a"] > 0
 	})
 	inFlight := rc.holding()
-	if err := a.cmd.Process.Kill(); err != nil {
+	if err := a.Kill(); err != nil {
 		t.Fatalf("kill node-a: %v", err)
 	}
-	_ = a.cmd.Wait()
 	killed := time.Now()
 	heldAtKill := countByOwner(leases(t, ctx, conn))["node-a"]
 	t.Logf("killed node-a (SIGKILL) with %d attempts of both nodes in flight; node-a held %d leases", inFlight, heldAtKill)

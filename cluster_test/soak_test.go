@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -52,7 +51,6 @@ const (
 // saw: each delivery succeeded, with no more attempts recorded than requests received and its
 // recorded statuses among them.
 func TestCrashSoak(t *testing.T) {
-	goBin := testenv.Program(t, "go")
 	kills := soakKills
 	if s := os.Getenv("AVISO_SOAK_KILLS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -63,10 +61,7 @@ func TestCrashSoak(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute+time.Duration(kills)*10*time.Second)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "aviso")
-	if out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "github.com/aviso-dev/aviso/cmd/aviso").CombinedOutput(); err != nil {
-		t.Fatalf("build aviso: %v\n%s", err, out)
-	}
+	bin := testenv.AvisoBinary(t)
 	t.Run("sqlite", func(t *testing.T) { soak(t, ctx, bin, "", nil, kills) })
 	t.Run("postgres", func(t *testing.T) {
 		dbURL, conn := freshSchema(t, ctx, testenv.PostgresURL(t))
@@ -79,9 +74,9 @@ func TestCrashSoak(t *testing.T) {
 
 // soakNode is a node of the soak: how to start it again after a kill.
 type soakNode struct {
-	*node
+	*testenv.Aviso
 	id    string
-	start func() *node
+	start func() *testenv.Aviso
 }
 
 // soak runs one soak: on SQLite when dbURL is empty, else on two PostgreSQL nodes, conn being a
@@ -101,18 +96,18 @@ func soak(t *testing.T, ctx context.Context, bin, dbURL string, conn *pgx.Conn, 
 			extra = append(extra, "--lease", "15s") // renewed; a restarted node gives its leases back at once
 		}
 		sn := &soakNode{id: id}
-		sn.start = func() *node { return startNode(t, ctx, bin, id, dbURL, rootKey, extra...) }
-		sn.node = sn.start()
+		sn.start = func() *testenv.Aviso { return startNode(t, ctx, bin, id, dbURL, rootKey, extra...) }
+		sn.Aviso = sn.start()
 		nodes = append(nodes, sn)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, n := range nodes {
-				t.Logf("%s log tail:\n%s", n.id, n.tail())
+				t.Logf("%s log tail:\n%s", n.id, n.Tail())
 			}
 		}
 	})
-	var mu sync.Mutex // guards the nodes' *node and down
+	var mu sync.Mutex // guards the nodes' *testenv.Aviso and down
 	down := map[*soakNode]bool{}
 	live := func(rng *rand.Rand) string {
 		mu.Lock()
@@ -120,7 +115,7 @@ func soak(t *testing.T, ctx context.Context, bin, dbURL string, conn *pgx.Conn, 
 		var up []string
 		for _, n := range nodes {
 			if !down[n] {
-				up = append(up, n.base)
+				up = append(up, n.Base)
 			}
 		}
 		if len(up) == 0 {
@@ -130,7 +125,7 @@ func soak(t *testing.T, ctx context.Context, bin, dbURL string, conn *pgx.Conn, 
 	}
 
 	c := &client{t: t, key: rootKey}
-	base := nodes[0].base
+	base := nodes[0].Base
 	c.do(ctx, base, "POST", "/v1/tenants", map[string]any{"id": "soak", "name": "Soak"}, nil)
 	var et struct {
 		Example json.RawMessage `json:"example"`
@@ -223,10 +218,9 @@ func soak(t *testing.T, ctx context.Context, bin, dbURL string, conn *pgx.Conn, 
 		mu.Lock()
 		down[victim] = true
 		mu.Unlock()
-		if err := victim.cmd.Process.Kill(); err != nil {
+		if err := victim.Kill(); err != nil {
 			t.Fatalf("kill %s: %v", victim.id, err)
 		}
-		_ = victim.cmd.Wait()
 		killTimes = append(killTimes, time.Now())
 		if conn != nil {
 			for d, owner := range leases(t, ctx, conn) {
@@ -237,7 +231,7 @@ func soak(t *testing.T, ctx context.Context, bin, dbURL string, conn *pgx.Conn, 
 		}
 		n := victim.start()
 		mu.Lock()
-		victim.node = n
+		victim.Aviso = n
 		delete(down, victim)
 		mu.Unlock()
 		t.Logf("kill %d: %s SIGKILLed and restarted", k+1, victim.id)

@@ -1,7 +1,6 @@
 package dispatch_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/dispatch"
 	"github.com/aviso-dev/aviso/internal/testcert"
+	"github.com/aviso-dev/aviso/internal/testenv"
 	"github.com/aviso-dev/aviso/webhook"
 )
 
@@ -103,24 +102,9 @@ func TestAuthThroughRun(t *testing.T) {
 
 // debugLogger returns a debug-level logger and a function reading what it wrote so far.
 func debugLogger() (*slog.Logger, func() string) {
-	var mu sync.Mutex
-	var buf bytes.Buffer
-	w := writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.Write(p)
-	})
-	read := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.String()
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), read
+	var buf testenv.LogBuffer
+	return slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf.String
 }
-
-type writerFunc func(p []byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // tokenServer is an OAuth2 token endpoint (client credentials) that counts the tokens it issues;
 // token n is "tok-n".

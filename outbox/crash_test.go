@@ -1,17 +1,11 @@
 package outbox_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,107 +15,17 @@ import (
 	"github.com/aviso-dev/aviso/internal/testenv"
 )
 
-// The binary, built once for the crash tests of both databases.
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func avisoBinary(t *testing.T) string {
-	t.Helper()
-	goBin := testenv.Program(t, "go")
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "aviso-outbox-crash-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "aviso")
-		// Built without -race: the program is what is exercised, not instrumented.
-		out, err := exec.Command(goBin, "build", "-o", binPath, "github.com/aviso-dev/aviso/cmd/aviso").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("build aviso: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// proc is one run of `aviso serve` as a child process.
-type proc struct {
-	cmd  *exec.Cmd
-	base string
-	mu   sync.Mutex
-	log  []string
-}
-
-func (p *proc) tail() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.log, "\n")
-}
-
 // startAviso starts the binary on dataDir relaying src, and waits until it serves.
-func startAviso(t *testing.T, bin, dataDir, src string) *proc {
+func startAviso(t *testing.T, bin, dataDir, src string) *testenv.Aviso {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--allow-private-networks",
-		"--outbox", src, "--outbox-poll", "50ms", "--retention", "0", "--retry-schedule", "200ms,200ms,200ms,1s,1s,1s")
-	cmd.Env = append(os.Environ(), "AVISO_ROOT_KEY="+rootKey, "AVISO_LOG_LEVEL=info")
-	cmd.Stdout = io.Discard
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.log = append(p.log, line)
-			if len(p.log) > 30 {
-				p.log = p.log[1:]
-			}
-			p.mu.Unlock()
-			if strings.Contains(line, "aviso serving") {
-				for _, f := range strings.Fields(line) {
-					if a, ok := strings.CutPrefix(f, "addr="); ok {
-						select {
-						case addr <- a:
-						default:
-						}
-					}
-				}
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		p.base = "http://" + a
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatalf("aviso did not start within 30 s:\n%s", p.tail())
-	}
-	return p
-}
-
-func (p *proc) kill() {
-	_ = p.cmd.Process.Kill() // SIGKILL
-	_ = p.cmd.Wait()
+	return testenv.StartAviso(t, t.Context(), bin, "aviso", []string{"--data-dir", dataDir, "--allow-private-networks",
+		"--outbox", src, "--outbox-poll", "50ms", "--retention", "0", "--retry-schedule", "200ms,200ms,200ms,1s,1s,1s"},
+		"AVISO_ROOT_KEY="+rootKey)
 }
 
 // get decodes GET base+path (root key) into out; false when the node does not answer.
-func (p *proc) get(path string, out any) bool {
-	req, _ := http.NewRequest("GET", p.base+path, nil)
+func get(p *testenv.Aviso, path string, out any) bool {
+	req, _ := http.NewRequest("GET", p.Base+path, nil)
 	req.Header.Set("Authorization", "Bearer "+rootKey)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -140,7 +44,7 @@ func TestCrash(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			src := openSource(t, kind, false)
-			bin := avisoBinary(t)
+			bin := testenv.AvisoBinary(t)
 			dataDir := t.TempDir()
 
 			var mu sync.Mutex
@@ -154,7 +58,7 @@ func TestCrash(t *testing.T) {
 			defer recv.Close()
 
 			p := startAviso(t, bin, dataDir, src.url)
-			defer func() { p.kill() }()
+			defer func() { _ = p.Kill() }()
 			for _, c := range []struct {
 				path string
 				body map[string]any
@@ -162,7 +66,7 @@ func TestCrash(t *testing.T) {
 				{"/v1/tenants", map[string]any{"id": "acme", "name": "ACME SA"}},
 				{"/v1/tenants/acme/endpoints", map[string]any{"url": recv.URL, "verify": false}},
 			} {
-				if code := postJSON(t, p.base, c.path, c.body); code != 201 {
+				if code := postJSON(t, p.Base, c.path, c.body); code != 201 {
 					t.Fatalf("POST %s: %d", c.path, code)
 				}
 			}
@@ -189,7 +93,7 @@ func TestCrash(t *testing.T) {
 				if writing.Load() {
 					killedWhileWriting++
 				}
-				p.kill()
+				_ = p.Kill()
 				kills++
 				killCount.Store(int64(kills))
 				p = startAviso(t, bin, dataDir, src.url)
@@ -210,7 +114,7 @@ func TestCrash(t *testing.T) {
 				}
 				if time.Now().After(deadline) {
 					t.Fatalf("after 120 s: %d events, %d received, for %d committed rows; %d rows wait\n%s",
-						len(evs), got, len(committed), src.count(t, "SELECT count(*) FROM aviso_outbox"), p.tail())
+						len(evs), got, len(committed), src.count(t, "SELECT count(*) FROM aviso_outbox"), p.Tail())
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
@@ -253,7 +157,7 @@ type eventRow struct {
 }
 
 // listEvents reads every event of tenant acme through the API.
-func listEvents(t *testing.T, p *proc) []eventRow {
+func listEvents(t *testing.T, p *testenv.Aviso) []eventRow {
 	t.Helper()
 	var out []eventRow
 	after := ""
@@ -263,8 +167,8 @@ func listEvents(t *testing.T, p *proc) []eventRow {
 			HasMore    bool       `json:"has_more"`
 			NextCursor string     `json:"next_cursor"`
 		}
-		if !p.get("/v1/tenants/acme/events?limit=500&after="+after, &page) {
-			t.Fatalf("list events failed\n%s", p.tail())
+		if !get(p, "/v1/tenants/acme/events?limit=500&after="+after, &page) {
+			t.Fatalf("list events failed\n%s", p.Tail())
 		}
 		out = append(out, page.Data...)
 		if !page.HasMore {
@@ -286,12 +190,4 @@ func postJSON(t *testing.T, base, path string, body any) int {
 	}
 	res.Body.Close()
 	return res.StatusCode
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
 }

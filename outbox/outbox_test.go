@@ -259,7 +259,7 @@ func TestRejected(t *testing.T) {
 			t.Fatal(err)
 		}
 		src.write(t, good)
-		logs := &syncBuffer{}
+		logs := &testenv.LogBuffer{}
 		r := startRelay(t, outbox.Config{Sources: []string{src.url}, Service: svc, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 		waitFor(t, 10*time.Second, "an empty outbox", func() bool { return src.count(t, "SELECT count(*) FROM aviso_outbox") == 0 })
 		if n := len(events(t, svc, "acme")); n != 3 {

@@ -254,7 +254,7 @@ func TestNoCredentialsInLogs(t *testing.T) {
 		}
 	}))
 	t.Cleanup(rc.Close)
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	n, _ := openNode(t, server.Config{DataDir: t.TempDir(), RetrySchedule: []time.Duration{time.Hour},
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	call(t, n, "POST", "/v1/tenants", map[string]any{"id": "acme", "name": "Acme"}, nil)
@@ -293,9 +293,7 @@ func TestNoCredentialsInLogs(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	n.stop()
-	logs.mu.Lock()
-	got := logs.b.String()
-	logs.mu.Unlock()
+	got := logs.String()
 	if !strings.Contains(got, "level=DEBUG") || !strings.Contains(got, "endpoint handshake refused") {
 		t.Fatalf("the log lacks the debug lines and the refusal this test reads:\n%s", got)
 	}

@@ -1,57 +1,26 @@
 package server_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/testenv"
 	"github.com/aviso-dev/aviso/server"
 )
-
-// syncBuffer is a bytes.Buffer safe for the node's goroutines to log into.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// records returns the JSON log records written so far.
-func (b *syncBuffer) records(t *testing.T) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.b.Bytes()))
-	for sc.Scan() {
-		var r map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("log line %q is not JSON: %v", sc.Text(), err)
-		}
-		out = append(out, r)
-	}
-	return out
-}
 
 // TestRequestIDs: a publish's X-Request-Id comes back in the response and appears in the log
 // lines of the publish and of its attempts (made later by the engine, from the stored event);
 // a request without one, or with one unfit to log, gets a minted id.
 func TestRequestIDs(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.Open(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), RootKey: rootKey,
 		AllowPrivateNetworks: true, Stdout: io.Discard,
@@ -108,7 +77,7 @@ func TestRequestIDs(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var published, attempts int
-		for _, r := range logs.records(t) {
+		for _, r := range logs.Records(t) {
 			if r["request_id"] != "checkout-42" {
 				continue
 			}

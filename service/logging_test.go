@@ -1,37 +1,18 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/dispatch"
+	"github.com/aviso-dev/aviso/internal/testenv"
 	"github.com/aviso-dev/aviso/service"
 )
-
-// syncBuffer is a bytes.Buffer a logger may write from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestLogsNoURLSecrets checks that an endpoint URL is logged without its query string, where
 // receivers put tokens (issue 19): the refused handshake logs the URL at info level.
@@ -41,7 +22,7 @@ func TestLogsNoURLSecrets(t *testing.T) {
 		w.WriteHeader(http.StatusInternalServerError)
 	}))
 	defer rc.Close()
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	store := openStore(t)
 	disp, err := dispatch.New(dispatch.Config{Store: store, AllowPrivateNetworks: true, Logger: log})

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aviso-dev/aviso/internal/testenv"
 	"github.com/aviso-dev/aviso/server"
 	"github.com/aviso-dev/aviso/webhook"
 )
@@ -80,24 +81,6 @@ func (n *node) api(tb testing.TB, method, path, key string, body any, want int, 
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the command's goroutine and the test's.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // verifiedReceiver is a local receiver behind the webhook package's Middleware: got receives the
 // ID of every event whose signature verified; requests counts every request by webhook-id.
 type verifiedReceiver struct {
@@ -138,9 +121,9 @@ func (rc *verifiedReceiver) next(tb testing.TB) string {
 }
 
 // startListen runs `aviso listen` with args until the test ends; it returns its output.
-func startListen(tb testing.TB, environ map[string]string, args ...string) *syncBuffer {
+func startListen(tb testing.TB, environ map[string]string, args ...string) *testenv.LogBuffer {
 	tb.Helper()
-	out := &syncBuffer{}
+	out := &testenv.LogBuffer{}
 	m := NewMain(out, out, env(environ))
 	if err := m.ParseFlags(append([]string{"listen"}, args...)); err != nil {
 		tb.Fatalf("listen %v: %v", args, err)

@@ -5,6 +5,10 @@
 //
 // A test that must kill a database server starts one of its own instead (PostgresServer,
 // MariaDBServer): the shared servers serve other tests at the same time.
+//
+// It also holds the helpers several packages' tests share: a real store (SQLite), the aviso
+// binary run as a child process (StartAviso), and a log buffer a logger may write from several
+// goroutines (LogBuffer).
 package testenv
 
 import (
