@@ -1,42 +1,24 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aviso-dev/aviso/internal/testenv"
 )
 
-// lockedBuffer is a bytes.Buffer the node's goroutines may log into.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// servingAddr returns the address of the "aviso serving" JSON log line, or "".
-func (b *lockedBuffer) servingAddr() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	sc := bufio.NewScanner(bytes.NewReader(b.b.Bytes()))
-	for sc.Scan() {
-		var rec struct{ Msg, Addr string }
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "aviso serving" {
-			return rec.Addr
+// servingAddr returns the address of the "aviso serving" JSON log record, or "".
+func servingAddr(t *testing.T, logs *testenv.LogBuffer) string {
+	for _, r := range logs.Records(t) {
+		if addr, ok := r["addr"].(string); ok && r["msg"] == "aviso serving" {
+			return addr
 		}
 	}
 	return ""
@@ -64,7 +46,7 @@ func TestServeExportsTraces(t *testing.T) {
 	const key = "avk_tracing_test_root"
 	t.Setenv("AVISO_ROOT_KEY", key)
 
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	m := NewMain(io.Discard, logs, os.Getenv)
 	if err := m.ParseFlags([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()}); err != nil {
 		t.Fatal(err)
@@ -80,7 +62,7 @@ func TestServeExportsTraces(t *testing.T) {
 			t.Fatal("the node never logged that it serves")
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval of a condition with a deadline
-		addr = logs.servingAddr()
+		addr = servingAddr(t, logs)
 	}
 	call := func(path, body string) {
 		t.Helper()
