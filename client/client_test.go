@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/api"
 	"github.com/aviso-dev/aviso/client"
+	"github.com/aviso-dev/aviso/internal/testnode"
 	"github.com/aviso-dev/aviso/server"
 )
 
@@ -24,23 +24,8 @@ const rootKey = "avk_client_test_root"
 // startNode runs a real node (SQLite, in-process) and returns its URL.
 func startNode(t *testing.T) *server.Server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Open(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), RootKey: rootKey,
-		AllowPrivateNetworks: true, RetrySchedule: []time.Duration{time.Hour},
-		Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server.Run: %v", err)
-		}
-	})
-	return srv
+	return testnode.Run(t, server.Config{RootKey: rootKey, AllowPrivateNetworks: true,
+		RetrySchedule: []time.Duration{time.Hour}}).Server
 }
 
 func must[T any](t *testing.T, what string) func(T, error) T {

@@ -2,10 +2,8 @@ package outbox_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/testnode"
 	"github.com/aviso-dev/aviso/outbox"
 	"github.com/aviso-dev/aviso/server"
 	"github.com/aviso-dev/aviso/webhook"
@@ -23,25 +22,8 @@ const rootKey = "avk_outbox_test_root"
 // startNode runs a real Aviso node (SQLite, in-process) relaying the outbox sources.
 func startNode(t *testing.T, sources ...string) *server.Server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Open(ctx, server.Config{
-		Addr: "127.0.0.1:0", DataDir: t.TempDir(), RootKey: rootKey, AllowPrivateNetworks: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Stdout: io.Discard,
-		Outbox: sources, OutboxPoll: 50 * time.Millisecond,
-	})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server.Run: %v", err)
-		}
-	})
-	return srv
+	return testnode.Run(t, server.Config{RootKey: rootKey, AllowPrivateNetworks: true,
+		Outbox: sources, OutboxPoll: 50 * time.Millisecond}).Server
 }
 
 // apiCall makes a request with key and decodes the answer into out (if non-nil).

@@ -28,31 +28,8 @@ import (
 func openNode(t *testing.T, cfg server.Config) (*node, *bytes.Buffer) {
 	t.Helper()
 	var stdout bytes.Buffer
-	cfg.Addr, cfg.RootKey, cfg.AllowPrivateNetworks = "127.0.0.1:0", rootKey, true
-	cfg.Stdout = &stdout
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Open(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	stopped := false
-	n := &node{Server: srv, stop: func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("server.Run: %v", err)
-			}
-		}
-	}}
-	t.Cleanup(n.stop)
-	return n, &stdout
+	cfg.RootKey, cfg.AllowPrivateNetworks, cfg.Stdout = rootKey, true, &stdout
+	return runNode(t, cfg), &stdout
 }
 
 // credentials creates endpoints holding every kind of secret through the API and returns the

@@ -1,9 +1,7 @@
 package server_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -164,16 +162,7 @@ func TestMetrics(t *testing.T) {
 
 // TestMetricsToken: with --metrics-token a scrape needs the token.
 func TestMetricsToken(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv, err := server.Open(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), RootKey: rootKey,
-		MetricsToken: "s3cret", Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	srv := runNode(t, server.Config{RootKey: rootKey, MetricsToken: "s3cret"})
 
 	for _, auth := range []string{"", "Bearer wrong", "s3cret", "Basic s3cret"} {
 		req, _ := http.NewRequest("GET", srv.URL()+"/metrics", nil)

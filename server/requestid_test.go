@@ -1,8 +1,6 @@
 package server_test
 
 import (
-	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -21,17 +19,8 @@ import (
 // a request without one, or with one unfit to log, gets a minted id.
 func TestRequestIDs(t *testing.T) {
 	logs := &testenv.LogBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Open(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), RootKey: rootKey,
-		AllowPrivateNetworks: true, Stdout: io.Discard,
+	n := runNode(t, server.Config{RootKey: rootKey, AllowPrivateNetworks: true,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	n := &node{Server: srv, stop: cancel}
 
 	var calls atomic.Int32
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +37,7 @@ func TestRequestIDs(t *testing.T) {
 	publish := func(id string) *http.Response {
 		t.Helper()
 		body := `{"id":"evt_rid","type":"invoice.created","data":{"id":"F-1","total":1}}`
-		req, _ := http.NewRequest("POST", srv.URL()+"/v1/tenants/acme/events", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", n.URL()+"/v1/tenants/acme/events", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+rootKey)
 		if id != "" {
 			req.Header.Set("X-Request-Id", id)

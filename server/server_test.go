@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/aviso-dev/aviso"
 	"github.com/aviso-dev/aviso/internal/testenv"
+	"github.com/aviso-dev/aviso/internal/testnode"
 	"github.com/aviso-dev/aviso/server"
 	"github.com/aviso-dev/aviso/webhook"
 )
@@ -40,25 +40,8 @@ func startNode(t *testing.T, dir string, schedule ...time.Duration) *node {
 // runNode opens a node with cfg and runs it until the test ends (or stop).
 func runNode(t *testing.T, cfg server.Config) *node {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Open(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	var once sync.Once
-	n := &node{Server: srv, stop: func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("server.Run: %v", err)
-			}
-		})
-	}}
-	t.Cleanup(n.stop)
-	return n
+	tn := testnode.Run(t, cfg)
+	return &node{Server: tn.Server, stop: tn.Stop}
 }
 
 // call makes an API request with the root key and decodes the JSON answer into out (if non-nil).
@@ -328,19 +311,8 @@ func newJar() http.CookieJar {
 // TestRetentionPrunes runs a node whose retention is shorter than the test: the pruner deletes
 // the old event with its deliveries and attempts, through the real loop.
 func TestRetentionPrunes(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv, err := server.Open(ctx, server.Config{
-		Addr: "127.0.0.1:0", DataDir: t.TempDir(), RootKey: rootKey, AllowPrivateNetworks: true,
-		Retention: time.Second, PruneInterval: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Stdout: io.Discard,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	n := &node{Server: srv}
+	n := runNode(t, server.Config{RootKey: rootKey, AllowPrivateNetworks: true,
+		Retention: time.Second, PruneInterval: 50 * time.Millisecond})
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer recv.Close()
 	mustCall(t, n, 201, "POST", "/v1/tenants", map[string]any{"id": "acme", "name": "ACME"}, nil)
@@ -359,9 +331,5 @@ func TestRetentionPrunes(t *testing.T) {
 	}
 	if code := call(t, n, "GET", "/v1/tenants/acme/deliveries/"+d.ID, nil, nil); code != 404 {
 		t.Fatalf("delivery of a pruned event: %d, want 404", code)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
 	}
 }

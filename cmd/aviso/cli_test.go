@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/internal/testnode"
 	"github.com/aviso-dev/aviso/server"
 )
 
@@ -25,18 +24,8 @@ const cliKey = "avk_cli_test_root"
 // cliNode runs a real node for the CLI tests and returns its URL.
 func cliNode(t *testing.T, dir string) *server.Server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Open(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: dir, RootKey: cliKey,
-		AllowPrivateNetworks: true, RetrySchedule: []time.Duration{time.Hour},
-		Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return srv
+	return testnode.Run(t, server.Config{DataDir: dir, RootKey: cliKey, AllowPrivateNetworks: true,
+		RetrySchedule: []time.Duration{time.Hour}}).Server
 }
 
 // aviso runs the command line args with env and returns stdout, or the error.

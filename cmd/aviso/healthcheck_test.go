@@ -3,24 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 
+	"github.com/aviso-dev/aviso/internal/testnode"
 	"github.com/aviso-dev/aviso/server"
 )
 
 // TestHealthcheck runs `aviso healthcheck` against a real node: liveness and readiness pass,
 // and a node that is gone fails.
 func TestHealthcheck(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Open(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), RootKey: "avk_hc_root",
-		Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
+	srv := testnode.Run(t, server.Config{RootKey: "avk_hc_root"})
 	check := func(args ...string) error {
 		var out bytes.Buffer
 		m := NewMain(&out, &out, func(k string) string {
@@ -40,8 +32,7 @@ func TestHealthcheck(t *testing.T) {
 	if err := check("--ready", "--url", srv.URL()); err != nil {
 		t.Errorf("healthcheck --ready: %v", err)
 	}
-	cancel()
-	<-done
+	srv.Stop()
 	if err := check("--timeout", "1s"); err == nil {
 		t.Error("healthcheck of a stopped node passed")
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso/internal/testenv"
+	"github.com/aviso-dev/aviso/internal/testnode"
 	"github.com/aviso-dev/aviso/server"
 	"github.com/aviso-dev/aviso/webhook"
 )
@@ -28,31 +28,9 @@ type node struct {
 
 func startNode(tb testing.TB, addr, dir string) *node {
 	tb.Helper()
-	srv, err := server.Open(context.Background(), server.Config{Addr: addr, DataDir: dir, RootKey: testRootKey,
-		AllowPrivateNetworks: true, DisableUI: true, Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
-	if err != nil {
-		tb.Fatalf("open node: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	n := &node{srv: srv}
-	var once sync.Once
-	n.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					tb.Errorf("node stopped with %v", err)
-				}
-			case <-time.After(20 * time.Second):
-				tb.Errorf("node did not stop within 20 s (an open event stream holds the shutdown?)")
-			}
-		})
-	}
-	tb.Cleanup(n.stop)
-	return n
+	tn := testnode.Run(tb, server.Config{Addr: addr, DataDir: dir, RootKey: testRootKey, AllowPrivateNetworks: true,
+		DisableUI: true})
+	return &node{srv: tn.Server, stop: tn.Stop}
 }
 
 // api calls the node's API with key and decodes the answer into out.
