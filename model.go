@@ -82,7 +82,10 @@ type Endpoint struct {
 	Filter string `json:"filter,omitempty"`
 	// Ordering is OrderingExternalReference for an endpoint that gets the events of one
 	// external reference strictly in publish order; "" (OrderingNone) for none.
-	Ordering      string            `json:"ordering,omitempty"`
+	Ordering string `json:"ordering,omitempty"`
+	// RateLimit is the most deliveries per second the endpoint is sent, summed over every node;
+	// 0: no limit. A 429 or 503 slows it further for a while (dispatch, pace.go).
+	RateLimit     int               `json:"rate_limit,omitempty"`
 	Metadata      map[string]string `json:"metadata"`
 	Secrets       []Secret          `json:"-"`                     // newest first; read through the secret route
 	Token         string            `json:"-"`                     // TF-WebhookToken value (tusfacturas format)
@@ -203,6 +206,7 @@ func (e Endpoint) MarshalJSON() ([]byte, error) {
 		Filter              string            `json:"filter,omitempty"`
 		Ordering            string            `json:"ordering,omitempty"`
 		SendTraceparent     bool              `json:"send_traceparent"`
+		RateLimit           int               `json:"rate_limit,omitempty"`
 		Metadata            map[string]string `json:"metadata"`
 		Signing             string            `json:"signing"`
 		Auth                *Auth             `json:"auth,omitempty"`
@@ -210,7 +214,7 @@ func (e Endpoint) MarshalJSON() ([]byte, error) {
 		CreatedAt           time.Time         `json:"created_at"`
 		UpdatedAt           time.Time         `json:"updated_at"`
 	}{e.ID, e.TenantID, e.URL, e.Description, e.EventTypes, e.Format, headers, e.TimeoutSeconds, e.RetrySchedule,
-		e.Disabled, e.DisabledReason, e.ConsecutiveFailures, e.FailingSince, e.DisableAfter, e.Filter, e.Ordering, e.SendTraceparent, e.Metadata,
+		e.Disabled, e.DisabledReason, e.ConsecutiveFailures, e.FailingSince, e.DisableAfter, e.Filter, e.Ordering, e.SendTraceparent, e.RateLimit, e.Metadata,
 		e.Signing, e.Auth.Redact(), e.VerifiedAt, e.CreatedAt, e.UpdatedAt})
 }
 

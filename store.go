@@ -154,6 +154,13 @@ type Store interface {
 	// NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint,
 	// and false when there is none.
 	NextDueAt(ctx context.Context) (time.Time, bool, error)
+	// ReserveSends reserves send slots for rate-limited endpoints (Endpoint.RateLimit, or one
+	// slowed by 429s): for each of rs, by ReserveSlots from the endpoint's pacing state, all in
+	// one transaction; it returns the grants in the order of rs. The state is shared by every
+	// process on the store (PostgreSQL), so a limit holds for the sum of the nodes; an SQLite
+	// store belongs to one process and keeps it in memory. An endpoint that does not exist is
+	// granted nothing (Count 0).
+	ReserveSends(ctx context.Context, rs []SendReservation) ([]SendGrant, error)
 	// Wakeups returns a channel that receives (without blocking the sender; signals may merge)
 	// after any commit that makes a delivery due now, from this process or, where the backend
 	// can tell (PostgreSQL LISTEN/NOTIFY), from another.

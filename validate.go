@@ -34,6 +34,7 @@ const (
 	MaxEventTypeLen       = 128
 	MaxURLLen             = 2048
 	MaxHeaderValueLen     = 8 << 10 // bytes of one custom header value
+	MaxRateLimit          = 10_000  // deliveries per second of an endpoint's rate_limit
 )
 
 // reservedHeaders are set by Aviso on every delivery and cannot be overridden by custom headers.
@@ -125,6 +126,9 @@ func (e *Endpoint) Validate() error {
 	}
 	if e.TimeoutSeconds < 1 || e.TimeoutSeconds > MaxTimeoutSeconds {
 		return Invalid("timeout_seconds", "must be between 1 and %d", MaxTimeoutSeconds)
+	}
+	if e.RateLimit < 0 || e.RateLimit > MaxRateLimit {
+		return Invalid("rate_limit", "must be from 0 (no limit) to %d deliveries per second", MaxRateLimit)
 	}
 	if len(e.RetrySchedule) > MaxRetries {
 		return Invalid("retry_schedule", "may hold at most %d retries", MaxRetries)

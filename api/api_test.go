@@ -64,6 +64,10 @@ func TestErrors(t *testing.T) {
 		{"unknown subscribed type", "POST", "/v1/tenants/acme/endpoints", keyA, map[string]any{"url": "http://127.0.0.1:1/", "event_types": []string{"nope.nope"}, "verify": false}, 422, aviso.EINVALID, "event_types", "catalog"},
 		{"bad endpoint url", "POST", "/v1/tenants/acme/endpoints", keyA, map[string]any{"url": "ftp://x", "verify": false}, 422, aviso.EINVALID, "url", ""},
 		{"bad delivery status", "GET", "/v1/tenants/acme/endpoints/ep_x/deliveries?status=lost", keyA, nil, 422, aviso.EINVALID, "status", ""},
+		{"negative rate limit", "POST", "/v1/tenants/acme/endpoints", keyA, map[string]any{"url": "http://127.0.0.1:1/", "rate_limit": -1, "verify": false}, 422, aviso.EINVALID, "rate_limit", "deliveries per second"},
+		{"rate limit too high", "POST", "/v1/tenants/acme/endpoints", keyA, map[string]any{"url": "http://127.0.0.1:1/", "rate_limit": 10001, "verify": false}, 422, aviso.EINVALID, "rate_limit", "10000"},
+		{"rate limit not a number", "POST", "/v1/tenants/acme/endpoints", keyA, map[string]any{"url": "http://127.0.0.1:1/", "rate_limit": "fast", "verify": false}, 422, aviso.EINVALID, "rate_limit", ""},
+		{"fractional rate limit", "POST", "/v1/tenants/acme/endpoints", keyA, map[string]any{"url": "http://127.0.0.1:1/", "rate_limit": 2.5, "verify": false}, 422, aviso.EINVALID, "rate_limit", ""},
 		{"invalid schema", "POST", "/v1/event-types", e.root, map[string]any{"name": "bad.schema", "schema": map[string]any{"type": 5}}, 422, aviso.EINVALID, "schema", ""},
 		{"missing document", "GET", "/v1/tenants/acme/documents/FAC-0", keyA, nil, 404, aviso.ENOTFOUND, "", "FAC-0"},
 	}

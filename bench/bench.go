@@ -45,13 +45,15 @@ const (
 	ScenarioOutbox   = "outbox"
 	ScenarioFeed     = "feed"
 	ScenarioOrdering = "ordering"
+	// ScenarioRateLimit: an endpoint limited to 100/s beside a healthy one (ratelimit.go).
+	ScenarioRateLimit = "rate_limit"
 )
 
 // Scenarios lists every scenario of a default run in the order Run runs them. The ceiling is
 // always measured. The outbox scenario (ScenarioOutbox), which needs a source database, runs
 // when Config.Scenarios names it or Config.OutboxURL is set.
 var Scenarios = []string{ScenarioEndToEnd, ScenarioPublish, ScenarioLatency, ScenarioFanout, ScenarioIsolate, ScenarioOrdering,
-	ScenarioBacklog, ScenarioFeed}
+	ScenarioRateLimit, ScenarioBacklog, ScenarioFeed}
 
 // Config configures a run. Zero fields take the documented defaults.
 type Config struct {
@@ -138,6 +140,9 @@ type Sizes struct {
 	OrderingEvents     int `json:"ordering_events"`
 	OrderingReferences int `json:"ordering_references"`
 	OrderingRounds     int `json:"ordering_rounds"`
+	// RateLimited is how many deliveries the rate_limit scenario's limited endpoint (100/s) is
+	// timed over, beside Isolation events to a healthy one, in IsolationRounds rounds.
+	RateLimited int `json:"rate_limited_deliveries"`
 }
 
 // FullSizes are the sizes of issue 6.
@@ -148,7 +153,7 @@ var FullSizes = Sizes{
 	Timeout: 3 * time.Minute, BacklogTimeout: 10 * time.Minute,
 	OutboxRows: 100_000, OutboxLatencyRows: 5_000, OutboxRate: 500,
 	FeedEvents: 200_000, FeedPollRounds: 500, FeedPollers: 8, FeedStreams: 1000,
-	OrderingEvents: 50_000, OrderingReferences: 1000, OrderingRounds: 3,
+	OrderingEvents: 50_000, OrderingReferences: 1000, OrderingRounds: 3, RateLimited: 3_000,
 }
 
 // QuickSizes make a run of under a minute: the same scenarios with small counts and bounds
@@ -161,7 +166,7 @@ var QuickSizes = Sizes{
 	Timeout: 7 * time.Second, BacklogTimeout: 12 * time.Second,
 	OutboxRows: 10_000, OutboxLatencyRows: 500, OutboxRate: 500,
 	FeedEvents: 20_000, FeedPollRounds: 100, FeedPollers: 8, FeedStreams: 1000,
-	OrderingEvents: 3_000, OrderingReferences: 1000, OrderingRounds: 1,
+	OrderingEvents: 3_000, OrderingReferences: 1000, OrderingRounds: 1, RateLimited: 300,
 }
 
 // Report is the outcome of a run, as written to JSON.

@@ -56,6 +56,7 @@ func testSizes() *Sizes {
 	s.LatencyEvents, s.FanoutEndpoints, s.Isolation, s.Backlog = 500, 50, 500, 3000
 	s.BatchSize = 250
 	s.IsolationRounds = 2 // more than one, so that the medians are taken
+	s.RateLimited = 100   // a second at the scenario's 100/s
 	s.Timeout, s.BacklogTimeout = 40*time.Second, 40*time.Second
 	s.FeedEvents, s.FeedPollRounds, s.FeedPollers, s.FeedStreams = 2000, 20, 4, 300
 	s.OrderingEvents, s.OrderingReferences = 1000, 100
@@ -153,7 +154,7 @@ func TestRunQuickSQLite(t *testing.T) {
 
 // writerMetrics are the throughputs whose SQLite writer load the bench reports.
 var writerMetrics = []string{"deliveries_per_s", "single_requests_per_s", "batch_events_per_s",
-	"solo_deliveries_per_s", "beside_dead_deliveries_per_s", "drain_deliveries_per_s", "end_to_end_deliveries_per_s"}
+	"solo_deliveries_per_s", "beside_dead_deliveries_per_s", "beside_limited_deliveries_per_s", "drain_deliveries_per_s", "end_to_end_deliveries_per_s"}
 
 // checkWriterBusy asserts that the throughputs of SQLite say how loaded its writer was, in
 // (0, 1] and in their note, and that no other store's do (PostgreSQL has no single writer).

@@ -117,6 +117,22 @@ func (c *apiClient) createEndpointWith(ctx context.Context, tenant, url string, 
 	return out.ID, nil
 }
 
+// createLimitedEndpoint subscribes url to benchEventType with a rate limit (deliveries per
+// second), without the handshake, and returns its ID.
+func (c *apiClient) createLimitedEndpoint(ctx context.Context, tenant, url string, perSecond int) (string, error) {
+	in := map[string]any{"url": url, "event_types": []string{benchEventType}, "verify": false, "rate_limit": perSecond}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/v1/tenants/"+tenant+"/endpoints", in, &out); err != nil {
+		return "", err
+	}
+	if out.ID == "" {
+		return "", fmt.Errorf("create endpoint: the answer carries no id")
+	}
+	return out.ID, nil
+}
+
 func (c *apiClient) deleteEndpoint(ctx context.Context, tenant, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/tenants/"+tenant+"/endpoints/"+id, nil, nil)
 }

@@ -49,7 +49,7 @@ func (r *runner) runStore(ctx context.Context, store string) []Result {
 	for _, s := range []scenario{
 		{ScenarioPublish, onOne(r.publish)}, {ScenarioLatency, onOne(r.latency)},
 		{ScenarioFanout, onOne(r.fanout)}, {ScenarioIsolate, onOne(r.isolation)},
-		{ScenarioOrdering, onOne(r.ordering)},
+		{ScenarioOrdering, onOne(r.ordering)}, {ScenarioRateLimit, onOne(r.rateLimit)},
 	} {
 		if r.wants(s.name) {
 			shared.scenarios = append(shared.scenarios, s)

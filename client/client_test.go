@@ -123,7 +123,10 @@ func TestClientEveryRoute(t *testing.T) {
 	var acmeEndpoint string
 	for _, tenant := range []string{"acme", aviso.OperationalTenant} {
 		no := false
-		ep := must[*aviso.Endpoint](t, "create endpoint")(c.CreateEndpoint(ctx, tenant, client.EndpointInput{URL: recv.URL, Verify: &no}))
+		ep := must[*aviso.Endpoint](t, "create endpoint")(c.CreateEndpoint(ctx, tenant, client.EndpointInput{URL: recv.URL, Verify: &no, RateLimit: 50}))
+		if ep.RateLimit != 50 {
+			t.Errorf("%s endpoint's rate limit %d, want 50", tenant, ep.RateLimit)
+		}
 		must[*aviso.Page[*aviso.Endpoint]](t, "list endpoints")(c.ListEndpoints(ctx, tenant, client.ListOptions{}))
 		if eps := collect(t, c.Endpoints(ctx, tenant)); len(eps) != 1 || eps[0].ID != ep.ID {
 			t.Errorf("%s endpoints: %v", tenant, eps)
@@ -134,6 +137,10 @@ func TestClientEveryRoute(t *testing.T) {
 		}
 		if got := must[*aviso.Endpoint](t, "enable")(c.UpdateEndpoint(ctx, tenant, ep.ID, client.EndpointPatch{Disabled: &no})); got.Disabled {
 			t.Error("not enabled again")
+		}
+		unlimited := 0
+		if got := must[*aviso.Endpoint](t, "remove the rate limit")(c.UpdateEndpoint(ctx, tenant, ep.ID, client.EndpointPatch{RateLimit: &unlimited})); got.RateLimit != 0 {
+			t.Errorf("rate limit %d after removing it", got.RateLimit)
 		}
 		must[*aviso.Endpoint](t, "get endpoint")(c.GetEndpoint(ctx, tenant, ep.ID))
 		before := must[*client.SecretInfo](t, "get secret")(c.GetSecret(ctx, tenant, ep.ID))

@@ -57,6 +57,8 @@ type (
 		Ordering string `json:"ordering,omitempty"`
 		// SendTraceparent sends each attempt's W3C trace context (traceparent) to the receiver.
 		SendTraceparent bool `json:"send_traceparent,omitempty"`
+		// RateLimit is the most deliveries per second the endpoint is sent; 0: no limit.
+		RateLimit int `json:"rate_limit,omitempty"`
 	}
 	// EndpointPatch changes an endpoint; nil fields are left as they are. Disabled true
 	// disables it, false enables it again.
@@ -75,6 +77,8 @@ type (
 		Ordering       *string            `json:"ordering,omitempty"`
 		// SendTraceparent turns sending the trace context to the receiver on or off.
 		SendTraceparent *bool `json:"send_traceparent,omitempty"`
+		// RateLimit replaces the rate limit (deliveries per second); 0 removes it.
+		RateLimit *int `json:"rate_limit,omitempty"`
 	}
 	// PublishInput is one event to publish. With an ID a repeat is harmless (200, the stored
 	// event), so such publishes are retried.

@@ -26,6 +26,11 @@
 //     next claim request check their endpoint first (at most once per RecheckAfter): one deleted
 //     or disabled meanwhile has its queue given back, so a slow endpoint that its owner removed
 //     or switched off stops getting requests within about a second, not after its queue drains.
+//   - Pace: an endpoint with a rate limit, or one a 429 or 503 slowed, starts each attempt in a
+//     send slot reserved from the store (Store.ReserveSends), so that its limit holds for the
+//     sum of the nodes; its claims wait for their slots on a timer, and while it has none within
+//     reach it is left out of claims. 429s and 503s halve its rate, successes bring it back
+//     (additive increase, multiplicative decrease; pace.go states the rule).
 //   - Attempt: webhook.Build renders the request (Standard Webhooks headers, signature, format);
 //     it is POSTed through the SSRF guard with the endpoint's timeout; redirects are not
 //     followed; at most aviso.MaxResponseBody bytes of the answer are kept.
@@ -168,6 +173,8 @@ type Dispatcher struct {
 	running      atomic.Bool
 	renews       bool        // the store is an aviso.LeaseKeeper: leases are renewed while held
 	writeFailing atomic.Bool // the last completion write failed: start nothing, claim nothing
+	paceMu       sync.Mutex
+	slowedEps    map[string]Pacing // the endpoints a 429 or 503 slowed, for Slowed (pace.go)
 }
 
 // Lease defaults (Config.Lease).

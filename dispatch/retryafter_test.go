@@ -99,3 +99,60 @@ func TestHoldCap(t *testing.T) {
 		})
 	}
 }
+
+// TestPaceRule checks the pace's arithmetic: whole-microsecond intervals no shorter than the
+// rate allows, the burst and hold of a rate, a slot too late dropped rather than used, and how
+// a changed rate_limit applies to a pace slowed or not.
+func TestPaceRule(t *testing.T) {
+	for _, tt := range []struct {
+		rate     float64
+		interval time.Duration
+		burst    int
+		hold     int
+	}{
+		{1, time.Second, 1, 2},
+		{3, 333334 * time.Microsecond, 1, 4},
+		{100, 10 * time.Millisecond, 5, 105},
+		{10000, 100 * time.Microsecond, 500, 10500},
+	} {
+		p := &pace{rate: tt.rate}
+		if got := p.interval(); got != tt.interval || got < time.Duration(float64(time.Second)/tt.rate) {
+			t.Errorf("rate %v: interval %s, want %s", tt.rate, got, tt.interval)
+		}
+		if got := p.burst(); got != tt.burst {
+			t.Errorf("rate %v: burst %d, want %d", tt.rate, got, tt.burst)
+		}
+		if got := p.holdCap(); got != tt.hold {
+			t.Errorf("rate %v: hold %d, want %d", tt.rate, got, tt.hold)
+		}
+	}
+
+	now := time.Now()
+	p := &pace{rate: 10, slots: []time.Time{now.Add(-time.Second), now.Add(-paceLate / 2), now.Add(time.Second)}}
+	if !p.take(now) || len(p.slots) != 1 {
+		t.Fatalf("take: the slot just due not used, or the stale one kept: %v", p.slots)
+	}
+	if p.take(now) {
+		t.Fatal("take used a slot still to come")
+	}
+
+	q := &endpointQueue{}
+	if q.setLimit(0) || q.pace != nil {
+		t.Fatal("an endpoint without a limit is paced")
+	}
+	if !q.setLimit(50) || q.pace.rate != 50 || q.pace.ceiling != 50 {
+		t.Fatalf("limit 50: %+v", q.pace)
+	}
+	q.pace.rate, q.pace.slowedAt = 20, now // slowed
+	if !q.setLimit(10) || q.pace.rate != 10 || q.pace.ceiling != 10 {
+		t.Fatalf("slowed to 20, then limited to 10: %+v", q.pace)
+	}
+	if !q.setLimit(0) || q.pace == nil {
+		t.Fatal("a slowed endpoint whose limit is removed stops being paced before it recovers")
+	}
+	q.pace.slowedAt = time.Time{}
+	q.pace.limit = 5 // recovered; the limit now removed
+	if q.setLimit(0) || q.pace != nil {
+		t.Fatal("an endpoint not slowed whose limit is removed is still paced")
+	}
+}

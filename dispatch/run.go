@@ -27,6 +27,12 @@ type endpointQueue struct {
 	idleSince time.Time
 	// checkedAt is when a claim request last asked the store whether it still exists, enabled.
 	checkedAt time.Time
+	// pace paces its attempts (pace.go); nil: it has no rate limit and no 429 slowed it.
+	pace *pace
+	// lastStart and gap (a moving average of the time between its attempts) say how fast it is
+	// being sent to, should a 429 slow it.
+	lastStart time.Time
+	gap       time.Duration
 }
 
 // forgetAfter is how long a quick endpoint with no work here is remembered.
@@ -44,6 +50,9 @@ func (q *endpointQueue) outstanding() int { return len(q.queued) + q.inFlight }
 type finished struct {
 	endpointID string
 	took       time.Duration
+	started    time.Time
+	status     int           // the response's status; 0: none
+	retryAfter time.Duration // its Retry-After, on a 429 or 503
 }
 
 // holdHorizon is how much work, in time, an endpoint may hold here: what its PerEndpoint
@@ -57,6 +66,13 @@ const holdHorizon = time.Second
 // its claims waits anywhere near half a lease. An endpoint whose first attempt has not finished
 // yet holds a quarter batch: enough to start fast, little for one that turns out dead.
 func (d *Dispatcher) holdCap(q *endpointQueue) int {
+	if q.pace != nil {
+		return min(q.pace.holdCap(), d.unpacedHoldCap(q))
+	}
+	return d.unpacedHoldCap(q)
+}
+
+func (d *Dispatcher) unpacedHoldCap(q *endpointQueue) int {
 	lo := 2 * d.cfg.PerEndpoint
 	if q.latency == 0 {
 		return max(lo, d.cfg.ClaimBatch/4)
@@ -174,6 +190,13 @@ type loop struct {
 	// worker and two batches, so a claim can be under way while a batch waits.
 	maxHeld int
 
+	// paced are the endpoints with a pace (pace.go); reserveReqs and reserveResults talk to
+	// the reserver, one request at a time (reserving).
+	paced          map[*endpointQueue]struct{}
+	reserveReqs    chan []aviso.SendReservation
+	reserveResults chan reserveResult
+	reserving      bool
+
 	dirty      bool      // something may be due: claim at the next chance
 	claiming   bool      // a claimRequest is under way
 	sleepUntil time.Time // the next due delivery, when the last claim found none due
@@ -200,6 +223,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		eps:     make(map[string]*endpointQueue),
 		maxHeld: d.cfg.Workers + 2*d.cfg.ClaimBatch,
 		dirty:   true,
+
+		paced:          make(map[*endpointQueue]struct{}),
+		reserveReqs:    make(chan []aviso.SendReservation, 1),
+		reserveResults: make(chan reserveResult, 1),
 	}
 	keeper, renews := d.cfg.Store.(aviso.LeaseKeeper)
 	if renews {
@@ -213,6 +240,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	helpers.Go(func() { d.complete(ctx, completions, l.held, l.flushed) })
 	helpers.Go(func() { d.claimer(ctx, l.held, l.reqs, l.results) })
+	helpers.Go(func() { d.reserver(context.WithoutCancel(ctx), l.reserveReqs, l.reserveResults) })
 	// Attempts run on Workers long-lived goroutines rather than one goroutine each: an attempt
 	// goes deep into net/http, and a fresh goroutine's stack had to grow (and be copied) on
 	// every attempt. They outlive ctx: cancelling Run drains them, each bounded by its timeout.
@@ -226,9 +254,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 
 	timer := time.NewTimer(0)
+	paceTimer := time.NewTimer(0) // the next send slot of a paced endpoint (pace.go)
 	for ctx.Err() == nil {
 		l.maybeClaim()
+		l.maybeReserve()
 		timer.Reset(l.wait())
+		if w := l.paceWait(); w >= 0 {
+			paceTimer.Reset(w)
+		}
 		select {
 		case <-ctx.Done():
 		case <-d.cfg.Store.Wakeups():
@@ -243,8 +276,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			l.claimed(res)
 		case f := <-l.done:
 			l.finished(f)
+		case res := <-l.reserveResults:
+			l.reserved(res)
+		case <-paceTimer.C:
+			l.paceDue()
 		}
 		timer.Stop()
+		paceTimer.Stop()
 	}
 
 	l.stop()
@@ -321,6 +359,7 @@ func (l *loop) stop() {
 		}
 	}
 	close(l.reqs)
+	close(l.reserveReqs)
 	for _, q := range l.eps {
 		for _, qc := range q.queued {
 			l.giveBack(qc.claim.Delivery.ID)
@@ -347,6 +386,9 @@ func (l *loop) start() {
 		l.ready[0] = nil
 		l.ready = l.ready[1:]
 		q.ready = false
+		if q.pace != nil && !q.pace.take(now) {
+			continue // it waits for its next slot (the pace timer makes it ready)
+		}
 		qc := q.queued[0]
 		q.queued[0] = queuedClaim{}
 		q.queued = q.queued[1:]
@@ -359,6 +401,7 @@ func (l *loop) start() {
 			q.inFlight++
 			l.inFlight++
 			d.stats.inFlight.Add(1)
+			q.noteStart(now)
 			l.work <- qc.claim
 		}
 		if len(q.queued) > 0 && q.inFlight < d.cfg.PerEndpoint {
@@ -383,6 +426,12 @@ func (l *loop) finish(f finished) {
 	} else {
 		q.latency += (f.took - q.latency) / 8
 	}
+	switch {
+	case slowing(f.status):
+		l.slow(q, f)
+	case f.status >= 200 && f.status < 300 && q.pace != nil && q.pace.slowed():
+		l.speedUp(q)
+	}
 	if len(q.queued) > 0 && !q.ready && q.inFlight < d.cfg.PerEndpoint {
 		q.ready = true
 		l.ready = append(l.ready, q)
@@ -405,6 +454,11 @@ func (l *loop) forgetIdle() {
 	for id, q := range l.eps {
 		if q.outstanding() == 0 && q.latency < q.timeout/2 && now.Sub(q.idleSince) > forgetAfter {
 			delete(l.eps, id)
+			if q.pace != nil {
+				delete(l.paced, q)
+				q.pace = nil
+				l.d.publishPacing(q)
+			}
 		}
 	}
 }
@@ -425,7 +479,8 @@ func (l *loop) requestClaim() bool {
 	var recheck []endpointRef
 	now := d.now()
 	for id, q := range l.eps {
-		q.excluded = q.outstanding() > d.holdCap(q)/2
+		// A paced endpoint with no slot within reach is left out as well (pace.go).
+		q.excluded = q.outstanding() > d.holdCap(q)/2 || (q.pace != nil && now.Before(q.pace.retryAt))
 		if q.excluded {
 			exclude = append(exclude, id)
 		}
@@ -506,6 +561,11 @@ func (l *loop) admit(cs []*aviso.Claim, since uint64) {
 			q = &endpointQueue{id: c.Delivery.EndpointID, tenantID: c.Delivery.TenantID, timeout: Timeout(c.Endpoint)}
 			l.eps[q.id] = q
 		}
+		if q.setLimit(c.Endpoint.RateLimit) {
+			l.paced[q] = struct{}{}
+		} else {
+			delete(l.paced, q)
+		}
 		switch l.held.admit(c.Delivery.ID, since) {
 		case alreadyHeld:
 			// Its outcome waits to be written (an SQLite lease ran out meanwhile). Attempted
@@ -555,7 +615,8 @@ func (d *Dispatcher) deliver(ctx context.Context, c *aviso.Claim, completions ch
 		"event_id", c.Delivery.EventID, "attempt", c.Delivery.AttemptCount+1, "status", a.ResponseStatus,
 		"error", a.Error, "next_status", comp.Status)
 	completions <- comp
-	done <- finished{endpointID: c.Delivery.EndpointID, took: d.now().Sub(start)}
+	done <- finished{endpointID: c.Delivery.EndpointID, took: d.now().Sub(start), started: start,
+		status: a.ResponseStatus, retryAfter: retryAfter}
 }
 
 // complete writes completions in batches: it takes what has accumulated (up to twice

@@ -14,12 +14,12 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO endpoints (id, tenant_id, url, description, event_types, format,
 			headers, timeout_seconds, retry_schedule, disabled, disabled_reason, consecutive_failures,
 			metadata, secrets, token, verified_at, created_at, updated_at, auth, secret_headers, signing,
-			disable_after, failing_since, filter, ordering, send_traceparent)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`,
+			disable_after, failing_since, filter, ordering, send_traceparent, rate_limit)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`,
 		e.ID, e.TenantID, e.URL, e.Description, nonNil(e.EventTypes), string(e.Format),
 		nonNilMap(e.Headers), e.TimeoutSeconds, nonNil(e.RetrySchedule), e.Disabled, e.DisabledReason,
 		e.ConsecutiveFailures, nonNilMap(e.Metadata), nonNil(e.Secrets), e.Token, e.VerifiedAt, e.CreatedAt, e.UpdatedAt,
-		e.Auth, nonNilMap(e.SecretHeaders), e.Signing, e.DisableAfter, e.FailingSince, e.Filter, e.Ordering, e.SendTraceparent)
+		e.Auth, nonNilMap(e.SecretHeaders), e.Signing, e.DisableAfter, e.FailingSince, e.Filter, e.Ordering, e.SendTraceparent, e.RateLimit)
 	return dbError("create endpoint", "endpoint", err)
 }
 
@@ -27,14 +27,14 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 const endpointCols = `ep.id, ep.tenant_id, ep.url, ep.description, ep.event_types, ep.format, ep.headers,
 	ep.timeout_seconds, ep.retry_schedule, ep.disabled, ep.disabled_reason, ep.consecutive_failures,
 	ep.metadata, ep.secrets, ep.token, ep.verified_at, ep.created_at, ep.updated_at, ep.auth, ep.secret_headers,
-	ep.signing, ep.disable_after, ep.failing_since, ep.filter, ep.ordering, ep.send_traceparent`
+	ep.signing, ep.disable_after, ep.failing_since, ep.filter, ep.ordering, ep.send_traceparent, ep.rate_limit`
 
 // endpointDest returns the scan destinations of endpointCols into e.
 func endpointDest(e *aviso.Endpoint, format *string) []any {
 	return []any{&e.ID, &e.TenantID, &e.URL, &e.Description, &e.EventTypes, format, &e.Headers,
 		&e.TimeoutSeconds, &e.RetrySchedule, &e.Disabled, &e.DisabledReason, &e.ConsecutiveFailures,
 		&e.Metadata, &e.Secrets, &e.Token, &e.VerifiedAt, &e.CreatedAt, &e.UpdatedAt, &e.Auth, &e.SecretHeaders,
-		&e.Signing, &e.DisableAfter, &e.FailingSince, &e.Filter, &e.Ordering, &e.SendTraceparent}
+		&e.Signing, &e.DisableAfter, &e.FailingSince, &e.Filter, &e.Ordering, &e.SendTraceparent, &e.RateLimit}
 }
 
 // fixEndpoint normalises a scanned endpoint: UTC times, non-nil maps and slices.
@@ -99,11 +99,11 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 		_, err := tx.Exec(ctx, `UPDATE endpoints SET url = $3, description = $4, event_types = $5,
 				format = $6, headers = $7, timeout_seconds = $8, retry_schedule = $9, metadata = $10,
 				secrets = $11, token = $12, verified_at = $13, updated_at = $14, auth = $15, secret_headers = $16,
-				signing = $17, disable_after = $18, filter = $19, ordering = $20, send_traceparent = $21
+				signing = $17, disable_after = $18, filter = $19, ordering = $20, send_traceparent = $21, rate_limit = $22
 			WHERE tenant_id = $1 AND id = $2`,
 			e.TenantID, e.ID, e.URL, e.Description, nonNil(e.EventTypes), string(e.Format), nonNilMap(e.Headers),
 			e.TimeoutSeconds, nonNil(e.RetrySchedule), nonNilMap(e.Metadata), nonNil(e.Secrets), e.Token, e.VerifiedAt, e.UpdatedAt,
-			e.Auth, nonNilMap(e.SecretHeaders), e.Signing, e.DisableAfter, e.Filter, e.Ordering, e.SendTraceparent)
+			e.Auth, nonNilMap(e.SecretHeaders), e.Signing, e.DisableAfter, e.Filter, e.Ordering, e.SendTraceparent, e.RateLimit)
 		if err != nil || e.Ordering == was || e.Ordering == aviso.OrderingNone {
 			return err
 		}

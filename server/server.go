@@ -311,7 +311,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		ui, err := web.New(web.Config{Service: s.Service, Store: s.Store, Logger: s.log, PortalSecret: secret,
 			BaseURL: cfg.PublicURL, Secure: strings.HasPrefix(cfg.PublicURL, "https://"),
-			PortalFrameAncestors: cfg.PortalFrameAncestors, Brand: cfg.PortalBrand, Outbox: s.Outbox})
+			PortalFrameAncestors: cfg.PortalFrameAncestors, Brand: cfg.PortalBrand, Outbox: s.Outbox,
+			Slowed: s.Dispatcher.Slowed})
 		if err != nil {
 			return nil, fmt.Errorf("dashboard: %w", err)
 		}

@@ -42,6 +42,8 @@ type EndpointInput struct {
 	Ordering string `json:"ordering"`
 	// SendTraceparent sends each attempt's W3C trace context to the receiver. Default false.
 	SendTraceparent bool `json:"send_traceparent"`
+	// RateLimit is the most deliveries per second the endpoint is sent; nil or 0: no limit.
+	RateLimit *int `json:"rate_limit"`
 }
 
 // EndpointPatch changes an endpoint; nil fields are left as they are. Changing the URL runs the
@@ -72,6 +74,8 @@ type EndpointPatch struct {
 	Ordering *string `json:"ordering"`
 	// SendTraceparent turns sending the trace context to the receiver on or off.
 	SendTraceparent *bool `json:"send_traceparent"`
+	// RateLimit replaces the rate limit (deliveries per second); JSON null or 0 removes it.
+	RateLimit json.RawMessage `json:"rate_limit"`
 }
 
 // SecretInfo is what a receiver needs to check deliveries: the newest verification key, every
@@ -107,6 +111,9 @@ func (s *Service) CreateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 		Token: in.Token, Signing: in.Signing, Auth: in.Auth, SecretHeaders: in.SecretHeaders,
 		DisableAfter: in.DisableAfter, Filter: in.Filter, Ordering: in.Ordering, SendTraceparent: in.SendTraceparent,
 		CreatedAt: now, UpdatedAt: now,
+	}
+	if in.RateLimit != nil {
+		ep.RateLimit = *in.RateLimit
 	}
 	if ep.Signing == "" {
 		ep.Signing = aviso.SigningHMAC
@@ -335,6 +342,14 @@ func (s *Service) UpdateEndpoint(ctx context.Context, p aviso.Principal, tenantI
 				return nil, aviso.Invalid("disable_after", `must be null or {"failures": 10, "min_span": "1h"}`)
 			}
 			ep.DisableAfter = &rule
+		}
+	}
+	if len(in.RateLimit) > 0 {
+		ep.RateLimit = 0
+		if string(in.RateLimit) != "null" {
+			if err := json.Unmarshal(in.RateLimit, &ep.RateLimit); err != nil {
+				return nil, aviso.Invalid("rate_limit", "must be null or a whole number of deliveries per second")
+			}
 		}
 	}
 	if ep.Format == "" {

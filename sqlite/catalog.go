@@ -120,7 +120,7 @@ func (s *Store) DeleteEventType(ctx context.Context, name string) error {
 
 const endpointCols = `id, tenant_id, url, description, event_types, format, headers, timeout_seconds, retry_schedule,
 	disabled, disabled_reason, consecutive_failures, metadata, secrets, token, verified_at, created_at, updated_at,
-	auth, secret_headers, signing, disable_after, failing_since, filter, ordering, send_traceparent`
+	auth, secret_headers, signing, disable_after, failing_since, filter, ordering, send_traceparent, rate_limit`
 
 // optionalText is a column of optional JSON: v as JSON, empty for nil.
 func optionalText[T any](v *T) string {
@@ -164,7 +164,7 @@ func scanEndpoint(sc scanner) (*aviso.Endpoint, error) {
 		&e.TimeoutSeconds, &schedule, &e.Disabled, &e.DisabledReason, &e.ConsecutiveFailures, (*mapCol)(&e.Metadata),
 		&secrets, &e.Token, optTimeCol{&e.VerifiedAt}, (*timeCol)(&e.CreatedAt), (*timeCol)(&e.UpdatedAt), &auth,
 		(*mapCol)(&e.SecretHeaders), &e.Signing, &rule, optTimeCol{&e.FailingSince}, &e.Filter, &e.Ordering,
-		&e.SendTraceparent); err != nil {
+		&e.SendTraceparent, &e.RateLimit); err != nil {
 		return nil, err
 	}
 	e.EventTypes = []string{}
@@ -208,12 +208,12 @@ func scanEndpoint(sc scanner) (*aviso.Endpoint, error) {
 // CreateEndpoint stores a new endpoint. ENOTFOUND for an unknown tenant; ECONFLICT if the ID is taken.
 func (s *Store) CreateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 	return s.run(ctx, "create endpoint", `INSERT INTO endpoints (`+endpointCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.TenantID, e.URL, e.Description, idList(e.EventTypes), string(e.Format), mapText(e.Headers),
 		e.TimeoutSeconds, scheduleText(e.RetrySchedule), e.Disabled, e.DisabledReason, e.ConsecutiveFailures,
 		mapText(e.Metadata), secretsText(e.Secrets), e.Token, microsPtr(e.VerifiedAt), micros(e.CreatedAt), micros(e.UpdatedAt),
 		optionalText(e.Auth), mapText(e.SecretHeaders), e.Signing, optionalText(e.DisableAfter), microsPtr(e.FailingSince),
-		e.Filter, e.Ordering, e.SendTraceparent)
+		e.Filter, e.Ordering, e.SendTraceparent, e.RateLimit)
 }
 
 const getEndpointSQL = `SELECT ` + endpointCols + ` FROM endpoints WHERE tenant_id = ? AND id = ?`
@@ -245,11 +245,11 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 		_, err := tx.ExecContext(ctx, `UPDATE endpoints SET url = ?, description = ?, event_types = ?, format = ?,
 			headers = ?, timeout_seconds = ?, retry_schedule = ?, metadata = ?, secrets = ?, token = ?, verified_at = ?,
 			updated_at = ?, auth = ?, secret_headers = ?, signing = ?, disable_after = ?, filter = ?, ordering = ?,
-			send_traceparent = ? WHERE tenant_id = ? AND id = ?`,
+			send_traceparent = ?, rate_limit = ? WHERE tenant_id = ? AND id = ?`,
 			e.URL, e.Description, idList(e.EventTypes), string(e.Format), mapText(e.Headers), e.TimeoutSeconds,
 			scheduleText(e.RetrySchedule), mapText(e.Metadata), secretsText(e.Secrets), e.Token, microsPtr(e.VerifiedAt),
 			micros(e.UpdatedAt), optionalText(e.Auth), mapText(e.SecretHeaders), e.Signing, optionalText(e.DisableAfter),
-			e.Filter, e.Ordering, e.SendTraceparent, e.TenantID, e.ID)
+			e.Filter, e.Ordering, e.SendTraceparent, e.RateLimit, e.TenantID, e.ID)
 		if err != nil || e.Ordering == was || e.Ordering == aviso.OrderingNone {
 			return err
 		}

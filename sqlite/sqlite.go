@@ -99,6 +99,8 @@ type Store struct {
 
 	// published wakes the feed's readers (EventsPublished, feed.go).
 	published broadcast.Group
+	// pacing holds the rate-limited endpoints' pacing states (pacing.go).
+	pacing pacing
 }
 
 var _ aviso.Store = (*Store)(nil)

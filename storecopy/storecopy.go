@@ -35,7 +35,7 @@ import (
 // SQLiteVersion is the schema version of sqlite/migrations this package reads. A source at another
 // version is refused, so a new SQLite migration cannot be copied wrongly in silence: whoever adds
 // one updates the table list below and this number (the package test fails until then).
-const SQLiteVersion = 17
+const SQLiteVersion = 18
 
 // Options configure Copy.
 type Options struct {
@@ -345,12 +345,12 @@ func tableList() []table {
 			name: "endpoints",
 			query: `SELECT id, tenant_id, url, description, event_types, format, headers, timeout_seconds, retry_schedule,
 			disabled, disabled_reason, consecutive_failures, metadata, secrets, token, verified_at, created_at, updated_at,
-			auth, secret_headers, signing, disable_after, failing_since, filter, ordering, send_traceparent
+			auth, secret_headers, signing, disable_after, failing_since, filter, ordering, send_traceparent, rate_limit
 			FROM endpoints ORDER BY id`,
 			columns: []string{"id", "tenant_id", "url", "description", "event_types", "format", "headers", "timeout_seconds",
 				"retry_schedule", "disabled", "disabled_reason", "consecutive_failures", "metadata", "secrets", "token",
 				"verified_at", "created_at", "updated_at", "auth", "secret_headers", "signing", "disable_after", "failing_since", "filter", "ordering",
-				"send_traceparent"},
+				"send_traceparent", "rate_limit"},
 			convert: convertEndpoint,
 		},
 		{
@@ -436,13 +436,13 @@ type storedSecret struct {
 func convertEndpoint(sc scanner) ([]any, error) {
 	var id, tenant, url, desc, types, format, headers, schedule, reason, meta, secrets, token string
 	var auth, secretHeaders, signing, rule, filter, ordering string
-	var timeout, failures int32
+	var timeout, failures, rateLimit int32
 	var disabled, sendTraceparent bool
 	var verified, failingSince sql.NullInt64
 	var created, updated int64
 	if err := sc.Scan(&id, &tenant, &url, &desc, &types, &format, &headers, &timeout, &schedule, &disabled, &reason,
 		&failures, &meta, &secrets, &token, &verified, &created, &updated, &auth, &secretHeaders, &signing, &rule, &failingSince, &filter, &ordering,
-		&sendTraceparent); err != nil {
+		&sendTraceparent, &rateLimit); err != nil {
 		return nil, err
 	}
 	fail := func(col string, err error) ([]any, error) {
@@ -503,7 +503,7 @@ func convertEndpoint(sc scanner) ([]any, error) {
 	}
 	return []any{id, tenant, url, desc, eventTypes, format, h, timeout, rs, disabled, reason, failures, m, out, token,
 		fromMicrosPtr(verified), fromMicros(created), fromMicros(updated), a, sh, signing, dr, fromMicrosPtr(failingSince), filter, ordering,
-		sendTraceparent}, nil
+		sendTraceparent, rateLimit}, nil
 }
 
 // fromMicros reads a time as sqlite/ stores it: unix microseconds.

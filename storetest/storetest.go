@@ -79,6 +79,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"ReleaseDeliveries", testReleaseDeliveries},
 		{"NextDueAt", testNextDueAt},
 		{"Wakeups", testWakeups},
+		{"ReserveSends", testReserveSends},
 		{"EndpointStats", testEndpointStats},
 		{"AttemptHistogram", testAttemptHistogram},
 		{"QueueStats", testQueueStats},

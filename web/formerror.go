@@ -11,7 +11,7 @@ import (
 )
 
 // endpointFormFields are the endpoint form's fields that can show their own error.
-var endpointFormFields = []string{"url", "description", "event_types", "format", "headers", "timeout_seconds", "retry_schedule", "ordering", "filter", "data"}
+var endpointFormFields = []string{"url", "description", "event_types", "format", "headers", "timeout_seconds", "retry_schedule", "ordering", "filter", "data", "rate_limit"}
 
 // formError splits a service error about a form into what the page shows: a banner in the page's
 // language, and, when the error names one of the form's fields, that field and its message (shown

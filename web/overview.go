@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +27,17 @@ type overview struct {
 	Streak      int
 	Rule        aviso.DisablePolicy // the disable rule the endpoint follows
 	DisabledAt  *relTime            // when it was disabled, as far as the data tells
+	Slowed      *slowed             // nil unless this node's engine is slowing it (429/503)
 	Recent      []logRow
+}
+
+// slowed is how the engine of this node is slowing an endpoint whose receiver answered 429 or
+// 503 (dispatch.Dispatcher.Slowed).
+type slowed struct {
+	Status int
+	Rate   string // deliveries per second it is sent at now
+	Limit  int    // its rate_limit; 0: none
+	Since  relTime
 }
 
 // recentDeliveries is how many deliveries the endpoint page lists.
@@ -72,6 +83,12 @@ func (h *Handler) loadOverview(ctx context.Context, tr translator, ep *aviso.End
 		}
 		r := tr.rel(now, at)
 		o.DisabledAt = &r
+	}
+	if h.slowed != nil && !ep.Disabled {
+		if p, ok := h.slowed(ep.ID); ok {
+			o.Slowed = &slowed{Status: p.Status, Rate: strconv.FormatFloat(p.Rate, 'f', 1, 64), Limit: p.Limit,
+				Since: tr.rel(now, p.Since)}
+		}
 	}
 	page, err := h.store.ListDeliveries(ctx, aviso.ListDeliveriesParams{ListParams: aviso.ListParams{Limit: recentDeliveries},
 		TenantID: ep.TenantID, EndpointID: ep.ID, Desc: true})

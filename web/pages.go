@@ -158,8 +158,9 @@ type endpointForm struct {
 	Filter, FilterSample                              string // the payload filter, and event data to try it on
 	Types                                             map[string]bool
 	Verify                                            bool
-	Ordered                                           bool // ordering by external reference
-	SendTraceparent                                   bool // send the trace context to the receiver
+	Ordered                                           bool   // ordering by external reference
+	SendTraceparent                                   bool   // send the trace context to the receiver
+	RateLimit                                         string // deliveries per second; "" or 0: none
 }
 
 type endpointFormData struct {
@@ -177,6 +178,9 @@ func formFromEndpoint(ep *aviso.Endpoint) endpointForm {
 	f := endpointForm{URL: ep.URL, Description: ep.Description, Format: string(ep.Format),
 		Timeout: strconv.Itoa(ep.TimeoutSeconds), Types: map[string]bool{}, Verify: false, Filter: ep.Filter,
 		Ordered: ep.Ordering == aviso.OrderingExternalReference, SendTraceparent: ep.SendTraceparent}
+	if ep.RateLimit > 0 {
+		f.RateLimit = strconv.Itoa(ep.RateLimit)
+	}
 	for _, t := range ep.EventTypes {
 		f.Types[t] = true
 	}
@@ -207,6 +211,7 @@ func readEndpointForm(r *http.Request) endpointForm {
 		Filter: strings.TrimSpace(r.PostFormValue("filter")), FilterSample: r.PostFormValue("filter_sample"),
 		Ordered:         r.PostFormValue("ordering") == aviso.OrderingExternalReference,
 		SendTraceparent: r.PostFormValue("send_traceparent") != "",
+		RateLimit:       strings.TrimSpace(r.PostFormValue("rate_limit")),
 	}
 	for _, t := range r.PostForm["event_types"] {
 		f.Types[t] = true
@@ -220,6 +225,18 @@ func (f endpointForm) ordering() string {
 		return aviso.OrderingExternalReference
 	}
 	return aviso.OrderingNone
+}
+
+// rateLimit reads the rate limit field: "" is none (0).
+func (f endpointForm) rateLimit() (int, error) {
+	if f.RateLimit == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(f.RateLimit)
+	if err != nil {
+		return 0, aviso.Invalid("rate_limit", "must be a whole number of deliveries per second")
+	}
+	return n, nil
 }
 
 // parsed turns the form into endpoint fields; EINVALID naming the field it cannot read.
@@ -298,13 +315,17 @@ func (h *Handler) createEndpoint(w http.ResponseWriter, r *request) {
 		return
 	}
 	headers, timeout, retry, types, err := f.parsed()
+	limit := 0
+	if err == nil {
+		limit, err = f.rateLimit()
+	}
 	var ep *aviso.Endpoint
 	if err == nil {
 		verify := f.Verify
 		ep, err = h.svc.CreateEndpoint(r.Context(), r.principal(), tenantID, service.EndpointInput{
 			URL: f.URL, Description: f.Description, EventTypes: types, Format: aviso.Format(f.Format),
 			Headers: headers, TimeoutSeconds: timeout, RetrySchedule: retry, Verify: &verify, Filter: f.Filter,
-			Ordering: f.ordering(), SendTraceparent: f.SendTraceparent})
+			Ordering: f.ordering(), SendTraceparent: f.SendTraceparent, RateLimit: &limit})
 	}
 	if isUserError(err) {
 		h.renderEndpointForm(w, r, statusOf(err), d, err)
@@ -339,6 +360,10 @@ func (h *Handler) updateEndpoint(w http.ResponseWriter, r *request) {
 		return
 	}
 	headers, timeout, retry, types, err := f.parsed()
+	limit := 0
+	if err == nil {
+		limit, err = f.rateLimit()
+	}
 	if err == nil {
 		format := aviso.Format(f.Format)
 		if types == nil {
@@ -352,7 +377,8 @@ func (h *Handler) updateEndpoint(w http.ResponseWriter, r *request) {
 		_, err = h.svc.UpdateEndpoint(r.Context(), r.principal(), tenantID, id, service.EndpointPatch{
 			URL: &f.URL, Description: &f.Description, EventTypes: &types, Format: &format,
 			Headers: &headers, TimeoutSeconds: &timeout, RetrySchedule: &retry, Verify: &verify, Filter: &f.Filter,
-			Ordering: &ordering, SendTraceparent: &f.SendTraceparent})
+			Ordering: &ordering, SendTraceparent: &f.SendTraceparent,
+			RateLimit: json.RawMessage(strconv.Itoa(limit))})
 	}
 	if isUserError(err) {
 		h.renderEndpointForm(w, r, statusOf(err), d, err)

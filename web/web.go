@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/aviso-dev/aviso"
+	"github.com/aviso-dev/aviso/dispatch"
 	"github.com/aviso-dev/aviso/outbox"
 	"github.com/aviso-dev/aviso/service"
 )
@@ -80,6 +81,10 @@ type Config struct {
 	Outbox *outbox.Relay
 	// Brand is the portal's white label: name, logo, colour and support link. Default: Aviso's.
 	Brand Brand
+	// Slowed, when set, says whether this node's delivery engine is slowing an endpoint because
+	// its receiver answered 429 or 503 (dispatch.Dispatcher.Slowed); the endpoint page shows it.
+	// Default: nil, never shown.
+	Slowed func(endpointID string) (dispatch.Pacing, bool)
 }
 
 // Handler serves the dashboard under /ui/. Create it with New.
@@ -102,6 +107,7 @@ type Handler struct {
 	routeList []string
 	handler   http.Handler
 	outbox    *outbox.Relay
+	slowed    func(endpointID string) (dispatch.Pacing, bool)
 }
 
 // New validates cfg and returns the dashboard handler.
@@ -146,6 +152,7 @@ func New(cfg Config) (*Handler, error) {
 		brand:   cfg.Brand,
 		msgs:    catalogs(),
 		outbox:  cfg.Outbox,
+		slowed:  cfg.Slowed,
 	}
 	h.portalCSP = csp + h.frames
 	if logoOrigin != "" {

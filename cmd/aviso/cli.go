@@ -456,9 +456,10 @@ var endpointVerbs = []verb{
 			noVerify := fs.Bool("no-verify", false, "skip the subscription handshake")
 			ordering := fs.String("ordering", "", "external_reference: the events of one reference one at a time, in publish order; none (default)")
 			sendTP := fs.Bool("send-traceparent", false, "send each attempt's W3C trace context (traceparent) to the receiver")
+			rateLimit := fs.Int("rate-limit", 0, "deliveries per second at most, over every node; 0: no limit")
 			return func(c *cli, _ []string) error {
 				in := client.EndpointInput{URL: *url, EventTypes: list(*types), Format: aviso.Format(*format), Description: *desc,
-					Ordering: orderingFlag(*ordering), SendTraceparent: *sendTP}
+					Ordering: orderingFlag(*ordering), SendTraceparent: *sendTP, RateLimit: *rateLimit}
 				if *noVerify {
 					f := false
 					in.Verify = &f
@@ -483,8 +484,12 @@ var endpointVerbs = []verb{
 				sendTP = &b
 				return err
 			})
+			rateLimit := fs.Int("rate-limit", -1, "new rate limit, deliveries per second; 0 removes it")
 			return func(c *cli, a []string) error {
 				p := client.EndpointPatch{SendTraceparent: sendTP}
+				if *rateLimit >= 0 {
+					p.RateLimit = rateLimit
+				}
 				if *ordering != "" {
 					o := orderingFlag(*ordering)
 					p.Ordering = &o
