@@ -24,8 +24,10 @@ func (s *Store) ReserveSends(ctx context.Context, rs []aviso.SendReservation) ([
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// The endpoints are locked against deletion (FOR KEY SHARE) before their pacing rows
+		// are made: an endpoint deleted meanwhile is left out, not a foreign key violation.
 		if _, err := tx.Exec(ctx, `INSERT INTO endpoint_pacing (endpoint_id, next_at)
-			SELECT id, 'epoch' FROM endpoints WHERE id = ANY($1) ORDER BY id
+			SELECT id, 'epoch' FROM (SELECT id FROM endpoints WHERE id = ANY($1) ORDER BY id FOR KEY SHARE) e
 			ON CONFLICT (endpoint_id) DO NOTHING`, ids); err != nil {
 			return err
 		}

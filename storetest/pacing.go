@@ -86,6 +86,23 @@ func testReserveSends(t *testing.T, s aviso.Store) {
 	check("deleted", gs[3], time.Time{}, 0, time.Time{})
 	check("other again in the same call", gs[4], at(-100*time.Millisecond), 1, at(0))
 
+	// An endpoint deleted while its sends are reserved gets nothing, or its slots: never an error.
+	for range 20 {
+		doomed := NewEndpoint(t, s, ten.ID)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := s.DeleteEndpoint(ctx, ten.ID, doomed.ID); err != nil {
+				t.Errorf("delete: %v", err)
+			}
+		})
+		for range 3 {
+			if _, err := s.ReserveSends(ctx, []aviso.SendReservation{r(doomed.ID, now, 1)}); err != nil {
+				t.Errorf("reserve sends while the endpoint is deleted: %v", err)
+			}
+		}
+		wg.Wait()
+	}
+
 	// Reservations made at once each get slots of their own, 10 ms apart.
 	busy := NewEndpoint(t, s, ten.ID)
 	var mu sync.Mutex
