@@ -14,10 +14,11 @@ import (
 // Pacing. An endpoint with a rate limit (Endpoint.RateLimit), or one a 429 or 503 has slowed,
 // is paced: each attempt to it waits for a send slot. The invariant: an attempt to a paced
 // endpoint starts only in a slot this node reserved from the store (Store.ReserveSends), no
-// later than paceLate after the slot's time, and the store hands every slot out once, at least
-// one interval after the one before, whichever node asked. So, summed over the nodes of one
-// store, an endpoint limited to r per second gets at most r·(W + 0.1 s) + 1 attempts in any
-// window of length W. Slots are reserved for the claims queued here, at most paceHorizon ahead;
+// later than paceLate after the slot's time (or after the grant's arrival, for a slot already
+// past when it arrived), and the store hands every slot out once, at least one interval after
+// the one before, whichever node asked. So, summed over the nodes of one store, an endpoint
+// limited to r per second gets at most r·(W + 0.1 s + d) + 1 attempts in any window of length
+// W, d being how long a reservation takes. Slots are reserved for the claims queued here, at most paceHorizon ahead;
 // a claim waits for its slot on the loop's pace timer (no goroutine sleeps, no worker is
 // held), and an endpoint with no slot within reach is left out of claims until it has one, so
 // its deliveries stay in the store meanwhile. A slot not used in time is dropped, never used
@@ -314,7 +315,15 @@ func (l *loop) reserved(res reserveResult) {
 			continue // slowed since it asked: these slots are at the old rate
 		}
 		for j := range g.Count {
-			if at := g.First.Add(time.Duration(j) * r.Interval); !at.Before(p.notBefore) {
+			// A slot already past when the grant arrives (burst credit reaches back
+			// paceBurstSpan, and the call took its time) counts from the arrival: judged late
+			// by its own time, the first slots of every grant to a fast endpoint could be
+			// dropped before their first chance, grant after grant.
+			at := g.First.Add(time.Duration(j) * r.Interval)
+			if at.Before(now) {
+				at = now
+			}
+			if !at.Before(p.notBefore) {
 				p.slots = append(p.slots, at)
 			}
 		}
