@@ -217,23 +217,6 @@ func (l *loop) speedUp(q *endpointQueue) {
 	l.d.publishPacing(q)
 }
 
-// giveBackQueued gives back the claims queued for q: they would wait too long for a slot.
-func (l *loop) giveBackQueued(q *endpointQueue) {
-	if len(q.queued) == 0 {
-		return
-	}
-	for _, qc := range q.queued {
-		l.giveBack(qc.claim.Delivery.ID)
-	}
-	l.queued -= len(q.queued)
-	q.queued = nil
-	if q.ready {
-		q.ready = false
-		l.ready = slices.DeleteFunc(l.ready, func(r *endpointQueue) bool { return r == q })
-	}
-	l.dirty = true // give them back with the next request
-}
-
 // reserveResult is what a reservation request (rs) got.
 type reserveResult struct {
 	rs     []aviso.SendReservation

@@ -503,21 +503,28 @@ func (l *loop) requestClaim() bool {
 // those in flight finish.
 func (l *loop) drop(gone []string) {
 	for _, id := range gone {
-		q := l.eps[id]
-		if q == nil || len(q.queued) == 0 {
-			continue
+		if q := l.eps[id]; q != nil {
+			l.giveBackQueued(q)
 		}
-		for _, qc := range q.queued {
-			l.giveBack(qc.claim.Delivery.ID)
-		}
-		l.queued -= len(q.queued)
-		q.queued = nil
-		if q.ready {
-			q.ready = false
-			l.ready = slices.DeleteFunc(l.ready, func(r *endpointQueue) bool { return r == q })
-		}
-		l.dirty = true // give them back with the next request
 	}
+}
+
+// giveBackQueued gives back the claims queued for q (its endpoint is gone, or they would wait
+// too long for a send slot).
+func (l *loop) giveBackQueued(q *endpointQueue) {
+	if len(q.queued) == 0 {
+		return
+	}
+	for _, qc := range q.queued {
+		l.giveBack(qc.claim.Delivery.ID)
+	}
+	l.queued -= len(q.queued)
+	q.queued = nil
+	if q.ready {
+		q.ready = false
+		l.ready = slices.DeleteFunc(l.ready, func(r *endpointQueue) bool { return r == q })
+	}
+	l.dirty = true // give them back with the next request
 }
 
 // wrote records the outcome of a completion write: while writes fail, the loop starts no new
