@@ -78,12 +78,12 @@ func (b bulkStatement) sql(rows int) string {
 // hotStatements lists every statement prepare prepares.
 func hotStatements() []string {
 	var out []string
-	for _, b := range []bulkStatement{insertAttempts, updateCompleted, updateEndpointFailures, insertEventRows, insertDeliveryRows, insertAttempted, insertIdle} {
+	for _, b := range []bulkStatement{insertAttempts, updateCompleted, updateEndpointFailures, insertEventRows, insertDeliveryRows} {
 		for size := maxBulkRows; size >= 1; size /= 2 {
 			out = append(out, b.sql(size))
 		}
 	}
-	return append(out, completeEndpoints, endpointTenants)
+	return append(out, completeOwners, endpointTenants)
 }
 
 // chunkSize is the size of the next chunk of a batch of n rows: the largest power of two ≤ n,

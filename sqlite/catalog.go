@@ -41,14 +41,16 @@ func (s *Store) UpdateTenant(ctx context.Context, t *aviso.Tenant) error {
 		t.Name, mapText(t.Metadata), micros(t.UpdatedAt), t.ID)
 }
 
-// DeleteTenant removes a tenant and, by cascade, everything it owns, in one transaction; its
-// unwritten deliveries go with its events. ENOTFOUND.
+// DeleteTenant removes a tenant and, by cascade, everything it owns, in one transaction.
+// ENOTFOUND.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
-	if err := s.change(ctx, "delete tenant", `DELETE FROM tenants WHERE id = ?`, id); err != nil {
-		return err
-	}
-	s.window.forget(func(e *entry) bool { return e.tenantID == id })
-	return nil
+	return s.write(ctx, "delete tenant", func(ctx context.Context, tx *sql.Tx) error {
+		if err := keepSeqs(ctx, tx); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
+		return affected(res, err, "delete tenant")
+	})
 }
 
 const keyCols = `id, tenant_id, hash, prefix, created_at`
@@ -231,10 +233,9 @@ func (s *Store) ListEndpoints(ctx context.Context, p aviso.ListEndpointsParams) 
 }
 
 // UpdateEndpoint replaces every field but ID, TenantID, CreatedAt, Disabled, DisabledReason,
-// ConsecutiveFailures and FailingSince, and stores e.UpdatedAt. Turning ordering on writes the
-// endpoint's unwritten deliveries as rows (a keyed delivery is a row; claims forget the window's
-// entries of an ordered endpoint) and gives all its rows their key; turning it off leaves the
-// keys, which claims read only on an ordered endpoint. ENOTFOUND.
+// ConsecutiveFailures and FailingSince, and stores e.UpdatedAt. Turning ordering on gives all
+// the endpoint's deliveries their key; turning it off leaves the keys, which claims read only on
+// an ordered endpoint. ENOTFOUND.
 func (s *Store) UpdateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 	return s.write(ctx, "update endpoint", func(ctx context.Context, tx *sql.Tx) error {
 		var was string
@@ -251,9 +252,6 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e *aviso.Endpoint) error {
 			micros(e.UpdatedAt), optionalText(e.Auth), mapText(e.SecretHeaders), e.Signing, optionalText(e.DisableAfter),
 			e.Filter, e.Ordering, e.SendTraceparent, e.RateLimit, e.TenantID, e.ID)
 		if err != nil || e.Ordering == was || e.Ordering == aviso.OrderingNone {
-			return err
-		}
-		if _, err := writeUnwritten(ctx, tx, nil, `u.endpoint_id = ?`, e.ID); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE deliveries INDEXED BY deliveries_endpoint
@@ -282,34 +280,24 @@ func (s *Store) SetEndpointDisabled(ctx context.Context, p aviso.SetEndpointDisa
 	if err != nil {
 		return nil, err
 	}
-	if p.Disabled {
-		s.window.forget(func(e *entry) bool { return e.endpointID == p.ID })
-	}
 	return e, nil
 }
 
 // disabledError is the last error of a delivery failed because its endpoint was disabled.
 const disabledError = "endpoint disabled"
 
-// failEndpoint fails, as of at, every pending delivery of an endpoint being disabled: its
-// pending rows, and its unwritten deliveries, written as failed rows. It is the one place where
-// disabling fails deliveries; the caller forgets the endpoint's window entries once committed.
+// failEndpoint fails, as of at, every pending delivery of an endpoint being disabled. It is the
+// one place where disabling fails deliveries.
 func failEndpoint(ctx context.Context, tx *sql.Tx, endpointID string, at time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE deliveries INDEXED BY deliveries_endpoint_due SET status = 'failed',
 			last_error = ?1, next_attempt_at = NULL, updated_at = ?2
 		WHERE endpoint_id = ?3 AND status = 'pending'`, disabledError, micros(at), endpointID); err != nil {
 		return fmt.Errorf("fail pending deliveries: %w", err)
 	}
-	_, err := writeUnwritten(ctx, tx, &at, `u.endpoint_id = ?`, endpointID)
-	return err
+	return nil
 }
 
-// DeleteEndpoint removes an endpoint and, by cascade, its deliveries and attempts (its
-// unwritten deliveries no longer count: their endpoint is gone). ENOTFOUND.
+// DeleteEndpoint removes an endpoint and, by cascade, its deliveries and attempts. ENOTFOUND.
 func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) error {
-	if err := s.change(ctx, "delete endpoint", `DELETE FROM endpoints WHERE tenant_id = ? AND id = ?`, tenantID, id); err != nil {
-		return err
-	}
-	s.window.forget(func(e *entry) bool { return e.endpointID == id && e.tenantID == tenantID })
-	return nil
+	return s.change(ctx, "delete endpoint", `DELETE FROM endpoints WHERE tenant_id = ? AND id = ?`, tenantID, id)
 }

@@ -48,32 +48,21 @@ const (
 
 // notHeld is the ordering rule of the claim (aviso.Store.ClaimDeliveries) for a delivery row c of
 // an ordered endpoint: without a key, or with no earlier pending row of its endpoint and key (one
-// probe of deliveries_ordering, which holds keyed pending rows only). A keyed delivery is always
-// a row: InsertEvents and CreateMissedDeliveries write one, turning ordering on writes the
-// endpoint's unwritten ones, and a claim forgets an ordered endpoint's window entries (claimsOf).
-// Leases are in memory, but a leased delivery is a pending row all the same.
+// probe of deliveries_ordering, which holds keyed pending rows only). Leases are in memory, but
+// a leased delivery is a pending row all the same.
 const notHeld = `(c.ordering_key = '' OR NOT EXISTS (SELECT 1 FROM deliveries p INDEXED BY deliveries_ordering
 		WHERE p.endpoint_id = c.endpoint_id AND p.ordering_key = c.ordering_key AND p.ordering_key <> ''
 			AND p.status = 'pending' AND p.event_seq < c.event_seq))`
 
 // claimStatements lists the statements prepared on the readers.
 func claimStatements() []string {
-	return []string{claimDue, claimEligible, claimOldestOf, claimRows, claimEvents, claimEndpoints, nextDue, loadSQL}
+	return []string{claimDue, claimEligible, claimOldestOf, claimRows, claimEvents, claimEndpoints, nextDue}
 }
 
 // ClaimDeliveries leases up to Limit due deliveries of enabled endpoints, oldest due first; see
 // aviso.Store. It reads in a read transaction and keeps the leases in memory (lease.go): the
 // writer is not involved. Claims run one at a time. With ExcludeEndpoints it goes endpoint by
-// endpoint (claimOthers). Unwritten deliveries (unwritten.go) are loaded into the window first,
-// as far as it has room, and claimed beside the rows, in the same due order.
-//
-// An entry found gone (its event or endpoint deleted) or paused (its endpoint disabled) is
-// forgotten, and takes no claim's place: while a pass forgets some and leaves the claim short,
-// another pass claims the rest. When the window is full, the claim still comes up short, and
-// the log beyond the window holds deliveries of endpoints the claim does not leave out, the
-// window's entries that no claim holds are written as rows (writeIdle), which frees it for the
-// log's next deliveries, and the claim goes on. (When the log holds only more of the endpoints
-// left out, writing would not help: their entries wait in the window for those endpoints.)
+// endpoint (claimOthers).
 func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, error) {
 	claims := []*aviso.Claim{}
 	if p.Limit <= 0 {
@@ -81,137 +70,61 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 	}
 	s.claimMu.Lock()
 	defer s.claimMu.Unlock()
-	now := micros(p.Now)
-	flushed := false
-	for len(claims) < p.Limit {
-		if err := s.load(ctx); err != nil {
-			return nil, err
-		}
-		pass := p
-		pass.Limit = p.Limit - len(claims)
-		got, dropped, err := s.claimPass(ctx, pass)
-		if err != nil {
-			if len(claims) > 0 {
-				break // leased already: return them; the next claim meets the error again
-			}
-			return nil, err
-		}
-		claims = append(claims, got...)
-		_, backlogged := s.window.backlogged()
-		switch {
-		case len(claims) == p.Limit:
-		case dropped > 0, len(got) > 0 && backlogged:
-			continue // room was made for the log's next deliveries
-		case !flushed && backlogged && s.window.room() <= 0 && s.window.aheadFor(excluded(p)):
-			flushed = true
-			if err := s.writeIdle(ctx, now); err != nil {
-				s.log.Warn("could not write unwritten deliveries", "error", err)
-				return claims, nil
-			}
-			continue
-		}
-		break
-	}
-	return claims, nil
-}
-
-// excluded is p.ExcludeEndpoints as a set.
-func excluded(p aviso.ClaimParams) map[string]bool {
-	exclude := make(map[string]bool, len(p.ExcludeEndpoints))
-	for _, ep := range p.ExcludeEndpoints {
-		exclude[ep] = true
-	}
-	return exclude
-}
-
-// claimPass is one pass of ClaimDeliveries: it returns the claims and how many window entries
-// it forgot (gone or paused). The caller holds claimMu.
-func (s *Store) claimPass(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, int, error) {
-	now := micros(p.Now)
-	s.leases.startClaim(s.commit.commits.Load(), now)
-	entries := s.window.due(now, excluded(p), p.Limit)
-	var claims []*aviso.Claim
-	var dropped []string
+	s.leases.startClaim(s.commit.commits.Load(), micros(p.Now))
 	err := s.read(ctx, "claim deliveries", func(tx *sql.Tx) error {
 		if s.claimReadHook != nil {
 			s.claimReadHook(tx)
 		}
-		var dues []due
+		var ids []string
 		var err error
 		if len(p.ExcludeEndpoints) == 0 {
-			dues, err = s.claimOldest(ctx, tx, p)
+			ids, err = s.claimOldest(ctx, tx, p)
 		} else {
-			dues, err = s.claimOthers(ctx, tx, p)
+			ids, err = s.claimOthers(ctx, tx, p)
 		}
-		if err != nil {
+		if err != nil || len(ids) == 0 {
 			return err
 		}
-		for _, e := range entries {
-			dues = append(dues, due{at: e.next, id: e.id, entry: e})
-		}
-		if len(dues) == 0 {
-			return nil
-		}
-		slices.SortFunc(dues, dueOrder)
-		claims, dropped, err = s.claimsOf(ctx, tx, dues[:min(len(dues), p.Limit)])
+		claims, err = s.claimsOf(ctx, tx, ids)
 		return err
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	// The entries among the claims are leased now; one forgotten meanwhile (its row written by
-	// a retry or a disabling) is left out.
-	until := micros(p.LeaseUntil)
-	byID := make(map[string]*entry, len(entries))
-	for _, e := range entries {
-		byID[e.id] = e
+	ids := make([]string, len(claims))
+	for i, c := range claims {
+		ids[i] = c.Delivery.ID
 	}
-	var chosen []*entry
-	for _, c := range claims {
-		if e := byID[c.Delivery.ID]; e != nil {
-			chosen = append(chosen, e)
-		}
-	}
-	taken := s.window.lease(chosen, p.Owner, now, until)
-	ids := make([]string, 0, len(claims))
-	kept := claims[:0]
-	for _, c := range claims {
-		if e := byID[c.Delivery.ID]; e == nil || taken[e] {
-			if e == nil {
-				ids = append(ids, c.Delivery.ID)
-			}
-			kept = append(kept, c)
-		}
-	}
-	s.leases.take(ids, p.Owner, until)
-	s.window.forgetIDs(dropped)
-	return kept, len(dropped), nil
+	s.leases.take(ids, p.Owner, micros(p.LeaseUntil))
+	return claims, nil
 }
 
-// due is a claim's candidate: a delivery row, or a window entry.
+// due is a claim's candidate.
 type due struct {
-	at    int64
-	id    string
-	entry *entry
+	at int64
+	id string
 }
 
 // dueOrder is the claim's order: oldest due first, then by ID.
 func dueOrder(a, b due) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) }
 
-// claimable reports whether a claim at now may lease the delivery row id; see lease.go. A row
-// whose delivery is also in the window was just written, and is claimed as the entry.
-func (s *Store) claimable(id string, now int64) bool {
-	return s.leases.claimable(id, now) && !s.window.has(id)
-}
-
 // claimOldest walks the due deliveries in due order and returns the first p.Limit claimable
 // ones.
-func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]due, error) {
+func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]string, error) {
 	rows, err := s.rstmt(ctx, tx, claimDue).QueryContext(ctx, micros(p.Now))
 	if err != nil {
 		return nil, err
 	}
-	return s.walkDue(rows, p)
+	dues, err := s.walkDue(rows, p)
+	return dueIDs(dues), err
+}
+
+func dueIDs(dues []due) []string {
+	ids := make([]string, len(dues))
+	for i, d := range dues {
+		ids[i] = d.id
+	}
+	return ids
 }
 
 // walkDue reads rows of (due time, ID) in due order and returns the first p.Limit of them
@@ -224,42 +137,25 @@ func (s *Store) walkDue(rows *sql.Rows, p aviso.ClaimParams) ([]due, error) {
 		if err := rows.Scan(&d.at, &d.id); err != nil {
 			return nil, err
 		}
-		if s.claimable(d.id, micros(p.Now)) {
+		if s.leases.claimable(d.id, micros(p.Now)) {
 			dues = append(dues, d)
 		}
 	}
 	return dues, rows.Err()
 }
 
-// claimsOf reads the deliveries dues (in due order) with their events and endpoints. It leaves
-// out, and returns, the window entries whose event or endpoint is gone or whose endpoint is
-// disabled or ordered (its disabling, or turning ordering on, wrote their rows).
-func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []*aviso.Claim, dropped []string, err error) {
+// claimsOf reads the deliveries ids (in due order) with their events and endpoints.
+func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, ids []string) ([]*aviso.Claim, error) {
 	type row struct {
-		d     *aviso.Delivery
-		seq   int64
-		entry *entry
+		d   *aviso.Delivery
+		seq int64
 	}
-	got := make([]row, 0, len(dues))
-	var ids []string
-	for _, d := range dues {
-		if d.entry != nil {
-			got = append(got, row{d: d.entry.delivery(), seq: d.entry.seq, entry: d.entry})
-		} else {
-			ids = append(ids, d.id)
-		}
-	}
-	if len(ids) > 0 {
-		stored, err := queryAll(ctx, s.rstmt(ctx, tx, claimRows), func(sc scanner) (row, error) {
-			var r row
-			var err error
-			r.d, err = scanDelivery(sc, &r.seq)
-			return r, err
-		}, idList(ids))
-		if err != nil {
-			return nil, nil, err
-		}
-		got = append(got, stored...)
+	got, err := queryAll(ctx, s.rstmt(ctx, tx, claimRows), func(sc scanner) (r row, err error) {
+		r.d, err = scanDelivery(sc, &r.seq)
+		return r, err
+	}, idList(ids))
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(got, func(a, b row) int {
 		return cmp.Or(a.d.NextAttemptAt.Compare(*b.d.NextAttemptAt), cmp.Compare(a.d.ID, b.d.ID))
@@ -277,7 +173,7 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 	}
 	evs, err := queryAll(ctx, s.rstmt(ctx, tx, claimEvents), scanSeqEvent, idList(seqs))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	bySeq := make(map[int64]*aviso.Event, len(evs))
 	for _, e := range evs {
@@ -285,63 +181,42 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) (claims []
 	}
 	eps, err := queryAll(ctx, s.rstmt(ctx, tx, claimEndpoints), scanEndpoint, idList(endpointIDs))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	byID := make(map[string]*aviso.Endpoint, len(eps))
 	for _, e := range eps {
 		byID[e.ID] = e
 	}
-	claims = make([]*aviso.Claim, 0, len(got))
+	claims := make([]*aviso.Claim, 0, len(got))
 	for _, r := range got {
 		c := &aviso.Claim{Delivery: r.d, Event: bySeq[r.seq], Endpoint: byID[r.d.EndpointID]}
-		if r.entry != nil && (c.Event == nil || c.Event.ID != r.d.EventID || c.Endpoint == nil || c.Endpoint.Disabled ||
-			c.Endpoint.Ordering != aviso.OrderingNone && c.Event.ExternalReference != "") {
-			dropped = append(dropped, r.d.ID)
-			continue
-		}
 		if c.Event == nil || c.Endpoint == nil {
-			return nil, nil, fmt.Errorf("delivery %s: its event or endpoint is missing", r.d.ID)
+			return nil, fmt.Errorf("delivery %s: its event or endpoint is missing", r.d.ID)
 		}
 		claims = append(claims, c)
 	}
-	return claims, dropped, nil
+	return claims, nil
 }
 
 // The statements of CompleteDeliveries.
 var (
-	// completeEndpoints reads the failure counts of a batch's endpoints.
-	completeEndpoints = `SELECT id, consecutive_failures, failing_since, disabled, ordering <> '' FROM endpoints
-		WHERE id IN (SELECT value FROM json_each(?))`
+	// completeOwners reads what a batch's deliveries belong to, and their endpoints' failure
+	// counts.
+	completeOwners = `SELECT d.id, d.tenant_id, d.endpoint_id, d.event_id, e.consecutive_failures, e.failing_since,
+			e.disabled, e.ordering <> ''
+		FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id WHERE d.id IN (SELECT value FROM json_each(?))`
 	insertAttempts = bulkStatement{
 		head: `INSERT INTO attempts (` + attemptCols + `) VALUES `,
 		row:  `(?,?,?,?,?,?,?,?,?,?,?,?)`,
 	}
-	// updateCompleted records outcomes on delivery rows and returns the IDs of those it found.
+	// updateCompleted records outcomes on delivery rows.
 	updateCompleted = bulkStatement{
-		head: `WITH v (id, endpoint_id, status, next_at, response_status, error, at) AS (VALUES `,
-		row:  `(?,?,?,?,?,?,?)`,
+		head: `WITH v (id, status, next_at, response_status, error, at) AS (VALUES `,
+		row:  `(?,?,?,?,?,?)`,
 		tail: `) UPDATE deliveries SET status = v.status, attempt_count = attempt_count + 1,
 			round_attempts = round_attempts + 1, next_attempt_at = v.next_at,
 			last_response_status = v.response_status, last_error = v.error, updated_at = v.at
-		FROM v WHERE deliveries.id = v.id AND deliveries.endpoint_id = v.endpoint_id RETURNING deliveries.id`,
-	}
-	// insertAttempted writes the rows of window entries with the outcome of their first attempt
-	// (or records it on a row written meanwhile, by a retry or a disabling), and returns the IDs
-	// of those whose event still exists.
-	insertAttempted = bulkStatement{
-		head: `WITH v (id, tenant_id, event_seq, event_id, endpoint_id, event_type, status, next_at, response_status, error,
-			created_at, at) AS (VALUES `,
-		row: `(?,?,?,?,?,?,?,?,?,?,?,?)`,
-		tail: `) INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id, event_type, status, attempt_count,
-			round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at)
-		SELECT v.id, v.tenant_id, v.event_seq, v.event_id, v.endpoint_id, v.event_type, v.status, 1, 1, v.next_at,
-			v.response_status, v.error, v.created_at, v.at FROM v
-		WHERE EXISTS (SELECT 1 FROM events e WHERE e.seq = v.event_seq AND e.id = v.event_id)
-		ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempt_count = attempt_count + 1,
-			round_attempts = round_attempts + 1, next_attempt_at = excluded.next_attempt_at,
-			last_response_status = excluded.last_response_status, last_error = excluded.last_error,
-			updated_at = excluded.updated_at
-		RETURNING id`,
+		FROM v WHERE deliveries.id = v.id`,
 	}
 	updateEndpointFailures = bulkStatement{
 		head: `WITH v (id, failures, since) AS (VALUES `,
@@ -355,7 +230,7 @@ var (
 // most due work, and walking the due order past all of it would cost the whole backlog per claim.
 // It finds the enabled endpoints with due work (one probe each of deliveries_endpoint_due), takes
 // up to Limit claimable of each one's oldest, and keeps the Limit oldest of those.
-func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]due, error) {
+func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]string, error) {
 	now := micros(p.Now)
 	type eligibleEndpoint struct {
 		id      string
@@ -381,7 +256,7 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 		dues = append(dues, got...)
 	}
 	slices.SortFunc(dues, dueOrder)
-	return dues[:min(len(dues), p.Limit)], nil
+	return dueIDs(dues[:min(len(dues), p.Limit)]), nil
 }
 
 // CompleteDeliveries records attempts and their outcome in one transaction; see aviso.Store.
@@ -389,8 +264,7 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 // happened, and the at-least-once log keeps it.
 //
 // A batch is written with a handful of multi-row statements (completeRun): one lookup of the
-// endpoints' failure counts, the delivery rows updated and the window entries' rows inserted,
-// the attempts inserted, and each endpoint's failure count written once if it changed, computed
+// endpoints' failure counts, the delivery rows updated, the attempts inserted, and each endpoint's failure count written once if it changed, computed
 // here in order, as are the endpoints the batch disables. A batch that completes one delivery
 // twice goes in runs that each complete a delivery once.
 func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) ([]string, error) {
@@ -403,12 +277,10 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) (
 	for i, c := range cs {
 		headers[i], ids[i] = mapText(c.Attempt.RequestHeaders), c.Attempt.DeliveryID
 	}
-	var written map[string]*entry // the window entries given rows
 	var disabled []string
 	freed := false
 	err := s.write(ctx, "complete deliveries", func(ctx context.Context, tx *sql.Tx) error {
-		written, disabled, freed = make(map[string]*entry), nil, false
-		entries := s.window.get(ids)
+		disabled, freed = nil, false
 		var ordered []string // the deliveries of ordered endpoints completed
 		for start := 0; start < len(cs); {
 			end := start
@@ -417,7 +289,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) (
 				seen[cs[end].Attempt.DeliveryID] = true
 				end++
 			}
-			off, err := s.completeRun(ctx, tx, cs[start:end], headers[start:end], entries, written, &ordered)
+			off, err := s.completeRun(ctx, tx, cs[start:end], headers[start:end], &ordered)
 			if err != nil {
 				return err
 			}
@@ -425,10 +297,8 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) (
 			start = end
 		}
 		var err error
-		if freed, err = followOrdering(ctx, tx, ordered); err != nil {
-			return err
-		}
-		return s.moveMark(ctx, tx, false, written)
+		freed, err = followOrdering(ctx, tx, ordered)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -436,26 +306,17 @@ func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) (
 	if freed {
 		s.wake()
 	}
-	done := make([]string, 0, len(written))
-	for id := range written {
-		done = append(done, id)
-	}
-	s.window.forgetIDs(done)
-	if len(disabled) > 0 {
-		s.window.forget(func(e *entry) bool { return slices.Contains(disabled, e.endpointID) })
-	}
 	// The leases end once the outcomes are committed; see lease.go.
 	s.leases.end(ids, s.commit.commits.Load())
 	return disabled, nil
 }
 
-// completeRun records completions of distinct deliveries in tx; entries are the window's
-// among them, written collects those it gives rows, and ordered those of ordered endpoints. It
-// returns the endpoints it disabled. When a completion is not recorded, the run is undone and
-// done again: without it if its delivery is gone (deleted with its endpoint or event), with the
-// delivery's own endpoint if it named another.
+// completeRun records completions of distinct deliveries in tx; ordered collects those of
+// ordered endpoints. It returns the endpoints it disabled. A completion is recorded with what
+// its delivery belongs to (see aviso.Store): one of a delivery that is gone (deleted with its
+// endpoint or event) is left out.
 func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completion, headers []string,
-	entries, written map[string]*entry, ordered *[]string) ([]string, error) {
+	ordered *[]string) ([]string, error) {
 	type endpointState struct {
 		aviso.FailureRun
 		was        int // the count before the run: a count that stays 0 is not written
@@ -463,28 +324,28 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 		disabledAt *time.Time // disabled by this run
 		reason     string
 	}
-	endpoints := map[string]*endpointState{}
-	var order []string // endpoints in first-seen order, so writes are deterministic
-	for _, c := range cs {
-		if _, ok := endpoints[c.Attempt.EndpointID]; !ok {
-			endpoints[c.Attempt.EndpointID] = nil
-			order = append(order, c.Attempt.EndpointID)
-		}
+	type owner struct{ tenant, endpoint, event string }
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.Attempt.DeliveryID
 	}
-	rows, err := s.query(ctx, tx, completeEndpoints, idList(order))
+	owners := map[string]owner{}
+	endpoints := map[string]*endpointState{}
+	rows, err := s.query(ctx, tx, completeOwners, idList(ids))
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var id string
+		var o owner
 		var st endpointState
 		var since sql.NullInt64
-		if err := rows.Scan(&id, &st.Failures, &since, &st.Disabled, &st.ordered); err != nil {
+		if err := rows.Scan(&id, &o.tenant, &o.endpoint, &o.event, &st.Failures, &since, &st.Disabled, &st.ordered); err != nil {
 			rows.Close()
 			return nil, err
 		}
 		st.was, st.Since = st.Failures, fromMicrosPtr(since)
-		endpoints[id] = &st
+		owners[id], endpoints[o.endpoint] = o, &st
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -497,101 +358,45 @@ func (s *Store) completeRun(ctx context.Context, tx *sql.Tx, cs []aviso.Completi
 		next   *time.Time
 		err    string
 		header string
-		entry  *entry
 	}
 	var out []outcome
+	var order []string // endpoints in first-seen order, so writes are deterministic
 	for i, c := range cs {
-		st := endpoints[c.Attempt.EndpointID]
-		if st == nil {
-			continue // deleted with its endpoint, or not the delivery's
+		o, ok := owners[c.Attempt.DeliveryID]
+		if !ok {
+			continue // gone
 		}
-		o := outcome{c: c, err: c.Attempt.Error, header: headers[i]}
-		if e := entries[c.Attempt.DeliveryID]; e != nil && written[e.id] == nil && e.endpointID == c.Attempt.EndpointID {
-			o.entry = e
+		if a := *c.Attempt; a.TenantID != o.tenant || a.EndpointID != o.endpoint || a.EventID != o.event {
+			a.TenantID, a.EndpointID, a.EventID = o.tenant, o.endpoint, o.event
+			c.Attempt = &a
 		}
+		st := endpoints[o.endpoint]
+		if !slices.Contains(order, o.endpoint) {
+			order = append(order, o.endpoint)
+		}
+		oc := outcome{c: c, err: c.Attempt.Error, header: headers[i]}
 		var disable string
-		if o.c.Status, disable = st.Record(c); o.c.Status != c.Status {
-			o.err = disabledError
+		if oc.c.Status, disable = st.Record(c); oc.c.Status != c.Status {
+			oc.err = disabledError
 		}
 		if disable != "" {
 			st.disabledAt, st.reason = &c.Attempt.At, disable
 		}
-		if o.c.Status == aviso.StatusPending {
-			o.next = c.NextAttemptAt
+		if oc.c.Status == aviso.StatusPending {
+			oc.next = c.NextAttemptAt
 		}
-		out = append(out, o)
-	}
-
-	// The deliveries first: rows updated, entries' rows inserted. One not found is gone.
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT complete_run`); err != nil {
-		return nil, err
-	}
-	var stored, fresh []outcome
-	for _, o := range out {
-		if o.entry != nil {
-			fresh = append(fresh, o)
-		} else {
-			stored = append(stored, o)
+		if st.ordered {
+			*ordered = append(*ordered, c.Attempt.DeliveryID)
 		}
+		out = append(out, oc)
 	}
-	found, err := s.queryIDs(ctx, tx, updateCompleted, len(stored), func(dst []any, i int) []any {
-		o := stored[i]
-		return append(dst, o.c.Attempt.DeliveryID, o.c.Attempt.EndpointID, string(o.c.Status), microsPtr(o.next),
-			o.c.Attempt.ResponseStatus, o.err, micros(o.c.Attempt.At))
+	err = s.exec(ctx, tx, updateCompleted, len(out), func(dst []any, i int) []any {
+		o := out[i]
+		return append(dst, o.c.Attempt.DeliveryID, string(o.c.Status), microsPtr(o.next), o.c.Attempt.ResponseStatus,
+			o.err, micros(o.c.Attempt.At))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update deliveries: %w", err)
-	}
-	inserted, err := s.queryIDs(ctx, tx, insertAttempted, len(fresh), func(dst []any, i int) []any {
-		o, e := fresh[i], fresh[i].entry
-		return append(dst, e.id, e.tenantID, e.seq, e.eventID, e.endpointID, e.eventType, string(o.c.Status),
-			microsPtr(o.next), o.c.Attempt.ResponseStatus, o.err, e.created, micros(o.c.Attempt.At))
-	})
-	if err != nil {
-		return nil, fmt.Errorf("insert deliveries: %w", err)
-	}
-	if len(found)+len(inserted) < len(cs) {
-		if _, err := tx.ExecContext(ctx, `ROLLBACK TO complete_run; RELEASE complete_run`); err != nil {
-			return nil, err
-		}
-		// A completion not recorded names a delivery that is gone, or an endpoint other than its
-		// delivery's: then it is recorded with the delivery's own (see aviso.Store).
-		var missing []string
-		for _, c := range cs {
-			if id := c.Attempt.DeliveryID; !found[id] && !inserted[id] {
-				missing = append(missing, id)
-			}
-		}
-		owners, err := deliveryOwners(ctx, tx, missing, entries, written)
-		if err != nil {
-			return nil, err
-		}
-		var kept []aviso.Completion
-		var keptHeaders []string
-		for i, c := range cs {
-			if id := c.Attempt.DeliveryID; !found[id] && !inserted[id] {
-				o, ok := owners[id]
-				if !ok || o.endpoint == c.Attempt.EndpointID {
-					continue // gone
-				}
-				a := *c.Attempt
-				a.TenantID, a.EndpointID, a.EventID = o.tenant, o.endpoint, o.event
-				c.Attempt = &a
-			}
-			kept, keptHeaders = append(kept, c), append(keptHeaders, headers[i])
-		}
-		return s.completeRun(ctx, tx, kept, keptHeaders, entries, written, ordered)
-	}
-	if _, err := tx.ExecContext(ctx, `RELEASE complete_run`); err != nil {
-		return nil, err
-	}
-	for _, o := range fresh {
-		written[o.entry.id] = o.entry
-	}
-	for _, o := range out {
-		if endpoints[o.c.Attempt.EndpointID].ordered {
-			*ordered = append(*ordered, o.c.Attempt.DeliveryID)
-		}
 	}
 	err = s.exec(ctx, tx, insertAttempts, len(out), func(dst []any, i int) []any {
 		a := out[i].c.Attempt
@@ -672,81 +477,30 @@ func followOrdering(ctx context.Context, tx *sql.Tx, ids []string) (bool, error)
 	return true, nil
 }
 
-// deliveryOwner is what a delivery belongs to.
-type deliveryOwner struct{ tenant, endpoint, event string }
-
-// deliveryOwners returns the owners of those of ids that exist: unwritten (entries not yet in
-// written) or rows.
-func deliveryOwners(ctx context.Context, tx *sql.Tx, ids []string, entries, written map[string]*entry) (map[string]deliveryOwner, error) {
-	out := make(map[string]deliveryOwner)
-	for _, id := range ids {
-		if e := entries[id]; e != nil && written[id] == nil {
-			out[id] = deliveryOwner{e.tenantID, e.endpointID, e.eventID}
-		}
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, tenant_id, endpoint_id, event_id FROM deliveries
-		WHERE id IN (SELECT value FROM json_each(?))`, idList(ids))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var o deliveryOwner
-		if err := rows.Scan(&id, &o.tenant, &o.endpoint, &o.event); err != nil {
-			return nil, err
-		}
-		out[id] = o
-	}
-	return out, rows.Err()
-}
-
 // ReleaseDeliveries gives up owner's leases on the given deliveries. Leases are in memory
 // (lease.go): nothing is written.
 func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string) error {
 	if err := ctx.Err(); err != nil {
 		return storeErr("release deliveries", err)
 	}
-	if s.leases.release(owner, ids)+s.window.release(owner, ids) > 0 {
+	if s.leases.release(owner, ids) > 0 {
 		s.wake()
 	}
 	return nil
 }
 
-// nextDueLook is how many of the log's deliveries beyond the window NextDueAt reads.
-const nextDueLook = 100
-
-// NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint: a
-// row, a window entry, or an unwritten delivery beyond the window. Beyond the window it reads
-// the log's next nextDueLook deliveries only: the log is in due order but for clocks, and a
-// delivery it names was due at its publish, so a longer log is work due now, and reading all
-// of it whenever a claim comes up short would cost the whole backlog each time.
+// NextDueAt returns the earliest NextAttemptAt of a pending delivery of an enabled endpoint.
 func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
-	var next, beyond sql.NullInt64
-	from, backlogged := s.window.backlogged()
+	var next sql.NullInt64
 	err := s.read(ctx, "next due", func(tx *sql.Tx) error {
 		err := s.rstmt(ctx, tx, nextDue).QueryRowContext(ctx).Scan(&next)
-		if err != nil && err != sql.ErrNoRows {
-			return err
-		}
-		if !backlogged {
+		if err == sql.ErrNoRows {
 			return nil
 		}
-		return tx.QueryRowContext(ctx, `SELECT min(next) FROM (SELECT CAST(j.value ->> 2 AS INTEGER) AS next`+logFrom+`
-			AND e.seq >= ? AND (SELECT disabled FROM endpoints WHERE id = j.value ->> 1) = 0
-			ORDER BY e.seq LIMIT `+strconv.Itoa(nextDueLook)+`)`, from).Scan(&beyond)
+		return err
 	})
-	if err != nil {
+	if err != nil || !next.Valid {
 		return time.Time{}, false, err
-	}
-	if at, ok := s.window.nextDue(); ok && (!beyond.Valid || at < beyond.Int64) {
-		beyond = sql.NullInt64{Int64: at, Valid: true}
-	}
-	if beyond.Valid && (!next.Valid || beyond.Int64 < next.Int64) {
-		next = beyond
-	}
-	if !next.Valid {
-		return time.Time{}, false, nil
 	}
 	return fromMicros(next.Int64), true, nil
 }

@@ -42,8 +42,8 @@ var (
 	// insertEventRows inserts events, skipping those whose (tenant_id, id) exists, and returns
 	// the seqs of those it stored. Their seqs are the store's (see Store.nextSeq).
 	insertEventRows = bulkStatement{
-		head: `INSERT INTO events (seq, tenant_id, id, type, data, external_reference, created_at, deferred, request_id, traceparent) VALUES `,
-		row:  `(?,?,?,?,?,?,?,?,?,?)`,
+		head: `INSERT INTO events (seq, tenant_id, id, type, data, external_reference, created_at, request_id, traceparent) VALUES `,
+		row:  `(?,?,?,?,?,?,?,?,?)`,
 		tail: ` ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq`,
 	}
 	// insertDeliveryRows inserts deliveries as new (see aviso.NewEvent): pending, never attempted.
@@ -60,8 +60,8 @@ var (
 
 // InsertEvents stores events and their deliveries in one transaction; see aviso.Store. Events go
 // in multi-row INSERT … ON CONFLICT DO NOTHING RETURNING statements (the rows not returned
-// existed already), the endpoints are checked in one query, and an event's deliveries are named
-// in its row (unwritten.go) or, beyond the bounds there, go in multi-row INSERTs.
+// existed already), the endpoints are checked in one query, and the deliveries go in multi-row
+// INSERTs.
 //
 // Concurrent calls may share one body (see mergeInserts in groupcommit.go).
 func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]aviso.InsertedEvent, error) {
@@ -122,24 +122,13 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 		}
 	}
 
-	// Each event's deliveries: those whose endpoint (of the same tenant) still exists, named in
-	// the event's row if it may name them, else as rows; a delivery with an ordering key (an
-	// ordered endpoint's, of an event with a reference) is a row.
+	// Each event's deliveries: those whose endpoint (of the same tenant) still exists.
 	valid := make([][]*aviso.Delivery, len(events))
-	listed := make([]any, len(events)) // the deferred column: nil or a string
 	for i, ne := range events {
-		named := s.window.limit > 0 && s.window.backlog(s.nextSeq+int64(i)) < maxBacklog
 		for _, d := range ne.Deliveries {
 			if t, ok := tenantOf[d.EndpointID]; ok && t == d.TenantID {
 				valid[i] = append(valid[i], d)
-				// Only a delivery due at its publish: one scheduled for later (a test send's,
-				// attempted at once outside the engine) is a row, and the log stays in due order.
-				named = named && d.NextAttemptAt != nil && !d.NextAttemptAt.After(d.CreatedAt) &&
-					!(ordered[d.EndpointID] && ne.Event.ExternalReference != "")
 			}
-		}
-		if named && len(valid[i]) > 0 && len(valid[i]) <= maxPerEvent {
-			listed[i] = encodeDeferred(valid[i])
 		}
 	}
 
@@ -150,7 +139,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 	created, err := s.queryIDs(ctx, tx, insertEventRows, len(events), func(dst []any, i int) []any {
 		ev := events[i].Event
 		return append(dst, first+int64(i), ev.TenantID, ev.ID, ev.Type, string(ev.Data), ev.ExternalReference,
-			micros(ev.CreatedAt), listed[i], ev.RequestID, ev.TraceParent)
+			micros(ev.CreatedAt), ev.RequestID, ev.TraceParent)
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("insert events: %w", err)
@@ -172,16 +161,12 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 			out = append(out, aviso.InsertedEvent{Event: stored})
 			continue
 		}
-		if listed[i] != nil {
-			s.window.listed(seq, valid[i])
-		} else {
-			for _, d := range valid[i] {
-				var key string
-				if ordered[d.EndpointID] {
-					key = ev.ExternalReference
-				}
-				ds = append(ds, newDelivery{d, seq, ev.ID, key})
+		for _, d := range valid[i] {
+			var key string
+			if ordered[d.EndpointID] {
+				key = ev.ExternalReference
 			}
+			ds = append(ds, newDelivery{d, seq, ev.ID, key})
 		}
 		queued = queued || len(valid[i]) > 0
 		stored := *ev
@@ -199,9 +184,6 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("insert deliveries: %w", err)
-	}
-	if err := s.moveMark(ctx, tx, false, nil); err != nil {
-		return nil, false, err
 	}
 	return out, queued, nil
 }
@@ -322,16 +304,12 @@ func scanAttempt(sc scanner) (aviso.Attempt, error) {
 	return a, err
 }
 
-// GetDelivery returns one delivery with its attempts, oldest first: its row, or, if it has
-// none yet, as its event's row names it (unwritten.go). ENOTFOUND.
+// GetDelivery returns one delivery with its attempts, oldest first. ENOTFOUND.
 func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*aviso.Delivery, error) {
 	var d *aviso.Delivery
 	err := s.read(ctx, "get delivery", func(tx *sql.Tx) (err error) {
-		const where = ` d WHERE d.tenant_id = ? AND d.id = ?`
-		d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM deliveries`+where, tenantID, id))
-		if err == sql.ErrNoRows {
-			d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM unwritten_deliveries`+where, tenantID, id))
-		}
+		d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM deliveries d
+			WHERE d.tenant_id = ? AND d.id = ?`, tenantID, id))
 		if err != nil {
 			return err
 		}
@@ -345,17 +323,15 @@ func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*aviso.De
 	return d, err
 }
 
-// ListDeliveries lists a tenant's deliveries by ID, rows and unwritten ones merged; see
-// aviso.Store. The cursor is the last ID.
+// ListDeliveries lists a tenant's deliveries by ID; see aviso.Store. The cursor is the last ID.
 func (s *Store) ListDeliveries(ctx context.Context, p aviso.ListDeliveriesParams) (*aviso.Page[*aviso.Delivery], error) {
 	stmt, args := listDeliveriesSQL(p)
 	return list(ctx, s, "list deliveries", p.Size(), scanDeliveryRow, func(d *aviso.Delivery) string { return d.ID },
 		stmt, args...)
 }
 
-// listDeliveriesSQL is ListDeliveries' statement and its arguments: the rows, and, unless the
-// status filter leaves them out, the unwritten deliveries (all pending), in one ordered page
-// (TestListPlans checks the plans).
+// listDeliveriesSQL is ListDeliveries' statement and its arguments (TestListPlans checks the
+// plans).
 func listDeliveriesSQL(p aviso.ListDeliveriesParams) (string, []any) {
 	q := &query{}
 	q.where("d.tenant_id = ?", p.TenantID)
@@ -409,26 +385,16 @@ func listDeliveriesSQL(p aviso.ListDeliveriesParams) (string, []any) {
 	case p.EndpointID != "":
 		from = " FROM deliveries d INDEXED BY deliveries_endpoint"
 	}
-	stmt := `SELECT ` + deliveryCols + from + q.sql()
-	args := q.args
-	if p.Status == "" || p.Status == aviso.StatusPending {
-		stmt += ` UNION ALL SELECT ` + deliveryCols + ` FROM unwritten_deliveries d` + q.sql()
-		args = append(args, q.args...)
-	}
-	return stmt + ` ORDER BY ` + order + ` LIMIT ?`, append(args, p.Size()+1)
+	return `SELECT ` + deliveryCols + from + q.sql() + ` ORDER BY ` + order + ` LIMIT ?`, append(q.args, p.Size()+1)
 }
 
 // requeue is the SET clause that queues a delivery for an attempt at ?1 with a fresh round.
 const requeue = `status = 'pending', next_attempt_at = ?1, round_attempts = 0, updated_at = ?1`
 
-// RetryDelivery queues a delivery for an attempt now, writing its row first if it has none
-// (unwritten.go). ENOTFOUND.
+// RetryDelivery queues a delivery for an attempt now. ENOTFOUND.
 func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time.Time) (*aviso.Delivery, error) {
 	var d *aviso.Delivery
 	err := s.write(ctx, "retry delivery", func(ctx context.Context, tx *sql.Tx) (err error) {
-		if _, err := writeUnwritten(ctx, tx, nil, `u.tenant_id = ? AND u.id = ?`, tenantID, id); err != nil {
-			return err
-		}
 		d, err = scanDelivery(tx.QueryRowContext(ctx, `UPDATE deliveries SET `+requeue+`
 			WHERE tenant_id = ?2 AND id = ?3 RETURNING `+deliveryReturning, micros(now), tenantID, id))
 		return err
@@ -436,7 +402,6 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 	if err != nil {
 		return nil, err
 	}
-	s.window.forgetIDs([]string{d.ID})
 	s.leases.drop([]string{d.ID}) // queued again: claimable at once, as the requeue says
 	s.wake()
 	return d, nil
@@ -472,8 +437,8 @@ func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int
 	return int(n), nil
 }
 
-// CreateMissedDeliveries writes a pending row for each event of the window that names no
-// delivery to the endpoint, neither a row nor in its deferred column; see aviso.Store.
+// CreateMissedDeliveries writes a pending row for each event of the window that has no delivery
+// to the endpoint; see aviso.Store.
 // ENOTFOUND if the endpoint does not exist.
 func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams) (int, error) {
 	var n int
@@ -486,7 +451,6 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 			WHERE e.tenant_id = ?1 AND e.created_at >= ?2 AND e.created_at < ?3
 				AND (json_array_length(?4) = 0 OR e.type IN (SELECT value FROM json_each(?4)))
 				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.endpoint_id = ?5)
-				AND (e.deferred IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(e.deferred) j WHERE j.value ->> 1 = ?5))
 			ORDER BY e.seq`, p.TenantID, micros(p.Since), untilMicros(p.Until), idList(p.Types), p.EndpointID)
 		if err != nil {
 			return err

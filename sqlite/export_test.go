@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"time"
 
 	"github.com/aviso-dev/aviso"
 )
@@ -100,26 +99,5 @@ func explain(s *Store, stmt string, args []any) ([]string, error) {
 	return plan, err
 }
 
-// WindowCount is how many unwritten deliveries s holds in memory (unwritten.go).
-func WindowCount(s *Store) int {
-	s.window.mu.Lock()
-	defer s.window.mu.Unlock()
-	return len(s.window.byID)
-}
-
-// Abandon closes s as a crash would: without writing its unwritten deliveries.
+// Abandon closes s as a crash would.
 func Abandon(s *Store) error { return s.closeDBs() }
-
-// FreezeMark keeps writes from moving the mark for an hour (Close still does).
-func FreezeMark(s *Store) {
-	s.window.mu.Lock()
-	defer s.window.mu.Unlock()
-	s.window.lastMark = time.Now().Add(time.Hour)
-}
-
-// MoveMark runs a write that moves the mark as high as the window allows.
-func MoveMark(s *Store) error {
-	return s.write(context.Background(), "move the mark", func(ctx context.Context, tx *sql.Tx) error {
-		return s.moveMark(ctx, tx, true, nil)
-	})
-}

@@ -14,29 +14,18 @@ import (
 // A claim whose snapshot was taken before a completion committed still sees the delivery
 // pending; the ended lease must keep it from being claimed again (lease.go). The hook pins the
 // claim's snapshot, then completes the delivery on the writer before the claim walks.
-//
-// With the delivery unwritten (unwritten.go) there is no row to pin: the claim has already
-// picked the window's entry, whose lease expired, when the completion writes its row; the claim
-// must leave it out.
 func TestClaimSkipsLeaseEndedAfterItsSnapshot(t *testing.T) {
 	tests := []struct {
 		name      string
 		code      int // the completion's response status
-		deferred  bool
 		wantLater int // claims by a claim that sees the completion
 	}{
-		{"succeeded", 200, false, 0},
-		{"retry scheduled", 503, false, 1},
-		{"deferred succeeded", 200, true, 0},
-		{"deferred retry scheduled", 503, true, 1},
+		{"succeeded", 200, 0},
+		{"retry scheduled", 503, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := sqlite.Options{Window: -1}
-			if tc.deferred {
-				opts.Window = 0 // the default
-			}
-			s := open(t, filepath.Join(t.TempDir(), "aviso.db"), opts)
+			s := open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{})
 			ten := storetest.NewTenant(t, s)
 			ep := storetest.NewEndpoint(t, s, ten.ID)
 			_, ds := storetest.Publish(t, s, ten.ID, storetest.Base(), ep)
@@ -45,19 +34,11 @@ func TestClaimSkipsLeaseEndedAfterItsSnapshot(t *testing.T) {
 			if len(cs) != 1 {
 				t.Fatalf("first claim: %d claims, want 1", len(cs))
 			}
-			if want := map[bool]int{false: 0, true: 1}[tc.deferred]; sqlite.WindowCount(s) != want {
-				t.Fatalf("unwritten deliveries in memory: %d, want %d", sqlite.WindowCount(s), want)
-			}
 			completion := storetest.Completion(ds[0], "node", now, tc.code, false)
 
 			var pendingInSnapshot bool
 			sqlite.SetClaimReadHook(s, func(tx *sql.Tx) {
 				sqlite.SetClaimReadHook(s, nil)
-				if tc.deferred {
-					pendingInSnapshot = true // nothing to pin: no row
-					storetest.Complete(t, s, completion)
-					return
-				}
 				var status string
 				if err := tx.QueryRow(`SELECT status FROM deliveries WHERE id = ?`, ds[0].ID).Scan(&status); err != nil {
 					t.Errorf("pin the snapshot: %v", err)

@@ -8,8 +8,8 @@ import (
 	"github.com/aviso-dev/aviso"
 )
 
-// QueueStats counts the pending deliveries of enabled endpoints, rows (through deliveries_due)
-// and unwritten ones (unwritten.go) alike, in one read.
+// QueueStats counts the pending deliveries of enabled endpoints (through deliveries_due), in one
+// read.
 func (s *Store) QueueStats(ctx context.Context, now time.Time) (aviso.QueueStats, error) {
 	var st aviso.QueueStats
 	err := s.read(ctx, "queue stats", func(tx *sql.Tx) error {
@@ -17,10 +17,8 @@ func (s *Store) QueueStats(ctx context.Context, now time.Time) (aviso.QueueStats
 				coalesce(sum(q.next_attempt_at <= ?1), 0), coalesce(sum(q.next_attempt_at > ?1), 0),
 				min(CASE WHEN q.next_attempt_at <= ?1 THEN q.next_attempt_at END),
 				(SELECT count(*) FROM endpoints WHERE disabled = 1)
-			FROM (SELECT d.next_attempt_at FROM deliveries d INDEXED BY deliveries_due JOIN endpoints e ON e.id = d.endpoint_id
-					WHERE d.status = 'pending' AND e.disabled = 0
-				UNION ALL SELECT u.next_attempt_at FROM unwritten_deliveries u JOIN endpoints e ON e.id = u.endpoint_id
-					WHERE e.disabled = 0) q`, micros(now)).Scan(&st.Due, &st.Scheduled, optTimeCol{&st.OldestDue}, &st.DisabledEndpoints)
+			FROM deliveries q INDEXED BY deliveries_due JOIN endpoints e ON e.id = q.endpoint_id
+			WHERE q.status = 'pending' AND e.disabled = 0`, micros(now)).Scan(&st.Due, &st.Scheduled, optTimeCol{&st.OldestDue}, &st.DisabledEndpoints)
 	})
 	return st, err
 }

@@ -19,14 +19,10 @@
 // reached the receiver before the stop is then sent twice; that is Aviso's at-least-once
 // guarantee, which receivers handle with the webhook-id header.
 //
-// Deliveries without a row (unwritten.go). Every accepted delivery is either a row of
-// deliveries, or named in its event's row (written in the publish's own transaction) and has no
-// row; every delivery named by an event below the mark has a row. A publish names those of its
-// deliveries that are due at once and not held in order behind others (those are rows: see
-// notHeld in dispatch.go); a bounded window in memory holds those of the log from the mark on,
-// loaded in seq order as room frees; CompleteDeliveries writes each row once, with its first outcome; reads
-// see them through the view unwritten_deliveries and write nothing; Open starts the window at
-// the mark, so a crash loses none and repeats none whose outcome was recorded.
+// Every accepted delivery is a row of deliveries, written in its publish's own transaction:
+// once InsertEvents returns, its deliveries are on disk, and the attempts that CompleteDeliveries
+// records are written with the delivery's new state in one transaction. That is the whole
+// durability invariant; leases are the one state kept in memory, and losing them is a release.
 //
 // Migrations are the embedded files migrations/NNNN_name.sql, applied in order, each in its own
 // transaction, and recorded in the schema_migrations table.
@@ -71,9 +67,6 @@ type Options struct {
 	// BusyTimeout is how long a statement waits for a lock held by another connection before
 	// failing. Default: 10s.
 	BusyTimeout time.Duration
-	// Window is how many deliveries without a row the store holds in memory, ready to claim (see
-	// above). Default: 20,000. Negative: none; every delivery is written as a row at its publish.
-	Window int
 }
 
 // Store is an aviso.Store on one SQLite file. It is safe for concurrent use.
@@ -88,11 +81,11 @@ type Store struct {
 	prepared map[string]*sql.Stmt
 	claimMu  sync.Mutex  // claims run one at a time (see lease.go)
 	leases   *leaseTable // the leases of delivery rows
-	window   *window     // unwritten deliveries in memory (unwritten.go)
 	// nextSeq is the seq of the next event stored. Events are numbered by the store rather than
-	// by SQLite, which gives a new row the largest seq in the table plus one, and so reuses the
-	// seqs of the newest events once they are deleted (a tenant's deletion): the mark counts on
-	// seqs that only grow. Only the writer's bodies use it.
+	// by SQLite, which gives a new row the largest seq in the table plus one, and so would reuse
+	// the seqs of the newest events once they are deleted (a tenant's deletion): the feed's
+	// cursors count on seqs that only grow (table seq_floor, see keepSeqs). Only the writer's
+	// bodies use it.
 	nextSeq int64
 	// claimReadHook, set by tests only, runs at the start of each claim's read transaction.
 	claimReadHook func(tx *sql.Tx)
@@ -123,12 +116,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = 10 * time.Second
 	}
-	switch {
-	case opts.Window == 0:
-		opts.Window = defaultWindow
-	case opts.Window < 0:
-		opts.Window = 0
-	}
 	s := &Store{log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter(), leases: newLeaseTable()}
 	if err := s.open(ctx, path, opts); err != nil {
 		s.closeDBs()
@@ -137,7 +124,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// open opens the writer, migrates, starts the window at the mark, and opens the readers.
+// open opens the writer, migrates, and opens the readers.
 func (s *Store) open(ctx context.Context, path string, opts Options) error {
 	busy := "?_pragma=busy_timeout(" + strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10) + ")&_pragma=foreign_keys(1)"
 	var err error
@@ -153,16 +140,12 @@ func (s *Store) open(ctx context.Context, path string, opts Options) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
-	// Above every seq in use and the mark, which may be above them all if the newest events
-	// were deleted.
-	var mark int64
-	if err := s.w.QueryRowContext(ctx, `SELECT max((SELECT coalesce(max(seq), 0) + 1 FROM events), seq), seq
-		FROM deferred_mark`).Scan(&s.nextSeq, &mark); err != nil {
+	// Above every seq in use and the floor, which is above them all if the newest events were
+	// deleted.
+	if err := s.w.QueryRowContext(ctx, `SELECT max((SELECT coalesce(max(seq), 0) + 1 FROM events), seq)
+		FROM seq_floor`).Scan(&s.nextSeq); err != nil {
 		return fmt.Errorf("read the next event seq: %w", err)
 	}
-	// The window starts at the mark: the first claim loads what a stop left unwritten.
-	s.window = newWindow(opts.Window, mark, s.nextSeq)
-	s.window.listed(s.nextSeq-1, nil)
 	// The readers open after the writer has switched the file to WAL.
 	s.r, err = sql.Open("sqlite", path+busy+"&_query_only=1&_pragma=cache_size(-8192)")
 	if err != nil {
@@ -225,20 +208,14 @@ func (s *Store) Ping(ctx context.Context) error {
 	return storeErr("ping", errors.Join(s.w.PingContext(ctx), s.r.PingContext(ctx)))
 }
 
-// Close writes every unwritten delivery as a row, so that a closed store's file holds each
-// delivery as a row (see Unfinished), and closes the database.
-func (s *Store) Close() error {
-	err := s.write(context.Background(), "write unwritten deliveries", func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := writeUnwritten(ctx, tx, nil, `1`); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE deferred_mark SET seq = max(seq, ?)`, s.nextSeq)
-		return err
-	})
-	if err != nil {
-		err = fmt.Errorf("close sqlite: %w", err)
-	}
-	return errors.Join(err, s.closeDBs())
+// Close closes the database.
+func (s *Store) Close() error { return s.closeDBs() }
+
+// keepSeqs records in tx, before a statement deletes events, a seq above every event's, so that
+// the seqs of the newest events deleted are never used again (see Store.nextSeq).
+func keepSeqs(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `UPDATE seq_floor SET seq = max(seq, (SELECT coalesce(max(seq), 0) + 1 FROM events))`)
+	return err
 }
 
 // closeDBs closes the prepared statements, the readers and the writer, those that are open.

@@ -42,22 +42,10 @@ func backlogOf(t *testing.T, s *sqlite.Store, n int) (*aviso.Tenant, *aviso.Endp
 	return ten, ep, backlog
 }
 
-// TestStore runs the conformance suite three times: with new deliveries named in their event's
-// row (the default; see unwritten.go), with a window of eight, so that many of them wait in the
-// log beyond it and some are written idle, and with every delivery written at its publish. (A
-// claim is oldest due first over the rows and the window, and in publication order beyond it:
-// eight holds every delivery of the suite's claim-order case.)
 func TestStore(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		window int
-	}{{"unwritten", 0}, {"window of 8", 8}, {"written", -1}} {
-		t.Run(tc.name, func(t *testing.T) {
-			storetest.Exercise(t, func(t *testing.T) aviso.Store {
-				return open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{Window: tc.window})
-			})
-		})
-	}
+	storetest.Exercise(t, func(t *testing.T) aviso.Store {
+		return open(t, filepath.Join(t.TempDir(), "aviso.db"), sqlite.Options{})
+	})
 }
 
 func BenchmarkStore(b *testing.B) {

@@ -94,6 +94,9 @@ func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int, er
 	}
 	var n int64
 	err := s.write(ctx, "prune", func(ctx context.Context, tx *sql.Tx) error {
+		if err := keepSeqs(ctx, tx); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN (
 			SELECT seq FROM events WHERE seq < coalesce(
 				(SELECT seq FROM (SELECT seq, created_at FROM events ORDER BY seq LIMIT ?2) WHERE created_at >= ?1 ORDER BY seq LIMIT 1),
