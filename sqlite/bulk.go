@@ -83,7 +83,7 @@ func hotStatements() []string {
 			out = append(out, b.sql(size))
 		}
 	}
-	return append(out, completeOwners, endpointTenants)
+	return append(out, completeOwners)
 }
 
 // chunkSize is the size of the next chunk of a batch of n rows: the largest power of two ≤ n,

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/aviso-dev/aviso"
@@ -40,11 +39,12 @@ const (
 	// deliveries_endpoint_due and sort the whole backlog).
 	nextDue = `SELECT d.next_attempt_at FROM deliveries d INDEXED BY deliveries_due JOIN endpoints e ON e.id = d.endpoint_id
 		WHERE d.status = 'pending' AND e.disabled = 0 ORDER BY d.next_attempt_at LIMIT 1`
-	// claimRows reads the deliveries ?1 (a JSON array).
-	claimRows      = `SELECT ` + deliveryReturning + `, event_seq FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))`
-	claimEvents    = `SELECT ` + eventCols + ` FROM events WHERE seq IN (SELECT value FROM json_each(?))`
 	claimEndpoints = `SELECT ` + endpointCols + ` FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`
 )
+
+// claimRows reads the deliveries ?1 (a JSON array) with their events, in due order.
+var claimRows = `SELECT ` + deliveryCols + `, ` + eventColsOf("ev") + ` FROM deliveries d JOIN events ev ON ev.seq = d.event_seq
+		WHERE d.id IN (SELECT value FROM json_each(?1)) ORDER BY d.next_attempt_at, d.id`
 
 // notHeld is the ordering rule of the claim (aviso.Store.ClaimDeliveries) for a delivery row c of
 // an ordered endpoint: without a key, or with no earlier pending row of its endpoint and key (one
@@ -56,7 +56,7 @@ const notHeld = `(c.ordering_key = '' OR NOT EXISTS (SELECT 1 FROM deliveries p 
 
 // claimStatements lists the statements prepared on the readers.
 func claimStatements() []string {
-	return []string{claimDue, claimEligible, claimOldestOf, claimRows, claimEvents, claimEndpoints, nextDue}
+	return []string{claimDue, claimEligible, claimOldestOf, claimRows, claimEndpoints, nextDue}
 }
 
 // ClaimDeliveries leases up to Limit due deliveries of enabled endpoints, oldest due first; see
@@ -144,40 +144,24 @@ func (s *Store) walkDue(rows *sql.Rows, p aviso.ClaimParams) ([]due, error) {
 	return dues, rows.Err()
 }
 
-// claimsOf reads the deliveries ids (in due order) with their events and endpoints.
+// claimsOf reads the deliveries ids with their events and endpoints, in due order.
 func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, ids []string) ([]*aviso.Claim, error) {
-	type row struct {
-		d   *aviso.Delivery
-		seq int64
-	}
-	got, err := queryAll(ctx, s.rstmt(ctx, tx, claimRows), func(sc scanner) (r row, err error) {
-		r.d, err = scanDelivery(sc, &r.seq)
-		return r, err
+	claims, err := queryAll(ctx, s.rstmt(ctx, tx, claimRows), func(sc scanner) (*aviso.Claim, error) {
+		var c aviso.Claim
+		var err error
+		c.Event = &aviso.Event{}
+		c.Delivery, err = scanDelivery(sc, eventDest(c.Event)...)
+		return &c, err
 	}, idList(ids))
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(got, func(a, b row) int {
-		return cmp.Or(a.d.NextAttemptAt.Compare(*b.d.NextAttemptAt), cmp.Compare(a.d.ID, b.d.ID))
-	})
 	// Each endpoint is read once, however many of its deliveries were claimed.
-	seqs := make([]string, 0, len(got))
 	var endpointIDs []string
-	seen := make(map[string]bool)
-	for _, r := range got {
-		seqs = append(seqs, strconv.FormatInt(r.seq, 10))
-		if !seen[r.d.EndpointID] {
-			seen[r.d.EndpointID] = true
-			endpointIDs = append(endpointIDs, r.d.EndpointID)
+	for _, c := range claims {
+		if !slices.Contains(endpointIDs, c.Delivery.EndpointID) {
+			endpointIDs = append(endpointIDs, c.Delivery.EndpointID)
 		}
-	}
-	evs, err := queryAll(ctx, s.rstmt(ctx, tx, claimEvents), scanSeqEvent, idList(seqs))
-	if err != nil {
-		return nil, err
-	}
-	bySeq := make(map[int64]*aviso.Event, len(evs))
-	for _, e := range evs {
-		bySeq[e.seq] = e.e
 	}
 	eps, err := queryAll(ctx, s.rstmt(ctx, tx, claimEndpoints), scanEndpoint, idList(endpointIDs))
 	if err != nil {
@@ -187,13 +171,8 @@ func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, ids []string) ([]*avis
 	for _, e := range eps {
 		byID[e.ID] = e
 	}
-	claims := make([]*aviso.Claim, 0, len(got))
-	for _, r := range got {
-		c := &aviso.Claim{Delivery: r.d, Event: bySeq[r.seq], Endpoint: byID[r.d.EndpointID]}
-		if c.Event == nil || c.Endpoint == nil {
-			return nil, fmt.Errorf("delivery %s: its event or endpoint is missing", r.d.ID)
-		}
-		claims = append(claims, c)
+	for _, c := range claims {
+		c.Endpoint = byID[c.Delivery.EndpointID]
 	}
 	return claims, nil
 }

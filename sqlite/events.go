@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -16,6 +15,12 @@ import (
 
 const eventCols = `seq, id, tenant_id, type, data, external_reference, created_at, request_id, traceparent`
 
+// eventColsOf is eventCols of the table named t (in a join), without its seq.
+func eventColsOf(t string) string {
+	return t + `.id, ` + t + `.tenant_id, ` + t + `.type, ` + t + `.data, ` + t + `.external_reference, ` + t + `.created_at, ` +
+		t + `.request_id, ` + t + `.traceparent`
+}
+
 // seqEvent is an event with its seq (publication order).
 type seqEvent struct {
 	seq int64
@@ -25,11 +30,14 @@ type seqEvent struct {
 func scanSeqEvent(sc scanner) (seqEvent, error) {
 	var e aviso.Event
 	var seq int64
-	var data string
-	err := sc.Scan(&seq, &e.ID, &e.TenantID, &e.Type, &data, &e.ExternalReference, (*timeCol)(&e.CreatedAt),
-		&e.RequestID, &e.TraceParent)
-	e.Data = json.RawMessage(data)
+	err := sc.Scan(append([]any{&seq}, eventDest(&e)...)...)
 	return seqEvent{seq, &e}, err
+}
+
+// eventDest is the scan destinations of eventCols but seq, into e.
+func eventDest(e *aviso.Event) []any {
+	return []any{&e.ID, &e.TenantID, &e.Type, (*rawCol)(&e.Data), &e.ExternalReference, (*timeCol)(&e.CreatedAt),
+		&e.RequestID, &e.TraceParent}
 }
 
 func scanEvent(sc scanner) (*aviso.Event, error) {
@@ -46,22 +54,26 @@ var (
 		row:  `(?,?,?,?,?,?,?,?,?)`,
 		tail: ` ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq`,
 	}
-	// insertDeliveryRows inserts deliveries as new (see aviso.NewEvent): pending, never attempted.
-	// Only what varies is bound: binding is a good part of a row's cost.
+	// insertDeliveryRows inserts deliveries as new (see aviso.NewEvent): pending, never attempted,
+	// those whose endpoint exists, is the tenant's and is enabled, with their ordering key (the
+	// event's reference, on an ordered endpoint). It returns the IDs of those it inserted. Only
+	// what varies is bound: binding is a good part of a row's cost.
 	insertDeliveryRows = bulkStatement{
-		head: `INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id, event_type, status, attempt_count,
-			round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at, ordering_key) VALUES `,
-		row: `(?,?,?,?,?,?,'pending',0,0,?,0,'',?,?,?)`,
+		head: `WITH v (id, tenant_id, event_seq, event_id, endpoint_id, event_type, next_at, created_at, updated_at, reference)
+			AS (VALUES `,
+		row: `(?,?,?,?,?,?,?,?,?,?)`,
+		tail: `) INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id, event_type, status, attempt_count,
+			round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at, ordering_key)
+		SELECT v.id, v.tenant_id, v.event_seq, v.event_id, v.endpoint_id, v.event_type, 'pending', 0, 0, v.next_at, 0, '',
+			v.created_at, v.updated_at, CASE WHEN p.ordering <> '' THEN v.reference ELSE '' END
+		FROM v JOIN endpoints p ON p.id = v.endpoint_id AND p.tenant_id = v.tenant_id AND p.disabled = 0
+		RETURNING id`,
 	}
-	// endpointTenants finds which of a batch's endpoints exist and are enabled, their tenant and
-	// whether they are ordered.
-	endpointTenants = `SELECT id, tenant_id, ordering <> '' FROM endpoints WHERE id IN (SELECT value FROM json_each(?)) AND disabled = 0`
 )
 
 // InsertEvents stores events and their deliveries in one transaction; see aviso.Store. Events go
 // in multi-row INSERT … ON CONFLICT DO NOTHING RETURNING statements (the rows not returned
-// existed already), the endpoints are checked in one query, and the deliveries go in multi-row
-// INSERTs.
+// existed already), and the deliveries go in multi-row INSERTs that check their endpoints.
 //
 // Concurrent calls may share one body (see mergeInserts in groupcommit.go).
 func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]aviso.InsertedEvent, error) {
@@ -93,45 +105,6 @@ type insertReq struct {
 // and whether it queued a delivery.
 func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.NewEvent) ([]aviso.InsertedEvent, bool, error) {
 	out := make([]aviso.InsertedEvent, 0, len(events))
-	queued := false
-	// The endpoints the events' deliveries go to, with their tenant.
-	var endpointIDs []string
-	for _, ne := range events {
-		for _, d := range ne.Deliveries {
-			endpointIDs = append(endpointIDs, d.EndpointID)
-		}
-	}
-	tenantOf := make(map[string]string)
-	ordered := make(map[string]bool)
-	if len(endpointIDs) > 0 {
-		rows, err := s.query(ctx, tx, endpointTenants, idList(endpointIDs))
-		if err != nil {
-			return nil, false, err
-		}
-		type found struct {
-			id, tenant string
-			ordered    bool
-		}
-		eps, err := collect(rows, func(sc scanner) (f found, err error) { return f, sc.Scan(&f.id, &f.tenant, &f.ordered) })
-		if err != nil {
-			return nil, false, err
-		}
-		for _, f := range eps {
-			tenantOf[f.id] = f.tenant
-			ordered[f.id] = f.ordered
-		}
-	}
-
-	// Each event's deliveries: those whose endpoint (of the same tenant) still exists.
-	valid := make([][]*aviso.Delivery, len(events))
-	for i, ne := range events {
-		for _, d := range ne.Deliveries {
-			if t, ok := tenantOf[d.EndpointID]; ok && t == d.TenantID {
-				valid[i] = append(valid[i], d)
-			}
-		}
-	}
-
 	// The events take the seqs from s.nextSeq on, in order; the seqs of those that exist
 	// already are skipped: a gap, never a reuse.
 	first := s.nextSeq
@@ -145,9 +118,9 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 		return nil, false, fmt.Errorf("insert events: %w", err)
 	}
 	type newDelivery struct {
-		d            *aviso.Delivery
-		seq          int64
-		eventID, key string
+		d                  *aviso.Delivery
+		seq                int64
+		eventID, reference string
 	}
 	var ds []newDelivery
 	for i, ne := range events {
@@ -161,14 +134,9 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 			out = append(out, aviso.InsertedEvent{Event: stored})
 			continue
 		}
-		for _, d := range valid[i] {
-			var key string
-			if ordered[d.EndpointID] {
-				key = ev.ExternalReference
-			}
-			ds = append(ds, newDelivery{d, seq, ev.ID, key})
+		for _, d := range ne.Deliveries {
+			ds = append(ds, newDelivery{d, seq, ev.ID, ev.ExternalReference})
 		}
-		queued = queued || len(valid[i]) > 0
 		stored := *ev
 		stored.CreatedAt = fromMicros(micros(ev.CreatedAt))
 		out = append(out, aviso.InsertedEvent{Event: &stored, Created: true})
@@ -177,15 +145,15 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 	// time-ordered, but random within a millisecond, and a batch shares one): appended at the
 	// end of each b-tree rather than scattered over its last pages, which splits them half full.
 	slices.SortFunc(ds, func(a, b newDelivery) int { return strings.Compare(a.d.ID, b.d.ID) })
-	err = s.exec(ctx, tx, insertDeliveryRows, len(ds), func(dst []any, i int) []any {
+	queued, err := s.queryIDs(ctx, tx, insertDeliveryRows, len(ds), func(dst []any, i int) []any {
 		d := ds[i].d
 		return append(dst, d.ID, d.TenantID, ds[i].seq, ds[i].eventID, d.EndpointID, d.EventType,
-			microsPtr(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt), ds[i].key)
+			microsPtr(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt), ds[i].reference)
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("insert deliveries: %w", err)
 	}
-	return out, queued, nil
+	return out, len(queued) > 0, nil
 }
 
 const getEventSQL = `SELECT ` + eventCols + ` FROM events WHERE tenant_id = ? AND id = ?`
@@ -412,7 +380,7 @@ func (s *Store) RetryDelivery(ctx context.Context, tenantID, id string, now time
 func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int, error) {
 	var n int64
 	err := s.write(ctx, "replay deliveries", func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := endpointOrdered(ctx, tx, p.TenantID, p.EndpointID); err != nil {
+		if err := endpointExists(ctx, tx, p.TenantID, p.EndpointID); err != nil {
 			return err
 		}
 		statuses := `'failed'`
@@ -443,8 +411,7 @@ func (s *Store) ReplayDeliveries(ctx context.Context, p aviso.ReplayParams) (int
 func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams) (int, error) {
 	var n int
 	err := s.write(ctx, "create missed deliveries", func(ctx context.Context, tx *sql.Tx) error {
-		ordered, err := endpointOrdered(ctx, tx, p.TenantID, p.EndpointID)
-		if err != nil {
+		if err := endpointExists(ctx, tx, p.TenantID, p.EndpointID); err != nil {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT e.seq, e.id, e.type, e.external_reference FROM events e
@@ -466,9 +433,6 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 		n = len(ms)
 		now := micros(p.Now)
 		return s.exec(ctx, tx, insertDeliveryRows, len(ms), func(dst []any, i int) []any {
-			if !ordered {
-				ms[i].ref = ""
-			}
 			return append(dst, aviso.NewID(aviso.PrefixDelivery, p.Now), p.TenantID, ms[i].seq, ms[i].id, p.EndpointID,
 				ms[i].typ, now, now, now, ms[i].ref)
 		})
@@ -482,15 +446,14 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 	return n, nil
 }
 
-// endpointOrdered reports whether the tenant's endpoint is ordered. ENOTFOUND unless the tenant
-// has the endpoint.
-func endpointOrdered(ctx context.Context, tx *sql.Tx, tenantID, id string) (bool, error) {
-	var ordered bool
-	err := tx.QueryRowContext(ctx, `SELECT ordering <> '' FROM endpoints WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&ordered)
+// endpointExists is ENOTFOUND unless the tenant has the endpoint.
+func endpointExists(ctx context.Context, tx *sql.Tx, tenantID, id string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM endpoints WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&one)
 	if err == sql.ErrNoRows {
-		return false, notFound("get endpoint")
+		return notFound("get endpoint")
 	}
-	return ordered, err
+	return err
 }
 
 // untilMicros is an optional end of a time window: the zero time for none.

@@ -2,23 +2,17 @@ package sqlite
 
 import "sync"
 
-// Delivery leases live in memory, not in the file.
-//
-// An SQLite store belongs to one process, so a lease only has to keep this process's own
-// claimers from taking a delivery twice; a lease that a crash forgets is exactly what a restart
-// should release anyway. Keeping leases out of the file takes the claim off the single writer:
-// ClaimDeliveries reads due deliveries in a read transaction on the reader pool and records the
-// leases here, and ReleaseDeliveries writes nothing at all. The writer is then left with what
-// must be durable: the events and deliveries published, and the attempts and outcomes of
-// CompleteDeliveries.
+// Delivery leases live in memory, not in the file. An SQLite store belongs to one process, so a
+// lease only has to keep this process's own claimers from taking a delivery twice, and a lease
+// that a crash forgets is what a restart should release anyway. Claims then read on the reader
+// pool and ReleaseDeliveries writes nothing: the writer only writes what must be durable.
 //
 // The one subtlety is the snapshot. A claim reads a snapshot taken when its read transaction
-// starts; a completion that commits while the claim reads is not in that snapshot, so the
-// claim would still see the delivery pending. Ending a lease therefore leaves a mark, stamped
-// with the number of commits finished once the completion's commit had finished (committer.commits),
-// and a claim skips a marked delivery unless its snapshot is known to include that commit: the
-// count it read before starting was already at least the stamp. Claims run one at a time
-// (claimMu), so the marks every later claim is sure to see can be dropped at the start of each.
+// starts, so a completion that commits meanwhile is not in it and the delivery still looks
+// pending. Ending a lease therefore leaves a mark stamped with the commit count once the
+// completion's commit had finished (committer.commits), and a claim skips a marked delivery
+// unless the count it read before starting was already at least the stamp. Claims run one at a
+// time (claimMu), so each drops the marks that every later claim is sure to see.
 
 // lease is one delivery's lease.
 type lease struct {

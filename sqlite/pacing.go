@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"sync"
 	"time"
 
@@ -29,25 +28,18 @@ func (s *Store) ReserveSends(ctx context.Context, rs []aviso.SendReservation) ([
 	for _, r := range rs {
 		ids = append(ids, r.EndpointID)
 	}
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return nil, storeErr("reserve sends", err)
-	}
 	exists := make(map[string]bool, len(ids))
-	err = s.read(ctx, "reserve sends", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`, string(list))
+	err := s.read(ctx, "reserve sends", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`, idList(ids))
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
+		_, err = collect(rows, func(sc scanner) (id string, err error) {
+			err = sc.Scan(&id)
 			exists[id] = true
-		}
-		return rows.Err()
+			return id, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err

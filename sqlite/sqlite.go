@@ -62,8 +62,6 @@ type Options struct {
 	// power loss. "NORMAL" syncs only at checkpoints: much faster commits, and still safe from a
 	// crash of the process, but a power loss may lose the last commits.
 	Synchronous string
-	// ReadConns is the size of the read pool. Default: the number of CPUs, at least 4.
-	ReadConns int
 	// BusyTimeout is how long a statement waits for a lock held by another connection before
 	// failing. Default: 10s.
 	BusyTimeout time.Duration
@@ -110,9 +108,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.Synchronous != "FULL" && opts.Synchronous != "NORMAL" {
 		return nil, fmt.Errorf("open sqlite: Synchronous %q: want FULL or NORMAL", opts.Synchronous)
 	}
-	if opts.ReadConns <= 0 {
-		opts.ReadConns = max(4, runtime.NumCPU())
-	}
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = 10 * time.Second
 	}
@@ -151,8 +146,9 @@ func (s *Store) open(ctx context.Context, path string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	s.r.SetMaxOpenConns(opts.ReadConns)
-	s.r.SetMaxIdleConns(opts.ReadConns)
+	readers := max(4, runtime.NumCPU())
+	s.r.SetMaxOpenConns(readers)
+	s.r.SetMaxIdleConns(readers)
 	if err := s.r.PingContext(ctx); err != nil {
 		return err
 	}

@@ -25,17 +25,13 @@ func (s *Store) EndpointStats(ctx context.Context, tenantID string, since time.T
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
+		_, err = collect(rows, func(sc scanner) (st aviso.EndpointStats, err error) {
 			var id string
-			var st aviso.EndpointStats
-			if err := rows.Scan(&id, &st.Succeeded, &st.Failed, optTimeCol{&st.LastAttemptAt}, &st.LastResponseStatus,
-				&st.LastError); err != nil {
-				return err
-			}
+			err = sc.Scan(&id, &st.Succeeded, &st.Failed, optTimeCol{&st.LastAttemptAt}, &st.LastResponseStatus, &st.LastError)
 			out[id] = st
-		}
-		return rows.Err()
+			return st, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
