@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -155,4 +156,93 @@ func count(tb testing.TB, path, table string) int {
 		tb.Fatalf("count %s: %v", table, err)
 	}
 	return n
+}
+
+// A store at migration 18 that stopped without writing every delivery (its event rows named
+// some with no row of their own) opens with each of them a pending row, claimable. Afterwards,
+// the events' seqs still only grow, even once every event was pruned (the feed's cursors).
+func TestMigrationWritesUnwrittenDeliveries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aviso.db")
+	db, err := sql.Open("sqlite", path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.ExecContext(t.Context(), q, args...); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`)
+	names, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, name := range names[:18] {
+		body, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(string(body))
+		exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 1)`, v+1, filepath.Base(name))
+	}
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	us := at.UnixMicro()
+	ten, ep, evt := aviso.NewID(aviso.PrefixTenant, at), aviso.NewID(aviso.PrefixEndpoint, at), aviso.NewID(aviso.PrefixEvent, at)
+	named, written := aviso.NewID(aviso.PrefixDelivery, at), aviso.NewID(aviso.PrefixDelivery, at.Add(time.Millisecond))
+	exec(`INSERT INTO tenants (id, name, created_at, updated_at) VALUES (?, 'Acme', ?, ?)`, ten, us, us)
+	exec(`INSERT INTO endpoints (id, tenant_id, url, description, format, timeout_seconds, created_at, updated_at)
+		VALUES (?, ?, 'https://example.com/hook', '', 'standard', 10, ?, ?)`, ep, ten, us, us)
+	// Event 5 names two deliveries; one was attempted once (its row written, with the outcome).
+	deferred := fmt.Sprintf(`[["%s","%s",%d,%d,%d],["%s","%s",%d,%d,%d]]`, named, ep, us, us, us, written, ep, us, us, us)
+	exec(`INSERT INTO events (seq, tenant_id, id, type, data, created_at, deferred) VALUES (5, ?, ?, 'invoice.created', '{}', ?, ?)`,
+		ten, evt, us, deferred)
+	exec(`INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id, event_type, status, attempt_count,
+		round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at)
+		VALUES (?, ?, 5, ?, ?, 'invoice.created', 'succeeded', 1, 1, NULL, 200, '', ?, ?)`, written, ten, evt, ep, us, us+1e6)
+	exec(`UPDATE deferred_mark SET seq = 5`) // the first event that may name unwritten deliveries
+	db.Close()
+
+	s := open(t, path, sqlite.Options{})
+	d, err := s.GetDelivery(t.Context(), ten, named)
+	if err != nil || d.Status != aviso.StatusPending || d.AttemptCount != 0 || d.EndpointID != ep {
+		t.Fatalf("the unwritten delivery after the migration: %+v, %v; want it pending, never attempted", d, err)
+	}
+	if d, err := s.GetDelivery(t.Context(), ten, written); err != nil || d.Status != aviso.StatusSucceeded || d.AttemptCount != 1 {
+		t.Fatalf("the delivery written before: %+v, %v; want it as it was (succeeded, one attempt)", d, err)
+	}
+	cs, err := s.ClaimDeliveries(t.Context(), aviso.ClaimParams{Now: at.Add(time.Second), Limit: 10, Owner: "node",
+		LeaseUntil: at.Add(time.Minute)})
+	if err != nil || len(cs) != 1 || cs[0].Delivery.ID != named || cs[0].Event.ID != evt {
+		t.Fatalf("claim after the migration: %d claims, %v; want the unwritten delivery with its event", len(cs), err)
+	}
+	publish := func(s *sqlite.Store) {
+		t.Helper()
+		out, err := s.InsertEvents(t.Context(), []aviso.NewEvent{{Event: &aviso.Event{ID: aviso.NewID(aviso.PrefixEvent, at),
+			TenantID: ten, Type: "invoice.created", Data: []byte(`{}`), CreatedAt: at}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := s.ListEvents(t.Context(), aviso.ListEventsParams{TenantID: ten, ListParams: aviso.ListParams{After: "5"}})
+		if err != nil || len(page.Data) != 1 || page.Data[0].ID != out[0].Event.ID {
+			t.Fatalf("events after seq 5: %v, %v; want the one just published", page, err)
+		}
+	}
+	publish(s) // seq 6
+	if n, err := s.Prune(t.Context(), at.Add(time.Hour), 100); err != nil || n != 2 {
+		t.Fatalf("prune: %d, %v; want both events pruned", n, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, sqlite.Options{})
+	out, err := s.InsertEvents(t.Context(), []aviso.NewEvent{{Event: &aviso.Event{ID: aviso.NewID(aviso.PrefixEvent, at),
+		TenantID: ten, Type: "invoice.created", Data: []byte(`{}`), CreatedAt: at}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.ListEvents(t.Context(), aviso.ListEventsParams{TenantID: ten, ListParams: aviso.ListParams{After: "6"}})
+	if err != nil || len(page.Data) != 1 || page.Data[0].ID != out[0].Event.ID {
+		t.Fatalf("after every event was pruned and a restart, events after seq 6: %v, %v; want the new one (a seq is never used twice)", page, err)
+	}
 }

@@ -11,7 +11,7 @@ import (
 // done all its work when it returns, however much there is, with nothing left for a later write
 // or the next Open to finish. These cases give them a backlog of deliveries in every state a
 // store may hold them in: attempted and waiting for a retry, in flight, never attempted, in
-// batches larger than a store's window in a test.
+// batches of many.
 
 // backlog publishes n events to ep, in batches of 100, due at Base, and returns their
 // deliveries; the first retries of them are claimed and completed with a retry scheduled.
