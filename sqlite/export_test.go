@@ -98,6 +98,3 @@ func explain(s *Store, stmt string, args []any) ([]string, error) {
 	})
 	return plan, err
 }
-
-// Abandon closes s as a crash would.
-func Abandon(s *Store) error { return s.closeDBs() }

@@ -113,7 +113,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s := &Store{log: opts.Logger, wakeups: make(chan struct{}, 1), commit: newCommitter(), leases: newLeaseTable()}
 	if err := s.open(ctx, path, opts); err != nil {
-		s.closeDBs()
+		s.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	return s, nil
@@ -204,9 +204,6 @@ func (s *Store) Ping(ctx context.Context) error {
 	return storeErr("ping", errors.Join(s.w.PingContext(ctx), s.r.PingContext(ctx)))
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.closeDBs() }
-
 // keepSeqs records in tx, before a statement deletes events, a seq above every event's, so that
 // the seqs of the newest events deleted are never used again (see Store.nextSeq).
 func keepSeqs(ctx context.Context, tx *sql.Tx) error {
@@ -214,8 +211,9 @@ func keepSeqs(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
-// closeDBs closes the prepared statements, the readers and the writer, those that are open.
-func (s *Store) closeDBs() error {
+// Close closes the prepared statements, the readers and the writer, those that are open. Every
+// accepted write is in the file already: there is nothing to flush.
+func (s *Store) Close() error {
 	for _, st := range s.prepared {
 		st.Close()
 	}
