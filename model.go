@@ -107,6 +107,12 @@ const (
 	OrderingExternalReference = "external_reference"
 )
 
+// OrderingHold is how long after its creation a delivery that is created behind an earlier
+// pending one of its endpoint and reference is due, at least (see Store.ClaimDeliveries): the
+// earlier one finishing brings it forward at once, so the hold only keeps it out of the claims'
+// way meanwhile, and it bounds the delay when a completion races the creation.
+const OrderingHold = time.Minute
+
 // Signing schemes of an endpoint: which kind of key CreateEndpoint and a rotation make. Every
 // live key signs whatever the scheme (a whsec_ secret a "v1," signature, a whsk_ key a "v1a,"
 // one), so a change of scheme overlaps like a rotation.

@@ -18,26 +18,48 @@ type eventKey struct{ tenant, id string }
 // insertEventsSQL inserts events ($1–$6, $15–$16), skipping those whose (tenant_id, id) exists, and the
 // deliveries ($7–$14) of the events it created, skipping those of endpoints deleted or disabled,
 // in one statement; it returns the keys of the events created, each with how many deliveries went
-// in (the same count on every row).
-const insertEventsSQL = `WITH ev AS (
+// in (the same count on every row). A keyed delivery goes in held (heldAt, $17 the hold in
+// microseconds) when an earlier one of its endpoint and key is pending, stored already or earlier
+// in the batch.
+var insertEventsSQL = `WITH ev AS (
 		INSERT INTO events (tenant_id, id, type, data, external_reference, created_at, request_id, traceparent)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::text[], $6::timestamptz[],
 			$15::text[], $16::text[])
 		ON CONFLICT (tenant_id, id) DO NOTHING
 		RETURNING tenant_id, id, seq, external_reference
-	), dl AS (
-		INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, event_type, status, next_attempt_at,
-			created_at, updated_at, event_seq, ordering_key)
-		SELECT x.id, x.tenant_id, x.event_id, x.endpoint_id, x.event_type, 'pending', x.next_at, x.created_at, x.updated_at,
-			ev.seq, CASE WHEN ep.ordering <> '' THEN ev.external_reference ELSE '' END
+	), nd AS (
+		SELECT x.*, ev.seq, CASE WHEN ep.ordering <> '' THEN ev.external_reference ELSE '' END AS key
 		FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[],
 			$13::timestamptz[], $14::timestamptz[])
 			AS x(id, tenant_id, event_id, endpoint_id, event_type, next_at, created_at, updated_at)
 		JOIN ev ON ev.tenant_id = x.tenant_id AND ev.id = x.event_id
 		JOIN endpoints ep ON ep.id = x.endpoint_id AND ep.tenant_id = x.tenant_id AND NOT ep.disabled
+	), dl AS (
+		INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, event_type, status, next_attempt_at,
+			created_at, updated_at, event_seq, ordering_key)
+		SELECT nd.id, nd.tenant_id, nd.event_id, nd.endpoint_id, nd.event_type, 'pending', ` + heldAt("$17") + `,
+			nd.created_at, nd.updated_at, nd.seq, nd.key
+		FROM (SELECT nd.*, row_number() OVER (PARTITION BY nd.endpoint_id, nd.key ORDER BY nd.seq) AS rank FROM nd) nd
 		RETURNING 1
 	)
 	SELECT tenant_id, id, (SELECT count(*) FROM dl) FROM ev`
+
+// heldAt is the due time of a new delivery nd (next_at, endpoint_id, key, seq, and rank: its
+// place among the batch's deliveries of its endpoint and key): a keyed one behind an earlier
+// pending one of its endpoint and key, in the batch (rank > 1) or stored (the latest, by one
+// probe of deliveries_ordering_idx backwards), is due aviso.OrderingHold (hold, a placeholder
+// for microseconds) after next_at, or when the latest stored one is if that is later (it cannot
+// go before it). The rule stays notHeld's, so a snapshot that cannot see an earlier one's
+// completion, committing meanwhile, holds the new one for the hold at most; once the earlier one
+// finishes, orderingPull brings the next one forward at once.
+func heldAt(hold string) string {
+	return `CASE WHEN nd.key = '' THEN nd.next_at ELSE (SELECT CASE WHEN nd.rank > 1 OR a.at IS NOT NULL
+			THEN greatest(nd.next_at + ` + hold + `::bigint * interval '1 microsecond', a.at) ELSE nd.next_at END
+		FROM (SELECT (SELECT p.next_attempt_at FROM deliveries p
+			WHERE p.endpoint_id = nd.endpoint_id AND p.ordering_key = nd.key AND p.ordering_key <> ''
+				AND p.status = 'pending' AND p.event_seq < nd.seq
+			ORDER BY p.event_seq DESC LIMIT 1) AS at) a) END`
+}
 
 // InsertEvents stores events and their deliveries in one statement, so in one round trip and a
 // transaction of its own, whatever the batch size (insertEventsSQL): the events go in as arrays
@@ -81,7 +103,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 	var inserted int64
 	err := retry(ctx, func() error {
 		rows, err := s.pool.Query(ctx, insertEventsSQL, tenants, ids, types, datas, refs, created,
-			dIDs, dTenants, dEvents, dEndpoints, dTypes, dNext, dCreated, dUpdated, reqIDs, traces)
+			dIDs, dTenants, dEvents, dEndpoints, dTypes, dNext, dCreated, dUpdated, reqIDs, traces, aviso.OrderingHold.Microseconds())
 		if err != nil {
 			return err
 		}
@@ -467,13 +489,17 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 		if err := rows.Err(); err != nil || len(ids) == 0 {
 			return err
 		}
+		// Held as InsertEvents holds them (heldAt): behind a pending one of its key, or an earlier
+		// one created here.
 		tag, err := tx.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, event_type, status,
 				next_attempt_at, created_at, updated_at, event_seq, ordering_key)
-			SELECT x.id, $1, x.event_id, $2, x.event_type, 'pending', $3, $3, $3, ev.seq,
-				CASE WHEN $7 <> '' THEN ev.external_reference ELSE '' END
-			FROM unnest($4::text[], $5::text[], $6::text[]) AS x(id, event_id, event_type)
-			JOIN events ev ON ev.tenant_id = $1 AND ev.id = x.event_id`,
-			p.TenantID, p.EndpointID, p.Now, ids, events, types, ordering)
+			SELECT nd.id, $1, nd.event_id, $2, nd.event_type, 'pending', `+heldAt("$8")+`, $3, $3, nd.seq, nd.key
+			FROM (SELECT nd.*, row_number() OVER (PARTITION BY nd.key ORDER BY nd.seq) AS rank
+				FROM (SELECT x.*, $2 AS endpoint_id, $3::timestamptz AS next_at, ev.seq,
+						CASE WHEN $7 <> '' THEN ev.external_reference ELSE '' END AS key
+					FROM unnest($4::text[], $5::text[], $6::text[]) AS x(id, event_id, event_type)
+					JOIN events ev ON ev.tenant_id = $1 AND ev.id = x.event_id) nd) nd`,
+			p.TenantID, p.EndpointID, p.Now, ids, events, types, ordering, aviso.OrderingHold.Microseconds())
 		n = int(tag.RowsAffected())
 		return err
 	})

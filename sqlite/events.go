@@ -69,6 +69,18 @@ var (
 		FROM v JOIN endpoints p ON p.id = v.endpoint_id AND p.tenant_id = v.tenant_id AND p.disabled = 0
 		RETURNING id`,
 	}
+	// holdRows holds the rows ?1 (a JSON array of IDs, just inserted) that an earlier pending row
+	// of their endpoint and key holds (notHeld; a row without a key has none): due
+	// aviso.OrderingHold (?2, in microseconds) after their due time, or when the latest earlier
+	// one is if that is later (it cannot go before it). orderingPull brings each forward once the
+	// one before it finishes; the hold only keeps it out of the claim's walk meanwhile.
+	holdRows = `UPDATE deliveries AS n SET next_attempt_at = max(n.next_attempt_at + ?2,
+			(SELECT p.next_attempt_at FROM deliveries p INDEXED BY deliveries_ordering
+			WHERE p.endpoint_id = n.endpoint_id AND p.ordering_key = n.ordering_key AND p.ordering_key <> ''
+				AND p.status = 'pending' AND p.event_seq < n.event_seq ORDER BY p.event_seq DESC LIMIT 1))
+		WHERE n.id IN (SELECT value FROM json_each(?1)) AND EXISTS (SELECT 1 FROM deliveries p INDEXED BY deliveries_ordering
+			WHERE p.endpoint_id = n.endpoint_id AND p.ordering_key = n.ordering_key AND p.ordering_key <> ''
+				AND p.status = 'pending' AND p.event_seq < n.event_seq)`
 )
 
 // InsertEvents stores events and their deliveries in one transaction; see aviso.Store. Events go
@@ -152,6 +164,15 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("insert deliveries: %w", err)
+	}
+	var referenced []string
+	for _, d := range ds {
+		if d.reference != "" && queued[d.d.ID] {
+			referenced = append(referenced, d.d.ID)
+		}
+	}
+	if err := holdKeyed(ctx, tx, referenced); err != nil {
+		return nil, false, err
 	}
 	return out, len(queued) > 0, nil
 }
@@ -432,10 +453,21 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 		}
 		n = len(ms)
 		now := micros(p.Now)
-		return s.exec(ctx, tx, insertDeliveryRows, len(ms), func(dst []any, i int) []any {
-			return append(dst, aviso.NewID(aviso.PrefixDelivery, p.Now), p.TenantID, ms[i].seq, ms[i].id, p.EndpointID,
-				ms[i].typ, now, now, now, ms[i].ref)
+		ids := make([]string, len(ms))
+		var referenced []string
+		for i := range ms {
+			ids[i] = aviso.NewID(aviso.PrefixDelivery, p.Now)
+			if ms[i].ref != "" {
+				referenced = append(referenced, ids[i])
+			}
+		}
+		err = s.exec(ctx, tx, insertDeliveryRows, len(ms), func(dst []any, i int) []any {
+			return append(dst, ids[i], p.TenantID, ms[i].seq, ms[i].id, p.EndpointID, ms[i].typ, now, now, now, ms[i].ref)
 		})
+		if err != nil {
+			return err
+		}
+		return holdKeyed(ctx, tx, referenced)
 	})
 	if err != nil {
 		return 0, err
@@ -444,6 +476,18 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 		s.wake()
 	}
 	return n, nil
+}
+
+// holdKeyed holds those of the rows ids, just inserted, that wait behind an earlier pending row
+// of their key (holdRows).
+func holdKeyed(ctx context.Context, tx *sql.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, holdRows, idList(ids), aviso.OrderingHold.Microseconds()); err != nil {
+		return fmt.Errorf("hold ordered deliveries: %w", err)
+	}
+	return nil
 }
 
 // endpointExists is ENOTFOUND unless the tenant has the endpoint.

@@ -152,6 +152,64 @@ func testOrdering(t *testing.T, s aviso.Store) {
 		})
 	}
 
+	t.Run("waiting behind an earlier one", func(t *testing.T) {
+		// Three of one reference in one batch, a fourth published on its own later: each waits
+		// behind the one before it, due OrderingHold after its publish, and is due at once when the
+		// one before it finishes, however it finishes.
+		ep := ordered(t)
+		var batch []aviso.NewEvent
+		for i := range 3 {
+			ne := NewEvent(ten.ID, "invoice.created", Base().Add(time.Duration(i)*time.Millisecond), ep)
+			ne.Event.ExternalReference = "FAC-H"
+			batch = append(batch, ne)
+		}
+		if _, err := s.InsertEvents(ctx, batch); err != nil {
+			t.Fatalf("insert events: %v", err)
+		}
+		ds := []*aviso.Delivery{batch[0].Deliveries[0], batch[1].Deliveries[0], batch[2].Deliveries[0]}
+		ds = append(ds, publish(t, Base().Add(10*time.Millisecond), []string{"FAC-H"}, ep)...)
+		for i, d := range ds {
+			got, want := mustGetDelivery(t, s, ten.ID, d.ID).NextAttemptAt, d.CreatedAt
+			if i > 0 {
+				want = want.Add(aviso.OrderingHold)
+			}
+			if got == nil || !got.Equal(want) {
+				t.Fatalf("delivery %d of the reference is due at %v, want %v", i+1, got, want)
+			}
+		}
+		now := Base().Add(time.Second)
+		if per, got := claim(t, now, nil); per[ep.ID] != 1 || !containsAll(got, ds[0]) {
+			t.Fatalf("claimed %d (%v), want the first %s only", per[ep.ID], got, ds[0].ID)
+		}
+		finish := []struct {
+			how  string
+			code int
+		}{{"succeeded", 200}, {"failed for good", 500}, {"succeeded", 204}}
+		for i, f := range finish {
+			done := now.Add(time.Duration(i+1) * time.Second) // well before the hold of the next one
+			drain(s.Wakeups())
+			complete(t, Completion(ds[i], "node", done, f.code, true))
+			waitWakeup(t, s.Wakeups(), "the completion that frees the next one")
+			if next := mustGetDelivery(t, s, ten.ID, ds[i+1].ID).NextAttemptAt; next == nil || next.After(done) {
+				t.Fatalf("delivery %d %s at %v: the next one is due at %v, want at once", i+1, f.how, done, next)
+			}
+			if per, got := claim(t, done, nil); per[ep.ID] != 1 || !containsAll(got, ds[i+1]) {
+				t.Fatalf("delivery %d %s: claimed %d (%v), want the next %s", i+1, f.how, per[ep.ID], got, ds[i+1].ID)
+			}
+		}
+		// With nothing of its reference pending, a new one is due at its publish.
+		last := now.Add(time.Minute)
+		complete(t, Completion(ds[3], "node", last, 200, false))
+		d := publish(t, last, []string{"FAC-H"}, ep)[0]
+		if got := mustGetDelivery(t, s, ten.ID, d.ID).NextAttemptAt; got == nil || !got.Equal(last) {
+			t.Fatalf("a delivery with nothing ahead of it is due at %v, want its publish %v", got, last)
+		}
+		if per, got := claim(t, last, nil); per[ep.ID] != 1 || !containsAll(got, d) {
+			t.Fatalf("nothing ahead: claimed %d (%v), want %s", per[ep.ID], got, d.ID)
+		}
+		complete(t, Completion(d, "node", last, 200, false))
+	})
+
 	t.Run("queued again by hand", func(t *testing.T) {
 		ep := ordered(t)
 		ds := publish(t, Base(), []string{"FAC-A", "FAC-A", "FAC-A", "FAC-B"}, ep)
@@ -199,8 +257,21 @@ func testOrdering(t *testing.T, s aviso.Store) {
 		if err != nil || n != 2 {
 			t.Fatalf("create missed deliveries: %d, %v; want 2", n, err)
 		}
-		if per, _ := claim(t, at.Add(time.Minute), nil); per[ep.ID] != 1 {
+		per, got := claim(t, at.Add(time.Minute), nil)
+		if per[ep.ID] != 1 {
 			t.Fatalf("two missed deliveries of one reference: claimed %d, want 1", per[ep.ID])
+		}
+		// The second waits behind the first and goes at once when it has succeeded.
+		var first *aviso.Delivery
+		for _, id := range got {
+			if d := mustGetDelivery(t, s, ten.ID, id); d.EndpointID == ep.ID {
+				first = d
+			}
+		}
+		done := at.Add(time.Minute + time.Second)
+		complete(t, Completion(first, "node", done, 200, false))
+		if per, _ := claim(t, done, nil); per[ep.ID] != 1 {
+			t.Fatalf("the first missed delivery succeeded: claimed %d, want the second", per[ep.ID])
 		}
 	})
 
