@@ -44,6 +44,15 @@ var insertEventsSQL = `WITH ev AS (
 	)
 	SELECT tenant_id, id, (SELECT count(*) FROM dl) FROM ev`
 
+// lockOrderedSQL locks, FOR SHARE in ID order, the ordered endpoints among $1, before an insert
+// of keyed deliveries in the same transaction: a completion locks its endpoints FOR NO KEY UPDATE
+// first (completeSet, completeSQL), so the two wait for each other. The insert's snapshot, taken
+// after the lock, then sees every completion before it, and a completion after it sees the rows
+// it inserted (its orderingPull brings forward the one held behind the delivery it finishes):
+// without the lock, a delivery finishing while the insert runs would leave the next one of its
+// key held for the whole of aviso.OrderingHold. Both lock in ID order, so they cannot deadlock.
+const lockOrderedSQL = `SELECT 1 FROM endpoints WHERE id = ANY($1::text[]) AND ordering <> '' ORDER BY id FOR SHARE`
+
 // heldAt is the due time of a new delivery nd (next_at, endpoint_id, key, seq, and rank: its
 // place among the batch's deliveries of its endpoint and key): a keyed one behind an earlier
 // pending one of its endpoint and key, in the batch (rank > 1) or stored (the latest, by one
@@ -99,13 +108,45 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 			dNext, dCreated, dUpdated = append(dNext, d.NextAttemptAt), append(dCreated, d.CreatedAt), append(dUpdated, d.UpdatedAt)
 		}
 	}
+	// The endpoints of the deliveries of events with a reference: those that are ordered are
+	// locked first (lockOrderedSQL).
+	var keyed []string
+	for _, i := range first {
+		if events[i].Event.ExternalReference == "" {
+			continue
+		}
+		for _, d := range events[i].Deliveries {
+			keyed = append(keyed, d.EndpointID)
+		}
+	}
+	slices.Sort(keyed)
+	keyed = slices.Compact(keyed)
 	var fresh map[eventKey]bool
 	var inserted int64
 	err := retry(ctx, func() error {
-		rows, err := s.pool.Query(ctx, insertEventsSQL, tenants, ids, types, datas, refs, created,
-			dIDs, dTenants, dEvents, dEndpoints, dTypes, dNext, dCreated, dUpdated, reqIDs, traces, aviso.OrderingHold.Microseconds())
-		if err != nil {
-			return err
+		args := []any{tenants, ids, types, datas, refs, created,
+			dIDs, dTenants, dEvents, dEndpoints, dTypes, dNext, dCreated, dUpdated, reqIDs, traces, aviso.OrderingHold.Microseconds()}
+		var rows pgx.Rows
+		var br pgx.BatchResults
+		if len(keyed) == 0 {
+			var err error
+			if rows, err = s.pool.Query(ctx, insertEventsSQL, args...); err != nil {
+				return err
+			}
+		} else {
+			// One round trip, one (implicit) transaction: the lock, then the insert.
+			b := &pgx.Batch{}
+			b.Queue(lockOrderedSQL, keyed)
+			b.Queue(insertEventsSQL, args...)
+			br = s.pool.SendBatch(ctx, b)
+			defer br.Close()
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			var err error
+			if rows, err = br.Query(); err != nil {
+				return err
+			}
 		}
 		fresh, inserted = make(map[eventKey]bool, n), 0
 		for rows.Next() {
@@ -116,7 +157,11 @@ func (s *Store) InsertEvents(ctx context.Context, events []aviso.NewEvent) ([]av
 			}
 			fresh[k] = true
 		}
-		return rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil || br == nil {
+			return err
+		}
+		return br.Close()
 	})
 	if err != nil {
 		return nil, dbError("insert events", "event", err)
