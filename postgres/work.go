@@ -58,7 +58,10 @@ const claimLease = `), claimed AS (
 // claim. It lists the endpoints that have pending deliveries (a skip scan of
 // deliveries_endpoint_due_idx, one probe per endpoint), takes up to $3 of the oldest due of each
 // of the others, keeps the $3 oldest of those, and then locks them (SKIP LOCKED, conditions
-// checked again on the locked rows), so only what is claimed is locked.
+// checked again on the locked rows), so only what is claimed is locked. Each candidate is
+// locked by its own probe of the primary key: written "d.id IN (SELECT …)", the planner took a
+// hash semi-join over every due delivery, the left-out endpoints' backlog included, with fresh
+// statistics or none, so that a claim cost that backlog after all (TestClaimOthersPlan).
 const claimOthersSQL = `WITH RECURSIVE pending_endpoints (id) AS (
 		(SELECT endpoint_id FROM deliveries WHERE status = 'pending' ORDER BY endpoint_id LIMIT 1)
 		UNION ALL
@@ -78,10 +81,12 @@ const claimOthersSQL = `WITH RECURSIVE pending_endpoints (id) AS (
 		ORDER BY c.next_attempt_at, c.id
 		LIMIT $3
 	), picked AS (
-		SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-		WHERE d.id IN (SELECT id FROM candidates) AND d.status = 'pending' AND d.next_attempt_at <= $1
-			AND (d.lease_until IS NULL OR d.lease_until <= $1) AND NOT e.disabled AND ` + notHeld + `
-		FOR UPDATE OF d SKIP LOCKED
+		SELECT l.id FROM candidates c CROSS JOIN LATERAL (
+			SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+			WHERE d.id = c.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+				AND (d.lease_until IS NULL OR d.lease_until <= $1) AND NOT e.disabled AND ` + notHeld + `
+			FOR UPDATE OF d SKIP LOCKED
+		) l
 	` + claimLease
 
 // ClaimDeliveries leases up to Limit due deliveries of enabled endpoints to Owner until
