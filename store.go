@@ -126,10 +126,14 @@ type Store interface {
 	// again by hand (RetryDelivery, ReplayDeliveries) or created late (CreateMissedDeliveries)
 	// holds the later ones of its reference still pending (not one already in flight, nor one
 	// already delivered); a delivery deleted (with its event or endpoint) holds nothing. Turning
-	// ordering on applies the rule to the endpoint's deliveries already stored. While a later
-	// delivery waits behind an earlier one being retried, a store may move its NextAttemptAt to
-	// the earlier one's (it cannot go before); once the earlier one has finished, the later one
-	// is due at once.
+	// ordering on applies the rule to the endpoint's deliveries already stored. A waiting
+	// delivery's NextAttemptAt says when it would go at the earliest, so that claims need not
+	// step over it: one created (InsertEvents, CreateMissedDeliveries) behind a pending one of its
+	// endpoint and reference is created held, due OrderingHold after its creation or at the
+	// latest earlier one's NextAttemptAt if that is later; one waiting behind an earlier one being
+	// retried may be moved to the earlier one's retry (it cannot go before). Once the earlier one
+	// has finished, the next one is due at once. The rule above, not the due time, decides: a
+	// held delivery found due while an earlier one is pending is not claimed.
 	ClaimDeliveries(ctx context.Context, p ClaimParams) ([]*Claim, error)
 	// CompleteDeliveries records attempts in one transaction: for each, insert the attempt,
 	// update the delivery (status, counts, NextAttemptAt, last response), release its lease,

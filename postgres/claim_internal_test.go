@@ -12,7 +12,8 @@ import (
 
 // TestClaimOthersPlan: a claim that leaves an endpoint out locks its candidates through the
 // primary key and never reads deliveries_due_idx, which holds the left-out endpoint's backlog
-// too, whether the table has statistics or none (as before its first ANALYZE).
+// too; and NextDueAt walks deliveries_due_idx in order and stops at the first.
+// Both whether the table has statistics or none (as before its first ANALYZE).
 func TestClaimOthersPlan(t *testing.T) {
 	url, schema := testenv.PostgresSchema(t, "aviso_claimothers_")
 	s, err := Open(t.Context(), url, Options{Migrate: true, Schema: schema})
@@ -55,6 +56,10 @@ func TestClaimOthersPlan(t *testing.T) {
 			if _, err := s.pool.Exec(ctx, "ANALYZE deliveries; ANALYZE endpoints"); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if text := explain(t, s.pool, "EXPLAIN (COSTS OFF) "+nextDueSQL); !strings.Contains(text, "Limit") ||
+			!strings.Contains(text, "deliveries_due_idx") || strings.Contains(text, "Bitmap") || strings.Contains(text, "Sort") {
+			t.Errorf("statistics %s: NextDueAt does not stop at the first due delivery:\n%s", stats, text)
 		}
 		text := explain(t, s.pool, "EXPLAIN (COSTS OFF) "+claimOthersSQL, at, []string{"ep_limited"}, 256, "node", at.Add(time.Minute))
 		if strings.Contains(text, "deliveries_due_idx") || !strings.Contains(text, "deliveries_pkey") {
