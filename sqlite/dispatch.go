@@ -43,7 +43,8 @@ const (
 )
 
 // claimRows reads the deliveries ?1 (a JSON array) with their events, in due order.
-var claimRows = `SELECT ` + deliveryCols + `, ` + eventColsOf("ev") + ` FROM deliveries d JOIN events ev ON ev.seq = d.event_seq
+const claimRows = `SELECT ` + deliveryCols + `, ev.id, ev.tenant_id, ev.type, ev.data, ev.external_reference, ev.created_at,
+		ev.request_id, ev.traceparent FROM deliveries d JOIN events ev ON ev.seq = d.event_seq
 		WHERE d.id IN (SELECT value FROM json_each(?1)) ORDER BY d.next_attempt_at, d.id`
 
 // notHeld is the ordering rule of the claim (aviso.Store.ClaimDeliveries) for a delivery row c of

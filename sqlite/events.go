@@ -15,12 +15,6 @@ import (
 
 const eventCols = `seq, id, tenant_id, type, data, external_reference, created_at, request_id, traceparent`
 
-// eventColsOf is eventCols of the table named t (in a join), without its seq.
-func eventColsOf(t string) string {
-	return t + `.id, ` + t + `.tenant_id, ` + t + `.type, ` + t + `.data, ` + t + `.external_reference, ` + t + `.created_at, ` +
-		t + `.request_id, ` + t + `.traceparent`
-}
-
 // seqEvent is an event with its seq (publication order).
 type seqEvent struct {
 	seq int64
@@ -58,29 +52,29 @@ var (
 	// those whose endpoint exists, is the tenant's and is enabled, with their ordering key (the
 	// event's reference, on an ordered endpoint). It returns the IDs of those it inserted. Only
 	// what varies is bound: binding is a good part of a row's cost.
+	//
+	// A keyed delivery created behind a pending one of its endpoint and key (stored, or earlier in
+	// the statement) is held: due aviso.OrderingHold after its due time, or when the latest
+	// earlier one is if that is later (see aviso.Store.ClaimDeliveries; orderingPull brings it
+	// forward once the one before it finishes).
 	insertDeliveryRows = bulkStatement{
 		head: `WITH v (id, tenant_id, event_seq, event_id, endpoint_id, event_type, next_at, created_at, updated_at, reference)
 			AS (VALUES `,
 		row: `(?,?,?,?,?,?,?,?,?,?)`,
 		tail: `) INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id, event_type, status, attempt_count,
 			round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at, ordering_key)
-		SELECT v.id, v.tenant_id, v.event_seq, v.event_id, v.endpoint_id, v.event_type, 'pending', 0, 0, v.next_at, 0, '',
-			v.created_at, v.updated_at, CASE WHEN p.ordering <> '' THEN v.reference ELSE '' END
+		SELECT v.id, v.tenant_id, v.event_seq, v.event_id, v.endpoint_id, v.event_type, 'pending', 0, 0,
+			CASE WHEN p.ordering = '' OR v.reference = '' THEN v.next_at
+				WHEN EXISTS (SELECT 1 FROM v w WHERE w.endpoint_id = v.endpoint_id AND w.reference = v.reference
+					AND w.event_seq < v.event_seq) THEN v.next_at + ` + holdMicros + `
+				ELSE coalesce((SELECT max(v.next_at + ` + holdMicros + `, h.next_attempt_at) FROM deliveries h INDEXED BY deliveries_ordering
+					WHERE h.endpoint_id = v.endpoint_id AND h.ordering_key = v.reference AND h.ordering_key <> ''
+						AND h.status = 'pending' ORDER BY h.event_seq DESC LIMIT 1), v.next_at) END,
+			0, '', v.created_at, v.updated_at, CASE WHEN p.ordering <> '' THEN v.reference ELSE '' END
 		FROM v JOIN endpoints p ON p.id = v.endpoint_id AND p.tenant_id = v.tenant_id AND p.disabled = 0
 		RETURNING id`,
 	}
-	// holdRows holds the rows ?1 (a JSON array of IDs, just inserted) that an earlier pending row
-	// of their endpoint and key holds (notHeld; a row without a key has none): due
-	// aviso.OrderingHold (?2, in microseconds) after their due time, or when the latest earlier
-	// one is if that is later (it cannot go before it). orderingPull brings each forward once the
-	// one before it finishes; the hold only keeps it out of the claim's walk meanwhile.
-	holdRows = `UPDATE deliveries AS n SET next_attempt_at = max(n.next_attempt_at + ?2,
-			(SELECT p.next_attempt_at FROM deliveries p INDEXED BY deliveries_ordering
-			WHERE p.endpoint_id = n.endpoint_id AND p.ordering_key = n.ordering_key AND p.ordering_key <> ''
-				AND p.status = 'pending' AND p.event_seq < n.event_seq ORDER BY p.event_seq DESC LIMIT 1))
-		WHERE n.id IN (SELECT value FROM json_each(?1)) AND EXISTS (SELECT 1 FROM deliveries p INDEXED BY deliveries_ordering
-			WHERE p.endpoint_id = n.endpoint_id AND p.ordering_key = n.ordering_key AND p.ordering_key <> ''
-				AND p.status = 'pending' AND p.event_seq < n.event_seq)`
+	holdMicros = strconv.FormatInt(aviso.OrderingHold.Microseconds(), 10)
 )
 
 // InsertEvents stores events and their deliveries in one transaction; see aviso.Store. Events go
@@ -164,15 +158,6 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("insert deliveries: %w", err)
-	}
-	var referenced []string
-	for _, d := range ds {
-		if d.reference != "" && queued[d.d.ID] {
-			referenced = append(referenced, d.d.ID)
-		}
-	}
-	if err := holdKeyed(ctx, tx, referenced); err != nil {
-		return nil, false, err
 	}
 	return out, len(queued) > 0, nil
 }
@@ -453,21 +438,10 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 		}
 		n = len(ms)
 		now := micros(p.Now)
-		ids := make([]string, len(ms))
-		var referenced []string
-		for i := range ms {
-			ids[i] = aviso.NewID(aviso.PrefixDelivery, p.Now)
-			if ms[i].ref != "" {
-				referenced = append(referenced, ids[i])
-			}
-		}
-		err = s.exec(ctx, tx, insertDeliveryRows, len(ms), func(dst []any, i int) []any {
-			return append(dst, ids[i], p.TenantID, ms[i].seq, ms[i].id, p.EndpointID, ms[i].typ, now, now, now, ms[i].ref)
+		return s.exec(ctx, tx, insertDeliveryRows, len(ms), func(dst []any, i int) []any {
+			return append(dst, aviso.NewID(aviso.PrefixDelivery, p.Now), p.TenantID, ms[i].seq, ms[i].id, p.EndpointID,
+				ms[i].typ, now, now, now, ms[i].ref)
 		})
-		if err != nil {
-			return err
-		}
-		return holdKeyed(ctx, tx, referenced)
 	})
 	if err != nil {
 		return 0, err
@@ -476,18 +450,6 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 		s.wake()
 	}
 	return n, nil
-}
-
-// holdKeyed holds those of the rows ids, just inserted, that wait behind an earlier pending row
-// of their key (holdRows).
-func holdKeyed(ctx context.Context, tx *sql.Tx, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, holdRows, idList(ids), aviso.OrderingHold.Microseconds()); err != nil {
-		return fmt.Errorf("hold ordered deliveries: %w", err)
-	}
-	return nil
 }
 
 // endpointExists is ENOTFOUND unless the tenant has the endpoint.

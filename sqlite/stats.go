@@ -59,18 +59,14 @@ func (s *Store) AttemptHistogram(ctx context.Context, p aviso.HistogramParams) (
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var b int64
+		_, err = collect(rows, func(sc scanner) (b int64, err error) {
 			var ok, failed int
-			if err := rows.Scan(&b, &ok, &failed); err != nil {
-				return err
-			}
-			if b >= 0 && b < int64(len(out)) {
+			if err = sc.Scan(&b, &ok, &failed); err == nil && b >= 0 && b < int64(len(out)) {
 				out[b].Succeeded, out[b].Failed = ok, failed
 			}
-		}
-		return rows.Err()
+			return b, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
