@@ -76,17 +76,17 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 		if s.claimReadHook != nil {
 			s.claimReadHook(tx)
 		}
-		var ids []string
+		var dues []due
 		var err error
 		if len(p.ExcludeEndpoints) == 0 {
-			ids, err = s.claimOldest(ctx, tx, p)
+			dues, err = s.claimOldest(ctx, tx, p)
 		} else {
-			ids, err = s.claimOthers(ctx, tx, p)
+			dues, err = s.claimOthers(ctx, tx, p)
 		}
-		if err != nil || len(ids) == 0 {
+		if err != nil || len(dues) == 0 {
 			return err
 		}
-		claims, err = s.claimsOf(ctx, tx, ids)
+		claims, err = s.claimsOf(ctx, tx, dues)
 		return err
 	})
 	if err != nil {
@@ -111,21 +111,12 @@ func dueOrder(a, b due) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare
 
 // claimOldest walks the due deliveries in due order and returns the first p.Limit claimable
 // ones.
-func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]string, error) {
+func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]due, error) {
 	rows, err := s.rstmt(ctx, tx, claimDue).QueryContext(ctx, micros(p.Now))
 	if err != nil {
 		return nil, err
 	}
-	dues, err := s.walkDue(rows, p)
-	return dueIDs(dues), err
-}
-
-func dueIDs(dues []due) []string {
-	ids := make([]string, len(dues))
-	for i, d := range dues {
-		ids[i] = d.id
-	}
-	return ids
+	return s.walkDue(rows, p)
 }
 
 // walkDue reads rows of (due time, ID) in due order and returns the first p.Limit of them
@@ -145,8 +136,12 @@ func (s *Store) walkDue(rows *sql.Rows, p aviso.ClaimParams) ([]due, error) {
 	return dues, rows.Err()
 }
 
-// claimsOf reads the deliveries ids with their events and endpoints, in due order.
-func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, ids []string) ([]*aviso.Claim, error) {
+// claimsOf reads the deliveries dues with their events and endpoints, in due order.
+func (s *Store) claimsOf(ctx context.Context, tx *sql.Tx, dues []due) ([]*aviso.Claim, error) {
+	ids := make([]string, len(dues))
+	for i, d := range dues {
+		ids[i] = d.id
+	}
 	claims, err := queryAll(ctx, s.rstmt(ctx, tx, claimRows), func(sc scanner) (*aviso.Claim, error) {
 		var c aviso.Claim
 		var err error
@@ -210,7 +205,7 @@ var (
 // most due work, and walking the due order past all of it would cost the whole backlog per claim.
 // It finds the enabled endpoints with due work (one probe each of deliveries_endpoint_due), takes
 // up to Limit claimable of each one's oldest, and keeps the Limit oldest of those.
-func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]string, error) {
+func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]due, error) {
 	now := micros(p.Now)
 	type eligibleEndpoint struct {
 		id      string
@@ -236,7 +231,7 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 		dues = append(dues, got...)
 	}
 	slices.SortFunc(dues, dueOrder)
-	return dueIDs(dues[:min(len(dues), p.Limit)]), nil
+	return dues[:min(len(dues), p.Limit)], nil
 }
 
 // CompleteDeliveries records attempts and their outcome in one transaction; see aviso.Store.

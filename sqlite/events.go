@@ -54,22 +54,21 @@ var (
 	// what varies is bound: binding is a good part of a row's cost.
 	//
 	// A keyed delivery created behind a pending one of its endpoint and key (stored, or earlier in
-	// the statement) is held: due aviso.OrderingHold after its due time, or when the latest
+	// the call: behind) is held: due aviso.OrderingHold after its due time, or when the latest
 	// earlier one is if that is later (see aviso.Store.ClaimDeliveries; orderingPull brings it
 	// forward once the one before it finishes).
 	insertDeliveryRows = bulkStatement{
-		head: `WITH v (id, tenant_id, event_seq, event_id, endpoint_id, event_type, next_at, created_at, updated_at, reference)
-			AS (VALUES `,
-		row: `(?,?,?,?,?,?,?,?,?,?)`,
+		head: `WITH v (id, tenant_id, event_seq, event_id, endpoint_id, event_type, next_at, created_at, updated_at, reference,
+			behind) AS (VALUES `,
+		row: `(?,?,?,?,?,?,?,?,?,?,?)`,
 		tail: `) INSERT INTO deliveries (id, tenant_id, event_seq, event_id, endpoint_id, event_type, status, attempt_count,
 			round_attempts, next_attempt_at, last_response_status, last_error, created_at, updated_at, ordering_key)
 		SELECT v.id, v.tenant_id, v.event_seq, v.event_id, v.endpoint_id, v.event_type, 'pending', 0, 0,
 			CASE WHEN p.ordering = '' OR v.reference = '' THEN v.next_at
-				WHEN EXISTS (SELECT 1 FROM v w WHERE w.endpoint_id = v.endpoint_id AND w.reference = v.reference
-					AND w.event_seq < v.event_seq) THEN v.next_at + ` + holdMicros + `
+				WHEN v.behind THEN v.next_at + ` + holdMicros + `
 				ELSE coalesce((SELECT max(v.next_at + ` + holdMicros + `, h.next_attempt_at) FROM deliveries h INDEXED BY deliveries_ordering
 					WHERE h.endpoint_id = v.endpoint_id AND h.ordering_key = v.reference AND h.ordering_key <> ''
-						AND h.status = 'pending' ORDER BY h.event_seq DESC LIMIT 1), v.next_at) END,
+						AND h.status = 'pending' AND h.event_seq < v.event_seq ORDER BY h.event_seq DESC LIMIT 1), v.next_at) END,
 			0, '', v.created_at, v.updated_at, CASE WHEN p.ordering <> '' THEN v.reference ELSE '' END
 		FROM v JOIN endpoints p ON p.id = v.endpoint_id AND p.tenant_id = v.tenant_id AND p.disabled = 0
 		RETURNING id`,
@@ -127,8 +126,10 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 		d                  *aviso.Delivery
 		seq                int64
 		eventID, reference string
+		behind             bool // an earlier event of the call has a delivery of its endpoint and reference
 	}
 	var ds []newDelivery
+	keyed := map[[2]string]bool{}
 	for i, ne := range events {
 		ev, seq := ne.Event, first+int64(i)
 		if !created[strconv.FormatInt(seq, 10)] {
@@ -141,7 +142,9 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 			continue
 		}
 		for _, d := range ne.Deliveries {
-			ds = append(ds, newDelivery{d, seq, ev.ID, ev.ExternalReference})
+			k := [2]string{d.EndpointID, ev.ExternalReference}
+			ds = append(ds, newDelivery{d, seq, ev.ID, ev.ExternalReference, keyed[k]})
+			keyed[k] = ev.ExternalReference != ""
 		}
 		stored := *ev
 		stored.CreatedAt = fromMicros(micros(ev.CreatedAt))
@@ -154,7 +157,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []aviso.New
 	queued, err := s.queryIDs(ctx, tx, insertDeliveryRows, len(ds), func(dst []any, i int) []any {
 		d := ds[i].d
 		return append(dst, d.ID, d.TenantID, ds[i].seq, ds[i].eventID, d.EndpointID, d.EventType,
-			microsPtr(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt), ds[i].reference)
+			microsPtr(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt), ds[i].reference, ds[i].behind)
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("insert deliveries: %w", err)
@@ -438,9 +441,13 @@ func (s *Store) CreateMissedDeliveries(ctx context.Context, p aviso.MissedParams
 		}
 		n = len(ms)
 		now := micros(p.Now)
+		behind, seen := make([]bool, len(ms)), map[string]bool{}
+		for i, m := range ms {
+			behind[i], seen[m.ref] = seen[m.ref], m.ref != ""
+		}
 		return s.exec(ctx, tx, insertDeliveryRows, len(ms), func(dst []any, i int) []any {
 			return append(dst, aviso.NewID(aviso.PrefixDelivery, p.Now), p.TenantID, ms[i].seq, ms[i].id, p.EndpointID,
-				ms[i].typ, now, now, now, ms[i].ref)
+				ms[i].typ, now, now, now, ms[i].ref, behind[i])
 		})
 	})
 	if err != nil {

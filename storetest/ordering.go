@@ -210,6 +210,38 @@ func testOrdering(t *testing.T, s aviso.Store) {
 		complete(t, Completion(d, "node", last, 200, false))
 	})
 
+	t.Run("waiting behind an earlier one, IDs in the other order", func(t *testing.T) {
+		// One instant, so IDs are random within it: here the later events' deliveries have the
+		// smaller IDs. The first event's delivery is still the one due, the others held.
+		ep := ordered(t)
+		var batch []aviso.NewEvent
+		for range 3 {
+			ne := NewEvent(ten.ID, "invoice.created", Base(), ep)
+			ne.Event.ExternalReference = "FAC-R"
+			batch = append(batch, ne)
+		}
+		ids := []string{batch[0].Deliveries[0].ID, batch[1].Deliveries[0].ID, batch[2].Deliveries[0].ID}
+		slices.Sort(ids)
+		for i, ne := range batch {
+			ne.Deliveries[0].ID = ids[len(ids)-1-i]
+		}
+		if _, err := s.InsertEvents(ctx, batch); err != nil {
+			t.Fatalf("insert events: %v", err)
+		}
+		for i, ne := range batch {
+			got, want := mustGetDelivery(t, s, ten.ID, ne.Deliveries[0].ID).NextAttemptAt, Base()
+			if i > 0 {
+				want = want.Add(aviso.OrderingHold)
+			}
+			if got == nil || !got.Equal(want) {
+				t.Fatalf("delivery %d of the reference is due at %v, want %v", i+1, got, want)
+			}
+		}
+		if per, got := claim(t, Base().Add(time.Second), nil); per[ep.ID] != 1 || !containsAll(got, batch[0].Deliveries[0]) {
+			t.Fatalf("claimed %d (%v), want the first %s only", per[ep.ID], got, batch[0].Deliveries[0].ID)
+		}
+	})
+
 	t.Run("queued again by hand", func(t *testing.T) {
 		ep := ordered(t)
 		ds := publish(t, Base(), []string{"FAC-A", "FAC-A", "FAC-A", "FAC-B"}, ep)
