@@ -238,9 +238,9 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 // Completions apply in order. A completion is recorded whoever holds the lease now: the attempt
 // happened, and the at-least-once log keeps it.
 //
-// A batch is written with a handful of multi-row statements (completeRun): one lookup of the
-// endpoints' failure counts, the delivery rows updated, the attempts inserted, and each endpoint's failure count written once if it changed, computed
-// here in order, as are the endpoints the batch disables. A batch that completes one delivery
+// A batch is a handful of multi-row statements (completeRun): one read of what the deliveries
+// belong to and their endpoints' failure counts, the rows updated, the attempts inserted, and each
+// changed count written once; counts and disablings are computed here, in order. A batch that completes one delivery
 // twice goes in runs that each complete a delivery once.
 func (s *Store) CompleteDeliveries(ctx context.Context, cs []aviso.Completion) ([]string, error) {
 	if len(cs) == 0 {
