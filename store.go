@@ -110,8 +110,8 @@ type Store interface {
 	CreateMissedDeliveries(ctx context.Context, p MissedParams) (int, error)
 
 	// ClaimDeliveries leases up to Limit pending deliveries due at Now (NextAttemptAt ≤ Now) of
-	// enabled endpoints, oldest due first, skipping ExcludeEndpoints and deliveries whose lease is
-	// still valid. Each claimed delivery is leased to Owner until LeaseUntil; while the lease is
+	// enabled endpoints, oldest due first, at most Caps[id] of an endpoint in Caps (none if 0),
+	// skipping deliveries whose lease is still valid. Each claimed delivery is leased to Owner until LeaseUntil; while the lease is
 	// valid no other claim returns it. Safe to call from several processes at once where the
 	// store is shared (PostgreSQL); an SQLite store belongs to one process and keeps its leases
 	// in memory.
@@ -330,11 +330,35 @@ type MissedParams struct {
 
 // ClaimParams leases due deliveries.
 type ClaimParams struct {
-	Now              time.Time
-	Limit            int
-	Owner            string // the claiming node's ID
-	LeaseUntil       time.Time
-	ExcludeEndpoints []string
+	Now        time.Time
+	Limit      int
+	Owner      string // the claiming node's ID
+	LeaseUntil time.Time
+	// Caps bounds what one claim takes of some endpoints: at most Caps[id] deliveries of
+	// endpoint id, none when 0. A dispatcher caps the endpoints that hold enough work already
+	// (0) and paced ones (the room their send slots leave), so that their backlog, the oldest
+	// due, never fills a claim only to be given back. A claim with caps goes endpoint by
+	// endpoint.
+	Caps map[string]int
+}
+
+// LeftOut lists the endpoints capped at 0.
+func (p ClaimParams) LeftOut() []string {
+	var ids []string
+	for id := range p.Caps {
+		if p.CapOf(id) == 0 {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// CapOf is how many deliveries of endpoint id the claim may take: its cap, at most Limit.
+func (p ClaimParams) CapOf(id string) int {
+	if c, ok := p.Caps[id]; ok {
+		return max(0, min(c, p.Limit))
+	}
+	return p.Limit
 }
 
 // Claim is a leased delivery with what is needed to attempt it.

@@ -24,6 +24,7 @@ func TestRateLimit(t *testing.T) {
 		{"a 429 slows an endpoint without a limit, which recovers", testSlowedUnlimited},
 		{"a Retry-After holds the endpoint", testRetryAfterHolds},
 		{"an unlimited neighbour is not held", testUnlimitedNeighbour},
+		{"a limited backlog is claimed as it is sent", testLimitedBacklogClaimed},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -282,5 +283,27 @@ func testUnlimitedNeighbour(t *testing.T, b backend) {
 	})
 	if got := len(slow.requests()); got >= 30 {
 		t.Fatalf("the endpoint limited to 1/s got all its %d requests meanwhile", got)
+	}
+}
+
+// testLimitedBacklogClaimed: an endpoint limited to 10/s with 40 deliveries waiting is claimed no
+// more than its send slots leave room for. Its first claim, before the engine knows the endpoint
+// is limited, takes the whole backlog and gives back what it cannot send soon; after that each
+// claim caps it (aviso.ClaimParams.Caps), so no delivery is given back twice and the claims given
+// back in all stay below the backlog. (Uncapped, every claim it took part in returned the whole
+// remaining backlog, the oldest due, only to give most of it back.)
+func testLimitedBacklogClaimed(t *testing.T, b backend) {
+	s := b.open(t, b.newKey(t))
+	ten := newTenant(t, s)
+	rc := newReceiver(t, nil)
+	const n, rate = 40, 10
+	ep := newEndpoint(t, s, ten.ID, rc.srv.URL, func(e *aviso.Endpoint) { e.RateLimit = rate })
+	publish(t, s, ten.ID, n, time.Now(), ep)
+	r := start(t, config(s))
+	waitFor(t, "every delivery to succeed", func() bool {
+		return countStatus(t, s, ten.ID, ep.ID, aviso.StatusSucceeded) == n
+	})
+	if st := r.d.Stats(); st.Released >= n || st.Attempts != n {
+		t.Fatalf("%d claims given back and %d attempts for a backlog of %d, want fewer than %d and %d", st.Released, st.Attempts, n, n, n)
 	}
 }

@@ -475,14 +475,19 @@ func (l *loop) requestClaim() bool {
 		return false // wait for room, to claim in batches
 	}
 	l.forgetIdle()
-	var exclude []string
+	var caps map[string]int
 	var recheck []endpointRef
 	now := d.now()
 	for id, q := range l.eps {
-		// A paced endpoint with no slot within reach is left out as well (pace.go).
+		// A paced endpoint with no slot within reach is left out as well (pace.go); one that may
+		// take more takes at most what it may hold: its backlog is usually the oldest due, and
+		// would otherwise fill the claim only to be given back.
 		q.excluded = q.outstanding() > d.holdCap(q)/2 || (q.pace != nil && now.Before(q.pace.retryAt))
-		if q.excluded {
-			exclude = append(exclude, id)
+		switch {
+		case q.excluded:
+			caps = setCap(caps, id, 0)
+		case q.pace != nil:
+			caps = setCap(caps, id, d.holdCap(q)-q.outstanding())
 		}
 		if len(q.queued) > 0 && now.Sub(q.queued[0].at) >= d.cfg.RecheckAfter && now.Sub(q.checkedAt) >= d.cfg.RecheckAfter {
 			q.checkedAt = now
@@ -491,12 +496,21 @@ func (l *loop) requestClaim() bool {
 	}
 	l.reqs <- claimRequest{
 		params: aviso.ClaimParams{Now: now, Limit: limit, Owner: d.cfg.NodeID,
-			LeaseUntil: now.Add(d.cfg.Lease), ExcludeEndpoints: exclude},
+			LeaseUntil: now.Add(d.cfg.Lease), Caps: caps},
 		release: l.release,
 		recheck: recheck,
 	}
 	l.release = nil
 	return true
+}
+
+// setCap sets caps[id] to n, making caps if it is nil.
+func setCap(caps map[string]int, id string, n int) map[string]int {
+	if caps == nil {
+		caps = make(map[string]int)
+	}
+	caps[id] = n
+	return caps
 }
 
 // drop gives back the claims queued for endpoints deleted or disabled since they were claimed;

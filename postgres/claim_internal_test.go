@@ -61,13 +61,14 @@ func TestClaimOthersPlan(t *testing.T) {
 			!strings.Contains(text, "deliveries_due_idx") || strings.Contains(text, "Bitmap") || strings.Contains(text, "Sort") {
 			t.Errorf("statistics %s: NextDueAt does not stop at the first due delivery:\n%s", stats, text)
 		}
-		text := explain(t, s.pool, "EXPLAIN (COSTS OFF) "+claimOthersSQL, at, []string{"ep_limited"}, 256, "node", at.Add(time.Minute))
+		text := explain(t, s.pool, "EXPLAIN (COSTS OFF) "+claimOthersSQL, at, "node", at.Add(time.Minute), 256,
+			[]string{"ep_limited"}, []int32{0})
 		if strings.Contains(text, "deliveries_due_idx") || !strings.Contains(text, "deliveries_pkey") {
 			t.Errorf("statistics %s: the claim leaving an endpoint out reads deliveries_due_idx or locks otherwise than by key:\n%s", stats, text)
 		}
 	}
 	claimed, err := s.ClaimDeliveries(ctx, aviso.ClaimParams{Now: at, Limit: 256, Owner: "node", LeaseUntil: at.Add(time.Minute),
-		ExcludeEndpoints: []string{"ep_limited"}})
+		Caps: map[string]int{"ep_limited": 0}})
 	if err != nil || len(claimed) != 256 {
 		t.Fatalf("claimed %d (%v), want 256", len(claimed), err)
 	}

@@ -23,9 +23,9 @@ const claimSQL = `WITH picked AS (
 		SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
 		WHERE d.status = 'pending' AND d.next_attempt_at <= $1
 			AND (d.lease_until IS NULL OR d.lease_until <= $1)
-			AND NOT e.disabled AND d.endpoint_id <> ALL($2::text[]) AND ` + notHeld + `
+			AND NOT e.disabled AND ` + notHeld + `
 		ORDER BY d.next_attempt_at, d.id
-		LIMIT $3
+		LIMIT $4
 		FOR UPDATE OF d SKIP LOCKED
 	` + claimLease
 
@@ -40,10 +40,10 @@ const notHeld = `(e.ordering = '' OR d.ordering_key = '' OR NOT EXISTS (SELECT 1
 		WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.ordering_key <> ''
 			AND p.status = 'pending' AND p.event_seq < d.event_seq))`
 
-// claimLease ends both claim statements: it leases the rows of picked to $4 until $5 and returns
+// claimLease ends both claim statements: it leases the rows of picked to $2 until $3 and returns
 // them with their events and endpoints, in due order.
 const claimLease = `), claimed AS (
-		UPDATE deliveries d SET lease_owner = $4, lease_until = $5
+		UPDATE deliveries d SET lease_owner = $2, lease_until = $3
 		FROM picked WHERE d.id = picked.id
 		RETURNING d.*
 	)
@@ -53,11 +53,12 @@ const claimLease = `), claimed AS (
 	JOIN endpoints ep ON ep.id = d.endpoint_id
 	ORDER BY d.next_attempt_at, d.id`
 
-// claimOthersSQL is claimSQL when endpoints ($2) are left out: they are usually those with the
-// most due work, and walking the due order past all of it would cost their whole backlog per
-// claim. It lists the endpoints that have pending deliveries (a skip scan of
-// deliveries_endpoint_due_idx, one probe per endpoint), takes up to $3 of the oldest due of each
-// of the others, keeps the $3 oldest of those, and then locks them (SKIP LOCKED, conditions
+// claimOthersSQL is claimSQL when endpoints are capped (the endpoints $5 at most $6 each, 0
+// leaving one out): they are usually those with the most due work, and walking the due order
+// past all of it would cost their whole backlog per claim. It lists the endpoints that have
+// pending deliveries (a skip scan of deliveries_endpoint_due_idx, one probe per endpoint), takes
+// up to its cap (else $4) of the oldest due of each, keeps the $4 oldest of those, and then
+// locks them (SKIP LOCKED, conditions
 // checked again on the locked rows), so only what is claimed is locked. Each candidate is
 // locked by its own probe of the primary key: written "d.id IN (SELECT …)", the planner took a
 // hash semi-join over every due delivery, the left-out endpoints' backlog included, with fresh
@@ -70,16 +71,16 @@ const claimOthersSQL = `WITH RECURSIVE pending_endpoints (id) AS (
 		FROM pending_endpoints p WHERE p.id IS NOT NULL
 	), candidates AS (
 		SELECT c.id FROM pending_endpoints p
-		JOIN endpoints e ON e.id = p.id AND NOT e.disabled AND e.id <> ALL($2::text[])
+		JOIN endpoints e ON e.id = p.id AND NOT e.disabled
 		CROSS JOIN LATERAL (
 			SELECT d.id, d.next_attempt_at FROM deliveries d
 			WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1
 				AND (d.lease_until IS NULL OR d.lease_until <= $1) AND ` + notHeld + `
 			ORDER BY d.next_attempt_at, d.id
-			LIMIT $3
+			LIMIT coalesce((SELECT n FROM unnest($5::text[], $6::int[]) AS cap (id, n) WHERE cap.id = e.id), $4)
 		) c
 		ORDER BY c.next_attempt_at, c.id
-		LIMIT $3
+		LIMIT $4
 	), picked AS (
 		SELECT l.id FROM candidates c CROSS JOIN LATERAL (
 			SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
@@ -90,19 +91,21 @@ const claimOthersSQL = `WITH RECURSIVE pending_endpoints (id) AS (
 	` + claimLease
 
 // ClaimDeliveries leases up to Limit due deliveries of enabled endpoints to Owner until
-// LeaseUntil, oldest due first. Safe to call from any number of nodes at once. With
-// ExcludeEndpoints it goes endpoint by endpoint (claimOthersSQL).
+// LeaseUntil, oldest due first. Safe to call from any number of nodes at once. With Caps it
+// goes endpoint by endpoint (claimOthersSQL).
 func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, error) {
 	if p.Limit <= 0 {
 		return []*aviso.Claim{}, nil
 	}
-	query, exclude := claimSQL, p.ExcludeEndpoints
-	if len(exclude) > 0 {
-		query = claimOthersSQL
-	} else {
-		exclude = []string{}
+	query, args := claimSQL, []any{p.Now, p.Owner, p.LeaseUntil, p.Limit}
+	if len(p.Caps) > 0 {
+		ids, caps := make([]string, 0, len(p.Caps)), make([]int32, 0, len(p.Caps))
+		for id := range p.Caps {
+			ids, caps = append(ids, id), append(caps, int32(p.CapOf(id)))
+		}
+		query, args = claimOthersSQL, append(args, ids, caps)
 	}
-	rows, err := s.pool.Query(ctx, query, p.Now, exclude, p.Limit, p.Owner, p.LeaseUntil)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, dbError("claim deliveries", "delivery", err)
 	}

@@ -62,8 +62,8 @@ func claimStatements() []string {
 
 // ClaimDeliveries leases up to Limit due deliveries of enabled endpoints, oldest due first; see
 // aviso.Store. It reads in a read transaction and keeps the leases in memory (lease.go): the
-// writer is not involved. Claims run one at a time. With ExcludeEndpoints it goes endpoint by
-// endpoint (claimOthers).
+// writer is not involved. Claims run one at a time. With caps it goes endpoint by endpoint
+// (claimOthers).
 func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*aviso.Claim, error) {
 	claims := []*aviso.Claim{}
 	if p.Limit <= 0 {
@@ -78,7 +78,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p aviso.ClaimParams) ([]*av
 		}
 		var dues []due
 		var err error
-		if len(p.ExcludeEndpoints) == 0 {
+		if len(p.Caps) == 0 {
 			dues, err = s.claimOldest(ctx, tx, p)
 		} else {
 			dues, err = s.claimOthers(ctx, tx, p)
@@ -116,20 +116,20 @@ func (s *Store) claimOldest(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 	if err != nil {
 		return nil, err
 	}
-	return s.walkDue(rows, p)
+	return s.walkDue(rows, micros(p.Now), p.Limit)
 }
 
-// walkDue reads rows of (due time, ID) in due order and returns the first p.Limit of them
-// claimable at p.Now. It steps over at most as many as the lease table holds.
-func (s *Store) walkDue(rows *sql.Rows, p aviso.ClaimParams) ([]due, error) {
+// walkDue reads rows of (due time, ID) in due order and returns the first limit of them
+// claimable at now. It steps over at most as many as the lease table holds.
+func (s *Store) walkDue(rows *sql.Rows, now int64, limit int) ([]due, error) {
 	defer rows.Close()
 	var dues []due
-	for walk := p.Limit + s.leases.size(); len(dues) < p.Limit && walk > 0 && rows.Next(); walk-- {
+	for walk := limit + s.leases.size(); len(dues) < limit && walk > 0 && rows.Next(); walk-- {
 		var d due
 		if err := rows.Scan(&d.at, &d.id); err != nil {
 			return nil, err
 		}
-		if s.leases.claimable(d.id, micros(p.Now)) {
+		if s.leases.claimable(d.id, now) {
 			dues = append(dues, d)
 		}
 	}
@@ -200,11 +200,11 @@ var (
 	}
 )
 
-// claimOthers returns, as claimOldest does, the oldest claimable deliveries of the endpoints not
-// in p.ExcludeEndpoints, endpoint by endpoint: the endpoints left out are usually those with the
-// most due work, and walking the due order past all of it would cost the whole backlog per claim.
-// It finds the enabled endpoints with due work (one probe each of deliveries_endpoint_due), takes
-// up to Limit claimable of each one's oldest, and keeps the Limit oldest of those.
+// claimOthers returns, as claimOldest does, the oldest claimable deliveries, endpoint by endpoint
+// at most each one's cap (p.Caps): the capped endpoints are usually those with the most due work,
+// and walking the due order past all of it would cost the whole backlog per claim. It finds the
+// enabled endpoints with due work but those capped at 0 (one probe each of
+// deliveries_endpoint_due), takes up to its cap of each one's oldest, and keeps the Limit oldest.
 func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams) ([]due, error) {
 	now := micros(p.Now)
 	type eligibleEndpoint struct {
@@ -213,7 +213,7 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 	}
 	endpoints, err := queryAll(ctx, s.rstmt(ctx, tx, claimEligible), func(sc scanner) (e eligibleEndpoint, err error) {
 		return e, sc.Scan(&e.id, &e.ordered)
-	}, idList(p.ExcludeEndpoints), now)
+	}, idList(p.LeftOut()), now)
 	if err != nil || len(endpoints) == 0 {
 		return nil, err
 	}
@@ -224,7 +224,7 @@ func (s *Store) claimOthers(ctx context.Context, tx *sql.Tx, p aviso.ClaimParams
 		if err != nil {
 			return nil, err
 		}
-		got, err := s.walkDue(rows, p)
+		got, err := s.walkDue(rows, now, p.CapOf(ep.id))
 		if err != nil {
 			return nil, err
 		}

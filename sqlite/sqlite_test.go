@@ -237,8 +237,12 @@ func TestClaimExcludingEndpoints(t *testing.T) {
 	now := at(10)
 	claim := func(limit int, exclude ...string) []string {
 		t.Helper()
+		caps := map[string]int{}
+		for _, id := range exclude {
+			caps[id] = 0
+		}
 		cs, err := s.ClaimDeliveries(t.Context(), aviso.ClaimParams{Now: now, Limit: limit, Owner: "node",
-			LeaseUntil: now.Add(time.Minute), ExcludeEndpoints: exclude})
+			LeaseUntil: now.Add(time.Minute), Caps: caps})
 		if err != nil {
 			t.Fatalf("claim: %v", err)
 		}

@@ -112,7 +112,7 @@ func Benchmark(b *testing.B, open func(b *testing.B) aviso.Store) {
 		now := Base().Add(time.Hour)
 		for b.Loop() {
 			cs, err := s.ClaimDeliveries(b.Context(), aviso.ClaimParams{Now: now, Limit: 256, Owner: "bench",
-				LeaseUntil: now.Add(time.Millisecond), ExcludeEndpoints: []string{dead.ID}})
+				LeaseUntil: now.Add(time.Millisecond), Caps: map[string]int{dead.ID: 0}})
 			if err != nil {
 				b.Fatalf("claim deliveries: %v", err)
 			}

@@ -18,6 +18,15 @@ func claimedIDs(cs []*aviso.Claim) []string {
 	return out
 }
 
+// excluding caps the endpoints ids at 0.
+func excluding(ids []string) map[string]int {
+	caps := make(map[string]int)
+	for _, id := range ids {
+		caps[id] = 0
+	}
+	return caps
+}
+
 // testClaimExcluding claims with endpoints left out, as the dispatcher does beside a busy
 // endpoint: the others' oldest due deliveries, merged in due order across endpoints, none of a
 // left-out or disabled endpoint, none leased, none not yet due.
@@ -47,7 +56,7 @@ func testClaimExcluding(t *testing.T, s aviso.Store) {
 	claim := func(owner string, limit int) []string {
 		t.Helper()
 		cs, err := s.ClaimDeliveries(ctx, aviso.ClaimParams{Now: now, Limit: limit, Owner: owner,
-			LeaseUntil: now.Add(time.Minute), ExcludeEndpoints: []string{busy.ID}})
+			LeaseUntil: now.Add(time.Minute), Caps: map[string]int{busy.ID: 0}})
 		if err != nil {
 			t.Fatalf("claim: %v", err)
 		}
@@ -66,6 +75,41 @@ func testClaimExcluding(t *testing.T, s aviso.Store) {
 	}
 	if got := claim("node-c", 10); len(got) != 0 {
 		t.Errorf("third claim %v, want nothing", got)
+	}
+}
+
+// testClaimCapped claims with an endpoint capped, as the dispatcher does for a paced one: at most
+// its cap of its oldest due, the others' as usual, all in due order and within Limit.
+func testClaimCapped(t *testing.T, s aviso.Store) {
+	ten := NewTenant(t, s)
+	paced, other := NewEndpoint(t, s, ten.ID), NewEndpoint(t, s, ten.ID)
+	var backlog, rest []string // the paced endpoint's backlog is due before everything else
+	for i := range 5 {
+		_, ds := Publish(t, s, ten.ID, Base().Add(time.Duration(i)*time.Millisecond), paced)
+		backlog = append(backlog, ds[0].ID)
+	}
+	for i := range 3 {
+		_, ds := Publish(t, s, ten.ID, Base().Add(time.Second+time.Duration(i)*time.Second), other)
+		rest = append(rest, ds[0].ID)
+	}
+	now := Base().Add(time.Minute)
+	claim := func(owner string, limit, capped int) []string {
+		t.Helper()
+		cs, err := s.ClaimDeliveries(t.Context(), aviso.ClaimParams{Now: now, Limit: limit, Owner: owner,
+			LeaseUntil: now.Add(time.Minute), Caps: map[string]int{paced.ID: capped}})
+		if err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+		return claimedIDs(cs)
+	}
+	if got, want := claim("node-a", 10, 2), append(backlog[:2:2], rest...); !slices.Equal(got, want) {
+		t.Errorf("claim with the paced endpoint capped at 2 got %v, want its 2 oldest and the rest %v", got, want)
+	}
+	if got := claim("node-b", 1, 7); !slices.Equal(got, backlog[2:3]) {
+		t.Errorf("claim with a cap above the limit got %v, want the limit's 1 %v", got, backlog[2:3])
+	}
+	if got := claim("node-c", 10, 0); len(got) != 0 {
+		t.Errorf("claim with the paced endpoint capped at 0 got %v, want nothing (the others are leased)", got)
 	}
 }
 
@@ -88,7 +132,7 @@ func testClaim(t *testing.T, s aviso.Store) {
 	now := Base().Add(10 * time.Second)
 
 	cs, err := s.ClaimDeliveries(ctx, aviso.ClaimParams{Now: now, Limit: 3, Owner: "node-a", LeaseUntil: now.Add(time.Minute),
-		ExcludeEndpoints: []string{excluded.ID}})
+		Caps: map[string]int{excluded.ID: 0}})
 	if err != nil {
 		t.Fatalf("claim: %v", err)
 	}

@@ -16,7 +16,7 @@ import (
 // has succeeded or failed for good, at once, and the dispatchers are woken. Other references,
 // events without one and unordered endpoints are not held; a delivery queued again by hand, or
 // created late for an old event, holds the later ones still pending; turning ordering on applies
-// to the deliveries already stored. Through both claim paths (with and without ExcludeEndpoints).
+// to the deliveries already stored. Through both claim paths (with and without Caps).
 func testOrdering(t *testing.T, s aviso.Store) {
 	ctx := t.Context()
 	ten := NewTenant(t, s)
@@ -65,7 +65,7 @@ func testOrdering(t *testing.T, s aviso.Store) {
 	claim := func(t *testing.T, now time.Time, exclude []string) (map[string]int, []string) {
 		t.Helper()
 		cs, err := s.ClaimDeliveries(ctx, aviso.ClaimParams{Now: now, Limit: 100, Owner: "node",
-			LeaseUntil: now.Add(time.Minute), ExcludeEndpoints: exclude})
+			LeaseUntil: now.Add(time.Minute), Caps: excluding(exclude)})
 		if err != nil {
 			t.Fatalf("claim deliveries: %v", err)
 		}

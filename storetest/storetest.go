@@ -61,6 +61,7 @@ func Exercise(t *testing.T, open func(t *testing.T) aviso.Store) {
 		{"DisableFailsAllAtOnce", testDisableFailsAllAtOnce},
 		{"Claim", testClaim},
 		{"ClaimExcluding", testClaimExcluding},
+		{"ClaimCapped", testClaimCapped},
 		{"ClaimLeases", testClaimLeases},
 		{"ClaimConcurrent", testClaimConcurrent},
 		{"ClaimAfterRemovals", testClaimAfterRemovals},
