@@ -140,8 +140,9 @@ type Sizes struct {
 	OrderingEvents     int `json:"ordering_events"`
 	OrderingReferences int `json:"ordering_references"`
 	OrderingRounds     int `json:"ordering_rounds"`
-	// RateLimited is how many deliveries the rate_limit scenario's limited endpoint (100/s) is
-	// timed over, beside Isolation events to a healthy one, in IsolationRounds rounds.
+	// RateLimited is the backlog of the rate_limit scenario's limited endpoint (100/s) in each
+	// of IsolationRounds rounds beside Isolation events to a healthy one, and how many of its
+	// deliveries its rate is timed over in the last.
 	RateLimited int `json:"rate_limited_deliveries"`
 }
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,10 +19,13 @@ const benchRateLimit = 100
 const rateSkip = 10
 
 // rateLimit runs rounds of a solo run of Isolation events to a healthy endpoint, then a run
-// beside an endpoint limited to 100/s that gets every event too. It reports the healthy
-// endpoint's throughput beside the limited one relative to alone (the medians of the rounds)
-// and, in the last round, the limited endpoint's achieved rate over its first RateLimited
-// deliveries (leaving out its first burst).
+// beside an endpoint limited to 100/s, of a tenant of its own, with a backlog of RateLimited
+// events published just before the run: due at once, the oldest due of the node, and far more
+// than it may send meanwhile. It reports the healthy endpoint's throughput beside the limited one
+// relative to alone (the medians of the rounds), which is what the limit costs its neighbours
+// (the limited endpoint's own rows cost what any endpoint's do: a neighbour that gets every event
+// too is the isolation scenario), and, in the last round, the limited endpoint's achieved rate
+// over its backlog (leaving out its first burst).
 func (r *runner) rateLimit(ctx context.Context, n *node) ([]Result, error) {
 	count, want := r.sizes.Isolation, r.sizes.RateLimited
 	ctx, cancel := context.WithTimeout(ctx, r.sizes.Timeout)
@@ -32,9 +36,9 @@ func (r *runner) rateLimit(ctx context.Context, n *node) ([]Result, error) {
 		arrivals []time.Time // at the limited endpoint's receiver, of the round under way
 	)
 
-	// measure runs one round; beside adds the limited endpoint (with a receiver of its own, so
-	// that the last round's count only its own deliveries), and last waits for it to have want
-	// arrivals before the tenant (and its pending deliveries) goes.
+	// measure runs one round; beside adds the limited endpoint and its backlog first, and last
+	// waits for it to have had want deliveries before its tenant (and the rest of its backlog)
+	// goes.
 	measure := func(name string, beside, last bool) (float64, int64, time.Duration, writerUse, error) {
 		rcv, err := startReceiver(false, nil)
 		if err != nil {
@@ -63,7 +67,16 @@ func (r *runner) rateLimit(ctx context.Context, n *node) ([]Result, error) {
 				return 0, 0, 0, writerUse{}, err
 			}
 			defer limitedRcv.close()
-			if _, err := n.api.createLimitedEndpoint(ctx, tenant, limitedRcv.URL()+"/limited", benchRateLimit); err != nil {
+			other, cleanup, err := r.tenant(ctx, n, name+"-limited")
+			if err != nil {
+				return 0, 0, 0, writerUse{}, err
+			}
+			defer cleanup()
+			if _, err := n.api.createLimitedEndpoint(ctx, other, limitedRcv.URL()+"/limited", benchRateLimit); err != nil {
+				return 0, 0, 0, writerUse{}, err
+			}
+			var published atomic.Int64
+			if err := publishBatches(ctx, []*node{n}, other, name+"-limited", want, r.sizes.BatchSize, 2, 0, &published); err != nil {
 				return 0, 0, 0, writerUse{}, err
 			}
 		}
@@ -92,23 +105,34 @@ func (r *runner) rateLimit(ctx context.Context, n *node) ([]Result, error) {
 	var took time.Duration
 	done := true
 	rounds := max(1, r.sizes.IsolationRounds)
+	type run struct {
+		rate float64
+		n    int64
+		took time.Duration
+		use  writerUse
+	}
 	for i := range rounds {
-		solo, soloN, soloT, soloW, err := measure(fmt.Sprintf("rl-solo-%d", i), false, false)
-		if err != nil && !errors.Is(err, errIncomplete) {
-			return nil, err
+		// Odd rounds go beside first, so that what a run leaves the next (the rows of the
+		// tenants just deleted, warm caches) falls on both alike.
+		var solo, mixed run
+		for _, beside := range []bool{i%2 == 1, i%2 == 0} {
+			var err error
+			if beside {
+				mixed.rate, mixed.n, mixed.took, mixed.use, err = measure(fmt.Sprintf("rl-beside-%d", i), true, i == rounds-1)
+			} else {
+				solo.rate, solo.n, solo.took, solo.use, err = measure(fmt.Sprintf("rl-solo-%d", i), false, false)
+			}
+			if err != nil && !errors.Is(err, errIncomplete) {
+				return nil, err
+			}
+			done = done && err == nil
 		}
-		done = done && err == nil
-		mixed, mixedN, mixedT, mixedW, err := measure(fmt.Sprintf("rl-beside-%d", i), true, i == rounds-1)
-		if err != nil && !errors.Is(err, errIncomplete) {
-			return nil, err
+		solos, mixeds = append(solos, solo.rate), append(mixeds, mixed.rate)
+		soloBusy, mixedBusy = append(soloBusy, solo.use), append(mixedBusy, mixed.use)
+		if solo.rate > 0 {
+			ratios = append(ratios, mixed.rate/solo.rate)
 		}
-		done = done && err == nil
-		solos, mixeds = append(solos, solo), append(mixeds, mixed)
-		soloBusy, mixedBusy = append(soloBusy, soloW), append(mixedBusy, mixedW)
-		if solo > 0 {
-			ratios = append(ratios, mixed/solo)
-		}
-		got, took = got+soloN+mixedN, took+soloT+mixedT
+		got, took = got+solo.n+mixed.n, took+solo.took+mixed.took
 		if !done {
 			break
 		}
@@ -125,8 +149,8 @@ func (r *runner) rateLimit(ctx context.Context, n *node) ([]Result, error) {
 	limitedDone := done && int(limitedN) >= want
 	expected := int64(2 * count * rounds)
 	soloW, mixedW := medianUse(soloBusy), medianUse(mixedBusy)
-	roundsNote := fmt.Sprintf("median of %d rounds (a solo run, then one beside an endpoint limited to %d/s that gets every event too; %d events each)",
-		len(solos), benchRateLimit, count)
+	roundsNote := fmt.Sprintf("median of %d rounds (a solo run, then one beside an endpoint limited to %d/s with a backlog of %d events of its own; %d events each)",
+		len(solos), benchRateLimit, want, count)
 	return []Result{
 		{Metric: "solo_deliveries_per_s", Value: median(solos), Unit: "dlv/s", OfCeiling: r.ofCeiling(median(solos)),
 			Count: got, Expected: expected, Complete: done, Seconds: took.Seconds(), WriterBusy: soloW.value(),
