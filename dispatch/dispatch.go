@@ -28,7 +28,8 @@
 //     or switched off stops getting requests within about a second, not after its queue drains.
 //   - Pace: an endpoint with a rate limit, or one a 429 or 503 slowed, starts each attempt in a
 //     send slot reserved from the store (Store.ReserveSends), so that its limit holds for the
-//     sum of the nodes; its claims wait for their slots on a timer, and while it has none within
+//     sum of the nodes; its claims wait for their slots on a timer, a claim takes of it at most
+//     what its slots leave room for (aviso.ClaimParams.Caps), and while it has none within
 //     reach it is left out of claims. 429s and 503s halve its rate, successes bring it back
 //     (additive increase, multiplicative decrease; pace.go states the rule).
 //   - Attempt: webhook.Build renders the request (Standard Webhooks headers, signature, format);
