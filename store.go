@@ -111,10 +111,10 @@ type Store interface {
 
 	// ClaimDeliveries leases up to Limit pending deliveries due at Now (NextAttemptAt ≤ Now) of
 	// enabled endpoints, oldest due first, at most Caps[id] of an endpoint in Caps (none if 0),
-	// skipping deliveries whose lease is still valid. Each claimed delivery is leased to Owner until LeaseUntil; while the lease is
-	// valid no other claim returns it. Safe to call from several processes at once where the
-	// store is shared (PostgreSQL); an SQLite store belongs to one process and keeps its leases
-	// in memory.
+	// skipping deliveries whose lease is still valid. Each claimed delivery is leased to Owner
+	// until LeaseUntil; while the lease is valid no other claim returns it. Safe to call from
+	// several processes at once where the store is shared (PostgreSQL); an SQLite store belongs to
+	// one process and keeps its leases in memory.
 	//
 	// Ordering: on an endpoint whose Ordering is OrderingExternalReference, a delivery whose event
 	// has an external reference is not claimed while an earlier delivery (by its event's

@@ -53,14 +53,13 @@ const claimLease = `), claimed AS (
 	JOIN endpoints ep ON ep.id = d.endpoint_id
 	ORDER BY d.next_attempt_at, d.id`
 
-// claimOthersSQL is claimSQL when endpoints are capped (the endpoints $5 at most $6 each, 0
-// leaving one out): they are usually those with the most due work, and walking the due order
-// past all of it would cost their whole backlog per claim. It lists the endpoints that have
-// pending deliveries (a skip scan of deliveries_endpoint_due_idx, one probe per endpoint), takes
-// up to its cap (else $4) of the oldest due of each, keeps the $4 oldest of those, and then
-// locks them (SKIP LOCKED, conditions
-// checked again on the locked rows), so only what is claimed is locked. Each candidate is
-// locked by its own probe of the primary key: written "d.id IN (SELECT …)", the planner took a
+// claimOthersSQL is claimSQL when endpoints are capped (the endpoints $5 at most $6 each, 0 leaving
+// one out): they are usually those with the most due work, and walking the due order past all of it
+// would cost their whole backlog per claim. It lists the endpoints that have pending deliveries (a
+// skip scan of deliveries_endpoint_due_idx, one probe per endpoint), takes up to its cap (else $4)
+// of the oldest due of each, keeps the $4 oldest of those, and then locks them (SKIP LOCKED,
+// conditions checked again on the locked rows), so only what is claimed is locked. Each candidate
+// is locked by its own probe of the primary key: written "d.id IN (SELECT …)", the planner took a
 // hash semi-join over every due delivery, the left-out endpoints' backlog included, with fresh
 // statistics or none, so that a claim cost that backlog after all (TestClaimOthersPlan).
 const claimOthersSQL = `WITH RECURSIVE pending_endpoints (id) AS (
