@@ -18,7 +18,7 @@ const benchRateLimit = 100
 // burst credit a quiet endpoint starts with (dispatch's pace: the rate's worth of 50 ms), and room.
 const rateSkip = 10
 
-// rateLimit runs rounds of a solo run of Isolation events to a healthy endpoint, then a run
+// rateLimit runs rounds of a solo run of Isolation events to a healthy endpoint and a run
 // beside an endpoint limited to 100/s, of a tenant of its own, with a backlog of RateLimited
 // events published just before the run: due at once, the oldest due of the node, and far more
 // than it may send meanwhile. It reports the healthy endpoint's throughput beside the limited one
@@ -149,7 +149,7 @@ func (r *runner) rateLimit(ctx context.Context, n *node) ([]Result, error) {
 	limitedDone := done && int(limitedN) >= want
 	expected := int64(2 * count * rounds)
 	soloW, mixedW := medianUse(soloBusy), medianUse(mixedBusy)
-	roundsNote := fmt.Sprintf("median of %d rounds (a solo run, then one beside an endpoint limited to %d/s with a backlog of %d events of its own; %d events each)",
+	roundsNote := fmt.Sprintf("median of %d rounds (a solo run and one beside an endpoint limited to %d/s with a backlog of %d events of its own, odd rounds beside first; %d events each)",
 		len(solos), benchRateLimit, want, count)
 	return []Result{
 		{Metric: "solo_deliveries_per_s", Value: median(solos), Unit: "dlv/s", OfCeiling: r.ofCeiling(median(solos)),
