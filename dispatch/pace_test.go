@@ -290,8 +290,8 @@ func testUnlimitedNeighbour(t *testing.T, b backend) {
 // more than its send slots leave room for. Its first claim, before the engine knows the endpoint
 // is limited, takes the whole backlog and gives back what it cannot send soon; after that each
 // claim caps it (aviso.ClaimParams.Caps), so no delivery is given back twice and the claims given
-// back in all stay below the backlog. (Uncapped, every claim it took part in returned the whole
-// remaining backlog, the oldest due, only to give most of it back.)
+// back in all stay below the backlog. Without the cap, each claim it takes part in would return
+// its whole remaining backlog (the oldest due) and give most of it back.
 func testLimitedBacklogClaimed(t *testing.T, b backend) {
 	s := b.open(t, b.newKey(t))
 	ten := newTenant(t, s)
